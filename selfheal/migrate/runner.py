@@ -1,0 +1,151 @@
+"""The migration runner: a ledger of applied files with checksums, each file in a transaction.
+
+Like Django's migration executor: `plan` compares the folder with the ledger; `migrate` refuses to
+start when an applied file was edited, then applies the pending files in order, each with its
+ledger row in one transaction, so a failing file rolls back whole and stops the run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import psycopg
+
+from selfheal.db import connect
+from selfheal.migrate.files import MigrationFile, discover
+from selfheal.migrate.statements import split_statements
+from selfheal.settings import redact_dsn
+
+LEDGER = "selfheal.schema_migrations"
+_LOCK_KEY = "selfheal.migrate"
+
+_CREATE_LEDGER = """
+CREATE SCHEMA IF NOT EXISTS selfheal;
+CREATE TABLE IF NOT EXISTS selfheal.schema_migrations (
+    version    text PRIMARY KEY,
+    name       text NOT NULL,
+    checksum   text NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now()
+);
+"""
+
+
+class MigrationError(RuntimeError):
+    """A migration cannot be applied; the message names the file and the database's reason."""
+
+
+@dataclass(frozen=True)
+class AppliedMigration:
+    version: str
+    name: str
+    checksum: str
+    applied_at: datetime
+
+
+@dataclass
+class MigrationPlan:
+    files: list[MigrationFile]
+    applied: dict[str, AppliedMigration]
+    pending: list[MigrationFile] = field(default_factory=list)
+    edited: list[MigrationFile] = field(default_factory=list)
+    missing_files: list[AppliedMigration] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        on_disk = {m.version for m in self.files}
+        for migration in self.files:
+            recorded = self.applied.get(migration.version)
+            if recorded is None:
+                self.pending.append(migration)
+            elif recorded.checksum != migration.checksum:
+                self.edited.append(migration)
+        self.missing_files = [a for v, a in sorted(self.applied.items()) if v not in on_disk]
+
+    def refuse_edited(self) -> None:
+        if self.edited:
+            names = ", ".join(m.filename for m in self.edited)
+            raise MigrationError(
+                f"applied migration(s) edited since they ran: {names}; "
+                "add a new migration instead of changing an applied one"
+            )
+
+
+def read_ledger(conn: psycopg.Connection) -> dict[str, AppliedMigration]:
+    """The ledger's rows by version; empty when the ledger does not exist yet."""
+    exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (LEDGER,)).fetchone()
+    if not exists or not exists[0]:
+        return {}
+    rows = conn.execute(
+        "SELECT version, name, checksum, applied_at FROM selfheal.schema_migrations"
+    ).fetchall()
+    return {row[0]: AppliedMigration(*row) for row in rows}
+
+
+def plan(conn: psycopg.Connection, folder: Path) -> MigrationPlan:
+    return MigrationPlan(files=discover(folder), applied=read_ledger(conn))
+
+
+def apply_file(conn: psycopg.Connection, migration: MigrationFile) -> None:
+    """Apply one file and record it; on error roll back and raise naming the file."""
+    try:
+        if migration.in_transaction:
+            with conn.transaction():
+                conn.execute(migration.sql)
+                _record(conn, migration)
+        else:
+            # CREATE INDEX CONCURRENTLY and friends: statement by statement, outside a transaction.
+            for statement in split_statements(migration.sql):
+                conn.execute(statement.text)
+            with conn.transaction():
+                _record(conn, migration)
+    except psycopg.Error as error:
+        reason = error.diag.message_primary or str(error).splitlines()[0]
+        raise MigrationError(f"{migration.filename} failed and was rolled back: {reason}") from None
+
+
+def _record(conn: psycopg.Connection, migration: MigrationFile) -> None:
+    conn.execute(
+        "INSERT INTO selfheal.schema_migrations (version, name, checksum) VALUES (%s, %s, %s)",
+        (migration.version, migration.name, migration.checksum),
+    )
+
+
+def ensure_ledger(conn: psycopg.Connection) -> None:
+    with conn.transaction():
+        conn.execute(_CREATE_LEDGER)
+
+
+def apply_pending(conn: psycopg.Connection, folder: Path) -> list[MigrationFile]:
+    """Apply every pending file in order on an autocommit connection; returns what it applied."""
+    conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (_LOCK_KEY,))
+    try:
+        ensure_ledger(conn)
+        current = plan(conn, folder)
+        current.refuse_edited()
+        for migration in current.pending:
+            apply_file(conn, migration)
+        return current.pending
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (_LOCK_KEY,))
+
+
+@dataclass(frozen=True)
+class MigrateResult:
+    target: str  # redacted
+    applied: list[MigrationFile]
+    dry_run: bool
+
+
+def migrate(dsn: str, folder: Path, *, dry_run: bool = False, connect_timeout: int = 10
+            ) -> MigrateResult:
+    """Apply pending migrations to the database at `dsn` (or only list them with `dry_run`)."""
+    discover(folder)  # a missing folder or a bad file name fails before touching the database
+    with connect(dsn, autocommit=True, connect_timeout=connect_timeout) as conn:
+        if dry_run:
+            current = plan(conn, folder)
+            current.refuse_edited()
+            applied = current.pending
+        else:
+            applied = apply_pending(conn, folder)
+    return MigrateResult(target=redact_dsn(dsn), applied=applied, dry_run=dry_run)

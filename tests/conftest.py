@@ -1,0 +1,71 @@
+"""Fixtures of the project's own tests: one embedded server per session, one database per test.
+
+The migrated template is built once; each test that writes gets its own clone (a template copy
+is a file copy, far cheaper than re-running migrations).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from selfheal.db import connect, create_database, drop_database
+from selfheal.embedded import EmbeddedPostgres, start_embedded
+from selfheal.environment import prepare_database
+from selfheal.shim import apply_shim
+
+ROOT = Path(__file__).resolve().parent.parent
+MIGRATIONS = ROOT / "migrations"
+TEMPLATE = "selfheal_migrated_template"
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[EmbeddedPostgres]:
+    with start_embedded() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def admin_dsn(pg_server: EmbeddedPostgres) -> str:
+    """Superuser DSN of the embedded server's maintenance database."""
+    return pg_server.dsn()
+
+
+@pytest.fixture(scope="session")
+def migrated_template(admin_dsn: str) -> str:
+    dsn = create_database(admin_dsn, TEMPLATE)
+    prepare_database(dsn, MIGRATIONS)
+    return TEMPLATE
+
+
+def _fresh_database(admin_dsn: str, template: str | None) -> Iterator[str]:
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    dsn = create_database(admin_dsn, name, template=template)
+    try:
+        yield dsn
+    finally:
+        drop_database(admin_dsn, name)
+
+
+@pytest.fixture
+def migrated_db(admin_dsn: str, migrated_template: str) -> Iterator[str]:
+    """DSN of a database of its own with the shim and every migration applied."""
+    yield from _fresh_database(admin_dsn, migrated_template)
+
+
+@pytest.fixture
+def empty_db(admin_dsn: str) -> Iterator[str]:
+    """DSN of an empty database of its own (no shim, no migrations)."""
+    yield from _fresh_database(admin_dsn, None)
+
+
+@pytest.fixture
+def shimmed_db(empty_db: str) -> str:
+    """DSN of an empty database with the Supabase shim only."""
+    with connect(empty_db, autocommit=True) as conn:
+        apply_shim(conn)
+    return empty_db
+
