@@ -58,7 +58,8 @@ ORDER BY 1
 SEQUENCES = """
 SELECT format('%%I.%%I', s.schemaname, s.sequencename) AS seq, s.last_value, s.min_value,
        s.max_value, s.increment_by,
-       format('%%I.%%I.%%I', cn.nspname, col_table.relname, a.attname) AS feeds,
+       CASE WHEN a.attname IS NOT NULL
+            THEN format('%%I.%%I.%%I', cn.nspname, col_table.relname, a.attname) END AS feeds,
        a.atttypid::regtype::text AS column_type
 FROM pg_sequences s
 JOIN pg_class sc ON sc.relname = s.sequencename
