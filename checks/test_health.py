@@ -13,7 +13,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from selfheal.evidence import DETAILS, attach, warn
+from selfheal.evidence import DETAILS, SAMPLE_ROWS, attach, warn
 from selfheal.health.audit import CHECKS
 from selfheal.health.config import HealthConfig, load_config
 from selfheal.health.model import AuditContext, Check
@@ -53,6 +53,8 @@ def test_health(
             },
         },
     )
+    if errors:
+        attach(request, SAMPLE_ROWS, [asdict(f) for f in errors])
     for finding in result.at_level("warn"):
         warn(request, str(finding))
     assert not errors, f"{check.id}: {len(errors)} finding(s)\n" + "\n".join(map(str, errors))
