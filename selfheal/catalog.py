@@ -210,6 +210,7 @@ class Index(CatalogObject):
     partial: bool
     constraint: str | None  # the constraint this index backs (primary key, unique)
     inherited: bool  # a partition's index attached to its parent's index
+    body: str | None  # the definition after "ON <table> ": "USING btree (col) WHERE ..."
 
     @property
     def key(self) -> tuple[str, ...]:
@@ -407,7 +408,7 @@ SELECT n.nspname, c.relname, o.conname, o.contype::text, pg_get_constraintdef(o.
              JOIN pg_attribute a ON a.attrelid = o.conrelid AND a.attnum = k.num
              ORDER BY k.pos)::text[],
        CASE WHEN o.contype = 'f' THEN array[fn.nspname, fc.relname]::text[] END,
-       o.conparentid <> 0
+       o.conparentid <> 0 OR NOT o.conislocal
 FROM pg_constraint o
 JOIN pg_class c ON c.oid = o.conrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -427,11 +428,19 @@ SELECT n.nspname, ic.relname, tc.relname, pg_get_indexdef(i.indexrelid), i.indis
        i.indpred IS NOT NULL,
        (SELECT o.conname FROM pg_constraint o WHERE o.conindid = i.indexrelid
           AND o.conrelid = i.indrelid AND o.contype IN ('p', 'u', 'x') LIMIT 1),
-       ic.relispartition
+       ic.relispartition,
+       CASE WHEN starts_with(def.text, def.head) THEN substr(def.text, length(def.head) + 1) END
 FROM pg_index i
 JOIN pg_class ic ON ic.oid = i.indexrelid
 JOIN pg_class tc ON tc.oid = i.indrelid
 JOIN pg_namespace n ON n.oid = ic.relnamespace
+CROSS JOIN LATERAL (
+    SELECT pg_get_indexdef(i.indexrelid) AS text,
+           format('CREATE %sINDEX %I ON %s%I.%I ',
+                  CASE WHEN i.indisunique THEN 'UNIQUE ' ELSE '' END, ic.relname,
+                  CASE WHEN tc.relkind = 'p' THEN 'ONLY ' ELSE '' END, n.nspname, tc.relname)
+               AS head
+) def
 WHERE tc.relkind IN ('r', 'p', 'm') AND {scope}
 ORDER BY 1, 2
 """)
@@ -497,6 +506,9 @@ def snapshot(conn: psycopg.Connection) -> CatalogSnapshot:
     with conn.transaction():
         if idle:
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        # Every name in rendered definitions comes out schema-qualified, whatever the session's
+        # search_path: the same object reads the same in any database.
+        conn.execute("SET LOCAL search_path TO pg_catalog")
         for name, query in QUERIES.items():
             setattr(result, name, _load(conn, query, COLLECTIONS[name]))
     return result

@@ -22,6 +22,7 @@ from selfheal.catalog import (
     EnumType,
     Grant,
     Relation,
+    Schema,
 )
 
 
@@ -163,7 +164,7 @@ def diff(expected: CatalogSnapshot, live: CatalogSnapshot) -> SchemaDiff:
             else:
                 result.differing.extend(_compare(obj, have[key]))
         for key, obj in have.items():
-            if key in want or obj.schema_name not in scope:
+            if key in want or obj.schema_name not in scope or isinstance(obj, Schema):
                 continue
             parent = _table_of(obj)
             if parent and parent not in expected.relations:
