@@ -140,6 +140,7 @@ class Relation(CatalogObject):
     partition_bound: str | None = None  # "FOR VALUES FROM (...) TO (...)"
     view_definition: str | None = None
     options: tuple[str, ...] = ()  # reloptions, e.g. ("security_invoker=true",)
+    reads: tuple[tuple[str, str], ...] = ()  # (schema, name) of the relations a view reads
 
     @property
     def kind(self) -> str:  # type: ignore[override]
@@ -324,8 +325,7 @@ class CatalogSnapshot:
 
 def _from_dict(kind: type[CatalogObject], item: dict[str, Any]) -> CatalogObject:
     """JSON lists back to the tuples the dataclasses hold."""
-    values = {f.name: tuple(v) if isinstance(v := item[f.name], list) else v
-              for f in fields(kind)}
+    values = {f.name: _tupled(item[f.name]) for f in fields(kind)}
     return kind(**values)
 
 
@@ -376,7 +376,15 @@ SELECT n.nspname, c.relname, c.relkind::text, pg_get_userbyid(c.relowner),
        CASE WHEN c.relispartition THEN array[pn.nspname, pc.relname]::text[] END,
        CASE WHEN c.relispartition THEN pg_get_expr(c.relpartbound, c.oid) END,
        CASE WHEN c.relkind IN ('v', 'm') THEN pg_get_viewdef(c.oid) END,
-       coalesce(c.reloptions, '{}')
+       coalesce(c.reloptions, '{}'),
+       array(
+           SELECT DISTINCT array[rn.nspname, rc.relname]::text[]
+           FROM pg_rewrite w
+           JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = w.oid
+                           AND d.refclassid = 'pg_class'::regclass
+           JOIN pg_class rc ON rc.oid = d.refobjid AND rc.oid <> c.oid
+           JOIN pg_namespace rn ON rn.oid = rc.relnamespace
+           WHERE w.ev_class = c.oid)
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_inherits i ON c.relispartition AND i.inhrelid = c.oid
@@ -475,8 +483,11 @@ ORDER BY 1, 2, 3
 """)
 
 
-def _tupled(row: tuple) -> tuple:
-    return tuple(tuple(v) if isinstance(v, list) else v for v in row)
+def _tupled(value: object) -> object:
+    """Arrays (nested too) as tuples, so every object stays hashable and comparable."""
+    if isinstance(value, list | tuple):
+        return tuple(_tupled(v) for v in value)
+    return value
 
 
 def _load(conn: psycopg.Connection, query: str, kind: type[CatalogObject]
