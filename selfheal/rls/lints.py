@@ -270,3 +270,29 @@ def run_lints(snapshot: CatalogSnapshot, config: LintConfig | None = None,
     ix = _Index(snapshot)
     return [finding for name, lint in LINTS.items() if only is None or name in only
             for finding in lint(ix, config)]
+
+
+def _is_table(obj: CatalogObject) -> bool:
+    return isinstance(obj, Relation) and obj.is_table
+
+
+# What each lint's findings are about: the objects a per-object check is parametrized over.
+TARGETS: dict[str, tuple[str, Callable[[CatalogObject], bool]]] = {
+    "rls_disabled_in_public": ("relations", _is_table),
+    "policy_exists_rls_disabled": ("relations", _is_table),
+    "rls_enabled_no_policy": ("relations", _is_table),
+    "rls_no_select_policy": ("relations", _is_table),
+    "multiple_permissive_policies": ("relations", _is_table),
+    "no_primary_key": ("relations", _is_table),
+    "rls_policy_always_true": ("policies", lambda o: True),
+    "auth_rls_initplan": ("policies", lambda o: True),
+    "security_definer_view": ("relations", lambda o: isinstance(o, Relation) and o.relkind == "v"),
+    "function_search_path_mutable": ("functions", lambda o: isinstance(o, Function)),
+    "unindexed_foreign_keys": ("constraints", lambda o: isinstance(o, Constraint) and o.type == "f"),
+}
+
+
+def lint_targets(snapshot: CatalogSnapshot) -> list[tuple[str, CatalogObject]]:
+    """(lint, object) for every object of `snapshot` each lint could report."""
+    return [(lint, obj) for lint, (collection, wanted) in TARGETS.items()
+            for obj in snapshot.collection(collection).values() if wanted(obj)]
