@@ -32,13 +32,18 @@ _DIFF = pytest.StashKey[SchemaDiff]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--rls-write-probes", action="store_true", default=False,
-                     help="also prove that writes as the wrong user are refused (rolled back)")
+    parser.addoption(
+        "--rls-write-probes",
+        action="store_true",
+        default=False,
+        help="also prove that writes as the wrong user are refused (rolled back)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "catalog(collection): one check per expected object of "
-                            "that snapshot collection")
+    config.addinivalue_line(
+        "markers", "catalog(collection): one check per expected object of that snapshot collection"
+    )
 
 
 def _selected(config: pytest.Config) -> bool:
@@ -89,8 +94,9 @@ def live_snapshot(db: psycopg.Connection) -> CatalogSnapshot:
 
 
 @pytest.fixture(scope="session")
-def schema_diff(request: pytest.FixtureRequest, expected: CatalogSnapshot,
-                live_snapshot: CatalogSnapshot) -> SchemaDiff:
+def schema_diff(
+    request: pytest.FixtureRequest, expected: CatalogSnapshot, live_snapshot: CatalogSnapshot
+) -> SchemaDiff:
     request.config.stash[_DIFF] = diff(expected, live_snapshot)
     return request.config.stash[_DIFF]
 
@@ -108,8 +114,9 @@ def waivers() -> list[Waiver]:
 
 
 @pytest.fixture(scope="session")
-def lint_results(live_snapshot: CatalogSnapshot, lint_config: LintConfig,
-                 waivers: list[Waiver]) -> tuple[list[LintFinding], list[Waiver]]:
+def lint_results(
+    live_snapshot: CatalogSnapshot, lint_config: LintConfig, waivers: list[Waiver]
+) -> tuple[list[LintFinding], list[Waiver]]:
     """Every finding (waived ones marked) and the waivers that matched nothing."""
     return apply_waivers(run_lints(live_snapshot, lint_config), waivers)
 
@@ -126,4 +133,3 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.section("schema drift (in live, created by no migration)")
         for item in found.drift:
             terminalreporter.write_line(item.message)
-

@@ -22,10 +22,18 @@ pytestmark = pytest.mark.rls
 def _report(request, findings) -> None:
     errors = []
     for finding in findings:
-        attach(request, DETAILS, {"lint": finding.lint, "level": finding.level,
-                                  "kind": finding.kind, "object": finding.label,
-                                  "remediation": finding.remediation,
-                                  "waived_because": finding.waived_because})
+        attach(
+            request,
+            DETAILS,
+            {
+                "lint": finding.lint,
+                "level": finding.level,
+                "kind": finding.kind,
+                "object": finding.label,
+                "remediation": finding.remediation,
+                "waived_because": finding.waived_because,
+            },
+        )
         if finding.waived_because:
             warn(request, f"waived {finding.lint} {finding.label}: {finding.waived_because}")
         elif finding.level == ERROR:
@@ -39,8 +47,10 @@ def test_lint(request, lint_results, lint_target):
     """One lint on one object the migrations create."""
     name, obj = lint_target
     findings, _ = lint_results
-    _report(request, [f for f in findings if f.lint == name and f.obj.key == obj.key
-                      and f.obj.kind == obj.kind])
+    _report(
+        request,
+        [f for f in findings if f.lint == name and f.obj.key == obj.key and f.obj.kind == obj.kind],
+    )
 
 
 def test_lint_objects_no_migration_creates(request, lint_results, expected):
@@ -69,16 +79,26 @@ def test_rls_access_exact(request, db, table_access, table_baseline):
     """anon, authenticated users (each owner, a stranger) and service_role see exactly what the
     declaration allows, never another user's rows."""
     if table_baseline.total == 0:
-        warn(request, f"{table_access.label} is empty: the access probe proves little until "
-             "rows are loaded")
+        warn(
+            request,
+            f"{table_access.label} is empty: the access probe proves little until rows are loaded",
+        )
     violations = exact_violations(db, table_access, table_baseline)
-    attach(request, DETAILS, {"table": table_access.label, "rows": table_baseline.total,
-                              "owners_probed": len(table_baseline.by_owner)})
+    attach(
+        request,
+        DETAILS,
+        {
+            "table": table_access.label,
+            "rows": table_baseline.total,
+            "owners_probed": len(table_baseline.by_owner),
+        },
+    )
     assert not violations, "\n".join(v.message for v in violations)
 
 
-@settings(max_examples=40, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(data=st.data())
 def test_rls_claims_grant_nothing(db, table_access, table_baseline, data):
     """Missing, malformed or escalating claims ("role": "service_role" in an authenticated

@@ -18,9 +18,16 @@ pytestmark = pytest.mark.schema
 def _verify(request: pytest.FixtureRequest, schema_diff: SchemaDiff, obj: CatalogObject) -> None:
     problems = schema_diff.problems_for(obj)
     if problems:
-        attach(request, DETAILS, {"object": obj.label, "kind": obj.kind,
-                                  "problems": [p.kind for p in problems],
-                                  "remedy": "selfheal delta"})
+        attach(
+            request,
+            DETAILS,
+            {
+                "object": obj.label,
+                "kind": obj.kind,
+                "problems": [p.kind for p in problems],
+                "remedy": "selfheal delta",
+            },
+        )
     assert not problems, "\n".join(p.message for p in problems)
 
 
@@ -79,5 +86,8 @@ def test_drift(request, schema_diff):
     """Drift is shown (a warning and the summary section), never a failure."""
     if schema_diff.drift:
         attach(request, DETAILS, {"drift": [d.message for d in schema_diff.drift]})
-        warn(request, f"{len(schema_diff.drift)} object(s) in live that no migration creates: "
-             + "; ".join(d.label for d in schema_diff.drift[:10]))
+        warn(
+            request,
+            f"{len(schema_diff.drift)} object(s) in live that no migration creates: "
+            + "; ".join(d.label for d in schema_diff.drift[:10]),
+        )

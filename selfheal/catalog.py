@@ -127,7 +127,11 @@ class Relation(CatalogObject):
     """A table (plain or partitioned), a partition, a view, a materialized or foreign table."""
 
     COMPARED: ClassVar[tuple[str, ...]] = (
-        "relkind", "rls_enabled", "rls_forced", "partition_key", "view_definition",
+        "relkind",
+        "rls_enabled",
+        "rls_forced",
+        "partition_key",
+        "view_definition",
     )
     schema: str
     name: str
@@ -311,8 +315,9 @@ class CatalogSnapshot:
         return result
 
     def to_json(self) -> dict[str, list[dict[str, Any]]]:
-        return {name: [asdict(obj) for obj in self.collection(name).values()]
-                for name in COLLECTIONS}
+        return {
+            name: [asdict(obj) for obj in self.collection(name).values()] for name in COLLECTIONS
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, list[dict[str, Any]]]) -> CatalogSnapshot:
@@ -490,8 +495,9 @@ def _tupled(value: object) -> object:
     return value
 
 
-def _load(conn: psycopg.Connection, query: str, kind: type[CatalogObject]
-          ) -> dict[tuple, CatalogObject]:
+def _load(
+    conn: psycopg.Connection, query: str, kind: type[CatalogObject]
+) -> dict[tuple, CatalogObject]:
     objects = [kind(*_tupled(row)) for row in conn.execute(query).fetchall()]
     return {obj.key: obj for obj in objects}
 

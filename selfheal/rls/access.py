@@ -31,8 +31,8 @@ class Access:
     def parse(cls, text: str) -> Access:
         if text in ("none", "all"):
             return cls(text)
-        if text.startswith("owner:") and text[len("owner:"):].strip():
-            return cls("owner", text[len("owner:"):].strip())
+        if text.startswith("owner:") and text[len("owner:") :].strip():
+            return cls("owner", text[len("owner:") :].strip())
         raise ValueError(f"{text!r} is not none, all or owner:<column>")
 
 

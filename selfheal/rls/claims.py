@@ -15,8 +15,13 @@ def claims(known_users: list[str]) -> st.SearchStrategy[str | None]:
     sub = st.one_of(users, st.uuids().map(str), st.text(max_size=40), st.integers(), st.none())
     role = st.one_of(st.sampled_from(ROLE_CLAIMS), st.text(max_size=20), st.none())
     payload = st.fixed_dictionaries(
-        {}, optional={"sub": sub, "role": role, "aud": st.just("authenticated"),
-                      "app_metadata": st.fixed_dictionaries({"role": role})},
+        {},
+        optional={
+            "sub": sub,
+            "role": role,
+            "aud": st.just("authenticated"),
+            "app_metadata": st.fixed_dictionaries({"role": role}),
+        },
     )
     return st.one_of(
         st.none(),

@@ -79,26 +79,33 @@ def baseline(conn: psycopg.Connection, access: TableAccess) -> Baseline:
             (_table(access).as_string(conn),),
         ).fetchone()
         if not row or not row[0]:
-            raise ProbeUnavailable(f"the session's role does not bypass row-level security on "
-                                   f"{access.label}; connect as a privileged role to probe it")
+            raise ProbeUnavailable(
+                f"the session's role does not bypass row-level security on "
+                f"{access.label}; connect as a privileged role to probe it"
+            )
         total = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(_table(access))).fetchone()
         by_owner: dict[str, int] = {}
         if access.owner_column:
-            rows = conn.execute(sql.SQL(
-                "SELECT {col}::text, count(*) FROM {t} WHERE {col} IS NOT NULL GROUP BY 1 "
-                "ORDER BY 2 DESC, 1 LIMIT %s").format(
-                col=sql.Identifier(access.owner_column), t=_table(access)), (_SAMPLE_OWNERS,))
+            rows = conn.execute(
+                sql.SQL(
+                    "SELECT {col}::text, count(*) FROM {t} WHERE {col} IS NOT NULL GROUP BY 1 "
+                    "ORDER BY 2 DESC, 1 LIMIT %s"
+                ).format(col=sql.Identifier(access.owner_column), t=_table(access)),
+                (_SAMPLE_OWNERS,),
+            )
             by_owner = dict(rows.fetchall())
     return Baseline(total=total[0] if total else 0, by_owner=by_owner)
 
 
-def seen(conn: psycopg.Connection, access: TableAccess, role: str, claims: str | None,
-         user: str | None) -> Seen:
+def seen(
+    conn: psycopg.Connection, access: TableAccess, role: str, claims: str | None, user: str | None
+) -> Seen:
     """How many rows `role` with `claims` sees, and how many of them are not `user`'s."""
     foreign = sql.SQL("0")
     if access.owner_column:
         foreign = sql.SQL("count(*) FILTER (WHERE {}::text IS DISTINCT FROM %(user)s)").format(
-            sql.Identifier(access.owner_column))
+            sql.Identifier(access.owner_column)
+        )
     query = sql.SQL("SELECT count(*), {} FROM {}").format(foreign, _table(access))
     try:
         with impersonating(conn, role, claims):
@@ -127,8 +134,9 @@ def allowed(access: TableAccess, role: str, user: str | None, base: Baseline) ->
     return 0
 
 
-def exact_violations(conn: psycopg.Connection, access: TableAccess, base: Baseline,
-                     extra_users: tuple[str, ...] = ()) -> list[Violation]:
+def exact_violations(
+    conn: psycopg.Connection, access: TableAccess, base: Baseline, extra_users: tuple[str, ...] = ()
+) -> list[Violation]:
     """Each role with well-formed claims sees exactly what the declaration allows."""
     cases: list[tuple[str, str | None]] = [("anon", None), ("service_role", None)]
     users = [*base.by_owner, *extra_users] or [str(uuid.uuid4())]
@@ -140,26 +148,47 @@ def exact_violations(conn: psycopg.Connection, access: TableAccess, base: Baseli
         want = allowed(access, role, user, base)
         if got.rows != want:
             reason = f" ({got.error})" if got.error else ""
-            found.append(Violation(access.label, role, claims,
-                                   f"{role} as {user or 'nobody'} sees {got.rows} rows, "
-                                   f"declared {access.roles[role].mode}: {want}{reason}"))
+            found.append(
+                Violation(
+                    access.label,
+                    role,
+                    claims,
+                    f"{role} as {user or 'nobody'} sees {got.rows} rows, "
+                    f"declared {access.roles[role].mode}: {want}{reason}",
+                )
+            )
         elif access.roles[role].mode == "owner" and got.foreign:
-            found.append(Violation(access.label, role, claims,
-                                   f"{role} as {user} sees {got.foreign} rows of other users"))
+            found.append(
+                Violation(
+                    access.label,
+                    role,
+                    claims,
+                    f"{role} as {user} sees {got.foreign} rows of other users",
+                )
+            )
     return found
 
 
-def claims_violation(conn: psycopg.Connection, access: TableAccess, base: Baseline, role: str,
-                     claims: str | None) -> Violation | None:
+def claims_violation(
+    conn: psycopg.Connection, access: TableAccess, base: Baseline, role: str, claims: str | None
+) -> Violation | None:
     """Any claims (missing, malformed, escalating) grant `role` nothing beyond its declaration."""
     user = normalized_sub(claims)
     got = seen(conn, access, role, claims, user)
     limit = allowed(access, role, user, base)
     if got.rows > limit:
-        return Violation(access.label, role, claims,
-                         f"{role} with claims {claims!r} sees {got.rows} rows, at most {limit} "
-                         f"allowed ({access.roles[role].mode})")
+        return Violation(
+            access.label,
+            role,
+            claims,
+            f"{role} with claims {claims!r} sees {got.rows} rows, at most {limit} "
+            f"allowed ({access.roles[role].mode})",
+        )
     if access.roles[role].mode == "owner" and got.foreign:
-        return Violation(access.label, role, claims,
-                         f"{role} with claims {claims!r} sees {got.foreign} rows of other users")
+        return Violation(
+            access.label,
+            role,
+            claims,
+            f"{role} with claims {claims!r} sees {got.foreign} rows of other users",
+        )
     return None

@@ -43,14 +43,17 @@ def load_waivers(path: Path) -> list[Waiver]:
         if missing:
             raise WaiverError(f"{path}: waiver #{number} lacks {', '.join(missing)}")
         if entry["lint"] not in LINTS:
-            raise WaiverError(f"{path}: waiver #{number} names unknown lint {entry['lint']!r}; "
-                              f"known: {', '.join(LINTS)}")
+            raise WaiverError(
+                f"{path}: waiver #{number} names unknown lint {entry['lint']!r}; "
+                f"known: {', '.join(LINTS)}"
+            )
         waivers.append(Waiver(entry["lint"], entry["object"], entry["reason"]))
     return waivers
 
 
-def apply_waivers(findings: list[LintFinding], waivers: list[Waiver]
-                  ) -> tuple[list[LintFinding], list[Waiver]]:
+def apply_waivers(
+    findings: list[LintFinding], waivers: list[Waiver]
+) -> tuple[list[LintFinding], list[Waiver]]:
     """Findings with `waived_because` set where a waiver matches, and the unused waivers."""
     by_key = {(w.lint, w.object): w for w in waivers}
     used: set[tuple[str, str]] = set()

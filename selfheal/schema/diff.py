@@ -69,8 +69,10 @@ class Difference:
     def message(self) -> str:
         if isinstance(self.obj, Grant | EnumType):
             return f"{self.obj.kind} {self.label}: live lacks {self.field} {self.expected_value!r}"
-        return (f"{self.obj.kind} {self.label}: {self.field} expected {self.expected_value!r}, "
-                f"live has {self.live_value!r}")
+        return (
+            f"{self.obj.kind} {self.label}: {self.field} expected {self.expected_value!r}, "
+            f"live has {self.live_value!r}"
+        )
 
 
 @dataclass(frozen=True)
