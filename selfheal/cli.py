@@ -63,9 +63,12 @@ def cmd_delta(args: argparse.Namespace, settings: Settings) -> int:
     """Write a migration holding only what the target lacks; list what needs a human."""
     with start_embedded() as server:
         expected = expected_snapshot(server.dsn(), settings.migrations_dir)
-    with target_database(settings) as dsn, connect(
-        dsn, read_only=True, autocommit=True, connect_timeout=settings.connect_timeout
-    ) as conn:
+    with (
+        target_database(settings) as dsn,
+        connect(
+            dsn, read_only=True, autocommit=True, connect_timeout=settings.connect_timeout
+        ) as conn,
+    ):
         delta = build_delta(diff(expected, snapshot(conn)))
     for note in delta.notes:
         print(f"needs a human: {note}", file=sys.stderr)
