@@ -49,8 +49,12 @@ class Dataset:
 
 def _identity(row: FakeRow) -> tuple[Any, ...]:
     p = row.payload
-    return (row.at, p.get("campaign_id") or p.get("campaign"), p.get("ad_id") or p.get("creative"),
-            p.get("event_id"))
+    return (
+        row.at,
+        p.get("campaign_id") or p.get("campaign"),
+        p.get("ad_id") or p.get("creative"),
+        p.get("event_id"),
+    )
 
 
 def _rng(seed: int, *parts: object) -> random.Random:
@@ -70,23 +74,60 @@ def source_a(seed: int, now: datetime, days: int, bad_rows: bool) -> Dataset:
                 rng = _rng(seed, "a", day.date(), campaign, ad)
                 impressions = rng.randint(500, 5000)
                 clicks = rng.randint(0, impressions // 20)
-                payload = {"date": day.date().isoformat(), "campaign_id": campaign, "ad_id": ad,
-                           "impressions": impressions, "clicks": clicks,
-                           "spend": f"{rng.randint(0, 500_000) / 100:.2f}", "currency": "USD"}
+                payload = {
+                    "date": day.date().isoformat(),
+                    "campaign_id": campaign,
+                    "ad_id": ad,
+                    "impressions": impressions,
+                    "clicks": clicks,
+                    "spend": f"{rng.randint(0, 500_000) / 100:.2f}",
+                    "currency": "USD",
+                }
                 rows.append(FakeRow(day, payload))
     recent = _days(now, 2)[0]
     if bad_rows:
-        rows.append(FakeRow(recent, {"date": recent.date().isoformat(), "campaign_id": "a-search",
-                                     "ad_id": "ad-bad", "impressions": "many", "clicks": 1,
-                                     "spend": "1.00", "currency": "USD"}))
-        rows.append(FakeRow(recent, {"date": recent.date().isoformat(), "ad_id": "ad-orphan",
-                                     "impressions": 10, "clicks": 1, "spend": 1, "currency": "USD"}))
+        rows.append(
+            FakeRow(
+                recent,
+                {
+                    "date": recent.date().isoformat(),
+                    "campaign_id": "a-search",
+                    "ad_id": "ad-bad",
+                    "impressions": "many",
+                    "clicks": 1,
+                    "spend": "1.00",
+                    "currency": "USD",
+                },
+            )
+        )
+        rows.append(
+            FakeRow(
+                recent,
+                {
+                    "date": recent.date().isoformat(),
+                    "ad_id": "ad-orphan",
+                    "impressions": 10,
+                    "clicks": 1,
+                    "spend": 1,
+                    "currency": "USD",
+                },
+            )
+        )
     late_day = _days(now, 3)[0]
     late = [
         FakeRow(late_day, {**rows[_index_of(rows, late_day)].payload, "clicks": 999}),
-        FakeRow(late_day, {"date": late_day.date().isoformat(), "campaign_id": "a-search",
-                           "ad_id": "ad-late", "impressions": 50, "clicks": 5, "spend": "2.50",
-                           "currency": "USD"}),
+        FakeRow(
+            late_day,
+            {
+                "date": late_day.date().isoformat(),
+                "campaign_id": "a-search",
+                "ad_id": "ad-late",
+                "impressions": 50,
+                "clicks": 5,
+                "spend": "2.50",
+                "currency": "USD",
+            },
+        ),
     ]
     return Dataset(rows, late)
 
@@ -105,25 +146,51 @@ def source_b(seed: int, now: datetime, days: int, bad_rows: bool) -> Dataset:
                 rng = _rng(seed, "b", hour.isoformat(), campaign, creative)
                 impressions = rng.randint(0, 400)
                 clicks = rng.randint(0, impressions // 25)
-                payload = {"hour": _iso(hour), "campaign": campaign, "creative": creative,
-                           "impressions": impressions, "clicks": clicks,
-                           "cost_micros": clicks * rng.randint(200_000, 2_000_000)}
+                payload = {
+                    "hour": _iso(hour),
+                    "campaign": campaign,
+                    "creative": creative,
+                    "impressions": impressions,
+                    "clicks": clicks,
+                    "cost_micros": clicks * rng.randint(200_000, 2_000_000),
+                }
                 rows.append(FakeRow(hour, payload))
     recent = top - timedelta(hours=30)
     if bad_rows:
-        rows.append(FakeRow(recent, {"hour": _iso(recent), "campaign": "b-brand",
-                                     "creative": "cr-bad", "impressions": 5, "clicks": 1,
-                                     "cost_micros": "1.5e6"}))
-        rows.append(FakeRow(recent, {"campaign": "b-video", "creative": "cr-1",
-                                     "impressions": 5, "clicks": 0, "cost_micros": 0}))
+        rows.append(
+            FakeRow(
+                recent,
+                {
+                    "hour": _iso(recent),
+                    "campaign": "b-brand",
+                    "creative": "cr-bad",
+                    "impressions": 5,
+                    "clicks": 1,
+                    "cost_micros": "1.5e6",
+                },
+            )
+        )
+        rows.append(
+            FakeRow(
+                recent,
+                {
+                    "campaign": "b-video",
+                    "creative": "cr-1",
+                    "impressions": 5,
+                    "clicks": 0,
+                    "cost_micros": 0,
+                },
+            )
+        )
     late_hour = top - timedelta(hours=50)
     late = [FakeRow(late_hour, {**rows[_index_of(rows, late_hour)].payload, "clicks": 77})]
     return Dataset(rows, late)
 
 
 def events(seed: int, now: datetime, days: int, bad_rows: bool) -> Dataset:
-    users = [str(uuid.UUID(int=_rng(seed, "user", n).getrandbits(128), version=4))
-             for n in range(20)]
+    users = [
+        str(uuid.UUID(int=_rng(seed, "user", n).getrandbits(128), version=4)) for n in range(20)
+    ]
     rows = []
     for day in _days(now, days):
         rng = _rng(seed, "events", day.date())
@@ -142,24 +209,42 @@ def events(seed: int, now: datetime, days: int, bad_rows: bool) -> Dataset:
     rows.sort(key=lambda row: row.order)
     rng = _rng(seed, "late")
     late_at = now - timedelta(days=2)
-    late = [FakeRow(late_at + timedelta(seconds=n),
-                    _event(rng, f"ev-late-{n}", users, late_at + timedelta(seconds=n), now))
-            for n in range(3)]
+    late = [
+        FakeRow(
+            late_at + timedelta(seconds=n),
+            _event(rng, f"ev-late-{n}", users, late_at + timedelta(seconds=n), now),
+        )
+        for n in range(3)
+    ]
     return Dataset(rows, late)
 
 
-def _event(rng: random.Random, event_id: str, users: list[str], occurred: datetime,
-           received: datetime | None = None) -> dict[str, Any]:
+def _event(
+    rng: random.Random,
+    event_id: str,
+    users: list[str],
+    occurred: datetime,
+    received: datetime | None = None,
+) -> dict[str, Any]:
     name = rng.choice(EVENT_NAMES)
     properties: dict[str, Any] = {"path": rng.choice(("/", "/pricing", "/checkout"))}
     if name == CONVERSION_EVENT:
         source = rng.choice(("source_a", "source_b"))
         campaigns = SOURCE_A_CAMPAIGNS if source == "source_a" else SOURCE_B_CAMPAIGNS
-        properties = {"source": source, "campaign": rng.choice(campaigns),
-                      "value": round(rng.uniform(5, 200), 2)}
+        properties = {
+            "source": source,
+            "campaign": rng.choice(campaigns),
+            "value": round(rng.uniform(5, 200), 2),
+        }
     received = received or occurred + timedelta(seconds=rng.randint(0, 120))
-    return {"event_id": event_id, "user_id": rng.choice(users), "event_name": name,
-            "occurred_at": _iso(occurred), "received_at": _iso(received), "properties": properties}
+    return {
+        "event_id": event_id,
+        "user_id": rng.choice(users),
+        "event_name": name,
+        "occurred_at": _iso(occurred),
+        "received_at": _iso(received),
+        "properties": properties,
+    }
 
 
 def _iso(moment: datetime) -> str:

@@ -69,8 +69,10 @@ class SourceAContract(Contract):
         limit, offset = _int(params, "limit", 100), _int(params, "cursor", 0)
         rows = [row for row in self.rows() if first <= row.at.date() <= last]
         following = offset + limit
-        return {"data": self.page(rows, offset, limit),
-                "next_cursor": str(following) if following < len(rows) else None}
+        return {
+            "data": self.page(rows, offset, limit),
+            "next_cursor": str(following) if following < len(rows) else None,
+        }
 
 
 class SourceBContract(Contract):
@@ -81,8 +83,11 @@ class SourceBContract(Contract):
         per_page, page = _int(params, "per_page", 100), _int(params, "page", 1)
         rows = [row for row in self.rows() if start <= row.at < end]
         total = max(1, -(-len(rows) // per_page))
-        return {"results": self.page(rows, (page - 1) * per_page, per_page), "page": page,
-                "total_pages": total}
+        return {
+            "results": self.page(rows, (page - 1) * per_page, per_page),
+            "page": page,
+            "total_pages": total,
+        }
 
 
 class EventsContract(Contract):
@@ -92,7 +97,9 @@ class EventsContract(Contract):
         after, until = _instant(params, "after"), _instant(params, "until")
         limit = _int(params, "limit", 100)
         rows = [row for row in self.rows() if row.at < until]
-        start = bisect.bisect_right([row.order for row in rows], (after, params.get("after_id", "")))
+        start = bisect.bisect_right(
+            [row.order for row in rows], (after, params.get("after_id", ""))
+        )
         return {"events": self.page(rows, start, limit), "has_more": start + limit < len(rows)}
 
 
@@ -162,8 +169,12 @@ class FakeServer(ThreadingHTTPServer):
             self.requests_seen += 1
         f = self.faults
         budget = number - f.first_faulty_request
-        for name, count in (("429", f.rate_limits), ("500", f.server_errors),
-                            ("slow", f.slow_responses), ("malformed", f.malformed_json)):
+        for name, count in (
+            ("429", f.rate_limits),
+            ("500", f.server_errors),
+            ("slow", f.slow_responses),
+            ("malformed", f.malformed_json),
+        ):
             if 0 <= budget < count:
                 return name
             budget -= count
@@ -184,7 +195,9 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(404, {"error": "no such endpoint"})
         fault = self.server.next_fault()
         if fault == "429":
-            return self._send(429, {"error": "slow down"}, {"Retry-After": self.server.faults.retry_after})
+            return self._send(
+                429, {"error": "slow down"}, {"Retry-After": self.server.faults.retry_after}
+            )
         if fault == "500":
             return self._send(500, {"error": "internal"})
         if fault == "slow":
@@ -196,8 +209,13 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(400, {"error": str(error)})
         self._send(200, body, truncate=fault == "malformed")
 
-    def _send(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None,
-              truncate: bool = False) -> None:
+    def _send(
+        self,
+        status: int,
+        body: dict[str, Any],
+        headers: dict[str, str] | None = None,
+        truncate: bool = False,
+    ) -> None:
         data = json.dumps(body).encode()
         if truncate:
             data = data[: len(data) // 2]
