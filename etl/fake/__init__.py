@@ -20,8 +20,10 @@ from etl.fake.server import (
 )
 from selfheal.settings import Secret, Settings
 
-__all__ = ["FakeSources", "Faults", "serve_all"]
+__all__ = ["DEMO_FAULTS", "FakeSources", "Faults", "serve_all"]
 DEFAULT_DAYS = 30
+# What the demo shows: a few malformed rows quarantined, duplicates across pages collapsed.
+DEMO_FAULTS = Faults(bad_rows=True, duplicate_rows=True)
 
 
 @dataclass
