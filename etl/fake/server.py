@@ -142,7 +142,7 @@ class FakeServer(ThreadingHTTPServer):
         self.faults = faults
         self.requests_seen = 0
         self._counter = threading.Lock()
-        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self.serve_forever, args=(0.05,), daemon=True)
 
     @property
     def base_url(self) -> str:
