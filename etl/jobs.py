@@ -123,8 +123,8 @@ def _guarded(name: str, body: Callable[[], JobResult]) -> JobResult:
 
 
 def _describe(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {text[0] if text else ''}".rstrip(": ")
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    return f"{type(error).__name__}: {' '.join(lines)}".rstrip(": ")
 
 
 def _run_all(

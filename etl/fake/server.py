@@ -52,9 +52,11 @@ class Contract:
     def rows(self) -> list[FakeRow]:
         return self.dataset.rows(self.late_released)
 
-    def page(self, rows: list[FakeRow], start: int, limit: int) -> list[dict[str, Any]]:
-        """`limit` rows from `start`; with duplicates, the previous page's last row comes again."""
-        first = start - 1 if self.duplicate_rows and start > 0 else start
+    def page(
+        self, rows: list[FakeRow], start: int, limit: int, following: bool
+    ) -> list[dict[str, Any]]:
+        """`limit` rows from `start`; with duplicates, a following page repeats the row before."""
+        first = start - 1 if self.duplicate_rows and following and start > 0 else start
         return [row.payload for row in rows[first : start + limit]]
 
     def respond(self, params: dict[str, str]) -> dict[str, Any]:
@@ -70,7 +72,7 @@ class SourceAContract(Contract):
         rows = [row for row in self.rows() if first <= row.at.date() <= last]
         following = offset + limit
         return {
-            "data": self.page(rows, offset, limit),
+            "data": self.page(rows, offset, limit, "cursor" in params),
             "next_cursor": str(following) if following < len(rows) else None,
         }
 
@@ -84,7 +86,7 @@ class SourceBContract(Contract):
         rows = [row for row in self.rows() if start <= row.at < end]
         total = max(1, -(-len(rows) // per_page))
         return {
-            "results": self.page(rows, (page - 1) * per_page, per_page),
+            "results": self.page(rows, (page - 1) * per_page, per_page, page > 1),
             "page": page,
             "total_pages": total,
         }
@@ -100,7 +102,10 @@ class EventsContract(Contract):
         start = bisect.bisect_right(
             [row.order for row in rows], (after, params.get("after_id", ""))
         )
-        return {"events": self.page(rows, start, limit), "has_more": start + limit < len(rows)}
+        return {
+            "events": self.page(rows, start, limit, "after_id" in params),
+            "has_more": start + limit < len(rows),
+        }
 
 
 def _date(params: dict[str, str], name: str) -> date:
