@@ -131,6 +131,11 @@ class Rule:
     def severity(self) -> str:
         return self.policy.severity
 
+    def scope(self) -> sql.Composable:
+        """The rows the rule looks at: the table's `where` and its own."""
+        own = conjunction(raw_condition(self.table.where), raw_condition(self.where))
+        return own if own is not None else sql.SQL("true")
+
     def columns(self) -> tuple[str, ...]:
         """Columns of the rule's own table it reads."""
         return ()
