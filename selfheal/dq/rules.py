@@ -195,8 +195,8 @@ class NotNull(Rule):
         return self._is_null()
 
     def proof(self, info: TableInfo) -> str | None:
-        column = info.columns.get(self.column)
-        return f"NOT NULL constraint on {self.column}" if column and column.not_null else None
+        not_null = info.columns.get(self.column, False)
+        return f"NOT NULL constraint on {self.column}" if not_null else None
 
     def judge(self, values: Sequence, scope: Scope) -> Verdict:
         return self._counted(values[0], scope, f"have {self.column} NULL")
