@@ -69,12 +69,15 @@ def create_database(admin_dsn: str, name: str, template: str | None = None) -> s
 
 def drop_database(admin_dsn: str, name: str) -> None:
     with psycopg.connect(admin_dsn, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
 
 
 @contextmanager
-def scratch_database(admin_dsn: str, prefix: str = "scratch", template: str | None = None
-                     ) -> Iterator[str]:
+def scratch_database(
+    admin_dsn: str, prefix: str = "scratch", template: str | None = None
+) -> Iterator[str]:
     """A database that exists for the `with` block only; yields its DSN."""
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     dsn = create_database(admin_dsn, name, template)

@@ -57,8 +57,14 @@ def _system_user() -> pwd.struct_passwd:
         except KeyError:
             continue
     subprocess.run(
-        ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
-         FALLBACK_SYSTEM_USER],
+        [
+            "useradd",
+            "--system",
+            "--no-create-home",
+            "--shell",
+            "/usr/sbin/nologin",
+            FALLBACK_SYSTEM_USER,
+        ],
         check=True,
         capture_output=True,
     )
@@ -78,13 +84,18 @@ def _executable_for(base_dir: Path, pg_ctl: Path) -> Path:
 
 
 class _Executor(PostgreSQLExecutor):
-    """Keeps an existing data directory instead of re-running initdb over it."""
+    """Reuses an existing data directory, and leaves its removal to `EmbeddedPostgres.stop`."""
 
     def init_directory(self) -> None:
         if (Path(self.datadir) / "PG_VERSION").exists():
             self._directory_initialised = True
             return
         super().init_directory()
+
+    def __del__(self) -> None:
+        # The parent deletes the data directory on garbage collection, which would throw away
+        # the command-line tools' persistent embedded database.
+        pass
 
 
 @dataclass

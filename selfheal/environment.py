@@ -1,16 +1,27 @@
-"""The target database: the live one from `SUPABASE_DB_URL`, or an embedded local default.
+"""The target database: the live one from `SUPABASE_DB_URL`, or the embedded local default.
 
-`prepare_database` is what makes an empty embedded database look like a deployed project:
-the Supabase shim, then every migration.
+`prepare_database` makes an empty database look like a deployed project: the Supabase shim, then
+every migration. `target_database` gives command-line tools their DSN: the live one, or a local
+server whose data persists between commands (so `selfheal migrate` twice applies nothing the
+second time), started for the command and stopped after it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from selfheal.db import connect
+import psycopg
+from psycopg import sql
+
+from selfheal.db import connect, with_dbname
+from selfheal.embedded import persistent_dir, start_embedded
 from selfheal.migrate.runner import apply_pending
+from selfheal.settings import Settings
 from selfheal.shim import apply_shim
+
+EMBEDDED_DBNAME = "selfheal"
 
 
 def prepare_database(dsn: str, migrations_dir: Path) -> None:
@@ -18,3 +29,27 @@ def prepare_database(dsn: str, migrations_dir: Path) -> None:
     with connect(dsn, autocommit=True) as conn:
         apply_shim(conn)
         apply_pending(conn, migrations_dir)
+
+
+def ensure_embedded_database(admin_dsn: str) -> str:
+    """The embedded default's database (created and shimmed if new); returns its DSN."""
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        exists = conn.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", (EMBEDDED_DBNAME,)
+        ).fetchone()
+        if not exists:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(EMBEDDED_DBNAME)))
+    dsn = with_dbname(admin_dsn, EMBEDDED_DBNAME)
+    with connect(dsn, autocommit=True) as conn:
+        apply_shim(conn)
+    return dsn
+
+
+@contextmanager
+def target_database(settings: Settings, project_root: Path = Path(".")) -> Iterator[str]:
+    """Yield the DSN that command-line tools act on."""
+    if settings.live:
+        yield settings.db_url.reveal()
+        return
+    with start_embedded(base_dir=persistent_dir(project_root)) as server:
+        yield ensure_embedded_database(server.dsn())

@@ -142,39 +142,80 @@ class Variable:
 
 
 VARIABLES: tuple[Variable, ...] = (
-    Variable("SUPABASE_DB_URL", "db_url", _parse_dsn, "PostgreSQL DSN or URL of the live database; "
-             "unset = the embedded local default", secret=True),
+    Variable(
+        "SUPABASE_DB_URL",
+        "db_url",
+        _parse_dsn,
+        "PostgreSQL DSN or URL of the live database; unset = the embedded local default",
+        secret=True,
+    ),
     Variable("SUPABASE_URL", "supabase_url", _parse_url, "Supabase project URL (informational)"),
-    Variable("SUPABASE_SERVICE_ROLE_KEY", "service_role_key", Secret, "Supabase service role key",
-             secret=True),
+    Variable(
+        "SUPABASE_SERVICE_ROLE_KEY",
+        "service_role_key",
+        Secret,
+        "Supabase service role key",
+        secret=True,
+    ),
     Variable("TZ", "tz", _parse_zone, "IANA time zone of reporting days", DEFAULT_TZ),
-    Variable("SLACK_WEBHOOK_URL", "slack_webhook_url", _parse_secret_url,
-             "Slack incoming webhook; unset = no notification", secret=True),
-    Variable("GENERIC_SOURCE_A_TOKEN", "source_a_token", Secret, "API token of ad source A",
-             secret=True),
-    Variable("GENERIC_SOURCE_B_TOKEN", "source_b_token", Secret, "API token of ad source B",
-             secret=True),
-    Variable("EVENTS_SOURCE_TOKEN", "events_token", Secret, "API token of the events source",
-             secret=True),
+    Variable(
+        "SLACK_WEBHOOK_URL",
+        "slack_webhook_url",
+        _parse_secret_url,
+        "Slack incoming webhook; unset = no notification",
+        secret=True,
+    ),
+    Variable(
+        "GENERIC_SOURCE_A_TOKEN", "source_a_token", Secret, "API token of ad source A", secret=True
+    ),
+    Variable(
+        "GENERIC_SOURCE_B_TOKEN", "source_b_token", Secret, "API token of ad source B", secret=True
+    ),
+    Variable(
+        "EVENTS_SOURCE_TOKEN", "events_token", Secret, "API token of the events source", secret=True
+    ),
     Variable("SOURCE_A_BASE_URL", "source_a_base_url", _parse_url, "base URL of ad source A"),
     Variable("SOURCE_B_BASE_URL", "source_b_base_url", _parse_url, "base URL of ad source B"),
     Variable("EVENTS_BASE_URL", "events_base_url", _parse_url, "base URL of the events source"),
-    Variable("RUN_BACKFILL", "run_backfill", _parse_bool, "true = ETL backfills the window below",
-             False),
-    Variable("BACKFILL_SOURCES", "backfill_sources", _parse_sources,
-             "comma-separated: events,source_a,source_b", KNOWN_SOURCES),
+    Variable(
+        "RUN_BACKFILL", "run_backfill", _parse_bool, "true = ETL backfills the window below", False
+    ),
+    Variable(
+        "BACKFILL_SOURCES",
+        "backfill_sources",
+        _parse_sources,
+        "comma-separated: events,source_a,source_b",
+        KNOWN_SOURCES,
+    ),
     Variable("BACKFILL_START", "backfill_start", _parse_date, "first day to backfill (YYYY-MM-DD)"),
     Variable("BACKFILL_END", "backfill_end", _parse_date, "last day to backfill (YYYY-MM-DD)"),
-    Variable("MIGRATIONS_DIR", "migrations_dir", Path, "folder of NNNN_name.sql migrations",
-             Path("migrations")),
-    Variable("SELFHEAL_REPORTS_DIR", "reports_dir", Path, "where reports are written",
-             Path("reports")),
-    Variable("SELFHEAL_BACKLOG_DIR", "backlog_dir", Path, "where tickets are written",
-             Path("backlog")),
-    Variable("SELFHEAL_CONNECT_TIMEOUT", "connect_timeout", _parse_positive_int,
-             "seconds to wait for the database", 10),
-    Variable("SELFHEAL_STATEMENT_TIMEOUT_MS", "statement_timeout_ms", _parse_positive_int,
-             "per-query timeout of checks, in milliseconds", 60_000),
+    Variable(
+        "MIGRATIONS_DIR",
+        "migrations_dir",
+        Path,
+        "folder of NNNN_name.sql migrations",
+        Path("migrations"),
+    ),
+    Variable(
+        "SELFHEAL_REPORTS_DIR", "reports_dir", Path, "where reports are written", Path("reports")
+    ),
+    Variable(
+        "SELFHEAL_BACKLOG_DIR", "backlog_dir", Path, "where tickets are written", Path("backlog")
+    ),
+    Variable(
+        "SELFHEAL_CONNECT_TIMEOUT",
+        "connect_timeout",
+        _parse_positive_int,
+        "seconds to wait for the database",
+        10,
+    ),
+    Variable(
+        "SELFHEAL_STATEMENT_TIMEOUT_MS",
+        "statement_timeout_ms",
+        _parse_positive_int,
+        "per-query timeout of checks, in milliseconds",
+        60_000,
+    ),
 )
 
 

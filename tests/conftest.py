@@ -68,4 +68,3 @@ def shimmed_db(empty_db: str) -> str:
     with connect(empty_db, autocommit=True) as conn:
         apply_shim(conn)
     return empty_db
-

@@ -28,8 +28,7 @@ from selfheal.migrate.files import MigrationFile
 from selfheal.migrate.statements import Statement, split_statements
 from selfheal.shim import apply_shim
 
-KINDS = ("drop", "rename", "narrow", "disable-rls", "truncate", "delete", "not-idempotent",
-         "error")
+KINDS = ("drop", "rename", "narrow", "disable-rls", "truncate", "delete", "not-idempotent", "error")
 WAIVER = re.compile(
     r"--\s*selfheal:allow-destructive\s+(?P<kind>[a-z-]+)\s+(?P<object>.+?):\s*(?P<reason>\S.*)$",
     re.MULTILINE,
@@ -176,8 +175,11 @@ class GuardReport:
     unchecked: list[str] = field(default_factory=list)  # after a file that failed to apply
 
     def refused(self, migration: str | None = None) -> list[Finding]:
-        return [f for f in self.findings
-                if f.refused and (migration is None or f.migration == migration)]
+        return [
+            f
+            for f in self.findings
+            if f.refused and (migration is None or f.migration == migration)
+        ]
 
     @property
     def ok(self) -> bool:
@@ -228,10 +230,17 @@ def _arm_removal_triggers(conn: psycopg.Connection) -> None:
 
 
 _WIDENINGS = {
-    ("smallint", "integer"), ("smallint", "bigint"), ("integer", "bigint"),
-    ("smallint", "numeric"), ("integer", "numeric"), ("bigint", "numeric"),
-    ("real", "double precision"), ("character varying", "text"), ("character", "text"),
-    ("character", "character varying"), ("json", "jsonb"),
+    ("smallint", "integer"),
+    ("smallint", "bigint"),
+    ("integer", "bigint"),
+    ("smallint", "numeric"),
+    ("integer", "numeric"),
+    ("bigint", "numeric"),
+    ("real", "double precision"),
+    ("character varying", "text"),
+    ("character", "text"),
+    ("character", "character varying"),
+    ("json", "jsonb"),
 }
 
 
@@ -268,21 +277,44 @@ def _changes(migration: str, before: dict, after: dict) -> list[Finding]:
         new = after.get(key)
         if new is None:
             continue  # dropped: reported by the event trigger
-        parent_renamed = key[2] and after.get((key[0], key[1], 0), old).name != before.get(
-            (key[0], key[1], 0), old).name
+        parent_renamed = (
+            key[2]
+            and after.get((key[0], key[1], 0), old).name
+            != before.get((key[0], key[1], 0), old).name
+        )
         if new.name != old.name and not parent_renamed:
             findings.append(Finding(migration, "rename", old.name, f"renamed to {new.name}"))
-        if old.type_name and new.type_name != old.type_name and not is_widening(
-            old.type_name, new.type_name
+        if (
+            old.type_name
+            and new.type_name != old.type_name
+            and not is_widening(old.type_name, new.type_name)
         ):
-            findings.append(Finding(migration, "narrow", new.name,
-                                    f"type {old.type_name} -> {new.type_name} may lose data"))
+            findings.append(
+                Finding(
+                    migration,
+                    "narrow",
+                    new.name,
+                    f"type {old.type_name} -> {new.type_name} may lose data",
+                )
+            )
         if old.flags[:4] == "true" and not new.flags.startswith("true"):
-            findings.append(Finding(migration, "disable-rls", new.name.split(" ", 1)[1],
-                                    "row level security disabled"))
+            findings.append(
+                Finding(
+                    migration,
+                    "disable-rls",
+                    new.name.split(" ", 1)[1],
+                    "row level security disabled",
+                )
+            )
         elif old.flags.endswith("truetrue") and new.flags.endswith("false"):
-            findings.append(Finding(migration, "disable-rls", new.name.split(" ", 1)[1],
-                                    "forced row level security removed"))
+            findings.append(
+                Finding(
+                    migration,
+                    "disable-rls",
+                    new.name.split(" ", 1)[1],
+                    "forced row level security removed",
+                )
+            )
     return findings
 
 
@@ -296,8 +328,10 @@ def _statement_line(statements: list[Statement], finding: Finding) -> int | None
 
 
 def _waive(migration: MigrationFile, findings: Iterable[Finding]) -> list[Finding]:
-    waivers = {(m["kind"], m["object"].strip()): m["reason"].strip()
-               for m in WAIVER.finditer(migration.sql)}
+    waivers = {
+        (m["kind"], m["object"].strip()): m["reason"].strip()
+        for m in WAIVER.finditer(migration.sql)
+    }
     result = []
     for f in findings:
         object_name = f.object.split(" ", 1)[1] if " " in f.object else f.object
@@ -319,8 +353,9 @@ def _read_log(conn: psycopg.Connection, since: int) -> tuple[int, list[_LogEntry
         "WHERE id > %s ORDER BY id",
         (since,),
     ).fetchall()
-    entries = [_LogEntry(r[1], r[2], (r[3], r[4], r[5]) if r[3] is not None else None)
-               for r in rows]
+    entries = [
+        _LogEntry(r[1], r[2], (r[3], r[4], r[5]) if r[3] is not None else None) for r in rows
+    ]
     return (rows[-1][0] if rows else since), entries
 
 
@@ -341,8 +376,9 @@ def _destroyed_existing(entry: _LogEntry, before: dict, snapshot_catalogs: set[i
     return entry.key in before
 
 
-def _apply_instrumented(conn: psycopg.Connection, migration: MigrationFile, log_id: int
-                        ) -> tuple[list[Finding], int]:
+def _apply_instrumented(
+    conn: psycopg.Connection, migration: MigrationFile, log_id: int
+) -> tuple[list[Finding], int]:
     """Apply one file statement by statement; findings for what it destroyed or altered."""
     name = migration.filename
     statements = split_statements(migration.sql)
@@ -355,28 +391,51 @@ def _apply_instrumented(conn: psycopg.Connection, migration: MigrationFile, log_
             try:
                 conn.execute(statement.text)
             except psycopg.Error as error:
-                raise _StatementFailed(Finding(
-                    name, "error", name, f"does not apply: {_reason(error)}", statement.line
-                )) from None
+                raise _StatementFailed(
+                    Finding(
+                        name, "error", name, f"does not apply: {_reason(error)}", statement.line
+                    )
+                ) from None
             log_id, entries = _read_log(conn, log_id)
             for entry in entries:
                 if _destroyed_existing(entry, before, catalogs):
-                    findings.append(Finding(name, entry.kind, entry.object,
-                                            f"{entry.kind} by the migration", statement.line))
+                    findings.append(
+                        Finding(
+                            name,
+                            entry.kind,
+                            entry.object,
+                            f"{entry.kind} by the migration",
+                            statement.line,
+                        )
+                    )
             if statement.words[:1] == ("DROP",) and not entries:
-                findings.append(Finding(
-                    name, "drop", " ".join(statement.text.split())[5:80],
-                    "DROP of an object the migrations do not create here; "
-                    "on a live database it would be dropped", statement.line))
+                findings.append(
+                    Finding(
+                        name,
+                        "drop",
+                        " ".join(statement.text.split())[5:80],
+                        "DROP of an object the migrations do not create here; "
+                        "on a live database it would be dropped",
+                        statement.line,
+                    )
+                )
         after = _objects(conn)
     for change in _changes(name, before, after):
-        findings.append(Finding(change.migration, change.kind, change.object, change.detail,
-                                _statement_line(statements, change)))
+        findings.append(
+            Finding(
+                change.migration,
+                change.kind,
+                change.object,
+                change.detail,
+                _statement_line(statements, change),
+            )
+        )
     return findings, log_id
 
 
-def _reapply(conn: psycopg.Connection, migration: MigrationFile, log_id: int
-             ) -> tuple[list[Finding], int]:
+def _reapply(
+    conn: psycopg.Connection, migration: MigrationFile, log_id: int
+) -> tuple[list[Finding], int]:
     """Apply the file again right away: it must succeed and change nothing."""
     name = migration.filename
     before = _fingerprint(conn)
@@ -386,16 +445,26 @@ def _reapply(conn: psycopg.Connection, migration: MigrationFile, log_id: int
         with conn.transaction():
             conn.execute(migration.sql)
     except psycopg.Error as error:
-        return [Finding(name, "not-idempotent", name,
-                        f"fails when applied a second time: {_reason(error)}")], log_id
+        return [
+            Finding(
+                name, "not-idempotent", name, f"fails when applied a second time: {_reason(error)}"
+            )
+        ], log_id
     log_id, entries = _read_log(conn, log_id)
     after = _fingerprint(conn)
-    findings = [Finding(name, "not-idempotent", e.object, f"a second run does {e.kind}")
-                for e in entries if _destroyed_existing(e, objects, catalogs)]
-    findings += [Finding(name, "not-idempotent", line.split(" ")[1], f"a second run adds {line!r}")
-                 for line in sorted(after - before)]
-    findings += [Finding(name, "not-idempotent", line.split(" ")[1],
-                         f"a second run removes {line!r}") for line in sorted(before - after)]
+    findings = [
+        Finding(name, "not-idempotent", e.object, f"a second run does {e.kind}")
+        for e in entries
+        if _destroyed_existing(e, objects, catalogs)
+    ]
+    findings += [
+        Finding(name, "not-idempotent", line.split(" ")[1], f"a second run adds {line!r}")
+        for line in sorted(after - before)
+    ]
+    findings += [
+        Finding(name, "not-idempotent", line.split(" ")[1], f"a second run removes {line!r}")
+        for line in sorted(before - after)
+    ]
     return findings, log_id
 
 
@@ -415,7 +484,7 @@ def check_migrations(admin_dsn: str, migrations: list[MigrationFile]) -> GuardRe
                 findings, log_id = _apply_instrumented(conn, migration, log_id)
             except _StatementFailed as failure:
                 report.findings.append(failure.finding)
-                report.unchecked = [m.filename for m in migrations[index + 1:]]
+                report.unchecked = [m.filename for m in migrations[index + 1 :]]
                 return report
             repeated, log_id = _reapply(conn, migration, log_id)
             report.findings.extend(_waive(migration, findings + repeated))

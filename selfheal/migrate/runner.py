@@ -137,8 +137,9 @@ class MigrateResult:
     dry_run: bool
 
 
-def migrate(dsn: str, folder: Path, *, dry_run: bool = False, connect_timeout: int = 10
-            ) -> MigrateResult:
+def migrate(
+    dsn: str, folder: Path, *, dry_run: bool = False, connect_timeout: int = 10
+) -> MigrateResult:
     """Apply pending migrations to the database at `dsn` (or only list them with `dry_run`)."""
     discover(folder)  # a missing folder or a bad file name fails before touching the database
     with connect(dsn, autocommit=True, connect_timeout=connect_timeout) as conn:

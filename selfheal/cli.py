@@ -1,0 +1,82 @@
+"""`selfheal`: the command line. Each subcommand is a thin shell over an engine module.
+
+Without SUPABASE_DB_URL the commands act on the embedded local default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from selfheal.db import DatabaseUnreachable
+from selfheal.embedded import ServerBinariesMissing, start_embedded
+from selfheal.environment import target_database
+from selfheal.migrate.files import MigrationFilesError, discover
+from selfheal.migrate.guard import check_migrations
+from selfheal.migrate.runner import MigrationError, migrate
+from selfheal.settings import Settings, SettingsError
+
+# Errors that are the user's to fix: one clear line, exit 2, no traceback.
+USER_ERRORS = (
+    SettingsError,
+    DatabaseUnreachable,
+    MigrationError,
+    MigrationFilesError,
+    ServerBinariesMissing,
+)
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    with target_database(settings) as dsn:
+        result = migrate(
+            dsn,
+            settings.migrations_dir,
+            dry_run=args.dry_run,
+            connect_timeout=settings.connect_timeout,
+        )
+    verb = "would apply" if result.dry_run else "applied"
+    if not result.applied:
+        print(f"{result.target}: no pending migrations; nothing applied")
+    for migration in result.applied:
+        print(f"{result.target}: {verb} {migration.filename}")
+    return 0
+
+
+def cmd_guard(args: argparse.Namespace, settings: Settings) -> int:
+    migrations = discover(settings.migrations_dir)
+    with start_embedded() as server:
+        report = check_migrations(server.dsn(), migrations)
+    for finding in report.findings:
+        print(finding)
+    for name in report.unchecked:
+        print(f"{name}: not checked (an earlier migration does not apply)")
+    print(f"guard: {len(migrations)} migration(s), {len(report.refused())} refused finding(s)")
+    return 0 if report.ok else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="selfheal", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    p = commands.add_parser("migrate", help="apply pending migrations to the target database")
+    p.add_argument("--dry-run", action="store_true", help="list pending migrations only")
+    p.set_defaults(handler=cmd_migrate)
+
+    p = commands.add_parser("guard", help="refuse destructive or non-idempotent migrations")
+    p.set_defaults(handler=cmd_guard)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler: Callable[[argparse.Namespace, Settings], int] = args.handler
+    try:
+        return handler(args, Settings.from_env())
+    except USER_ERRORS as error:
+        print(f"selfheal {args.command}: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,73 @@
+"""Markdown reports written from a session's outcomes."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from selfheal.settings import Settings, redact_dsn
+
+
+@dataclass(frozen=True)
+class Outcome:
+    nodeid: str
+    stage: str
+    outcome: str  # passed, failed, skipped
+    message: str
+    seconds: float
+
+    @classmethod
+    def from_report(cls, report: pytest.TestReport, stage: str) -> Outcome:
+        message = ""
+        if report.failed:
+            message = report.longreprtext.strip().splitlines()[-1] if report.longreprtext else ""
+        elif report.skipped and isinstance(report.longrepr, tuple):
+            message = str(report.longrepr[2])
+        return cls(report.nodeid, stage, report.outcome, message, report.duration)
+
+
+def redact(text: str, settings: Settings) -> str:
+    """Remove every secret value of the settings from `text`."""
+    for secret in settings.secrets():
+        text = text.replace(secret, "***")
+    return text
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write to a temporary file beside `path`, then rename: readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(tmp, path)
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def write_preflight_report(reports_dir: Path, outcomes: list[Outcome], settings: Settings) -> Path:
+    failed = [o for o in outcomes if o.outcome == "failed"]
+    target = redact_dsn(settings.db_url.reveal()) if settings.db_url else "embedded default"
+    lines = [
+        "# Preflight report",
+        "",
+        f"- generated: {datetime.now(settings.zone).isoformat(timespec='seconds')}",
+        f"- target: {target}",
+        f"- result: {'FAILED' if failed else 'passed'} "
+        f"({len(outcomes) - len(failed)} passed, {len(failed)} failed)",
+        "- HTML report: [report.html](../report.html)",
+        "",
+        "| check | outcome | detail |",
+        "| --- | --- | --- |",
+    ]
+    for o in outcomes:
+        lines.append(f"| `{_cell(o.nodeid)}` | {o.outcome} | {_cell(o.message)} |")
+    path = reports_dir / "exec" / "preflight_report.md"
+    write_atomic(path, redact("\n".join(lines) + "\n", settings))
+    return path
