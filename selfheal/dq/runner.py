@@ -53,6 +53,7 @@ class CheckResult:
     id: str
     status: Status
     message: str
+    offending: int | None = None  # offending rows counted (declared counting rules, custom SQL)
     proven_by: str | None = None
     queries: list[QueryRecord] = field(default_factory=list)
     columns: list[str] = field(default_factory=list)
@@ -190,12 +191,10 @@ class Runner:
     def _with_sample(
         self, rule: Rule, verdict: Verdict, queries: list[QueryRecord], info: TableInfo
     ) -> CheckResult:
-        result = CheckResult(rule.id, verdict.status, verdict.message, queries=queries)
-        if (
-            verdict.status not in ("fail", "warn")
-            or not verdict.offending
-            and rule.kind != "freshness"
-        ):
+        result = CheckResult(
+            rule.id, verdict.status, verdict.message, verdict.offending, queries=queries
+        )
+        if verdict.status not in ("fail", "warn"):
             return result
         follow_up = follow_up_query(rule)
         if follow_up is not None:
@@ -256,5 +255,5 @@ class Runner:
         columns = names[1:]
         sample = as_dicts(columns, [row[1:] for row in rows])
         return CheckResult(
-            check.id, status, message, queries=[record], columns=columns, sample=sample
+            check.id, status, message, violations, queries=[record], columns=columns, sample=sample
         )
