@@ -46,6 +46,9 @@ KIND_KEYS = {
     "references": {"column", "to_table", "to_column", "to_schema"},
 }
 COUNTLESS_KINDS = {"freshness", "row_count"}  # no offending rows, so no thresholds
+MIXED_TABLES_HINT = (
+    " (a rule kind written [kind] cannot also be [[kind]]: write [[kind]] each time)"
+)
 CUSTOM_HEADER_KEYS = {"name", "table", "schema", "severity", "description"}
 CUSTOM_NAME = re.compile(r"[A-Za-z0-9_\-]+")
 
@@ -336,7 +339,8 @@ def load_rule_file(path: Path, problems: list[str]) -> list[Rule]:
     try:
         document = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        problems.append(f"{path}: not valid TOML: {error}")
+        hint = MIXED_TABLES_HINT if "Cannot overwrite" in str(error) else ""
+        problems.append(f"{path}: not valid TOML: {error}{hint}")
         return []
     try:
         table = _table_of(path, document)

@@ -1,12 +1,19 @@
-"""Human durations in rule files: `26h`, `90m`, `2d`, `1h30m`, `45s`, `1w`."""
+"""Human durations in rule files: `26h`, `90m`, `2d`, `1h30m`, `45s`, `1w`, `500ms`."""
 
 from __future__ import annotations
 
 import re
 from datetime import timedelta
 
-_PART = re.compile(r"(\d+(?:\.\d+)?)([wdhms])")
-_UNITS = {"w": "weeks", "d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
+_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|[wdhms])")
+_UNITS = {
+    "w": "weeks",
+    "d": "days",
+    "h": "hours",
+    "m": "minutes",
+    "s": "seconds",
+    "ms": "milliseconds",
+}
 
 
 def parse_duration(text: str) -> timedelta:
