@@ -320,7 +320,9 @@ class NoFuture(Rule):
         return (self.column,)
 
     def _in_future(self) -> sql.Composable:
-        return sql.SQL("{} > now() + {}").format(ident(self.column), sql.Literal(self.tolerance))
+        # A scalar subquery is an InitPlan: the limit is computed once, not once per row.
+        limit = sql.SQL("(SELECT now() + {})").format(sql.Literal(self.tolerance))
+        return sql.SQL("{} > {}").format(ident(self.column), limit)
 
     def aggregates(self) -> list[Aggregate]:
         return [
