@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from selfheal.dq.config import ConfigError, load_suite
 from selfheal.health.config import TableName
 from selfheal.health.model import AuditContext, Check, CheckResult, Finding
 
@@ -74,9 +75,14 @@ def owners(ctx: AuditContext) -> CheckResult:
 
 
 def dq_coverage(ctx: AuditContext) -> CheckResult:
-    from selfheal.dq.config import load_suite
-
-    covered = {TableName(t.schema, t.name) for t in load_suite(ctx.config.dq_rules_dir).tables()}
+    rules_dir = ctx.config.dq_rules_dir
+    try:
+        covered = {TableName(t.schema, t.name) for t in load_suite(rules_dir).tables()}
+    except ConfigError as error:
+        return CheckResult(
+            f"data-quality rules in {rules_dir}",
+            [Finding("dq_coverage", str(rules_dir), "error", str(error), "fix the rule files")],
+        )
     tables = [s.table for s in stewardship(ctx)]
     findings = [
         Finding(
@@ -84,15 +90,14 @@ def dq_coverage(ctx: AuditContext) -> CheckResult:
             str(table),
             "warn",
             "no data-quality rules: bad rows in it would go unnoticed",
-            f"add {ctx.config.dq_rules_dir}/{table.name}.toml with at least not_null, unique "
-            "and freshness rules",
+            f"add {rules_dir}/{table.name}.toml with at least not_null, unique and freshness rules",
         )
         for table in tables
         if table not in covered
     ]
     return CheckResult(
         f"data-quality rule coverage: {len(tables) - len(findings)}/{len(tables)} tables "
-        f"(rules in {ctx.config.dq_rules_dir})",
+        f"(rules in {rules_dir})",
         findings,
     )
 
