@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from psycopg import sql
-
 from selfheal.health.model import AuditContext, Check, CheckResult, Finding
 
 PART = "multi_agent_coherence"
@@ -137,9 +135,9 @@ ORDER BY a.source, a.run_id, b.run_id
 def overlapping_etl_runs(ctx: AuditContext) -> CheckResult:
     runs = ctx.config.etl_runs
     days = int(ctx.config.threshold("etl_overlap_days"))
-    if not ctx.table_exists(runs):
+    query = ctx.ledger_query(OVERLAPS)
+    if query is None:
         return CheckResult(f"no ETL ledger: {runs} does not exist")
-    query = sql.SQL(OVERLAPS).format(runs=sql.Identifier(runs.schema, runs.name))
     findings = [
         Finding(
             "overlapping_etl_runs",

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from psycopg import sql
-
 from selfheal.health.model import AuditContext, Check, CheckResult, Finding
 
 PART = "feedback_loops"
@@ -79,9 +77,9 @@ def repeated_etl_failures(ctx: AuditContext) -> CheckResult:
     runs = ctx.config.etl_runs
     window = int(ctx.config.threshold("etl_failures_window"))
     allowed = int(ctx.config.threshold("etl_failures_max"))
-    if not ctx.table_exists(runs):
+    query = ctx.ledger_query(REPEATED_FAILURES)
+    if query is None:
         return CheckResult(f"no ETL ledger: {runs} does not exist")
-    query = sql.SQL(REPEATED_FAILURES).format(runs=sql.Identifier(runs.schema, runs.name))
     findings = [
         Finding(
             "repeated_etl_failures",

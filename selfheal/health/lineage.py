@@ -94,10 +94,9 @@ def _stale(ctx: AuditContext, table: TableName, rule: Freshness) -> Failure | No
 
 
 def _failed_loads(ctx: AuditContext) -> list[Failure]:
-    runs = ctx.config.etl_runs
-    if not ctx.config.etl_sources or not ctx.table_exists(runs):
+    query = ctx.ledger_query(LATEST_RUNS)
+    if not ctx.config.etl_sources or query is None:
         return []
-    query = sql.SQL(LATEST_RUNS).format(runs=sql.Identifier(runs.schema, runs.name))
     latest = {r["source"]: r for r in ctx.rows(query)}
     return [
         Failure(

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg import sql
 from psycopg.rows import dict_row
 
 from selfheal.health.config import HealthConfig
@@ -71,6 +72,13 @@ class AuditContext:
                 (table.schema, table.name),
             )
         )
+
+    def ledger_query(self, template: str) -> sql.Composed | None:
+        """`template` with `{runs}` naming the ETL ledger; None when the ledger does not exist."""
+        runs = self.config.etl_runs
+        if not self.table_exists(runs):
+            return None
+        return sql.SQL(template).format(runs=sql.Identifier(runs.schema, runs.name))
 
     @cached_property
     def tickets(self) -> list[Any]:
