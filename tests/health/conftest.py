@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -18,25 +17,6 @@ ROOT = Path(__file__).resolve().parents[2]
 SHIPPED_CONFIG = ROOT / "checks" / "health.toml"
 
 Audit = Callable[..., CheckResult]
-STARTUP_LIMIT_SECONDS = 60
-
-
-@pytest.fixture(scope="session")
-def admin_dsn(pg_server) -> str:
-    """The server's DSN once it accepts connections.
-
-    The executor returns when the port is open, which can be before recovery ends ("the
-    database system is starting up") on a loaded machine.
-    """
-    deadline = time.monotonic() + STARTUP_LIMIT_SECONDS
-    while True:
-        try:
-            psycopg.connect(pg_server.dsn()).close()
-            return pg_server.dsn()
-        except psycopg.OperationalError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
 
 
 @pytest.fixture(scope="session")
