@@ -5,8 +5,9 @@
   remediation of its finding when it has one.
 
 The table overview is taken when the session ends, while the target still exists: just before
-the `target_dsn` fixture is torn down (the embedded default stops right after). A session in
-which no check opened the target says so instead. The executive KPI page is written at the same
+the `target_dsn` fixture is torn down (the embedded default stops right after); under
+pytest-xdist in live mode, by the controller when the session finishes. A session in which no
+check opened the target says so instead. The executive KPI page is written at the same
 moment, from the same state.
 """
 
@@ -25,6 +26,7 @@ from selfheal.evidence import DETAILS, SAMPLE_ROWS, from_report
 from selfheal.health.config import HealthConfigError, load_config
 from selfheal.health.overview import TableOverview, table_overview
 from selfheal.kpi import write_kpi_page
+from selfheal.plugin import stage_of
 from selfheal.reporting import redact
 from selfheal.settings import Settings
 
@@ -44,6 +46,13 @@ class TargetSnapshot:
         if fixturedef.argname == "target_dsn":
             fixturedef.addfinalizer(lambda: self.take(value))
         return value
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        """Under pytest-xdist the workers hold the target; in live mode the controller looks."""
+        settings = Settings.from_env(strict=False)
+        checks_ran = any(stage_of(item) != "other" for item in session.items)
+        if self.tables is None and not self.problem and settings.live and checks_ran:
+            self.take(settings.db_url.reveal())
 
     def take(self, dsn: str) -> None:
         settings = Settings.from_env(strict=False)

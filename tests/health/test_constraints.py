@@ -46,11 +46,16 @@ def test_not_valid_constraint_is_found_until_validated(audit, writer):
     assert audit("constraint_propagation:not_valid_constraint").findings == []
 
 
-def test_failed_concurrent_index_build_leaves_an_invalid_index(audit, writer):
+def _leave_invalid_index(writer):
+    """A unique index built concurrently over duplicates fails and stays behind, invalid."""
     writer.execute("CREATE TABLE public.dupes (v int)")
     writer.execute("INSERT INTO public.dupes VALUES (1), (1)")
     with pytest.raises(psycopg.errors.UniqueViolation):
         writer.execute("CREATE UNIQUE INDEX CONCURRENTLY dupes_v_key ON public.dupes (v)")
+
+
+def test_failed_concurrent_index_build_leaves_an_invalid_index(audit, writer):
+    _leave_invalid_index(writer)
     [finding] = audit("constraint_propagation:invalid_index").findings
     assert (finding.subject, finding.level) == ("public.dupes_v_key", "error")
 
@@ -89,3 +94,10 @@ def test_a_reference_to_a_missing_column_is_reported(audit, shipped_config):
 
 def _with_references(config, *references):
     return replace(config, references=references)
+
+
+def test_a_configured_level_replaces_the_checks_own(audit, writer, shipped_config):
+    _leave_invalid_index(writer)
+    config = replace(shipped_config, levels={"invalid_index": "info"})
+    [finding] = audit("constraint_propagation:invalid_index", config).findings
+    assert finding.level == "info"

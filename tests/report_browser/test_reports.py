@@ -64,6 +64,7 @@ def run(admin_dsn: str, migrated_template: str, tmp_path_factory) -> Run:
             "SUPABASE_DB_URL": dsn,
             "SELFHEAL_REPORTS_DIR": str(reports),
             "SELFHEAL_BACKLOG_DIR": str(reports.parent / "backlog"),
+            "SLACK_WEBHOOK_URL": "",  # empty wins over a developer's .env: no notification
         }
         result = subprocess.run(
             [
