@@ -17,6 +17,7 @@ from selfheal.evidence import DETAILS, SAMPLE_ROWS, attach, warn
 from selfheal.health.audit import CHECKS
 from selfheal.health.config import HealthConfig, load_config
 from selfheal.health.model import AuditContext, Check
+from selfheal.health.report import details_of
 from selfheal.settings import Settings
 
 CONFIG_PATH = Path(__file__).with_name("health.toml")
@@ -38,21 +39,7 @@ def test_health(
 ) -> None:
     result = check(AuditContext(db, health_config, settings.backlog_dir))
     errors = result.at_level("error")
-    worst = next((f for level in ("error", "warn", "info") for f in result.at_level(level)), None)
-    attach(
-        request,
-        DETAILS,
-        {
-            "level": worst.level if worst else "clean",
-            "remediation": worst.remediation if worst else "",
-            "health": {
-                "part": check.part,
-                "check": check.name,
-                "examined": result.examined,
-                "findings": [asdict(f) for f in result.findings],
-            },
-        },
-    )
+    attach(request, DETAILS, details_of(check, result))
     if errors:
         attach(request, SAMPLE_ROWS, [asdict(f) for f in errors])
     for finding in result.at_level("warn"):

@@ -23,6 +23,8 @@ PARTS = (
     "multi_agent_coherence",
 )
 
+LEVEL_RANK = {"error": 0, "warn": 1, "info": 2}
+
 
 @dataclass(frozen=True)
 class Finding:
@@ -43,6 +45,11 @@ class CheckResult:
 
     def at_level(self, level: str) -> list[Finding]:
         return [f for f in self.findings if f.level == level]
+
+    @property
+    def worst(self) -> Finding | None:
+        ranked = sorted(self.findings, key=lambda f: LEVEL_RANK[f.level])
+        return ranked[0] if ranked else None
 
 
 @dataclass

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from selfheal.health.model import PARTS
+from selfheal.health.model import PARTS, Check, CheckResult
 from selfheal.reporting import write_atomic
 
 TITLES = {
@@ -30,6 +30,21 @@ class CheckRecord:
     check: str
     examined: str
     findings: list[dict[str, Any]] = field(default_factory=list)
+
+
+def details_of(check: Check, result: CheckResult) -> dict[str, Any]:
+    """The evidence a health test attaches (under `DETAILS`): what the plugins read back."""
+    worst = result.worst
+    return {
+        "level": worst.level if worst else "clean",
+        "remediation": worst.remediation if worst else "",
+        "health": {
+            "part": check.part,
+            "check": check.name,
+            "examined": result.examined,
+            "findings": [asdict(f) for f in result.findings],
+        },
+    }
 
 
 def _cell(text: object) -> str:
