@@ -6,7 +6,8 @@ from selfheal.health.model import AuditContext, Check, CheckResult, Finding
 
 PART = "multi_agent_coherence"
 
-# Each query looks at client sessions of this database other than the audit's own.
+# Each query looks at client sessions of this database other than the audit's own. Of a
+# statement only its command word is shown: its text may carry data or a password.
 IDLE_IN_TRANSACTION = """
 SELECT a.pid, a.usename, a.application_name, a.state,
        extract(epoch FROM now() - a.state_change)::bigint AS seconds
@@ -18,7 +19,7 @@ ORDER BY a.pid
 """
 
 LONG_RUNNING = """
-SELECT a.pid, a.usename, a.application_name, left(a.query, 120) AS query,
+SELECT a.pid, a.usename, a.application_name, upper(split_part(ltrim(a.query), ' ', 1)) AS command,
        extract(epoch FROM now() - a.query_start)::bigint AS seconds
 FROM pg_stat_activity a
 WHERE a.datname = current_database() AND a.pid <> pg_backend_pid()
@@ -29,7 +30,7 @@ ORDER BY a.pid
 
 BLOCKED = """
 SELECT a.pid, a.application_name, pg_blocking_pids(a.pid) AS blockers, a.wait_event,
-       left(a.query, 120) AS query, extract(epoch FROM now() - a.query_start)::bigint AS seconds
+       upper(split_part(ltrim(a.query), ' ', 1)) AS command, extract(epoch FROM now() - a.query_start)::bigint AS seconds
 FROM pg_stat_activity a
 WHERE a.datname = current_database() AND a.pid <> pg_backend_pid()
   AND a.backend_type = 'client backend' AND cardinality(pg_blocking_pids(a.pid)) > 0
@@ -75,7 +76,7 @@ def long_running(ctx: AuditContext) -> CheckResult:
             "long_running",
             _who(r),
             "warn",
-            f"running for {r['seconds']}s: {r['query']}",
+            f"a {r['command']} running for {r['seconds']}s",
             f"check the plan; SELECT pg_cancel_backend({r['pid']}) if it is stuck; "
             "set statement_timeout for the role",
         )
@@ -91,8 +92,8 @@ def blocked_lock_waits(ctx: AuditContext) -> CheckResult:
             "blocked_lock_wait",
             _who(r),
             "error",
-            f"waiting {r['seconds']}s on a {r['wait_event']} lock held by pid(s) "
-            f"{', '.join(map(str, r['blockers']))}: {r['query']}",
+            f"a {r['command']} waiting {r['seconds']}s on a {r['wait_event']} lock held by "
+            f"pid(s) {', '.join(map(str, r['blockers']))}",
             "end the blocking transaction(s) (see pg_stat_activity for their pids); "
             "set lock_timeout in jobs that take strong locks",
         )

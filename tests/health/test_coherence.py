@@ -74,6 +74,8 @@ def test_blocked_lock_wait_and_long_running_statement(audit, config, other, migr
     assert blocked_finding.subject == f"pid {pid} (blocked-agent)"
     assert str(holder_pid) in blocked_finding.message
     assert [f.subject for f in long] == [f"pid {pid} (blocked-agent)"]
+    assert "a SELECT running for" in long[0].message
+    assert "public.events" not in long[0].message + blocked_finding.message  # no statement text
 
 
 def test_advisory_lock_left_by_an_idle_session(audit, config, migrated_db):
