@@ -15,7 +15,7 @@ import pytest
 
 from selfheal.evidence import DETAILS, SAMPLE_ROWS, attach, warn
 from selfheal.health.audit import CHECKS
-from selfheal.health.config import HealthConfig, load_config
+from selfheal.health.config import load_config
 from selfheal.health.model import AuditContext, Check
 from selfheal.health.report import details_of
 from selfheal.settings import Settings
@@ -24,20 +24,15 @@ CONFIG_PATH = Path(__file__).with_name("health.toml")
 
 
 @pytest.fixture(scope="session")
-def health_config() -> HealthConfig:
-    return load_config(CONFIG_PATH)
+def audit_context(db: psycopg.Connection, settings: Settings) -> AuditContext:
+    """One context for the whole audit: what several checks need is read once."""
+    return AuditContext(db, load_config(CONFIG_PATH), settings.backlog_dir)
 
 
 @pytest.mark.health
 @pytest.mark.parametrize("check", CHECKS, ids=[check.id for check in CHECKS])
-def test_health(
-    check: Check,
-    db: psycopg.Connection,
-    settings: Settings,
-    health_config: HealthConfig,
-    request: pytest.FixtureRequest,
-) -> None:
-    result = check(AuditContext(db, health_config, settings.backlog_dir))
+def test_health(check: Check, audit_context: AuditContext, request: pytest.FixtureRequest) -> None:
+    result = check(audit_context)
     errors = result.at_level("error")
     attach(request, DETAILS, details_of(check, result))
     if errors:

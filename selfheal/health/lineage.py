@@ -68,6 +68,11 @@ def reachable(graph: dict[TableName, set[TableName]], start: TableName) -> list[
 
 
 def failing_tables(ctx: AuditContext) -> list[Failure]:
+    """Stale or failed-to-load tables; computed once per audit (both checks of the part use it)."""
+    return ctx.once("failing_tables", lambda: _failing_tables(ctx))
+
+
+def _failing_tables(ctx: AuditContext) -> list[Failure]:
     failures = [
         failure
         for table, rule in sorted(ctx.config.freshness.items())

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -54,11 +53,20 @@ class CheckResult:
 
 @dataclass
 class AuditContext:
-    """What every check reads: one read-only session, the configuration, the backlog folder."""
+    """What every check reads: one read-only session, the configuration, the backlog folder.
+
+    One context serves a whole audit, so what several checks need is computed once (`once`).
+    """
 
     conn: psycopg.Connection
     config: HealthConfig
     backlog_dir: Path = Path("backlog")
+    _memo: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def once(self, key: str, compute: Callable[[], Any]) -> Any:
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
 
     def rows(self, query: Any, params: Any = None) -> list[dict[str, Any]]:
         with self.conn.cursor(row_factory=dict_row) as cur:
@@ -87,11 +95,11 @@ class AuditContext:
             return None
         return sql.SQL(template).format(runs=sql.Identifier(runs.schema, runs.name))
 
-    @cached_property
+    @property
     def tickets(self) -> list[Any]:
         from selfheal.tickets import load_tickets
 
-        return load_tickets(self.backlog_dir)
+        return self.once("tickets", lambda: load_tickets(self.backlog_dir))
 
 
 Runner = Callable[[AuditContext], CheckResult]
