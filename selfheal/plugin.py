@@ -1,49 +1,171 @@
 """The selfheal pytest plugin (registered through the `pytest11` entry point).
 
-It tags every item with its stage (its selfheal marker) and gathers every outcome; at the end of
-the session it writes the Markdown reports. Outcomes arrive through `pytest_runtest_logreport`,
-which under pytest-xdist runs on the controller, so workers' results are not lost.
+It orders items by stage, stops later stages when preflight fails, tags every failure with its
+kind and gathers every outcome. At the end of the session the controller (the only process under
+pytest-xdist that sees every worker's reports) turns failures into backlog tickets, writes the
+run summary, the run log and `last_run.json`, and sends the Slack message.
+
+During the session each failure is also appended to a file of the run, so the doctor stage (a
+test, perhaps on another xdist worker) can read the failures gathered before it.
 """
 
 from __future__ import annotations
 
+import json
+import shutil
+import uuid
+from collections.abc import Generator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
 import pytest
 
-from selfheal.reporting import Outcome, write_preflight_report
-from selfheal.settings import Settings
+from selfheal import notify
+from selfheal.pipeline import PreflightGate, in_stage_order, stage_of
+from selfheal.reporting import KIND, Outcome, redact, write_preflight_report
+from selfheal.settings import Settings, redact_dsn
+from selfheal.summary import Run, write_run_files
+from selfheal.tickets import Backlog, HealAttempt, Observation, RunChanges
 
-STAGES = ("preflight", "schema", "rls", "health", "migrations", "etl", "dq", "doctor")
 STAGE_PROPERTY = "selfheal.stage"
+RUN_ID = "selfheal_run_id"
+PLUGIN_NAME = "selfheal-outcomes"
 
 
-def stage_of(item: pytest.Item) -> str:
-    for stage in STAGES:
-        if item.get_closest_marker(stage):
-            return stage
-    return "other"
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("selfheal")
+    group.addoption("--no-tickets", action="store_true", help="write no backlog tickets")
+    group.addoption(
+        "--heal", action="store_true", help="the doctor stage applies its plan (default: plan only)"
+    )
 
 
 class OutcomeCollector:
     """Keeps one Outcome per test (its call phase, or the setup phase when that failed)."""
 
-    def __init__(self) -> None:
+    def __init__(self, config: pytest.Config, run_id: str) -> None:
+        self.config = config
+        self.settings = Settings.from_env(strict=False)
+        self.run_dir = self.settings.reports_dir / "exec" / f".run-{run_id}"
+        self.run_id = run_id
+        self.gate = PreflightGate(self.run_dir / "preflight_failed")
         self.outcomes: list[Outcome] = []
+        self.started = datetime.now(self.settings.zone)
+
+    @property
+    def failures_file(self) -> Path:
+        return self.run_dir / "failures.jsonl"
+
+    def redact(self, text: str) -> str:
+        return redact(text, self.settings)
+
+    def session_failures(self) -> list[Outcome]:
+        """Failures of this run so far, from every process of the run."""
+        if not self.failures_file.exists():
+            return []
+        lines = self.failures_file.read_text(encoding="utf-8").splitlines()
+        return [Outcome.from_dict(json.loads(line)) for line in lines if line]
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:  # xdist's WorkerController
+        node.workerinput[RUN_ID] = self.run_id
 
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        items[:] = in_stage_order(items)
         for item in items:
             item.user_properties.append((STAGE_PROPERTY, stage_of(item)))
 
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        self.gate.check(item)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
+        if report.failed and call.excinfo is not None:
+            report.user_properties.append((KIND, call.excinfo.typename))
+        return report
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if report.when == "call" or (report.when == "setup" and not report.passed):
-            stage = dict(report.user_properties).get(STAGE_PROPERTY, "other")
-            self.outcomes.append(Outcome.from_report(report, stage))
+        if not (report.when == "call" or (report.when == "setup" and not report.passed)):
+            return
+        outcome = Outcome.from_report(report, dict(report.user_properties).get(STAGE_PROPERTY, ""))
+        self.outcomes.append(outcome)
+        if outcome.outcome == "failed" and not _is_controller(self.config):
+            self._share_failure(outcome)
+
+    def _share_failure(self, outcome: Outcome) -> None:
+        if outcome.stage == "preflight":
+            self.gate.close()
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        line = self.redact(json.dumps(outcome.to_dict())) + "\n"
+        with open(self.failures_file, "a", encoding="utf-8") as handle:
+            handle.write(line)  # one small append per failure: O_APPEND keeps lines whole
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if not _is_worker(self.config):
+            self.finish_run()
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+
+    def finish_run(self) -> None:
+        if not self.outcomes:
+            return
+        settings = self.settings
         preflight = [o for o in self.outcomes if o.stage == "preflight"]
         if preflight:
-            settings = Settings.from_env(strict=False)
             write_preflight_report(settings.reports_dir, preflight, settings)
+        run = Run(self.started, datetime.now(settings.zone), self.outcomes, self._record_tickets())
+        run.delivery = notify.send(settings, run.news())
+        target = redact_dsn(settings.db_url.reveal()) if settings.db_url else "embedded default"
+        write_run_files(settings.reports_dir, run, target, self.redact)
+
+    def _record_tickets(self) -> RunChanges | None:
+        if self.config.getoption("no_tickets"):
+            return None
+        backlog = Backlog(self.settings.backlog_dir, self.redact)
+        at = datetime.now(self.settings.zone)
+        heals = [heal for o in self.outcomes for heal in o.heals]
+        healed = [
+            Observation(h["node_id"], h["stage"], "healed")
+            for h in heals
+            if h["outcome"] == "healed"
+        ]
+        changes = backlog.record_run([*map(_observation, self.outcomes), *healed], at)
+        for h in heals:
+            attempt = HealAttempt(at, h["remedy"], h["outcome"], h.get("detail", ""))
+            backlog.record_heal(h["fingerprint"], attempt)
+        return changes
+
+
+def _observation(outcome: Outcome) -> Observation:
+    return Observation(
+        outcome.nodeid,
+        outcome.stage,
+        outcome.outcome,
+        outcome.kind,
+        outcome.message,
+        list(outcome.sample_rows),
+    )
+
+
+def _is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def _is_controller(config: pytest.Config) -> bool:
+    """The xdist controller: it distributes items and runs none itself."""
+    return config.pluginmanager.has_plugin("dsession")
+
+
+def collector(config: pytest.Config) -> OutcomeCollector:
+    plugin = config.pluginmanager.get_plugin(PLUGIN_NAME)
+    assert isinstance(plugin, OutcomeCollector), "the selfheal plugin is not registered"
+    return plugin
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.pluginmanager.register(OutcomeCollector(), "selfheal-outcomes")
+    worker_input = getattr(config, "workerinput", {})
+    run_id = worker_input.get(RUN_ID) or uuid.uuid4().hex
+    config.pluginmanager.register(OutcomeCollector(config, run_id), PLUGIN_NAME)

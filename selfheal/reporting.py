@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from selfheal import evidence
 from selfheal.settings import Settings, redact_dsn
+
+KIND = "selfheal.kind"  # user property: the exception type (or evidence kind) of a failure
+HEALS = "selfheal.heals"  # user property of the doctor stage: list of heal results (dicts)
 
 
 @dataclass(frozen=True)
@@ -20,6 +26,10 @@ class Outcome:
     outcome: str  # passed, failed, skipped
     message: str
     seconds: float
+    kind: str = ""
+    sample_rows: tuple[dict[str, Any], ...] = ()
+    warnings: tuple[str, ...] = ()
+    heals: tuple[dict[str, Any], ...] = ()
 
     @classmethod
     def from_report(cls, report: pytest.TestReport, stage: str) -> Outcome:
@@ -28,7 +38,33 @@ class Outcome:
             message = report.longreprtext.strip().splitlines()[-1] if report.longreprtext else ""
         elif report.skipped and isinstance(report.longrepr, tuple):
             message = str(report.longrepr[2])
-        return cls(report.nodeid, stage, report.outcome, message, report.duration)
+        details = evidence.from_report(report, evidence.DETAILS)
+        kinds = evidence.from_report(report, KIND) + [
+            d["kind"] for d in details if isinstance(d, dict) and d.get("kind")
+        ]
+        return cls(
+            report.nodeid,
+            stage,
+            report.outcome,
+            message,
+            report.duration,
+            kind=str(kinds[-1]) if report.failed and kinds else "",
+            sample_rows=tuple(
+                row for rows in evidence.from_report(report, evidence.SAMPLE_ROWS) for row in rows
+            ),
+            warnings=tuple(str(w) for w in evidence.from_report(report, evidence.WARNING)),
+            heals=tuple(h for heals in evidence.from_report(report, HEALS) for h in heals),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return json.loads(json.dumps(asdict(self), default=str))
+
+    @classmethod
+    def from_dict(cls, record: dict[str, Any]) -> Outcome:
+        fields = {**record}
+        for name in ("sample_rows", "warnings", "heals"):
+            fields[name] = tuple(fields.get(name, ()))
+        return cls(**fields)
 
 
 def redact(text: str, settings: Settings) -> str:
