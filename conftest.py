@@ -7,18 +7,19 @@ expected schema always use a local scratch server, so live mode never writes to 
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from selfheal.db import connect, create_database
+from selfheal.db import connect
 from selfheal.embedded import EmbeddedPostgres, start_embedded
-from selfheal.environment import prepare_database
+from selfheal.environment import ensure_embedded_database
+from selfheal.migrate.files import MigrationFilesError
+from selfheal.migrate.runner import MigrationError, apply_pending
 from selfheal.settings import Settings
-
-EMBEDDED_DBNAME = "selfheal"
 
 
 @pytest.fixture(scope="session")
@@ -45,8 +46,14 @@ def target_dsn(settings: Settings, request: pytest.FixtureRequest) -> str:
     if settings.live:
         return settings.db_url.reveal()
     server: EmbeddedPostgres = request.getfixturevalue("scratch_server")
-    dsn = create_database(server.dsn(), EMBEDDED_DBNAME)
-    prepare_database(dsn, settings.migrations_dir)
+    dsn = ensure_embedded_database(server.dsn())
+    try:
+        with connect(dsn, autocommit=True) as conn:
+            apply_pending(conn, settings.migrations_dir)
+    except (MigrationError, MigrationFilesError) as error:
+        # Preflight names the culprit in its own tests; the other checks see the database as
+        # the broken migrations left it, which is the truth.
+        warnings.warn(f"embedded default not fully migrated: {error}", stacklevel=1)
     return dsn
 
 

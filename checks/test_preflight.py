@@ -1,0 +1,132 @@
+"""Preflight: run on every pull request before anything touches the database.
+
+One test per item, so each is addressable by node id: every variable, connectivity, the server's
+version and time zone, each required extension, each migration file against the guard and the
+ledger, and the pending migrations.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from selfheal.db import connect
+from selfheal.evidence import DETAILS, attach, warn
+from selfheal.migrate.files import MigrationFile, MigrationFilesError, discover
+from selfheal.migrate.guard import GuardReport, check_migrations
+from selfheal.migrate.runner import MigrationPlan, read_ledger
+from selfheal.settings import VARIABLES, Settings, redact_dsn
+
+pytestmark = pytest.mark.preflight
+
+CONFIG = tomllib.loads((Path(__file__).parent / "preflight.toml").read_text())
+
+
+def _migration_names(config: pytest.Config) -> list[str]:
+    """The migration files, or one sentinel that fails with the reason they cannot be read."""
+    try:
+        folder = Settings.from_env(strict=False).migrations_dir
+        return [m.filename for m in discover(folder)]
+    except MigrationFilesError as error:
+        return [f"unreadable: {error}"]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "migration_name" in metafunc.fixturenames:
+        names = _migration_names(metafunc.config)
+        metafunc.parametrize("migration_name", names, ids=[n.split(":")[0] for n in names])
+
+
+@pytest.fixture(scope="module")
+def migrations(settings: Settings) -> dict[str, MigrationFile]:
+    try:
+        return {m.filename: m for m in discover(settings.migrations_dir)}
+    except MigrationFilesError as error:
+        pytest.fail(str(error), pytrace=False)
+
+
+@pytest.fixture(scope="module")
+def guard_report(migrations: dict[str, MigrationFile], scratch_server) -> GuardReport:
+    return check_migrations(scratch_server.dsn(), list(migrations.values()))
+
+
+@pytest.fixture(scope="module")
+def migration_plan(db: psycopg.Connection, migrations: dict[str, MigrationFile]) -> MigrationPlan:
+    return MigrationPlan(files=list(migrations.values()), applied=read_ledger(db))
+
+
+@pytest.mark.parametrize("variable", VARIABLES, ids=[v.name for v in VARIABLES])
+def test_variable(variable, settings: Settings, request: pytest.FixtureRequest) -> None:
+    """Each variable is well-formed; SUPABASE_DB_URL is required unless the embedded default runs."""
+    assert variable.name not in settings.problems, (
+        f"{variable.name} {settings.problems.get(variable.name)}"
+    )
+    if variable.name == "SUPABASE_DB_URL" and not settings.live:
+        attach(request, DETAILS, {"note": "not set: checks run on the embedded default"})
+
+
+def test_database_reachable(target_dsn: str, settings: Settings) -> None:
+    try:
+        with connect(target_dsn, read_only=True, connect_timeout=settings.connect_timeout) as conn:
+            conn.execute("SELECT 1")
+    except Exception as error:  # the message names host and port, never the password
+        pytest.fail(
+            f"database {redact_dsn(target_dsn)} unreachable within "
+            f"{settings.connect_timeout}s: {error}"
+        )
+
+
+def test_server_version(db: psycopg.Connection) -> None:
+    version_num = int(db.execute("SHOW server_version_num").fetchone()[0])
+    minimum = CONFIG["min_server_version"]
+    assert version_num >= minimum * 10000, (
+        f"PostgreSQL {version_num // 10000} is older than the required {minimum}"
+    )
+
+
+def test_server_knows_time_zone(db: psycopg.Connection, settings: Settings) -> None:
+    found = db.execute("SELECT 1 FROM pg_timezone_names WHERE name = %s", (settings.tz,)).fetchone()
+    assert found, f"the server does not know TZ={settings.tz}"
+
+
+@pytest.mark.parametrize("extension", CONFIG["required_extensions"])
+def test_extension_available(extension: str, db: psycopg.Connection) -> None:
+    row = db.execute(
+        "SELECT installed_version FROM pg_available_extensions WHERE name = %s", (extension,)
+    ).fetchone()
+    assert row is not None, f"extension {extension} is not available on the server"
+
+
+def test_migration_guard(migration_name: str, guard_report: GuardReport) -> None:
+    assert not migration_name.startswith("unreadable"), migration_name
+    assert migration_name not in guard_report.unchecked, (
+        f"{migration_name} was not checked: an earlier migration does not apply"
+    )
+    refused = guard_report.refused(migration_name)
+    assert not refused, "guard refused:\n" + "\n".join(str(f) for f in refused)
+
+
+def test_ledger_matches_file(migration_name: str, migration_plan: MigrationPlan) -> None:
+    """An applied migration must not have been edited since it ran."""
+    assert not migration_name.startswith("unreadable"), migration_name
+    edited = {m.filename for m in migration_plan.edited}
+    assert migration_name not in edited, (
+        f"{migration_name} was edited after it was applied (checksum differs from the ledger); "
+        "restore it and add a new migration instead"
+    )
+
+
+def test_ledger_has_no_unknown_versions(migration_plan: MigrationPlan) -> None:
+    missing = [f"{a.version}_{a.name}" for a in migration_plan.missing_files]
+    assert not missing, f"applied migrations with no file in the folder: {missing}"
+
+
+def test_pending_migrations(migration_plan: MigrationPlan, request: pytest.FixtureRequest) -> None:
+    """Lists what `selfheal migrate` would apply; pending files are expected on a PR."""
+    pending = [m.filename for m in migration_plan.pending]
+    attach(request, DETAILS, {"pending": pending})
+    if pending:
+        warn(request, f"{len(pending)} pending migration(s): {', '.join(pending)}")
