@@ -330,10 +330,16 @@ class Backlog:
             ticket = tickets.get(fingerprint)
             if ticket is None:
                 return None
-            ticket.heals.append(
-                HealAttempt(
-                    attempt.at, attempt.remedy, attempt.outcome, self.redact(attempt.detail)
-                )
+            attempt = HealAttempt(
+                attempt.at, attempt.remedy, attempt.outcome, self.redact(attempt.detail)
             )
+            last = ticket.heals[-1] if ticket.heals else None
+            if last and (last.remedy, last.outcome, attempt.outcome) == (
+                attempt.remedy,
+                "planned",
+                "planned",
+            ):
+                ticket.heals.pop()  # a plan repeated run after run is one line, not many
+            ticket.heals.append(attempt)
             self.save(ticket)
             return ticket
