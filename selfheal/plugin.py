@@ -15,6 +15,7 @@ import json
 import shutil
 import uuid
 from collections.abc import Generator
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -22,11 +23,11 @@ from typing import Any
 import pytest
 
 from selfheal import notify
-from selfheal.pipeline import PreflightGate, in_stage_order, stage_of
+from selfheal.pipeline import STAGES, PreflightGate, in_stage_order, stage_of
 from selfheal.reporting import KIND, Outcome, redact, write_preflight_report
 from selfheal.settings import Settings, redact_dsn
 from selfheal.summary import Run, write_run_files
-from selfheal.tickets import Backlog, HealAttempt, Observation, RunChanges
+from selfheal.tickets import Backlog, Observation, RunChanges
 
 STAGE_PROPERTY = "selfheal.stage"
 RUN_ID = "selfheal_run_id"
@@ -51,6 +52,7 @@ class OutcomeCollector:
         self.run_id = run_id
         self.gate = PreflightGate(self.run_dir / "preflight_failed")
         self.outcomes: list[Outcome] = []
+        self.seconds: dict[str, float] = {}  # per node: setup + call + teardown
         self.started = datetime.now(self.settings.zone)
 
     @property
@@ -89,6 +91,7 @@ class OutcomeCollector:
         return report
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.seconds[report.nodeid] = self.seconds.get(report.nodeid, 0.0) + report.duration
         if not (report.when == "call" or (report.when == "setup" and not report.passed)):
             return
         outcome = Outcome.from_report(report, dict(report.user_properties).get(STAGE_PROPERTY, ""))
@@ -110,32 +113,31 @@ class OutcomeCollector:
             shutil.rmtree(self.run_dir, ignore_errors=True)
 
     def finish_run(self) -> None:
-        if not self.outcomes:
+        """Tickets, Slack and the run files, for the pipeline's checks (not for other tests)."""
+        outcomes = [
+            replace(o, seconds=self.seconds.get(o.nodeid, o.seconds))
+            for o in self.outcomes
+            if o.stage in STAGES
+        ]
+        if not outcomes:
             return
         settings = self.settings
-        preflight = [o for o in self.outcomes if o.stage == "preflight"]
+        preflight = [o for o in outcomes if o.stage == "preflight"]
         if preflight:
             write_preflight_report(settings.reports_dir, preflight, settings)
-        run = Run(self.started, datetime.now(settings.zone), self.outcomes, self._record_tickets())
+        changes = self._record_tickets(outcomes)
+        run = Run(self.started, datetime.now(settings.zone), outcomes, changes)
         run.delivery = notify.send(settings, run.news())
         target = redact_dsn(settings.db_url.reveal()) if settings.db_url else "embedded default"
         write_run_files(settings.reports_dir, run, target, self.redact)
 
-    def _record_tickets(self) -> RunChanges | None:
+    def _record_tickets(self, outcomes: list[Outcome]) -> RunChanges | None:
         if self.config.getoption("no_tickets"):
             return None
         backlog = Backlog(self.settings.backlog_dir, self.redact)
         at = datetime.now(self.settings.zone)
-        heals = [heal for o in self.outcomes for heal in o.heals]
-        healed = [
-            Observation(h["node_id"], h["stage"], "healed")
-            for h in heals
-            if h["outcome"] == "healed"
-        ]
-        changes = backlog.record_run([*map(_observation, self.outcomes), *healed], at)
-        for h in heals:
-            attempt = HealAttempt(at, h["remedy"], h["outcome"], h.get("detail", ""))
-            backlog.record_heal(h["fingerprint"], attempt)
+        changes = backlog.record_run([_observation(o) for o in outcomes], at)
+        changes.resolved += backlog.record_heals([h for o in outcomes for h in o.heals], at)
         return changes
 
 

@@ -35,6 +35,7 @@ MAX_HISTORY = 100
 MAX_SAMPLE_ROWS = 10
 SLUG_TEXT_LENGTH = 60
 MAX_FAILED_HEALS = 2
+HEAL_OUTCOMES = ("planned", "healed", "failed")  # what a ticket's "doctor tried" list keeps
 
 _RECORD_START = "<!-- selfheal-ticket\n"
 _RECORD_END = "\n-->\n"
@@ -323,6 +324,20 @@ class Backlog:
                 ticket.status, ticket.resolved_at = "resolved", at
                 changes.resolved.append(ticket)
             self.save(ticket)
+
+    def record_heals(self, heals: list[dict[str, str]], at: datetime) -> list[Ticket]:
+        """Record what the doctor did (`HealResult` dicts); returns the tickets a heal resolved."""
+        healed = [
+            Observation(h["node_id"], h["stage"], "healed")
+            for h in heals
+            if h["outcome"] == "healed"
+        ]
+        resolved = self.record_run(healed, at).resolved
+        for h in heals:
+            if h["outcome"] in HEAL_OUTCOMES:
+                attempt = HealAttempt(at, h["remedy"], h["outcome"], h.get("detail", ""))
+                self.record_heal(h["fingerprint"], attempt)
+        return resolved
 
     def record_heal(self, fingerprint: str, attempt: HealAttempt) -> Ticket | None:
         """Add what the doctor tried to a ticket; returns it (None if no such ticket)."""

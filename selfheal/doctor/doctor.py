@@ -37,7 +37,6 @@ class HealResult:
         return asdict(self)
 
 
-
 @dataclass
 class Doctor:
     ctx: Context

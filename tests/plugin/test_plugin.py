@@ -129,7 +129,8 @@ def test_slack_gets_one_message_and_no_file_holds_a_secret(
     monkeypatch.setenv("SUPABASE_DB_URL", "postgresql://u:pgpassw0rd@127.0.0.1:1/db")
     monkeypatch.setenv("GENERIC_SOURCE_A_TOKEN", "tok-a-123")
     checks.makepyfile(
-        test_leak="import os\n\ndef test_leak():\n    assert False, os.environ['SUPABASE_DB_URL']\n"
+        test_leak="import os, pytest\n\n@pytest.mark.etl\ndef test_leak():\n"
+        "    assert False, os.environ['SUPABASE_DB_URL']\n"
     )
     checks.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=3, failed=2)
     (body,) = slack_receiver.bodies
