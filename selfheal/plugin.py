@@ -149,6 +149,7 @@ def _observation(outcome: Outcome) -> Observation:
         outcome.kind,
         outcome.message,
         list(outcome.sample_rows),
+        outcome.problem,
     )
 
 

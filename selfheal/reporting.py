@@ -30,6 +30,13 @@ class Outcome:
     sample_rows: tuple[dict[str, Any], ...] = ()
     warnings: tuple[str, ...] = ()
     heals: tuple[dict[str, Any], ...] = ()
+    setup_crash: str = ""  # file:line where a failing fixture broke (shared by its checks)
+
+    @property
+    def problem(self) -> str:
+        """What identifies the problem: the check, or for a broken fixture the place it broke,
+        so that one unreachable database is one problem, not one per check using it."""
+        return f"setup@{self.setup_crash}" if self.setup_crash else self.nodeid
 
     @classmethod
     def from_report(cls, report: pytest.TestReport, stage: str) -> Outcome:
@@ -54,6 +61,7 @@ class Outcome:
             ),
             warnings=tuple(str(w) for w in evidence.from_report(report, evidence.WARNING)),
             heals=tuple(h for heals in evidence.from_report(report, HEALS) for h in heals),
+            setup_crash=_setup_crash(report),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -65,6 +73,13 @@ class Outcome:
         for name in ("sample_rows", "warnings", "heals"):
             fields[name] = tuple(fields.get(name, ()))
         return cls(**fields)
+
+
+def _setup_crash(report: pytest.TestReport) -> str:
+    crash = getattr(report.longrepr, "reprcrash", None)
+    if report.when != "setup" or not report.failed or crash is None:
+        return ""
+    return f"{Path(crash.path).name}:{crash.lineno}"
 
 
 def redact(text: str, settings: Settings) -> str:

@@ -66,10 +66,11 @@ class Observation:
     kind: str = ""
     message: str = ""
     sample_rows: list[dict[str, Any]] = field(default_factory=list)
+    problem: str = ""  # what identifies the problem when not the node id alone (see Outcome)
 
     @property
     def fingerprint(self) -> str:
-        return fingerprint_of(self.node_id, self.kind)
+        return fingerprint_of(self.problem or self.node_id, self.kind)
 
 
 @dataclass
@@ -271,11 +272,16 @@ class Backlog:
     def record_run(self, observations: list[Observation], at: datetime) -> RunChanges:
         """Open, update, reopen and resolve tickets from one run's observations."""
         changes = RunChanges()
+        failures: dict[str, Observation] = {}  # one per problem: its first failing check
+        for observation in observations:
+            if observation.outcome == "failed":
+                failures.setdefault(observation.fingerprint, observation)
         with self.locked() as tickets:
-            for failure in (o for o in observations if o.outcome == "failed"):
+            for failure in failures.values():
                 self._record_failure(tickets, failure, at, changes)
             for passing in (o for o in observations if o.outcome in ("passed", "healed")):
-                self._record_pass(tickets.values(), passing, at, changes)
+                still_failing = {f for f in failures if tickets[f].node_id == passing.node_id}
+                self._record_pass(tickets.values(), passing, at, changes, skip=still_failing)
         return changes
 
     def _record_failure(
@@ -289,7 +295,7 @@ class Backlog:
         if ticket is None:
             ticket = Ticket(
                 fingerprint=failure.fingerprint,
-                slug=slug_of(failure.node_id, failure.kind),
+                slug=slug_of(failure.problem or failure.node_id, failure.kind),
                 title=self.redact(_title(failure)),
                 node_id=failure.node_id,
                 stage=failure.stage,
@@ -314,10 +320,15 @@ class Backlog:
         self.save(ticket)
 
     def _record_pass(
-        self, tickets: Any, passing: Observation, at: datetime, changes: RunChanges
+        self,
+        tickets: Any,
+        passing: Observation,
+        at: datetime,
+        changes: RunChanges,
+        skip: set[str],
     ) -> None:
         for ticket in tickets:
-            if ticket.node_id != passing.node_id:
+            if ticket.node_id != passing.node_id or ticket.fingerprint in skip:
                 continue
             ticket.observe(at, passing.outcome)
             if ticket.status == "open":

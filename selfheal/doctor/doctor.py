@@ -67,7 +67,7 @@ class Doctor:
         return next((r for r in self.remedies if r.matches(failure)), None)
 
     def _needs_person(self, failure: Outcome) -> bool:
-        fingerprint = fingerprint_of(failure.nodeid, failure.kind)
+        fingerprint = fingerprint_of(failure.problem, failure.kind)
         return any(t.fingerprint == fingerprint and t.needs_person for t in self.tickets)
 
     def _treat(self, remedy: Remedy, failures: list[Outcome], heal: bool) -> list[HealResult]:
@@ -113,7 +113,7 @@ def _result(failure: Outcome, remedy: str, outcome: str, detail: str) -> HealRes
         node_id=failure.nodeid,
         stage=failure.stage,
         kind=failure.kind,
-        fingerprint=fingerprint_of(failure.nodeid, failure.kind),
+        fingerprint=fingerprint_of(failure.problem, failure.kind),
         remedy=remedy,
         outcome=outcome,
         detail=detail,

@@ -105,3 +105,26 @@ def test_concurrent_runs_lose_no_update(tmp_path: Path) -> None:
     tickets = {t.node_id: t for t in load_tickets(tmp_path)}
     assert len(tickets) == 16
     assert tickets["checks/t.py::shared"].occurrences == 15
+
+
+def test_one_broken_fixture_is_one_problem_per_run(tmp_path: Path) -> None:
+    backlog = Backlog(tmp_path)
+    broken = [
+        Observation(
+            f"checks/t.py::test_{i}",
+            "schema",
+            "failed",
+            "DatabaseUnreachable",
+            "",
+            [],
+            "setup@db.py:42",
+        )
+        for i in range(3)
+    ]
+    backlog.record_run(broken, T0)
+    backlog.record_run(broken, T0 + timedelta(days=1))
+    (ticket,) = load_tickets(tmp_path)
+    assert (ticket.node_id, ticket.occurrences) == ("checks/t.py::test_0", 2)
+    # the first check passes, but the others still break on the fixture: not resolved
+    backlog.record_run([passed("checks/t.py::test_0"), *broken[1:]], T0 + timedelta(days=2))
+    assert load_tickets(tmp_path)[0].status == "open"
