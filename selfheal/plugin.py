@@ -24,7 +24,7 @@ import pytest
 
 from selfheal import notify
 from selfheal.pipeline import STAGES, PreflightGate, in_stage_order, stage_of
-from selfheal.reporting import KIND, Outcome, redact, write_preflight_report
+from selfheal.reporting import CRASH, KIND, Outcome, redact, write_preflight_report
 from selfheal.settings import Settings, redact_dsn
 from selfheal.summary import Run, write_run_files
 from selfheal.tickets import Backlog, Observation, RunChanges
@@ -88,7 +88,23 @@ class OutcomeCollector:
         report = yield
         if report.failed and call.excinfo is not None:
             report.user_properties.append((KIND, call.excinfo.typename))
+            crash = getattr(report.longrepr, "reprcrash", None)
+            if crash is not None:
+                where = f"{Path(crash.path).name}:{crash.lineno}"
+                report.user_properties.append(
+                    (CRASH, {"message": self.redact(crash.message), "where": where})
+                )
+        self._redact_report(report)
         return report
+
+    def _redact_report(self, report: pytest.TestReport) -> None:
+        """Tracebacks show argument values (a DSN, a token): the terminal, the HTML report
+        and every later reader get the redacted text."""
+        if report.longrepr is not None and report.failed:
+            text = report.longreprtext
+            if self.redact(text) != text:
+                report.longrepr = self.redact(text)
+        report.sections = [(name, self.redact(content)) for name, content in report.sections]
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.seconds[report.nodeid] = self.seconds.get(report.nodeid, 0.0) + report.duration

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -11,11 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from psycopg.conninfo import conninfo_to_dict
 
 from selfheal import evidence
 from selfheal.settings import Settings, redact_dsn
 
 KIND = "selfheal.kind"  # user property: the exception type (or evidence kind) of a failure
+CRASH = "selfheal.crash"  # user property: {"message", "where"} of a failure, before redaction
 HEALS = "selfheal.heals"  # user property of the doctor stage: list of heal results (dicts)
 
 
@@ -41,7 +44,10 @@ class Outcome:
     @classmethod
     def from_report(cls, report: pytest.TestReport, stage: str) -> Outcome:
         message = ""
-        if report.failed:
+        crash = dict(report.user_properties).get(CRASH)
+        if report.failed and crash:
+            message = crash["message"]
+        elif report.failed:
             message = report.longreprtext.strip().splitlines()[-1] if report.longreprtext else ""
         elif report.skipped and isinstance(report.longrepr, tuple):
             message = str(report.longrepr[2])
@@ -61,7 +67,7 @@ class Outcome:
             ),
             warnings=tuple(str(w) for w in evidence.from_report(report, evidence.WARNING)),
             heals=tuple(h for heals in evidence.from_report(report, HEALS) for h in heals),
-            setup_crash=_setup_crash(report),
+            setup_crash=crash["where"] if crash and report.when == "setup" else "",
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -75,16 +81,19 @@ class Outcome:
         return cls(**fields)
 
 
-def _setup_crash(report: pytest.TestReport) -> str:
-    crash = getattr(report.longrepr, "reprcrash", None)
-    if report.when != "setup" or not report.failed or crash is None:
-        return ""
-    return f"{Path(crash.path).name}:{crash.lineno}"
+def secret_values(settings: Settings) -> list[str]:
+    """Every secret in force, plus the password inside a DSN (connection strings are rebuilt
+    with other options, so the whole DSN is not the only form the password travels in)."""
+    values = set(settings.secrets())
+    if settings.db_url is not None:
+        with contextlib.suppress(Exception):
+            values.add(conninfo_to_dict(settings.db_url.reveal()).get("password") or "")
+    return sorted((v for v in values if v), key=len, reverse=True)
 
 
 def redact(text: str, settings: Settings) -> str:
     """Remove every secret value of the settings from `text`."""
-    for secret in settings.secrets():
+    for secret in secret_values(settings):
         text = text.replace(secret, "***")
     return text
 
