@@ -53,6 +53,8 @@ class OutcomeCollector:
         self.gate = PreflightGate(self.run_dir / "preflight_failed")
         self.outcomes: list[Outcome] = []
         self.seconds: dict[str, float] = {}  # per node: setup + call + teardown
+        self.run: Run | None = None
+        self.written: list[Path] = []
         self.started = datetime.now(self.settings.zone)
 
     @property
@@ -145,7 +147,23 @@ class OutcomeCollector:
         run = Run(self.started, datetime.now(settings.zone), outcomes, changes)
         run.delivery = notify.send(settings, run.news())
         target = redact_dsn(settings.db_url.reveal()) if settings.db_url else "embedded default"
-        write_run_files(settings.reports_dir, run, target, self.redact)
+        self.written = write_run_files(settings.reports_dir, run, target, self.redact)
+        self.run = run
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        if self.run is None:
+            return
+        write = terminalreporter.write_line
+        terminalreporter.section("selfheal")
+        for heal in self.run.heals():
+            write(self.redact(f"doctor: {heal['node_id']}: {heal['remedy']} -> {heal['outcome']}"))
+        changes = self.run.changes
+        if changes is not None:
+            opened, resolved = len(changes.opened) + len(changes.reopened), len(changes.resolved)
+            write(f"tickets: {opened} opened, {len(changes.updated)} updated, {resolved} resolved")
+        write(f"slack: {self.run.delivery.detail}")
+        for path in self.written:
+            write(f"wrote {path}")
 
     def _record_tickets(self, outcomes: list[Outcome]) -> RunChanges | None:
         if self.config.getoption("no_tickets"):

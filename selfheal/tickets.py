@@ -49,11 +49,11 @@ def fingerprint_of(node_id: str, kind: str) -> str:
     return hashlib.sha256(f"{node_id}\x00{kind}".encode()).hexdigest()[:16]
 
 
-def slug_of(node_id: str, kind: str) -> str:
+def slug_of(node_id: str, fingerprint: str) -> str:
     """Readable, filesystem-safe, bounded: the node id's words plus a short hash."""
     words = re.sub(r"[^a-z0-9]+", "_", node_id.lower().removesuffix(".py")).strip("_")
     words = words.replace("_py_", "_")[:SLUG_TEXT_LENGTH].strip("_") or "check"
-    return f"{words}_{fingerprint_of(node_id, kind)[:8]}"
+    return f"{words}_{fingerprint[:8]}"
 
 
 @dataclass(frozen=True)
@@ -295,7 +295,7 @@ class Backlog:
         if ticket is None:
             ticket = Ticket(
                 fingerprint=failure.fingerprint,
-                slug=slug_of(failure.problem or failure.node_id, failure.kind),
+                slug=slug_of(failure.node_id, failure.fingerprint),
                 title=self.redact(_title(failure)),
                 node_id=failure.node_id,
                 stage=failure.stage,
