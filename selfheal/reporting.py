@@ -34,6 +34,7 @@ class Outcome:
     warnings: tuple[str, ...] = ()
     heals: tuple[dict[str, Any], ...] = ()
     setup_crash: str = ""  # file:line where a failing fixture broke (shared by its checks)
+    problems: tuple[str, ...] = ()  # what the check's evidence names: lints, problem kinds
 
     @property
     def problem(self) -> str:
@@ -68,6 +69,7 @@ class Outcome:
             warnings=tuple(str(w) for w in evidence.from_report(report, evidence.WARNING)),
             heals=tuple(h for heals in evidence.from_report(report, HEALS) for h in heals),
             setup_crash=crash["where"] if crash and report.when == "setup" else "",
+            problems=_problems(details),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -79,6 +81,16 @@ class Outcome:
         for name in ("sample_rows", "warnings", "heals"):
             fields[name] = tuple(fields.get(name, ()))
         return cls(**fields)
+
+
+def _problems(details: list[Any]) -> tuple[str, ...]:
+    """The names a check's details give its problems (schema: "problems"; RLS: "lint")."""
+    names: list[str] = []
+    for detail in details:
+        if isinstance(detail, dict):
+            names += [str(p) for p in detail.get("problems", [])]
+            names += [str(detail["lint"])] if detail.get("lint") else []
+    return tuple(dict.fromkeys(names))
 
 
 def secret_values(settings: Settings) -> list[str]:

@@ -44,8 +44,8 @@ class Doctor:
     tickets: list[Ticket]
     remedies: tuple[Remedy, ...] = REMEDIES
 
-    def recheck(self, node_id: str) -> Recheck:
-        return rerun(node_id, self.ctx.dsn, self.rootdir)
+    def recheck(self, node_ids: list[str]) -> dict[str, Recheck]:
+        return rerun(node_ids, self.ctx.dsn, self.rootdir)
 
     def run(self, failures: list[Outcome], heal: bool) -> list[HealResult]:
         results: list[HealResult] = []
@@ -76,6 +76,8 @@ class Doctor:
         except Exception as error:  # a remedy's bug must not stop the others
             return [_result(f, remedy.name, FAILED, _reason(error)) for f in failures]
         plan = "; ".join(action.description for action in actions)
+        if not actions and heal:
+            return self._recheck_all(remedy, failures, "nothing left to change")
         if not actions:
             return [
                 _result(f, remedy.name, NOTHING_TO_DO, "found nothing to change") for f in failures
@@ -98,13 +100,17 @@ class Doctor:
             ]
         if remedy.rechecks_itself:
             return [_result(f, remedy.name, HEALED, f"{plan}: re-run succeeded") for f in failures]
+        return self._recheck_all(remedy, failures, plan)
+
+    def _recheck_all(self, remedy: Remedy, failures: list[Outcome], plan: str) -> list[HealResult]:
+        """Re-run each failing check: healed only if it passes now."""
+        checks = self.recheck([failure.nodeid for failure in failures])
         results = []
         for failure in failures:
-            check = self.recheck(failure.nodeid)
+            check = checks[failure.nodeid]
             outcome = HEALED if check.passed else FAILED
-            results.append(
-                _result(failure, remedy.name, outcome, f"{plan}; re-check: {check.summary}")
-            )
+            detail = f"{plan}; re-check: {check.summary}"
+            results.append(_result(failure, remedy.name, outcome, detail))
         return results
 
 

@@ -18,8 +18,12 @@ from datetime import datetime, timedelta
 import psycopg
 from psycopg import sql
 
+from selfheal.catalog import snapshot
 from selfheal.db import connect
+from selfheal.embedded import start_embedded
+from selfheal.migrate.delta import build_delta
 from selfheal.reporting import Outcome
+from selfheal.schema import diff, expected_snapshot
 from selfheal.settings import Settings
 
 MAX_IDENTIFIER_BYTES = 63
@@ -87,6 +91,11 @@ def _text(failure: Outcome) -> str:
     return f"{failure.nodeid} {failure.kind} {failure.message}".lower()
 
 
+def _names(failure: Outcome) -> set[str]:
+    """The problems the check's evidence named (lint names, schema problem kinds)."""
+    return set(failure.problems)
+
+
 def bounded_identifier(*parts: str, suffix: str) -> str:
     """`parts_joined_suffix`, cut to PostgreSQL's 63 bytes without splitting a character."""
     digest = hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:6]
@@ -95,12 +104,14 @@ def bounded_identifier(*parts: str, suffix: str) -> str:
     return head.decode(errors="ignore") + tail
 
 
+RLS_DISABLED = {"rls_disabled", "rls_disabled_in_public", "policy_exists_rls_disabled"}
+
+
 class EnableRowLevelSecurity(Remedy):
     name = "enable RLS on tables that have policies"
 
     def matches(self, failure: Outcome) -> bool:
-        text = _text(failure)
-        return "rls_disabled" in text or (failure.stage == "rls" and "disabled" in text)
+        return bool(_names(failure) & RLS_DISABLED) or "rls_disabled" in _text(failure)
 
     def actions(self, ctx: Context, failures: list[Outcome]) -> list[Action]:
         with ctx.read() as conn:
@@ -128,8 +139,7 @@ class IndexForeignKeys(Remedy):
     name = "index foreign keys concurrently"
 
     def matches(self, failure: Outcome) -> bool:
-        text = _text(failure)
-        return "unindexed_foreign_key" in text or ("foreign key" in text and "index" in text)
+        return "unindexed_foreign_keys" in _names(failure)
 
     def actions(self, ctx: Context, failures: list[Outcome]) -> list[Action]:
         with ctx.read() as conn:
@@ -174,7 +184,7 @@ class RebuildInvalidIndexes(Remedy):
 
     def matches(self, failure: Outcome) -> bool:
         text = _text(failure)
-        return "invalid" in text and "index" in text
+        return "index_valid" in _names(failure) or ("invalid" in text and "index" in text)
 
     def actions(self, ctx: Context, failures: list[Outcome]) -> list[Action]:
         with ctx.read() as conn:
@@ -198,6 +208,30 @@ class RebuildInvalidIndexes(Remedy):
             )
             for schema, index in rows
         ]
+
+
+class ApplyDelta(Remedy):
+    """Objects the migrations create are missing (or lack an additive property): apply the
+    delta, i.e. only what the live database lacks, in guarded idempotent statements."""
+
+    name = "apply the delta migration"
+
+    def matches(self, failure: Outcome) -> bool:
+        return failure.stage == "schema"
+
+    def actions(self, ctx: Context, failures: list[Outcome]) -> list[Action]:
+        with start_embedded() as server:
+            expected = expected_snapshot(server.dsn(), ctx.settings.migrations_dir)
+        with ctx.read() as conn:
+            delta = build_delta(diff(expected, snapshot(conn)))
+        # The delta module composed each statement from identifiers; here they are only run.
+        return [Action(statement, sql.SQL(statement)) for statement in delta.statements]
+
+    def apply(self, ctx: Context, actions: list[Action]) -> None:
+        with ctx.write() as conn:
+            conn.execute("SET check_function_bodies = off")  # as the delta file itself says
+            for action in actions:
+                conn.execute(action.statement)
 
 
 def _param(nodeid: str) -> str:
@@ -266,10 +300,13 @@ class RetryEtl(_EtlRemedy):
         return [Action(f"retry ETL job {job}", job=(job, None, None)) for job in jobs]
 
 
+# Matching takes the first remedy that answers a failure; treatment follows this order too, so
+# the delta restores a dropped index under its own name before foreign keys are re-indexed.
 REMEDIES: tuple[Remedy, ...] = (
-    EnableRowLevelSecurity(),
-    IndexForeignKeys(),
     RebuildInvalidIndexes(),
+    EnableRowLevelSecurity(),
+    ApplyDelta(),
+    IndexForeignKeys(),
     RerunStaleSource(),
     RetryEtl(),
 )

@@ -64,14 +64,14 @@ def test_heal_applies_and_the_failing_check_passes_again(
 ) -> None:
     (result,) = _doctor(rls_off, pytester).run([FAILURE], heal=True)
     assert (result.outcome, result.fingerprint) == (HEALED, FAILURE_FINGERPRINT)
-    assert "re-check: 1 passed" in result.detail
+    assert "re-check: passed" in result.detail
     assert _rls_on(rls_off)
 
 
 def test_a_heal_the_recheck_refutes_is_a_failure(rls_off: str, pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_rls=CHECK.replace("NOT relrowsecurity", "relrowsecurity"))
     (result,) = _doctor(rls_off, pytester).run([FAILURE], heal=True)
-    assert result.outcome == FAILED and "re-check: 1 failed" in result.detail
+    assert result.outcome == FAILED and "re-check: failed" in result.detail
 
 
 def test_twice_failed_heals_are_left_to_a_person(
