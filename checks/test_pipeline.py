@@ -7,13 +7,17 @@ gathered earlier in this same session (plan only; `pytest --heal` applies the pl
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
+from etl import fake, jobs
 from selfheal.doctor import Context, Doctor, render_plan
 from selfheal.doctor.doctor import FAILED
-from selfheal.evidence import DETAILS, attach
+from selfheal.doctor.etl import etl_runner
+from selfheal.evidence import DETAILS, SAMPLE_ROWS, attach, warn
 from selfheal.migrate.runner import migrate
 from selfheal.plugin import collector
 from selfheal.reporting import HEALS
@@ -33,13 +37,62 @@ def test_pending_migrations_are_applied(
     assert not again.applied, f"still pending after migrating: {again.applied}"
 
 
+# Above this share of a run's rows quarantined, the load is a failure, not a warning.
+QUARANTINE_FAILS_ABOVE = 0.05
+FAKE_SEED = 7
+
+
+@pytest.fixture(scope="session")
+def sources(settings: Settings) -> Iterator[Settings]:
+    """Settings naming the sources to pull: the configured ones (live), or the local fakes."""
+    if settings.live:
+        yield settings
+        return
+    with fake.serve_all(seed=FAKE_SEED, faults=fake.DEMO_FAULTS) as fakes:
+        yield fakes.configure(settings)
+
+
+def _quarantined_sample(db: psycopg.Connection, source: str) -> list[dict]:
+    rows = db.execute(
+        """
+        SELECT q.source, q.reason, left(q.raw_payload, 200) AS raw_payload
+        FROM public.etl_quarantine q
+        WHERE q.run_id = (SELECT max(run_id) FROM public.etl_runs WHERE source = %s)
+        ORDER BY q.quarantine_id LIMIT 5
+        """,
+        (source,),
+    )
+    names = [column.name for column in rows.description]
+    return [dict(zip(names, row, strict=True)) for row in rows]
+
+
+@pytest.mark.etl
+@pytest.mark.parametrize("job", jobs.JOBS)
+def test_etl_job(
+    job: str,
+    target_dsn: str,
+    sources: Settings,
+    db: psycopg.Connection,
+    request: pytest.FixtureRequest,
+) -> None:
+    result = jobs.run(job, target_dsn, sources)
+    attach(request, DETAILS, {"job": job, "result": result.summary()})
+    assert result.ok, result.summary()
+    if result.quarantined:
+        attach(request, SAMPLE_ROWS, _quarantined_sample(db, job))
+        share = result.quarantined / max(result.read, 1)
+        message = f"{job}: {result.quarantined} of {result.read} rows quarantined"
+        assert share <= QUARANTINE_FAILS_ABOVE, f"{message} (over {QUARANTINE_FAILS_ABOVE:.0%})"
+        warn(request, message)
+
+
 @pytest.mark.doctor
 def test_doctor_treats_this_runs_failures(
-    settings: Settings, target_dsn: str, request: pytest.FixtureRequest
+    settings: Settings, target_dsn: str, sources: Settings, request: pytest.FixtureRequest
 ) -> None:
     config = request.config
     doctor = Doctor(
-        Context(target_dsn, settings),
+        Context(target_dsn, settings, run_etl=etl_runner(target_dsn, sources)),
         rootdir=Path(config.rootpath),
         tickets=load_tickets(settings.backlog_dir),
     )
