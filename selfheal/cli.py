@@ -91,13 +91,15 @@ def cmd_delta(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
     from selfheal.doctor import Context, Doctor, render_plan
     from selfheal.doctor.doctor import FAILED
+    from selfheal.doctor.etl import etl_runner
     from selfheal.reporting import redact
     from selfheal.summary import read_last_run
     from selfheal.tickets import Backlog, load_tickets
 
     failures = [o for o in read_last_run(settings.reports_dir) if o.outcome == "failed"]
     with target_database(settings) as dsn:
-        doctor = Doctor(Context(dsn, settings), Path("."), load_tickets(settings.backlog_dir))
+        context = Context(dsn, settings, run_etl=etl_runner(dsn, settings))
+        doctor = Doctor(context, Path("."), load_tickets(settings.backlog_dir))
         results = doctor.run(failures, heal=args.heal)
     print(redact(render_plan(results), settings))
     backlog = Backlog(settings.backlog_dir, lambda text: redact(text, settings))

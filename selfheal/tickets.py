@@ -35,7 +35,10 @@ MAX_HISTORY = 100
 MAX_SAMPLE_ROWS = 10
 SLUG_TEXT_LENGTH = 60
 MAX_FAILED_HEALS = 2
-HEAL_OUTCOMES = ("planned", "healed", "failed")  # what a ticket's "doctor tried" list keeps
+# What a ticket's "doctor tried" list keeps; the first two say what was done, the others what
+# would be (a repeat of the same line run after run is kept once).
+APPLIED = ("healed", "failed")
+HEAL_OUTCOMES = (*APPLIED, "planned", "no remedy", "needs a person")
 
 _RECORD_START = "<!-- selfheal-ticket\n"
 _RECORD_END = "\n-->\n"
@@ -166,6 +169,8 @@ def render(ticket: Ticket) -> str:
     state = "resolved" if ticket.status == "resolved" else "open"
     if ticket.needs_person:
         state += " - healing failed twice: needs a person"
+    elif ticket.heals and ticket.heals[-1].outcome == "no remedy":
+        state += " - no automatic remedy: needs a person"
     lines = [
         _RECORD_START + record.replace("-->", "--\\u003e") + _RECORD_END,
         f"# {ticket.title}",
@@ -360,12 +365,9 @@ class Backlog:
                 attempt.at, attempt.remedy, attempt.outcome, self.redact(attempt.detail)
             )
             last = ticket.heals[-1] if ticket.heals else None
-            if last and (last.remedy, last.outcome, attempt.outcome) == (
-                attempt.remedy,
-                "planned",
-                "planned",
-            ):
-                ticket.heals.pop()  # a plan repeated run after run is one line, not many
+            repeated = last and (last.remedy, last.outcome) == (attempt.remedy, attempt.outcome)
+            if repeated and attempt.outcome not in APPLIED:
+                ticket.heals.pop()  # the same plan run after run is one line, not many
             ticket.heals.append(attempt)
             self.save(ticket)
             return ticket
