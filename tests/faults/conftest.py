@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from etl.fake import FakeSources
+from selfheal.settings import Settings
 from selfheal.tickets import Ticket, load_tickets
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,13 +65,29 @@ class Pipeline:
         ]
         return "".join(p.read_text(errors="replace") for p in files)
 
+    def use_sources(self, fakes: FakeSources) -> None:
+        """Point the runs' ETL at these fake sources (as a live deployment's variables would)."""
+        settings = fakes.configure(Settings())
+        self.env |= {
+            "SOURCE_A_BASE_URL": settings.source_a_base_url,
+            "SOURCE_B_BASE_URL": settings.source_b_base_url,
+            "EVENTS_BASE_URL": settings.events_base_url,
+            "GENERIC_SOURCE_A_TOKEN": settings.source_a_token.reveal(),
+            "GENERIC_SOURCE_B_TOKEN": settings.source_b_token.reveal(),
+            "EVENTS_SOURCE_TOKEN": settings.events_token.reveal(),
+        }
+
+
+def make_pipeline(workdir: Path) -> Pipeline:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SUPABASE_", "SLACK_"))}
+    env |= {
+        "SELFHEAL_REPORTS_DIR": str(workdir / "reports"),
+        "SELFHEAL_BACKLOG_DIR": str(workdir / "backlog"),
+        "SELFHEAL_CONNECT_TIMEOUT": "2",
+    }
+    return Pipeline(workdir, env)
+
 
 @pytest.fixture
 def pipeline(tmp_path: Path) -> Pipeline:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SUPABASE_", "SLACK_"))}
-    env |= {
-        "SELFHEAL_REPORTS_DIR": str(tmp_path / "reports"),
-        "SELFHEAL_BACKLOG_DIR": str(tmp_path / "backlog"),
-        "SELFHEAL_CONNECT_TIMEOUT": "2",
-    }
-    return Pipeline(tmp_path, env)
+    return make_pipeline(tmp_path)
