@@ -14,10 +14,12 @@ import pwd
 import shutil
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import port_for
+import psycopg
 from psycopg.conninfo import make_conninfo
 from pytest_postgresql.executors import PostgreSQLExecutor
 
@@ -146,7 +148,23 @@ def start_embedded(base_dir: Path | None = None, port: int | None = None) -> Emb
         timeout=120,
     )
     executor.start()
-    return EmbeddedPostgres(base_dir=base_dir, port=port, executor=executor, throwaway=throwaway)
+    server = EmbeddedPostgres(base_dir=base_dir, port=port, executor=executor, throwaway=throwaway)
+    _wait_until_ready(server.dsn())
+    return server
+
+
+def _wait_until_ready(dsn: str, seconds: float = 60.0) -> None:
+    """The executor returns once the port listens; the server may still answer "the database
+    system is starting up" for a moment, so wait for a real connection."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            psycopg.connect(dsn, connect_timeout=5).close()
+            return
+        except psycopg.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
 
 
 def persistent_dir(project_root: Path) -> Path:

@@ -225,7 +225,7 @@ class ApplyDelta(Remedy):
         with ctx.read() as conn:
             delta = build_delta(diff(expected, snapshot(conn)))
         # The delta module composed each statement from identifiers; here they are only run.
-        return [Action(statement, sql.SQL(statement)) for statement in delta.statements]
+        return [Action(text.rstrip(";"), sql.SQL(text)) for text in delta.statements]
 
     def apply(self, ctx: Context, actions: list[Action]) -> None:
         with ctx.write() as conn:
