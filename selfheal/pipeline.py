@@ -24,7 +24,8 @@ def stage_of(item: pytest.Item) -> str:
 
 
 def stage_rank(stage: str) -> int:
-    return STAGES.index(stage) if stage in STAGES else len(STAGES)
+    """Order of a stage in reports; collection problems come first."""
+    return STAGES.index(stage) if stage in STAGES else (-1 if stage == "collect" else len(STAGES))
 
 
 def in_stage_order(items: list[pytest.Item]) -> list[pytest.Item]:

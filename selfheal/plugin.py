@@ -32,6 +32,7 @@ from selfheal.tickets import Backlog, Observation, RunChanges
 STAGE_PROPERTY = "selfheal.stage"
 RUN_ID = "selfheal_run_id"
 PLUGIN_NAME = "selfheal-outcomes"
+COLLECT = "collect"  # the pseudo-stage of check files that fail to import or collect
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -117,6 +118,14 @@ class OutcomeCollector:
         if outcome.outcome == "failed" and not _is_controller(self.config):
             self._share_failure(outcome)
 
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        """A check file that cannot even be collected is a failure like any other."""
+        if report.failed and not _is_worker(self.config):
+            last_line = str(report.longreprtext).strip().splitlines()[-1]
+            message = self.redact(last_line.removeprefix("E").strip())
+            kind = message.split(":", 1)[0] or "CollectError"
+            self.outcomes.append(Outcome(report.nodeid, COLLECT, "failed", message, 0.0, kind))
+
     def _share_failure(self, outcome: Outcome) -> None:
         if outcome.stage == "preflight":
             self.gate.close()
@@ -135,7 +144,7 @@ class OutcomeCollector:
         outcomes = [
             replace(o, seconds=self.seconds.get(o.nodeid, o.seconds))
             for o in self.outcomes
-            if o.stage in STAGES
+            if o.stage in (COLLECT, *STAGES)
         ]
         if not outcomes:
             return

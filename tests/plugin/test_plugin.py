@@ -152,3 +152,17 @@ def test_a_failing_webhook_never_fails_the_run(
     assert len(slack_receiver.bodies) == 3  # retried, then given up
     summary = next((checks.path / "reports/exec").glob("run_summary_*.md")).read_text()
     assert "failed after 3 attempts: HTTP 500" in summary
+
+
+def test_a_check_file_that_cannot_be_collected_gets_a_ticket(checks: pytest.Pytester) -> None:
+    checks.makepyfile(
+        test_broken="import pytest\n\npytestmark = pytest.mark.dq\nraise ImportError('no rules file')\n"
+    )
+    checks.runpytest("-p", "no:cacheprovider")
+    (ticket,) = load_tickets(checks.path / "backlog")
+    assert (ticket.node_id, ticket.stage, ticket.kind) == (
+        "test_broken.py",
+        "collect",
+        "ImportError",
+    )
+    assert "no rules file" in ticket.message
