@@ -76,11 +76,14 @@ def test_etl_job(
     request: pytest.FixtureRequest,
 ) -> None:
     result = jobs.run(job, target_dsn, sources)
-    attach(request, DETAILS, {"job": job, "result": result.summary()})
+    share = result.quarantined / max(result.read, 1)
+    problems = ([] if result.ok else ["job_failed"]) + (
+        ["rows_quarantined"] if share > QUARANTINE_FAILS_ABOVE else []
+    )
+    attach(request, DETAILS, {"job": job, "result": result.summary(), "problems": problems})
     assert result.ok, result.summary()
     if result.quarantined:
         attach(request, SAMPLE_ROWS, _quarantined_sample(db, job))
-        share = result.quarantined / max(result.read, 1)
         message = f"{job}: {result.quarantined} of {result.read} rows quarantined"
         assert share <= QUARANTINE_FAILS_ABOVE, f"{message} (over {QUARANTINE_FAILS_ABOVE:.0%})"
         warn(request, message)

@@ -293,7 +293,7 @@ class RetryEtl(_EtlRemedy):
     rechecks_itself = True
 
     def matches(self, failure: Outcome) -> bool:
-        return failure.stage == "etl" and bool(_param(failure.nodeid))
+        return "job_failed" in _names(failure) and bool(_param(failure.nodeid))
 
     def actions(self, ctx: Context, failures: list[Outcome]) -> list[Action]:
         jobs = dict.fromkeys(_param(f.nodeid) for f in failures)
