@@ -18,6 +18,7 @@ from datetime import date, timedelta
 
 from etl import fake, progress
 from etl.jobs import JobOptions, JobResult, job_name, run
+from etl.ready import wait_until_accepting
 from selfheal.db import DatabaseUnreachable
 from selfheal.embedded import ServerBinariesMissing
 from selfheal.environment import prepare_database, target_database
@@ -81,6 +82,7 @@ def database(settings: Settings) -> Iterator[str]:
     """The DSN to load into: SUPABASE_DB_URL, or the embedded default with migrations applied."""
     with target_database(settings) as dsn:
         if not settings.live:
+            wait_until_accepting(dsn)
             prepare_database(dsn, settings.migrations_dir)
         yield dsn
 
