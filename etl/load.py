@@ -93,34 +93,62 @@ def stage(conn: psycopg.Connection, spec: TableSpec, rows: Sequence[Sequence[Any
 def upsert_staged(conn: psycopg.Connection, spec: TableSpec, staged: int) -> LoadCounts:
     """Write the staged rows that are new or changed; rows equal to the target are not touched.
 
-    One join classifies the staged rows. Changed rows go through `INSERT ... ON CONFLICT DO UPDATE
-    ... WHERE` they really differ; new rows through a plain INSERT, much faster than speculative
-    insertion on bulk loads and safe because the caller holds the source's advisory lock.
-    Unchanged rows reach neither, so they are neither written nor locked.
+    One read classifies the staged rows, so an all-unchanged load costs a single join. New rows go
+    in through a plain INSERT (much faster than speculative insertion on bulk loads, and safe
+    because the caller holds the source's advisory lock); changed rows through `INSERT ... ON
+    CONFLICT DO UPDATE ... WHERE` they really differ. Unchanged rows are neither written nor locked.
     """
+    # The joins hash the staged rows; enough memory keeps them from spilling to temporary files.
+    conn.execute("SELECT set_config('work_mem', %s, true)", (WORK_MEM,))
+    staging = sql.Identifier(STAGING)
+    expected = _count_classes(conn, spec, staging)
+    inserted = updated = 0
+    if expected.inserted:
+        inserted = conn.execute(_insert_new(spec, staging)).rowcount
+    if expected.updated:
+        updated = conn.execute(_update_changed(spec, staging)).rowcount
+    return LoadCounts(inserted, updated, staged - inserted - updated)
+
+
+def _insert_new(spec: TableSpec, source: sql.Composable) -> sql.Composed:
+    return sql.SQL(
+        "INSERT INTO {target} ({cols}) SELECT {cols} FROM ({classified}) AS c WHERE c.is_new"
+    ).format(
+        target=_target(spec), cols=_columns(spec, spec.names), classified=_classified(spec, source)
+    )
+
+
+def _update_changed(spec: TableSpec, source: sql.Composable) -> sql.Composed:
     assignments = sql.SQL(", ").join(
         [sql.SQL("{0} = excluded.{0}").format(sql.Identifier(name)) for name in spec.values]
         + [sql.SQL("loaded_at = now()")]
     )
-    query = sql.SQL(
-        "WITH c AS MATERIALIZED ({classified}),"
-        " changed AS (INSERT INTO {target} AS t ({cols})"
-        "  SELECT {cols} FROM c WHERE c.is_changed AND NOT c.is_new"
-        "  ON CONFLICT ({key}) DO UPDATE SET {assignments} WHERE {really_changed} RETURNING 1),"
-        " added AS (INSERT INTO {target} ({cols}) SELECT {cols} FROM c WHERE c.is_new RETURNING 1)"
-        " SELECT (SELECT count(*) FROM added), (SELECT count(*) FROM changed)"
+    return sql.SQL(
+        "INSERT INTO {target} AS t ({cols})"
+        " SELECT {cols} FROM ({classified}) AS c WHERE c.is_changed AND NOT c.is_new"
+        " ON CONFLICT ({key}) DO UPDATE SET {assignments} WHERE {really_changed}"
     ).format(
-        classified=_classified(spec, sql.Identifier(STAGING)),
         target=_target(spec),
         cols=_columns(spec, spec.names),
+        classified=_classified(spec, source),
         key=_columns(spec, spec.key),
         assignments=assignments,
         really_changed=_changed(spec, "t", "excluded"),
     )
-    # The join hashes the staged rows; enough memory keeps it from spilling to temporary files.
-    conn.execute("SELECT set_config('work_mem', %s, true)", (WORK_MEM,))
-    inserted, updated = conn.execute(query).fetchone()
-    return LoadCounts(inserted, updated, staged - inserted - updated)
+
+
+def _count_classes(
+    conn: psycopg.Connection,
+    spec: TableSpec,
+    source: sql.Composable,
+    params: Sequence[Any] | None = None,
+) -> LoadCounts:
+    """How many rows of `source` are new, changed and unchanged against the target."""
+    query = sql.SQL(
+        "SELECT count(*) FILTER (WHERE is_new), count(*) FILTER (WHERE is_changed AND NOT is_new),"
+        " count(*) FILTER (WHERE NOT is_changed AND NOT is_new) FROM ({}) AS c"
+    ).format(_classified(spec, source))
+    return LoadCounts(*conn.execute(query, params).fetchone())
 
 
 def load(conn: psycopg.Connection, spec: TableSpec, rows: Sequence[Sequence[Any]]) -> LoadCounts:
@@ -142,13 +170,8 @@ def classify(
     source = sql.SQL("(SELECT * FROM unnest({}) AS u({}))").format(
         arrays, _columns(spec, spec.names)
     )
-    query = sql.SQL(
-        "SELECT count(*) FILTER (WHERE is_new), count(*) FILTER (WHERE is_changed AND NOT is_new),"
-        " count(*) FILTER (WHERE NOT is_changed AND NOT is_new) FROM ({}) AS c"
-    ).format(_classified(spec, source))
     columns = [list(column) for column in zip(*rows, strict=True)]
-    inserted, updated, unchanged = conn.execute(query, columns).fetchone()
-    return LoadCounts(inserted, updated, unchanged)
+    return _count_classes(conn, spec, source, columns)
 
 
 def quarantine(
