@@ -28,7 +28,11 @@ from selfheal.dq.rules import CustomCheck, Rule, Scope, Status, Table, Verdict
 from selfheal.dq.sampling import follow_up_query, sample_query
 
 SAMPLE_LIMIT = 5
-_SESSION = "SELECT set_config('statement_timeout', %s, true), set_config('TimeZone', %s, true)"
+# Per transaction: read-only whatever the connection, the timeout, and the zone of dates and now().
+_SESSION = (
+    "SELECT set_config('transaction_read_only', 'on', true),"
+    " set_config('statement_timeout', %s, true), set_config('TimeZone', %s, true)"
+)
 
 
 @dataclass(frozen=True)
