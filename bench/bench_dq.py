@@ -26,6 +26,7 @@ from pathlib import Path
 import psycopg
 
 from selfheal.db import connect, create_database
+from selfheal.dq.catalog import Catalog
 from selfheal.dq.compiler import compile_table
 from selfheal.dq.config import load_suite
 from selfheal.dq.runner import Runner
@@ -90,6 +91,7 @@ def measurements(conn: psycopg.Connection, rules_dir: Path) -> dict[str, Callabl
     seven = [rule for rule in suite.rules if rule.kind != "unique"]
     without_unique = [rule.id for rule in seven]
     table = suite.rules[0].table
+    info = Catalog(conn).table(table.schema, table.name)
 
     def fused(selected: list[str]) -> Callable[[], object]:
         def run() -> object:
@@ -105,7 +107,7 @@ def measurements(conn: psycopg.Connection, rules_dir: Path) -> dict[str, Callabl
     def per_rule() -> None:
         runner = Runner(conn, suite, zone="UTC", statement_timeout_ms=TIMEOUT_MS)
         for rule in seven:
-            runner.execute(compile_table(table, [rule]).query)
+            runner.execute(compile_table(table, [rule], info).query)
 
     return {
         "floor": lambda: conn.execute("SELECT count(*) FROM events").fetchone(),

@@ -164,17 +164,17 @@ class Runner:
                 results[rule.id] = CheckResult(rule.id, "pass", message, proven_by=proof)
             else:
                 pending.append(rule)
-        for rule, verdict, queries in self._measure(table, pending):
+        for rule, verdict, queries in self._measure(table, pending, info):
             results[rule.id] = self._with_sample(rule, verdict, queries, info)
         return results
 
     def _measure(
-        self, table: Table, rules: Sequence[Rule]
+        self, table: Table, rules: Sequence[Rule], info: TableInfo
     ) -> Iterable[tuple[Rule, Verdict, list[QueryRecord]]]:
         """Verdicts from one fused query; if it fails, from one query per rule."""
         if not rules:
             return
-        fused = compile_table(table, rules)
+        fused = compile_table(table, rules, info)
         try:
             _, rows, record = self.execute(fused.query, table.statement_timeout_ms)
         except QueryFailed as failed:
@@ -182,7 +182,7 @@ class Runner:
                 yield rules[0], Verdict("error", failed.record.error or ""), [failed.record]
                 return
             for rule in rules:
-                for rule_alone, verdict, queries in self._measure(table, [rule]):
+                for rule_alone, verdict, queries in self._measure(table, [rule], info):
                     yield rule_alone, verdict, [failed.record, *queries]
             return
         record = QueryRecord(record.sql, record.seconds, record.rows, shared_by=len(rules))
