@@ -277,8 +277,7 @@ def test_sample_is_capped_at_five_rows(clean_db: str, run_checks: RunChecks) -> 
 def test_checks_never_write_even_on_a_writable_connection(clean_db: str, tmp_path: Path) -> None:
     execute(
         clean_db,
-        "CREATE FUNCTION zap() RETURNS SETOF integer LANGUAGE sql"
-        " AS 'DELETE FROM t RETURNING id'",
+        "CREATE FUNCTION zap() RETURNS SETOF integer LANGUAGE sql AS 'DELETE FROM t RETURNING id'",
     )
     (tmp_path / "sneaky.sql").write_text("-- name: sneaky\n-- table: t\nSELECT zap()")
     suite = load_suite(tmp_path, tmp_path)
