@@ -8,13 +8,17 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
-from selfheal.db import DatabaseUnreachable
+from selfheal.catalog import snapshot
+from selfheal.db import DatabaseUnreachable, connect
 from selfheal.embedded import ServerBinariesMissing, start_embedded
 from selfheal.environment import target_database
+from selfheal.migrate.delta import build_delta
 from selfheal.migrate.files import MigrationFilesError, discover
 from selfheal.migrate.guard import check_migrations
 from selfheal.migrate.runner import MigrationError, migrate
+from selfheal.schema import diff, expected_snapshot
 from selfheal.settings import Settings, SettingsError
 
 # Errors that are the user's to fix: one clear line, exit 2, no traceback.
@@ -55,6 +59,33 @@ def cmd_guard(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if report.ok else 1
 
 
+def cmd_delta(args: argparse.Namespace, settings: Settings) -> int:
+    """Write a migration holding only what the target lacks; list what needs a human."""
+    with start_embedded() as server:
+        expected = expected_snapshot(server.dsn(), settings.migrations_dir)
+    with (
+        target_database(settings) as dsn,
+        connect(
+            dsn, read_only=True, autocommit=True, connect_timeout=settings.connect_timeout
+        ) as conn,
+    ):
+        delta = build_delta(diff(expected, snapshot(conn)))
+    for note in delta.notes:
+        print(f"needs a human: {note}", file=sys.stderr)
+    if not delta.statements:
+        print("delta: the target lacks nothing; nothing written", file=sys.stderr)
+        return 0
+    if args.out is None:
+        sys.stdout.write(delta.render())
+    else:
+        staging = args.out.with_name(args.out.name + ".partial")
+        staging.write_text(delta.render(), encoding="utf-8")
+        staging.replace(args.out)  # atomic: never a half-written migration
+    where = args.out or "stdout"
+    print(f"delta: {len(delta.statements)} statement(s) written to {where}", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="selfheal", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -65,6 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("guard", help="refuse destructive or non-idempotent migrations")
     p.set_defaults(handler=cmd_guard)
+
+    p = commands.add_parser("delta", help="write an additive migration of what the target lacks")
+    p.add_argument("--out", type=Path, help="migration file to write (default: stdout)")
+    p.set_defaults(handler=cmd_delta)
     return parser
 
 

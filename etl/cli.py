@@ -1,0 +1,132 @@
+"""`python -m etl {events,source-a,source-b,metrics,all} [--dry-run] [--since DATE] [--until DATE]
+[--backfill]`: pull sources and compute metrics. One summary line per job.
+
+RUN_BACKFILL, BACKFILL_SOURCES, BACKFILL_START and BACKFILL_END do what the flags do. Without
+SUPABASE_DB_URL the embedded local default is used (migrated first). `--fake SEED` serves the
+local fake sources for the run (with a few malformed and duplicate rows), for demos.
+
+Exit codes: 0 success, 1 a job failed, 2 bad usage or settings, 75 another run holds the lock.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from datetime import date, timedelta
+
+from etl import fake, progress
+from etl.jobs import JobOptions, JobResult, job_name, run
+from selfheal.db import DatabaseUnreachable
+from selfheal.embedded import ServerBinariesMissing
+from selfheal.environment import prepare_database, target_database
+from selfheal.settings import Settings, SettingsError
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_BUSY = 75
+
+
+def _day(raw: str) -> date:
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a date (YYYY-MM-DD)") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m etl",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("job", type=job_name, help="events, source-a, source-b, metrics or all")
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="extract and validate, report what would change, write nothing",
+    )
+    parser.add_argument("--since", type=_day, help="first local day (YYYY-MM-DD)")
+    parser.add_argument("--until", type=_day, help="last local day, inclusive (YYYY-MM-DD)")
+    parser.add_argument(
+        "--backfill",
+        action="store_true",
+        help="one window per day from --since to --until, resumable",
+    )
+    parser.add_argument(
+        "--lookback-days",
+        type=float,
+        default=3.0,
+        help="incremental runs re-read this many days before the watermark",
+    )
+    parser.add_argument(
+        "--lock-wait",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="wait this long for a concurrent run of the same source",
+    )
+    parser.add_argument(
+        "--fake",
+        type=int,
+        metavar="SEED",
+        help="serve the local fake sources (deterministic from SEED)",
+    )
+    return parser
+
+
+@contextmanager
+def database(settings: Settings) -> Iterator[str]:
+    """The DSN to load into: SUPABASE_DB_URL, or the embedded default with migrations applied."""
+    with target_database(settings) as dsn:
+        if not settings.live:
+            prepare_database(dsn, settings.migrations_dir)
+        yield dsn
+
+
+def exit_code(result: JobResult) -> int:
+    if result.status == "skipped":
+        return EXIT_BUSY
+    return 0 if result.ok else EXIT_FAILED
+
+
+def _print(result: JobResult) -> None:
+    for part in result.parts or [result]:
+        print(part.summary())
+    if result.parts:
+        print(result.summary())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        backfill = args.backfill or settings.run_backfill
+        options = JobOptions(
+            lookback=timedelta(days=args.lookback_days),
+            lock_wait_seconds=args.lock_wait,
+            progress=progress.wanted(),
+        )
+        with ExitStack() as stack:
+            if args.fake is not None:
+                fakes = stack.enter_context(fake.serve_all(seed=args.fake, faults=fake.DEMO_FAULTS))
+                settings = fakes.configure(settings)
+            dsn = stack.enter_context(database(settings))
+            result = run(
+                args.job,
+                dsn,
+                settings,
+                dry_run=args.dry_run,
+                since=args.since,
+                until=args.until,
+                backfill=backfill,
+                options=options,
+            )
+    except (SettingsError, DatabaseUnreachable, ServerBinariesMissing) as error:
+        print(f"etl {args.job}: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    _print(result)
+    if not result.ok and result.error:
+        print(f"etl {args.job}: {result.status}: {result.error}", file=sys.stderr)
+    return exit_code(result)

@@ -1,0 +1,412 @@
+"""Running a job: plan its windows, extract, validate, load each window in one transaction, and
+keep the `etl_runs` ledger. `run` is what the CLI, the pipeline and the doctor call.
+
+Modes: `incremental` (from the last watermark minus a look-back, to now), `range` (explicit
+--since/--until days), `backfill` (one window per local day, skipping days already backfilled:
+resumable and idempotent). A dry run extracts and validates, then asks the database read-only
+what would change; it writes nothing, not even the ledger.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as clock
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import psycopg
+
+from etl import ledger, load, metrics, sources, validate
+from etl.http import RetryPolicy
+from etl.ledger import Window
+from etl.progress import Progress
+from selfheal.db import connect
+from selfheal.settings import KNOWN_SOURCES, Settings, SettingsError
+
+JOBS = (*KNOWN_SOURCES, "metrics")
+APPLICATION = "selfheal-etl"
+
+
+@dataclass(frozen=True)
+class JobOptions:
+    lookback: timedelta = timedelta(days=3)
+    initial_days: int = 30
+    page_size: int = 500
+    retry: RetryPolicy = RetryPolicy()
+    lock_wait_seconds: float = 0.0
+    progress: bool = False
+    now: datetime | None = None
+
+
+@dataclass
+class JobResult:
+    job: str
+    status: str  # succeeded | failed | skipped | dry-run
+    read: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    quarantined: int = 0
+    deleted: int = 0
+    seconds: float = 0.0
+    windows: int = 0
+    error: str | None = None
+    parts: list[JobResult] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("succeeded", "dry-run")
+
+    def add(self, inserted: int, updated: int, unchanged: int, quarantined: int = 0) -> None:
+        self.inserted += inserted
+        self.updated += updated
+        self.unchanged += unchanged
+        self.quarantined += quarantined
+        self.read += inserted + updated + unchanged + quarantined
+        self.windows += 1
+
+    def summary(self) -> str:
+        verb = "would be " if self.status == "dry-run" else ""
+        line = (
+            f"{self.job}: read={self.read} {verb}inserted={self.inserted} updated={self.updated}"
+            f" unchanged={self.unchanged} quarantined={self.quarantined}"
+            + (f" deleted={self.deleted}" if self.deleted else "")
+            + f" seconds={self.seconds:.2f} [{self.status}]"
+        )
+        return line + (f": {self.error}" if self.error else "")
+
+
+def job_name(name: str) -> str:
+    """`source-a` and `source_a` both name source A; raises ValueError for unknown names."""
+    normal = name.strip().lower().replace("-", "_")
+    if normal not in (*JOBS, "all"):
+        raise ValueError(f"unknown job {name!r}; known: {', '.join((*JOBS, 'all'))}")
+    return normal
+
+
+def run(
+    job: str,
+    dsn: str,
+    settings: Settings,
+    dry_run: bool = False,
+    since: date | None = None,
+    until: date | None = None,
+    backfill: bool = False,
+    options: JobOptions | None = None,
+) -> JobResult:
+    """Run one job (events, source_a, source_b, metrics) or `all` of them in that order."""
+    options = options or JobOptions()
+    name = job_name(job)
+    started = time.monotonic()
+    if name == "all":
+        result = _run_all(dsn, settings, dry_run, since, until, backfill, options)
+    elif name == "metrics":
+        result = _guarded(name, lambda: _metrics(dsn, settings, dry_run, since, until, options))
+    else:
+        result = _guarded(
+            name, lambda: _source(name, dsn, settings, dry_run, since, until, backfill, options)
+        )
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def _guarded(name: str, body: Callable[[], JobResult]) -> JobResult:
+    """The job's result; configuration, source and database errors become a failed result."""
+    try:
+        return body()
+    except (SettingsError, psycopg.Error, ConnectionError, RuntimeError, ValueError) as error:
+        return JobResult(name, "failed", error=_describe(error))
+
+
+def _describe(error: BaseException) -> str:
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    return f"{type(error).__name__}: {' '.join(lines)}".rstrip(": ")
+
+
+def _run_all(
+    dsn: str,
+    settings: Settings,
+    dry_run: bool,
+    since: date | None,
+    until: date | None,
+    backfill: bool,
+    options: JobOptions,
+) -> JobResult:
+    parts = []
+    for name in KNOWN_SOURCES:
+        backfilled = backfill and name in settings.backfill_sources
+        parts.append(run(name, dsn, settings, dry_run, since, until, backfilled, options))
+    parts.append(run("metrics", dsn, settings, dry_run, since, until, False, options))
+    statuses = {part.status for part in parts}
+    status = next(s for s in ("failed", "skipped", "dry-run", "succeeded") if s in statuses)
+    total = JobResult("all", status, parts=parts)
+    for part in parts:
+        total.add(part.inserted, part.updated, part.unchanged, part.quarantined)
+        total.deleted += part.deleted
+    total.windows = sum(part.windows for part in parts)
+    failed = [f"{part.job}: {part.error}" for part in parts if part.error]
+    total.error = "; ".join(failed) or None
+    return total
+
+
+@contextmanager
+def _locked(conn: psycopg.Connection, names: tuple[str, ...], wait: float) -> Iterator[bool]:
+    """Hold the advisory locks of `names` (in a fixed order), or yield False when one is busy."""
+    held = []
+    try:
+        for name in sorted(names):
+            if not ledger.try_lock(conn, name, wait):
+                yield False
+                return
+            held.append(name)
+        yield True
+    finally:
+        for name in reversed(held):
+            ledger.unlock(conn, name)
+
+
+def _busy(name: str) -> JobResult:
+    return JobResult(name, "skipped", error="another run holds its lock; nothing was done")
+
+
+# ---- sources ---------------------------------------------------------------------------------
+
+
+def _local_midnight(day: date, zone: ZoneInfo) -> datetime:
+    return datetime.combine(day, clock(), tzinfo=zone).astimezone(UTC)
+
+
+def _day_windows(first: date, last: date, zone: ZoneInfo) -> list[Window]:
+    days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+    return [
+        Window(_local_midnight(d, zone), _local_midnight(d + timedelta(days=1), zone)) for d in days
+    ]
+
+
+def plan(
+    conn: psycopg.Connection,
+    name: str,
+    settings: Settings,
+    since: date | None,
+    until: date | None,
+    backfill: bool,
+    options: JobOptions,
+) -> tuple[str, list[Window]]:
+    """The mode and the windows to load."""
+    zone = settings.zone
+    now = options.now or datetime.now(UTC)
+    today = now.astimezone(zone).date()
+    default_first = today - timedelta(days=options.initial_days - 1)
+    if backfill:
+        first, last = since or settings.backfill_start, until or settings.backfill_end
+        if first is None or last is None:
+            raise SettingsError(
+                {
+                    "BACKFILL_START": "backfill needs a first and a last day "
+                    "(--since/--until or BACKFILL_START/BACKFILL_END)"
+                }
+            )
+        done = ledger.succeeded_windows(conn, name, "backfill")
+        return "backfill", [w for w in _day_windows(first, last, zone) if w not in done]
+    if since or until:
+        first, last = since or default_first, until or today
+        return "range", [
+            Window(_local_midnight(first, zone), _local_midnight(last + timedelta(days=1), zone))
+        ]
+    mark = ledger.last_watermark(conn, name)
+    start = mark - options.lookback if mark else _local_midnight(default_first, zone)
+    return "incremental", [Window(min(start, now), now)]
+
+
+def _row_instant(name: str, row: tuple[Any, ...], zone: ZoneInfo) -> datetime:
+    if name == "source_a":
+        return _local_midnight(row[0], zone)
+    return row[3] if name == "events" else row[0]
+
+
+@dataclass
+class _Extracted:
+    checked: validate.Validated
+    watermark: datetime | None
+
+
+def _extract(
+    name: str, client: Any, window: Window, settings: Settings, options: JobOptions
+) -> _Extracted:
+    progress = Progress(name, options.progress)
+    try:
+        payloads = sources.EXTRACTORS[name](
+            client, window, settings.zone, options.page_size, progress
+        )
+    finally:
+        progress.done()
+    checked = validate.validate(name, payloads)
+    instants = [_row_instant(name, row, settings.zone) for row in checked.rows]
+    return _Extracted(checked, max(instants, default=None))
+
+
+def _source(
+    name: str,
+    dsn: str,
+    settings: Settings,
+    dry_run: bool,
+    since: date | None,
+    until: date | None,
+    backfill: bool,
+    options: JobOptions,
+) -> JobResult:
+    client = sources.client_for(name, settings, options.retry)
+    try:
+        if dry_run:
+            return _preview_source(name, dsn, client, settings, since, until, backfill, options)
+        with (
+            connect(dsn, autocommit=True, application_name=APPLICATION) as conn,
+            _locked(conn, (name,), options.lock_wait_seconds) as locked,
+        ):
+            if not locked:
+                return _busy(name)
+            ledger.abandon_stale(conn, name)
+            mode, windows = plan(conn, name, settings, since, until, backfill, options)
+            result = JobResult(name, "succeeded")
+            for window in windows:
+                _load_window(conn, name, mode, window, client, settings, options, result)
+                if result.status == "failed":
+                    break
+            return result
+    finally:
+        client.close()
+
+
+def _load_window(
+    conn: psycopg.Connection,
+    name: str,
+    mode: str,
+    window: Window,
+    client: Any,
+    settings: Settings,
+    options: JobOptions,
+    result: JobResult,
+) -> None:
+    """Load one window in one transaction; a failure rolls it back and is recorded apart."""
+    spec = validate.ROW_BUILDERS[name][0]
+    run_id = ledger.start_run(conn, name, mode, window)
+    try:
+        extracted = _extract(name, client, window, settings, options)
+        checked = extracted.checked
+        with conn.transaction():
+            load.quarantine(conn, run_id, name, checked.rejected)
+            counts = load.load(conn, spec, checked.rows)
+            unchanged = counts.unchanged + checked.duplicates
+            ledger.finish_run(
+                conn,
+                run_id,
+                read=checked.read,
+                inserted=counts.inserted,
+                updated=counts.updated,
+                unchanged=unchanged,
+                quarantined=len(checked.rejected),
+                watermark=extracted.watermark,
+            )
+    except (psycopg.Error, RuntimeError, ValueError) as error:
+        result.status, result.error = "failed", _describe(error)
+        ledger.fail_run(conn, run_id, result.error)
+        return
+    result.add(counts.inserted, counts.updated, unchanged, len(checked.rejected))
+
+
+def _preview_source(
+    name: str,
+    dsn: str,
+    client: Any,
+    settings: Settings,
+    since: date | None,
+    until: date | None,
+    backfill: bool,
+    options: JobOptions,
+) -> JobResult:
+    spec = validate.ROW_BUILDERS[name][0]
+    result = JobResult(name, "dry-run")
+    with connect(dsn, read_only=True, application_name=APPLICATION) as conn:
+        _, windows = plan(conn, name, settings, since, until, backfill, options)
+        for window in windows:
+            checked = _extract(name, client, window, settings, options).checked
+            counts = load.classify(conn, spec, checked.rows)
+            result.add(
+                counts.inserted,
+                counts.updated,
+                counts.unchanged + checked.duplicates,
+                len(checked.rejected),
+            )
+        conn.rollback()
+    return result
+
+
+# ---- metrics ---------------------------------------------------------------------------------
+
+
+def _metric_days(
+    since: date | None, until: date | None, settings: Settings, options: JobOptions
+) -> list[date] | None:
+    """The explicit range of days, or None for `the days touched since the last run`."""
+    if not (since or until):
+        return None
+    today = (options.now or datetime.now(UTC)).astimezone(settings.zone).date()
+    first = since or today - timedelta(days=options.initial_days - 1)
+    last = until or today
+    return [first + timedelta(days=n) for n in range((last - first).days + 1)]
+
+
+def _metrics(
+    dsn: str,
+    settings: Settings,
+    dry_run: bool,
+    since: date | None,
+    until: date | None,
+    options: JobOptions,
+) -> JobResult:
+    explicit = _metric_days(since, until, settings, options)
+    if dry_run:
+        with connect(dsn, read_only=True, application_name=APPLICATION) as conn:
+            days = explicit or metrics.touched_days(
+                conn, settings.tz, ledger.last_watermark(conn, "metrics")
+            )
+            counts = metrics.preview(conn, settings.tz, days)
+            conn.rollback()
+        result = JobResult("metrics", "dry-run", deleted=counts.deleted)
+        result.add(counts.inserted, counts.updated, counts.unchanged)
+        return result
+    # Holding every source's lock: no load commits while the touched days are being read.
+    with (
+        connect(dsn, autocommit=True, application_name=APPLICATION) as conn,
+        _locked(conn, JOBS, options.lock_wait_seconds) as locked,
+    ):
+        if not locked:
+            return _busy("metrics")
+        ledger.abandon_stale(conn, "metrics")
+        mark = ledger.last_watermark(conn, "metrics")
+        run_id = ledger.start_run(conn, "metrics", "range" if explicit else "incremental", None)
+        try:
+            with conn.transaction():
+                now = conn.execute("SELECT now()").fetchone()[0]
+                days = explicit or metrics.touched_days(conn, settings.tz, mark)
+                counts = metrics.recompute(conn, settings.tz, days)
+                ledger.finish_run(
+                    conn,
+                    run_id,
+                    read=counts.computed,
+                    inserted=counts.inserted,
+                    updated=counts.updated,
+                    unchanged=counts.unchanged,
+                    quarantined=0,
+                    watermark=now,
+                )
+        except psycopg.Error as error:
+            ledger.fail_run(conn, run_id, _describe(error))
+            return JobResult("metrics", "failed", error=_describe(error))
+    result = JobResult("metrics", "succeeded", deleted=counts.deleted)
+    result.add(counts.inserted, counts.updated, counts.unchanged)
+    return result

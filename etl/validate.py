@@ -1,0 +1,176 @@
+"""Row validation: each payload becomes a typed row in its table's column order, or a rejection.
+
+A rejected payload keeps its raw JSON and the reason, for `etl_quarantine`. Rows repeating a key
+(duplicates across pages) are collapsed, the last one winning, and counted.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from psycopg.types.json import Jsonb
+
+from etl.contracts import EVENTS_TABLE, SOURCE_A_TABLE, SOURCE_B_TABLE, TableSpec
+
+MAX_SPEND_DECIMALS = 4
+
+
+class Invalid(ValueError):
+    """Why a payload was rejected."""
+
+
+@dataclass(frozen=True)
+class Rejected:
+    raw_payload: str
+    reason: str
+
+
+@dataclass
+class Validated:
+    rows: list[tuple[Any, ...]] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
+    duplicates: int = 0
+
+    @property
+    def read(self) -> int:
+        return len(self.rows) + len(self.rejected) + self.duplicates
+
+
+def _field(payload: dict[str, Any], name: str) -> Any:
+    if payload.get(name) is None:
+        raise Invalid(f"missing field {name!r}")
+    return payload[name]
+
+
+def _text(payload: dict[str, Any], name: str) -> str:
+    value = _field(payload, name)
+    if not isinstance(value, str) or not value.strip():
+        raise Invalid(f"{name!r} must be a non-empty string, got {value!r}")
+    return value
+
+
+def _count(payload: dict[str, Any], name: str) -> int:
+    value = _field(payload, name)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise Invalid(f"{name!r} must be a non-negative integer, got {value!r}")
+    return value
+
+
+def _instant(payload: dict[str, Any], name: str) -> datetime:
+    value = _text(payload, name)
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise Invalid(f"{name!r} is not an ISO 8601 instant: {value!r}") from None
+    if moment.tzinfo is None:
+        raise Invalid(f"{name!r} has no UTC offset: {value!r}")
+    return moment
+
+
+def _day(payload: dict[str, Any], name: str) -> date:
+    value = _text(payload, name)
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise Invalid(f"{name!r} is not a date (YYYY-MM-DD): {value!r}") from None
+
+
+def _money(payload: dict[str, Any], name: str) -> Decimal:
+    value = _field(payload, name)
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise Invalid(f"{name!r} must be a number, got {value!r}")
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        raise Invalid(f"{name!r} must be a number, got {value!r}") from None
+    if not amount.is_finite() or amount < 0 or amount >= Decimal(10) ** 14:
+        raise Invalid(f"{name!r} is out of range: {value!r}")
+    if -amount.as_tuple().exponent > MAX_SPEND_DECIMALS:
+        raise Invalid(f"{name!r} has more than {MAX_SPEND_DECIMALS} decimals: {value!r}")
+    return amount
+
+
+def source_a_row(p: dict[str, Any]) -> tuple[Any, ...]:
+    row = (
+        _day(p, "date"),
+        _text(p, "campaign_id"),
+        _text(p, "ad_id"),
+        _count(p, "impressions"),
+        _count(p, "clicks"),
+        _money(p, "spend"),
+        _text(p, "currency"),
+    )
+    if len(row[-1]) != 3 or not row[-1].isascii() or not row[-1].isupper():
+        raise Invalid(f"'currency' must be a 3-letter ISO code, got {row[-1]!r}")
+    return row
+
+
+def source_b_row(p: dict[str, Any]) -> tuple[Any, ...]:
+    hour = _instant(p, "hour")
+    if (hour.minute, hour.second, hour.microsecond) != (0, 0, 0) or hour.utcoffset().seconds:
+        raise Invalid(f"'hour' is not the start of a UTC hour: {p['hour']!r}")
+    return (
+        hour,
+        _text(p, "campaign"),
+        _text(p, "creative"),
+        _count(p, "impressions"),
+        _count(p, "clicks"),
+        _count(p, "cost_micros"),
+    )
+
+
+def event_row(p: dict[str, Any]) -> tuple[Any, ...]:
+    try:
+        user = uuid.UUID(_text(p, "user_id"))
+    except ValueError:
+        raise Invalid(f"'user_id' is not a UUID: {p['user_id']!r}") from None
+    properties = p.get("properties", {})
+    if not isinstance(properties, dict):
+        raise Invalid(f"'properties' must be an object, got {properties!r}")
+    return (
+        _text(p, "event_id"),
+        user,
+        _text(p, "event_name"),
+        _instant(p, "occurred_at"),
+        _instant(p, "received_at"),
+        Jsonb(properties),
+    )
+
+
+ROW_BUILDERS: dict[str, tuple[TableSpec, Callable[[dict[str, Any]], tuple[Any, ...]]]] = {
+    "source_a": (SOURCE_A_TABLE, source_a_row),
+    "source_b": (SOURCE_B_TABLE, source_b_row),
+    "events": (EVENTS_TABLE, event_row),
+}
+
+
+def validate(source: str, payloads: Iterable[Any]) -> Validated:
+    """Typed rows (unique by key, last wins), rejections with reasons, and the duplicate count."""
+    spec, build = ROW_BUILDERS[source]
+    key_width = len(spec.key)
+    result = Validated()
+    by_key: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+    for payload in payloads:
+        try:
+            if not isinstance(payload, dict):
+                raise Invalid(f"a row must be a JSON object, got {type(payload).__name__}")
+            row = build(payload)
+        except Invalid as error:
+            result.rejected.append(Rejected(_raw(payload), str(error)))
+            continue
+        key = row[:key_width]
+        if key in by_key:
+            result.duplicates += 1
+        by_key[key] = row
+    result.rows = list(by_key.values())
+    return result
+
+
+def _raw(payload: Any) -> str:
+    return json.dumps(payload, sort_keys=True, default=str)
