@@ -86,7 +86,11 @@ def as_dicts(names: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[dict[s
 
 
 class Runner:
-    """Answers `result(check_id)`; a table's scan runs on the first question about it."""
+    """Answers `result(check_id)`; a table's scan runs on the first question about it.
+
+    `conn` is an autocommit connection (the `db` fixture's read-only session): every query opens
+    its own short transaction.
+    """
 
     def __init__(
         self,
@@ -133,6 +137,7 @@ class Runner:
         try:
             with self._conn.transaction():
                 self._conn.execute(_SESSION, (str(timeout), self._zone.key))
+                start = perf_counter()
                 cursor = self._conn.execute(query)
                 rows = cursor.fetchall()
         except psycopg.errors.QueryCanceled:
