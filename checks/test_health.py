@@ -7,7 +7,8 @@ remediation into the report, the health report (reports/system_health_YYYY-MM-DD
 
 from __future__ import annotations
 
-from dataclasses import asdict
+import os
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import psycopg
@@ -21,12 +22,16 @@ from selfheal.health.report import details_of
 from selfheal.settings import Settings
 
 CONFIG_PATH = Path(__file__).with_name("health.toml")
+DQ_DIR_VARIABLE = "SELFHEAL_DQ_DIR"
 
 
 @pytest.fixture(scope="session")
 def audit_context(db: psycopg.Connection, settings: Settings) -> AuditContext:
     """One context for the whole audit: what several checks need is read once."""
-    return AuditContext(db, load_config(CONFIG_PATH), settings.backlog_dir)
+    config = load_config(CONFIG_PATH)
+    if os.environ.get(DQ_DIR_VARIABLE):  # the folder the dq checks read, when moved
+        config = replace(config, dq_rules_dir=Path(os.environ[DQ_DIR_VARIABLE]))
+    return AuditContext(db, config, settings.backlog_dir)
 
 
 @pytest.mark.health

@@ -116,7 +116,11 @@ def render_failing_rows(rows: list[dict[str, Any]]) -> str:
 
 
 @pytest.hookimpl(optionalhook=True)
-def pytest_html_results_table_html(report: pytest.TestReport, data: list[str]) -> None:
+def pytest_html_results_table_html(
+    report: pytest.TestReport | pytest.CollectReport, data: list[str]
+) -> None:
+    if not isinstance(report, pytest.TestReport):
+        return  # a collection error carries no evidence
     rows = [row for sample in from_report(report, SAMPLE_ROWS) for row in sample]
     if rows:
         data.append(render_failing_rows(rows))

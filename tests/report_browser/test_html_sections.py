@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+
 from selfheal.health.config import TableName
 from selfheal.health.overview import TableOverview
-from selfheal.html_report import MAX_ROWS, render_failing_rows, render_overview
+from selfheal.html_report import (
+    MAX_ROWS,
+    pytest_html_results_table_html,
+    render_failing_rows,
+    render_overview,
+)
 
 from .dom import tables_in
 
@@ -39,3 +46,10 @@ def test_overview_says_why_it_is_missing():
     html = render_overview(None, "HealthConfigError: checks/health.toml: <bad>")
     assert "not available: HealthConfigError: checks/health.toml: &lt;bad&gt;" in html
     assert "no check opened the target" in render_overview(None)
+
+
+def test_a_collection_error_row_gets_no_evidence_section():
+    report = pytest.CollectReport("checks/test_broken.py", "failed", "ImportError", [])
+    data: list[str] = []
+    pytest_html_results_table_html(report, data)
+    assert data == []
