@@ -26,7 +26,7 @@ from selfheal.evidence import DETAILS, SAMPLE_ROWS, from_report
 from selfheal.health.config import HealthConfigError, load_config
 from selfheal.health.overview import TableOverview, table_overview
 from selfheal.kpi import write_kpi_page
-from selfheal.plugin import stage_of
+from selfheal.pipeline import stage_of
 from selfheal.reporting import redact
 from selfheal.settings import Settings
 

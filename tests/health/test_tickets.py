@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
-tickets = pytest.importorskip("selfheal.tickets")
+from selfheal import tickets
 
 FLAPPY = "checks/test_dq.py::test_dq[events:freshness]"
 STEADY = "checks/test_dq.py::test_dq[ads_source_a:not_null]"
