@@ -15,8 +15,7 @@ import psycopg
 import pytest
 
 from selfheal.evidence import DETAILS, SAMPLE_ROWS, attach, warn
-from selfheal.health.audit import CHECKS
-from selfheal.health.config import load_config
+from selfheal.health.audit import CHECKS, configured
 from selfheal.health.model import AuditContext, Check
 from selfheal.health.report import details_of
 from selfheal.settings import Settings
@@ -28,7 +27,7 @@ DQ_DIR_VARIABLE = "SELFHEAL_DQ_DIR"
 @pytest.fixture(scope="session")
 def audit_context(db: psycopg.Connection, settings: Settings) -> AuditContext:
     """One context for the whole audit: what several checks need is read once."""
-    config = load_config(CONFIG_PATH)
+    config = configured(CONFIG_PATH)
     if os.environ.get(DQ_DIR_VARIABLE):  # the folder the dq checks read, when moved
         config = replace(config, dq_rules_dir=Path(os.environ[DQ_DIR_VARIABLE]))
     return AuditContext(db, config, settings.backlog_dir)

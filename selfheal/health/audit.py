@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from selfheal.health import alignment, coherence, constraints, entropy, feedback, lineage
+from selfheal.health.config import HealthConfig, HealthConfigError, load_config
 from selfheal.health.model import AuditContext, Check, CheckResult
 
 CHECKS: tuple[Check, ...] = (
@@ -13,6 +16,15 @@ CHECKS: tuple[Check, ...] = (
     *entropy.CHECKS,
     *coherence.CHECKS,
 )
+
+
+def configured(path: Path) -> HealthConfig:
+    """The configuration at `path`, its `[levels]` checked against the checks that exist."""
+    config = load_config(path)
+    unknown = sorted(set(config.levels) - {check.name for check in CHECKS})
+    if unknown:
+        raise HealthConfigError(f"{path}: [levels] names no check: {', '.join(unknown)}")
+    return config
 
 
 def check_by_id(check_id: str) -> Check:

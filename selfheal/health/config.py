@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -143,8 +144,7 @@ def _parse(raw: dict[str, Any], base: Path) -> HealthConfig:
         if level not in LEVELS:
             raise ValueError(f"[levels] {check}: {level!r} is not one of {', '.join(LEVELS)}")
     freshness = {
-        table(name): Freshness(str(entry["column"]), float(entry["max_age_hours"]))
-        for name, entry in raw.get("freshness", {}).items()
+        table(name): _freshness(name, entry) for name, entry in raw.get("freshness", {}).items()
     }
     lineage = {
         table(down): tuple(table(up) for up in ups) for down, ups in raw.get("lineage", {}).items()
@@ -168,7 +168,13 @@ def _parse(raw: dict[str, Any], base: Path) -> HealthConfig:
     )
 
 
-def _reference(child: str, parent: str, table: Any) -> Reference:
+def _freshness(name: str, entry: Any) -> Freshness:
+    if not isinstance(entry, dict) or not {"column", "max_age_hours"} <= set(entry):
+        raise ValueError(f"[freshness] {name}: needs {{ column = ..., max_age_hours = ... }}")
+    return Freshness(str(entry["column"]), float(entry["max_age_hours"]))
+
+
+def _reference(child: str, parent: str, table: Callable[[str], TableName]) -> Reference:
     """`schema.table.column` on both sides (the column is the part after the last dot)."""
     child_table, child_column = _split_column(child)
     parent_table, parent_column = _split_column(parent)

@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from selfheal.health.audit import configured
 from selfheal.health.config import (
     DEFAULT_THRESHOLDS,
     HealthConfigError,
@@ -35,7 +36,7 @@ def test_shipped_config_declares_the_daily_metrics_lineage(shipped_config):
         ('[levels]\nbloat = "fatal"\n', "[levels] bloat"),
         ('[lineage]\n"a.b.c" = ["x"]\n', "'a.b.c' is not a table name"),
         ('[references]\n"events" = "public.x.y"\n', "[references] 'events'"),
-        ("[freshness]\nevents = { column = 'loaded_at' }\n", "max_age_hours"),
+        ("[freshness]\nevents = { column = 'loaded_at' }\n", "[freshness] events: needs"),
         ("schemas = [", "health.toml"),
     ],
 )
@@ -70,3 +71,12 @@ NAMES = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_siz
 def test_displayed_names_parse_back(schema, name):
     table = TableName(schema, name)
     assert parse_table(str(table)) == table
+
+
+def test_a_level_for_no_check_is_refused(tmp_path):
+    path = tmp_path / "health.toml"
+    path.write_text('[levels]\nunused_indexes = "info"\n')
+    with pytest.raises(HealthConfigError, match=r"\[levels\] names no check: unused_indexes"):
+        configured(path)
+    path.write_text('[levels]\nunused_index = "info"\n')
+    assert configured(path).levels == {"unused_index": "info"}
