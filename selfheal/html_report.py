@@ -32,6 +32,15 @@ from selfheal.settings import Settings
 
 HEALTH_CONFIG = Path("checks") / "health.toml"
 MAX_ROWS = 10
+STYLE = (
+    "<style>"
+    ".selfheal-overview, .selfheal-failing-rows table {border-collapse: collapse; margin: 6px 0}"
+    ".selfheal-overview td, .selfheal-overview th, .selfheal-failing-rows td,"
+    " .selfheal-failing-rows th {border: 1px solid #ccc; padding: 2px 8px; text-align: left}"
+    ".selfheal-overview .stale, .selfheal-overview .empty {color: #c00; font-weight: bold}"
+    ".selfheal-overview .fresh {color: #080}"
+    "</style>"
+)
 
 
 class TargetSnapshot:
@@ -71,7 +80,7 @@ class TargetSnapshot:
     def pytest_html_results_summary(
         self, prefix: list[str], summary: list[str], postfix: list[str], session: pytest.Session
     ) -> None:
-        prefix.append(render_overview(self.tables, self.problem))
+        prefix.append(STYLE + render_overview(self.tables, self.problem))
 
 
 def render_overview(tables: list[TableOverview] | None, problem: str = "") -> str:

@@ -51,11 +51,12 @@ def daily_trend(conn: psycopg.Connection, last_day: date, days: int = DAYS) -> l
 
 
 # --- the chart: three panels sharing the day axis -----------------------------------------
-WIDTH, PANEL, GAP, LEFT, RIGHT, TOP = 760, 150, 40, 70, 20, 30
+WIDTH, PANEL, GAP, LEFT, RIGHT, TOP = 760, 150, 40, 70, 20, 50
+# attribute, label, colour, number format of the axis
 SERIES = (
-    ("spend", "Spend", "#1f77b4"),
-    ("conversions", "Conversions", "#2ca02c"),
-    ("cpa", "CPA", "#d62728"),
+    ("spend", "Spend", "#1f77b4", ",.2f"),
+    ("conversions", "Conversions", "#2ca02c", ",.0f"),
+    ("cpa", "CPA", "#d62728", ",.2f"),
 )
 
 
@@ -67,14 +68,15 @@ def render_svg(trend: list[DayKpi]) -> str:
         f'<rect width="{WIDTH}" height="{height}" fill="white"/>',
         f'<text x="{LEFT}" y="18" font-size="14">Daily metrics, last {len(trend)} days</text>',
     ]
-    for index, (attribute, label, colour) in enumerate(SERIES):
+    for index, (attribute, label, colour, number) in enumerate(SERIES):
         values = [getattr(day, attribute) for day in trend]
-        parts += _panel(trend, values, label, colour, TOP + index * (PANEL + GAP))
+        parts += _panel(trend, values, (label, colour, number), TOP + index * (PANEL + GAP))
     parts.append("</svg>")
     return "\n".join(parts) + "\n"
 
 
-def _panel(trend: list[DayKpi], values: list, label: str, colour: str, top: int) -> list[str]:
+def _panel(trend: list[DayKpi], values: list, style: tuple[str, str, str], top: int) -> list[str]:
+    label, colour, number = style
     known = [float(v) for v in values if v is not None]
     high = max(known, default=0.0) or 1.0
     plot_width = WIDTH - LEFT - RIGHT
@@ -88,7 +90,7 @@ def _panel(trend: list[DayKpi], values: list, label: str, colour: str, top: int)
         f'<text x="{LEFT}" y="{top - 6}" font-weight="bold">{escape(label)}</text>',
         f'<line x1="{LEFT}" y1="{bottom}" x2="{WIDTH - RIGHT}" y2="{bottom}" stroke="#999"/>',
         f'<line x1="{LEFT}" y1="{top}" x2="{LEFT}" y2="{bottom}" stroke="#999"/>',
-        f'<text x="{LEFT - 6}" y="{top + 4}" text-anchor="end">{high:,.2f}</text>',
+        f'<text x="{LEFT - 6}" y="{top + 4}" text-anchor="end">{high:{number}}</text>',
         f'<text x="{LEFT - 6}" y="{bottom}" text-anchor="end">0</text>',
     ]
     if trend:
