@@ -16,6 +16,7 @@ import pytest
 from psycopg import sql
 
 from selfheal.db import connect, create_database, drop_database
+from selfheal.tickets import load_tickets
 
 from .dom import tables_in
 
@@ -149,3 +150,13 @@ def test_executive_page_has_the_30_day_chart(run, render):
     assert {"Spend", "Conversions", "CPA"} <= set(labels)
     assert len(list(svg.iter("{http://www.w3.org/2000/svg}polyline"))) >= 3
     assert render(chart).console == []
+
+
+def test_error_findings_become_tickets_with_their_findings_as_rows(run):
+    found = {t.node_id: t for t in load_tickets(run.reports.parent / "backlog")}
+    orphan = found["checks/test_health.py::test_health[constraint_propagation:orphan_rows]"]
+    assert orphan.status == "open" and orphan.stage == "health"
+    assert (
+        orphan.sample_rows[0]["subject"] == "public.etl_quarantine.source -> public.etl_runs.source"
+    )
+    assert "checks/test_health.py::test_health[constraint_propagation:invalid_index]" in found
