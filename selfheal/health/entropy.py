@@ -178,7 +178,7 @@ def sequences(ctx: AuditContext) -> CheckResult:
     findings = []
     rows = ctx.rows(SEQUENCES, _schemas(ctx))
     for r in rows:
-        used = _used_fraction(r)
+        used = used_fraction(r)
         if used < warn_at:
             continue
         feeds = f" feeding {r['feeds']} ({r['column_type']})" if r["feeds"] else ""
@@ -195,7 +195,7 @@ def sequences(ctx: AuditContext) -> CheckResult:
     return CheckResult(f"{len(rows)} sequence(s) and identity column(s) in use", findings)
 
 
-def _used_fraction(r: dict) -> float:
+def used_fraction(r: dict) -> float:
     """How much of the usable range (sequence limits within the column type's) is consumed."""
     low, high = r["min_value"], r["max_value"]
     if r["column_type"] in COLUMN_MAX:

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 from psycopg import sql
+
+from selfheal.health.entropy import COLUMN_MAX, COLUMN_MIN, used_fraction
 
 SMALL = {
     "dead_tuple_min_rows": 100,
@@ -113,3 +117,32 @@ def test_table_without_primary_key(audit, writer):
     writer.execute('CREATE TABLE public."no key" (v int)')
     [finding] = audit("entropy_robustness:without_primary_key").findings
     assert finding.subject == 'public."no key"'
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    st.sampled_from(["smallint", "integer", "bigint", None]),
+    st.integers(-(2**63), 2**63 - 1),
+    st.integers(-(2**63), 2**63 - 1),
+    st.booleans(),
+    st.integers(0, 1000),
+)
+def testused_fraction_stays_in_range_and_grows_with_use(column_type, a, b, ascending, position):
+    low, high = min(a, b), max(a, b)
+    if column_type in COLUMN_MAX:
+        assume(max(low, COLUMN_MIN[column_type]) < min(high, COLUMN_MAX[column_type]))
+    usable_low = max(low, COLUMN_MIN.get(column_type, low))
+    usable_high = min(high, COLUMN_MAX.get(column_type, high))
+    assume(usable_low < usable_high)
+    last = usable_low + (usable_high - usable_low) * position // 1000
+    row = {
+        "min_value": low,
+        "max_value": high,
+        "increment_by": 1 if ascending else -1,
+        "column_type": column_type,
+    }
+    used = used_fraction({**row, "last_value": last})
+    assert 0 <= used <= 1
+    further = last + 1 if ascending else last - 1
+    if usable_low <= further <= usable_high:
+        assert used_fraction({**row, "last_value": further}) >= used
