@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,7 +57,8 @@ def _seed(conn: psycopg.Connection) -> None:
 def run(admin_dsn: str, migrated_template: str, tmp_path_factory) -> Run:
     """One health session (a subprocess, as a user runs it) against a seeded clone."""
     reports = tmp_path_factory.mktemp("reports")
-    dsn = create_database(admin_dsn, "report_browser_target", template=migrated_template)
+    name = f"report_browser_{uuid.uuid4().hex[:8]}"  # unique: xdist workers may each build one
+    dsn = create_database(admin_dsn, name, template=migrated_template)
     try:
         with connect(dsn, autocommit=True) as conn:
             _seed(conn)
@@ -88,7 +90,7 @@ def run(admin_dsn: str, migrated_template: str, tmp_path_factory) -> Run:
             timeout=300,
         )
     finally:
-        drop_database(admin_dsn, "report_browser_target")
+        drop_database(admin_dsn, name)
     return Run(result.returncode, result.stdout + result.stderr, reports)
 
 
