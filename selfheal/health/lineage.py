@@ -131,10 +131,9 @@ def failing_upstream(ctx: AuditContext) -> CheckResult:
         )
         for f in failing_tables(ctx)
     ]
-    watched = len(ctx.config.freshness) + len(ctx.config.etl_sources)
     return CheckResult(
-        f"freshness and latest load of {watched} watched source(s), "
-        f"lineage of {len(graph)} upstream table(s)",
+        f"freshness of {len(ctx.config.freshness)} table(s), the latest run of "
+        f"{len(ctx.config.etl_sources)} ETL source(s), lineage of {len(graph)} upstream table(s)",
         findings,
     )
 
