@@ -26,7 +26,7 @@ from selfheal.evidence import DETAILS, SAMPLE_ROWS, from_report
 from selfheal.health.config import HealthConfigError, load_config
 from selfheal.health.overview import TableOverview, table_overview
 from selfheal.kpi import write_kpi_page
-from selfheal.pipeline import stage_of
+from selfheal.plugin import STAGE_PROPERTY
 from selfheal.reporting import redact
 from selfheal.settings import Settings
 
@@ -48,6 +48,7 @@ class TargetSnapshot:
         self.rootpath = rootpath
         self.tables: list[TableOverview] | None = None
         self.problem = ""
+        self.checks_ran = False
 
     @pytest.hookimpl(wrapper=True)
     def pytest_fixture_setup(self, fixturedef: pytest.FixtureDef, request: pytest.FixtureRequest):
@@ -56,11 +57,15 @@ class TargetSnapshot:
             fixturedef.addfinalizer(lambda: self.take(value))
         return value
 
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Seen on the controller under pytest-xdist too: did any check of a stage run?"""
+        if dict(report.user_properties).get(STAGE_PROPERTY, "other") != "other":
+            self.checks_ran = True
+
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         """Under pytest-xdist the workers hold the target; in live mode the controller looks."""
         settings = Settings.from_env(strict=False)
-        checks_ran = any(stage_of(item) != "other" for item in session.items)
-        if self.tables is None and not self.problem and settings.live and checks_ran:
+        if self.tables is None and not self.problem and settings.live and self.checks_ran:
             self.take(settings.db_url.reveal())
 
     def take(self, dsn: str) -> None:

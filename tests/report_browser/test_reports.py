@@ -53,6 +53,22 @@ def _seed(conn: psycopg.Connection) -> None:
     )
 
 
+def _health_session(dsn: str, reports: Path, *args: str) -> subprocess.CompletedProcess:
+    """`pytest -m health` in a subprocess, as a user runs it, against `dsn` in live mode."""
+    env = {
+        **os.environ,
+        "SUPABASE_DB_URL": dsn,
+        "SELFHEAL_REPORTS_DIR": str(reports),
+        "SELFHEAL_BACKLOG_DIR": str(reports.parent / "backlog"),
+        "SLACK_WEBHOOK_URL": "",  # empty wins over a developer's .env: no notification
+    }
+    command = [sys.executable, "-m", "pytest", "-m", "health", "-p", "no:cacheprovider"]
+    html = [f"--html={reports / 'report.html'}", "--self-contained-html"]
+    return subprocess.run(
+        [*command, *html, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+
+
 @pytest.fixture(scope="module")
 def run(admin_dsn: str, migrated_template: str, tmp_path_factory) -> Run:
     """One health session (a subprocess, as a user runs it) against a seeded clone."""
@@ -62,33 +78,7 @@ def run(admin_dsn: str, migrated_template: str, tmp_path_factory) -> Run:
     try:
         with connect(dsn, autocommit=True) as conn:
             _seed(conn)
-        env = {
-            **os.environ,
-            "SUPABASE_DB_URL": dsn,
-            "SELFHEAL_REPORTS_DIR": str(reports),
-            "SELFHEAL_BACKLOG_DIR": str(reports.parent / "backlog"),
-            "SLACK_WEBHOOK_URL": "",  # empty wins over a developer's .env: no notification
-        }
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pytest",
-                "-m",
-                "health",
-                "-k",
-                CHECKS,
-                "-p",
-                "no:cacheprovider",
-                f"--html={reports / 'report.html'}",
-                "--self-contained-html",
-            ],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        result = _health_session(dsn, reports, "-k", CHECKS)
     finally:
         drop_database(admin_dsn, name)
     return Run(result.returncode, result.stdout + result.stderr, reports)
@@ -162,3 +152,11 @@ def test_error_findings_become_tickets_with_their_findings_as_rows(run):
         orphan.sample_rows[0]["subject"] == "public.etl_quarantine.source -> public.etl_runs.source"
     )
     assert "checks/test_health.py::test_health[constraint_propagation:invalid_index]" in found
+
+
+def test_overview_under_xdist_is_taken_by_the_controller(migrated_db, tmp_path, render):
+    reports = tmp_path / "reports"
+    result = _health_session(migrated_db, reports, "-n", "2", "-k", "owner_and_purpose")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    [table] = tables_in(render(reports / "report.html").dom, "selfheal-tables")
+    assert "public.events" in {row[0] for row in table[1:]}
