@@ -72,3 +72,14 @@ def test_command_line_reports_an_unreachable_database_without_its_password(tmp_p
     assert "127.0.0.1:1/nowhere" in result.stderr
     assert "s3cr3t-pw" not in result.stdout + result.stderr
     assert not (tmp_path / "exec").exists()  # nothing half-written
+
+
+def test_command_line_writes_the_page_for_today(migrated_db, tmp_path):
+    env = {**os.environ, "SUPABASE_DB_URL": migrated_db, "SELFHEAL_REPORTS_DIR": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-m", "selfheal.kpi"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    [page] = (tmp_path / "exec").glob("kpi_*.md")
+    assert f"executive page: {page}" in result.stdout
+    assert page.with_suffix(".svg").exists()
