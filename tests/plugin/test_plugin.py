@@ -97,6 +97,7 @@ def test_failed_preflight_stops_later_stages(
     result = checks.runpytest("-p", "no:cacheprovider", "-rs")
     result.assert_outcomes(failed=1, skipped=3)
     result.stdout.fnmatch_lines(["*not run: preflight failed*"])
+    result.stdout.fnmatch_lines(["preflight failed: the later stages were not run*"])
     assert (checks.path / "reports/exec/preflight_report.md").exists()
 
 
