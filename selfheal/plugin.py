@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from selfheal import notify
-from selfheal.pipeline import NOT_RUN, STAGES, PreflightGate, in_stage_order, stage_of
+from selfheal.pipeline import COLLECT, NOT_RUN, STAGES, PreflightGate, in_stage_order, stage_of
 from selfheal.reporting import CRASH, KIND, Outcome, redact, write_preflight_report
 from selfheal.settings import Settings, redact_dsn
 from selfheal.summary import Run, write_run_files
@@ -32,7 +32,6 @@ from selfheal.tickets import Backlog, Observation, RunChanges
 STAGE_PROPERTY = "selfheal.stage"
 RUN_ID = "selfheal_run_id"
 PLUGIN_NAME = "selfheal-outcomes"
-COLLECT = "collect"  # the pseudo-stage of check files that fail to import or collect
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
