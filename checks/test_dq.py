@@ -23,7 +23,6 @@ from selfheal.settings import Settings
 pytestmark = pytest.mark.dq
 
 
-
 def _folder(variable: str, default: str) -> Path:
     """The folder from the environment, else beside this file; relative to the cwd if inside."""
     folder = Path(os.environ.get(variable) or Path(__file__).parent / default).resolve()

@@ -15,8 +15,10 @@ from selfheal.schema import SchemaDiff
 pytestmark = pytest.mark.schema
 
 
-def _verify(request: pytest.FixtureRequest, schema_diff: SchemaDiff, obj: CatalogObject) -> None:
-    problems = schema_diff.problems_for(obj)
+def _verify(
+    request: pytest.FixtureRequest, schema_diff: SchemaDiff, obj: CatalogObject, whole=False
+) -> None:
+    problems = schema_diff.problems_within(obj) if whole else schema_diff.problems_for(obj)
     if problems:
         attach(
             request,
@@ -52,9 +54,10 @@ def test_function(request, schema_diff, expected_object):
 
 
 @pytest.mark.catalog("relations")
-def test_table(request, schema_diff, expected_object):
-    """Tables, partitions, views and materialized views, with their RLS flags."""
-    _verify(request, schema_diff, expected_object)
+def test_table(request, schema_diff, expected_object, per_table):
+    """Tables, partitions, views and materialized views, with their RLS flags (and, grouped
+    per table, everything on them)."""
+    _verify(request, schema_diff, expected_object, whole=per_table)
 
 
 @pytest.mark.catalog("columns")
