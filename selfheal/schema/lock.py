@@ -43,9 +43,10 @@ def write_lock(path: Path, snapshot: CatalogSnapshot, migrations_dir: Path) -> N
 
 def _document(path: Path) -> dict:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        document = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
+    return document if isinstance(document, dict) else {}
 
 
 def lock_problem(path: Path, migrations_dir: Path) -> str | None:
