@@ -119,10 +119,11 @@ def test_rls_claims_grant_nothing(db, table_access, table_baseline, data):
 
 
 def test_rls_writes_refused(request, target_dsn, live_snapshot, table_access, table_baseline):
-    """With --rls-write-probes: a stranger's UPDATE and DELETE change nothing (rolled back)."""
+    """With --rls-write-probes: a stranger's INSERT (of a row owned by another user), UPDATE and
+    DELETE change nothing; every probe is rolled back."""
     if not request.config.getoption("--rls-write-probes"):
         pytest.skip("write probes run only with --rls-write-probes")
     columns = live_snapshot.columns_of(table_access.schema, table_access.table)
     with connect(target_dsn, autocommit=True) as conn:
-        violations = write_violations(conn, table_access, columns[0].name)
+        violations = write_violations(conn, table_access, columns)
     assert not violations, "\n".join(v.message for v in violations)
