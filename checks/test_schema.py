@@ -11,6 +11,7 @@ import pytest
 from selfheal.catalog import CatalogObject
 from selfheal.evidence import DETAILS, attach, warn
 from selfheal.schema import SchemaDiff
+from selfheal.schema.lock import lock_path, lock_problem
 
 pytestmark = pytest.mark.schema
 
@@ -94,3 +95,13 @@ def test_drift(request, schema_diff):
             f"{len(schema_diff.drift)} object(s) in live that no migration creates: "
             + "; ".join(d.label for d in schema_diff.drift[:10]),
         )
+
+
+@pytest.mark.preflight
+def test_schema_lock_is_fresh(migrations_dir):
+    """A committed lock file must match the migrations (regenerate: `selfheal lock`)."""
+    lock = lock_path()
+    if not lock.exists():
+        pytest.skip(f"no schema lock at {lock}: the expected schema is built from the migrations")
+    problem = lock_problem(lock, migrations_dir)
+    assert problem is None, problem
