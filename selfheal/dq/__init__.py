@@ -7,4 +7,5 @@ The flow, one module per step:
   compiler the aggregates of all a table's rules -> one SELECT (FILTER aggregates)
   sampling up to five offending rows of a failing rule
   runner   runs each table's SELECT once per session, shared by that table's checks
+  report   a check's result as the failure text and as HTML for the report
 """

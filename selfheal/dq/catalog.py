@@ -18,8 +18,9 @@ SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = %s AND c.relname = %s AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
 """
 _COLUMNS = """
-SELECT attname, attnotnull FROM pg_attribute
-WHERE attrelid = %s AND attnum > 0 AND NOT attisdropped ORDER BY attnum
+SELECT a.attname, a.attnotnull, coalesce(c.collisdeterministic, false)
+FROM pg_attribute a LEFT JOIN pg_collation c ON c.oid = a.attcollation
+WHERE a.attrelid = %s AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum
 """
 # Key columns only (not INCLUDE columns), of valid, non-partial, non-expression unique indexes.
 _UNIQUE = """
@@ -52,6 +53,7 @@ ForeignKey = tuple[tuple[str, ...], str, str, tuple[str, ...]]  # columns, schem
 @dataclass(frozen=True)
 class TableInfo:
     columns: dict[str, bool]  # name -> NOT NULL
+    bytewise: frozenset[str]  # text-like columns whose collation is deterministic
     primary_key: tuple[str, ...]
     unique_indexes: dict[str, tuple[str, ...]]
     foreign_keys: dict[str, ForeignKey]
@@ -63,7 +65,7 @@ def describe(conn: psycopg.Connection, schema: str, name: str) -> TableInfo | No
     if found is None:
         return None
     oid = found[0]
-    columns = dict(conn.execute(_COLUMNS, (oid,)).fetchall())
+    attributes = conn.execute(_COLUMNS, (oid,)).fetchall()
     unique = conn.execute(_UNIQUE, (oid,)).fetchall()
     primary = next((tuple(cols) for _, is_primary, cols in unique if is_primary), ())
     foreign = {
@@ -71,7 +73,8 @@ def describe(conn: psycopg.Connection, schema: str, name: str) -> TableInfo | No
         for row in conn.execute(_FOREIGN, (oid,)).fetchall()
     }
     return TableInfo(
-        columns=columns,
+        columns={name: not_null for name, not_null, _ in attributes},
+        bytewise=frozenset(name for name, _, deterministic in attributes if deterministic),
         primary_key=primary,
         unique_indexes={index: tuple(cols) for index, _, cols in unique},
         foreign_keys=foreign,

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from psycopg import sql
 
+from selfheal.dq.catalog import TableInfo
 from selfheal.dq.rules import (
     COUNT_ROWS,
     Aggregate,
@@ -50,7 +51,7 @@ def _filtered(aggregate: Aggregate, rule_where: sql.Composable | None) -> sql.Co
     return sql.SQL("{} FILTER (WHERE {})").format(aggregate.call, condition)
 
 
-def compile_table(table: Table, rules: Sequence[Rule]) -> FusedQuery:
+def compile_table(table: Table, rules: Sequence[Rule], info: TableInfo) -> FusedQuery:
     selected: list[sql.Composable] = [COUNT_ROWS, sql.SQL("now()")]
     slots: dict[str, Slot] = {}
     for rule in rules:
@@ -60,7 +61,7 @@ def compile_table(table: Table, rules: Sequence[Rule]) -> FusedQuery:
             scope = len(selected)
             selected.append(_filtered(Aggregate(COUNT_ROWS), rule_where))
         start = len(selected)
-        selected.extend(_filtered(aggregate, rule_where) for aggregate in rule.aggregates())
+        selected.extend(_filtered(aggregate, rule_where) for aggregate in rule.aggregates(info))
         slots[rule.id] = Slot(scope, start, len(selected))
     query = sql.SQL("SELECT {} FROM {}").format(sql.SQL(", ").join(selected), table.identifier)
     table_where = raw_condition(table.where)

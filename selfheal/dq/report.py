@@ -6,14 +6,14 @@ from collections.abc import Sequence
 from html import escape
 from typing import Any
 
-from selfheal.dq.runner import CheckResult, QueryRecord
+from selfheal.dq.runner import SAMPLE_LIMIT, CheckResult, QueryRecord
 
 MAX_CELL = 60
 
 
-def _cell(value: Any) -> str:
+def _cell(value: Any, limit: int | None = MAX_CELL) -> str:
     text = "NULL" if value is None else str(value)
-    return text if len(text) <= MAX_CELL else text[: MAX_CELL - 1] + "…"
+    return text if limit is None or len(text) <= limit else text[: limit - 1] + "…"
 
 
 def text_table(columns: Sequence[str], rows: Sequence[dict[str, Any]]) -> str:
@@ -28,7 +28,7 @@ def text_table(columns: Sequence[str], rows: Sequence[dict[str, Any]]) -> str:
 def failure_text(result: CheckResult) -> str:
     text = f"{result.id}: {result.message}"
     if result.sample:
-        shown = f"offending rows (first {len(result.sample)}):"
+        shown = f"offending rows (up to {SAMPLE_LIMIT}):"
         text += f"\n{shown}\n{text_table(result.columns, result.sample)}"
     failed = [q for q in result.queries if q.error]
     for query in failed:
@@ -36,10 +36,13 @@ def failure_text(result: CheckResult) -> str:
     return text
 
 
-def _html_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+def _html_table(
+    header: Sequence[str], rows: Sequence[Sequence[Any]], limit: int | None = MAX_CELL
+) -> str:
     head = "".join(f"<th>{escape(str(h))}</th>" for h in header)
     body = "".join(
-        "<tr>" + "".join(f"<td>{escape(_cell(v))}</td>" for v in row) + "</tr>" for row in rows
+        "<tr>" + "".join(f"<td>{escape(_cell(v, limit))}</td>" for v in row) + "</tr>"
+        for row in rows
     )
     return f'<table class="selfheal-dq"><tr>{head}</tr>{body}</table>'
 
@@ -58,5 +61,5 @@ def html_report(result: CheckResult) -> str:
         parts.append(_html_table(result.columns, rows))
     if result.queries:
         header = ["seconds", "rows", "error", "query"]
-        parts.append(_html_table(header, [_query_row(q) for q in result.queries]))
+        parts.append(_html_table(header, [_query_row(q) for q in result.queries], limit=None))
     return "<div>" + "".join(parts) + "</div>"

@@ -144,7 +144,7 @@ class Rule:
         """(schema, table, column) of other tables it reads."""
         return ()
 
-    def aggregates(self) -> list[Aggregate]:
+    def aggregates(self, info: TableInfo) -> list[Aggregate]:
         return []
 
     def offending(self, scope: sql.Composable) -> sql.Composable | None:
@@ -188,7 +188,7 @@ class NotNull(Rule):
     def _is_null(self) -> sql.Composable:
         return sql.SQL("{} IS NULL").format(ident(self.column))
 
-    def aggregates(self) -> list[Aggregate]:
+    def aggregates(self, info: TableInfo) -> list[Aggregate]:
         return [Aggregate(COUNT_ROWS, self._is_null())]
 
     def offending(self, scope: sql.Composable) -> sql.Composable:
@@ -218,16 +218,22 @@ class Unique(Rule):
     def _complete(self) -> sql.Composable:
         return sql.SQL(" AND ").join(sql.SQL("{} IS NOT NULL").format(ident(c)) for c in self.key)
 
-    def aggregates(self) -> list[Aggregate]:
+    def aggregates(self, info: TableInfo) -> list[Aggregate]:
+        # Under a deterministic collation equal strings are equal bytes, so COLLATE "C" counts
+        # the same distinct values and sorts them several times faster.
+        distinct = [
+            sql.SQL('{} COLLATE "C"').format(ident(c)) if c in info.bytewise else ident(c)
+            for c in self.key
+        ]
         if len(self.key) == 1:
-            column = ident(self.key[0])
             return [
-                Aggregate(sql.SQL("count({})").format(column)),
-                Aggregate(sql.SQL("count(DISTINCT {})").format(column)),
+                Aggregate(sql.SQL("count({})").format(ident(self.key[0]))),
+                Aggregate(sql.SQL("count(DISTINCT {})").format(distinct[0])),
             ]
+        key = sql.SQL(", ").join(distinct)
         return [
             Aggregate(COUNT_ROWS, self._complete()),
-            Aggregate(sql.SQL("count(DISTINCT ROW({}))").format(self._key()), self._complete()),
+            Aggregate(sql.SQL("count(DISTINCT ROW({}))").format(key), self._complete()),
         ]
 
     def _duplicated_keys(self, scope: sql.Composable) -> sql.Composable:
@@ -284,7 +290,7 @@ class Freshness(Rule):
     def columns(self) -> tuple[str, ...]:
         return (self.column,)
 
-    def aggregates(self) -> list[Aggregate]:
+    def aggregates(self, info: TableInfo) -> list[Aggregate]:
         return [Aggregate(sql.SQL("max({})").format(ident(self.column)))]
 
     def offending(self, scope: sql.Composable) -> sql.Composable:
@@ -324,7 +330,7 @@ class NoFuture(Rule):
         limit = sql.SQL("(SELECT now() + {})").format(sql.Literal(self.tolerance))
         return sql.SQL("{} > {}").format(ident(self.column), limit)
 
-    def aggregates(self) -> list[Aggregate]:
+    def aggregates(self, info: TableInfo) -> list[Aggregate]:
         return [
             Aggregate(COUNT_ROWS, self._in_future()),
             Aggregate(sql.SQL("max({})").format(ident(self.column))),
@@ -358,7 +364,7 @@ class AcceptedValues(Rule):
     def _unexpected(self) -> sql.Composable:
         return sql.SQL("{} <> ALL({})").format(ident(self.column), sql.Literal(list(self.values)))
 
-    def aggregates(self) -> list[Aggregate]:
+    def aggregates(self, info: TableInfo) -> list[Aggregate]:
         return [Aggregate(COUNT_ROWS, self._unexpected())]
 
     def offending(self, scope: sql.Composable) -> sql.Composable:
@@ -391,7 +397,7 @@ class Between(Rule):
             if bound is not None
         )
 
-    def aggregates(self) -> list[Aggregate]:
+    def aggregates(self, info: TableInfo) -> list[Aggregate]:
         return [Aggregate(COUNT_ROWS, self._outside())]
 
     def offending(self, scope: sql.Composable) -> sql.Composable:
@@ -449,7 +455,7 @@ class References(Rule):
             other=sql.Identifier(self.to_schema, self.to_table),
         )
 
-    def aggregates(self) -> list[Aggregate]:
+    def aggregates(self, info: TableInfo) -> list[Aggregate]:
         return [Aggregate(COUNT_ROWS, self._dangling())]
 
     def offending(self, scope: sql.Composable) -> sql.Composable:

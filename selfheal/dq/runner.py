@@ -28,7 +28,11 @@ from selfheal.dq.rules import CustomCheck, Rule, Scope, Status, Table, Verdict
 from selfheal.dq.sampling import follow_up_query, sample_query
 
 SAMPLE_LIMIT = 5
-_SESSION = "SELECT set_config('statement_timeout', %s, true), set_config('TimeZone', %s, true)"
+# Per transaction: read-only whatever the connection, the timeout, and the zone of dates and now().
+_SESSION = (
+    "SELECT set_config('transaction_read_only', 'on', true),"
+    " set_config('statement_timeout', %s, true), set_config('TimeZone', %s, true)"
+)
 
 
 @dataclass(frozen=True)
@@ -82,7 +86,11 @@ def as_dicts(names: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[dict[s
 
 
 class Runner:
-    """Answers `result(check_id)`; a table's scan runs on the first question about it."""
+    """Answers `result(check_id)`; a table's scan runs on the first question about it.
+
+    `conn` is an autocommit connection (the `db` fixture's read-only session): every query opens
+    its own short transaction.
+    """
 
     def __init__(
         self,
@@ -129,6 +137,7 @@ class Runner:
         try:
             with self._conn.transaction():
                 self._conn.execute(_SESSION, (str(timeout), self._zone.key))
+                start = perf_counter()
                 cursor = self._conn.execute(query)
                 rows = cursor.fetchall()
         except psycopg.errors.QueryCanceled:
@@ -160,17 +169,17 @@ class Runner:
                 results[rule.id] = CheckResult(rule.id, "pass", message, proven_by=proof)
             else:
                 pending.append(rule)
-        for rule, verdict, queries in self._measure(table, pending):
+        for rule, verdict, queries in self._measure(table, pending, info):
             results[rule.id] = self._with_sample(rule, verdict, queries, info)
         return results
 
     def _measure(
-        self, table: Table, rules: Sequence[Rule]
+        self, table: Table, rules: Sequence[Rule], info: TableInfo
     ) -> Iterable[tuple[Rule, Verdict, list[QueryRecord]]]:
         """Verdicts from one fused query; if it fails, from one query per rule."""
         if not rules:
             return
-        fused = compile_table(table, rules)
+        fused = compile_table(table, rules, info)
         try:
             _, rows, record = self.execute(fused.query, table.statement_timeout_ms)
         except QueryFailed as failed:
@@ -178,7 +187,7 @@ class Runner:
                 yield rules[0], Verdict("error", failed.record.error or ""), [failed.record]
                 return
             for rule in rules:
-                for rule_alone, verdict, queries in self._measure(table, [rule]):
+                for rule_alone, verdict, queries in self._measure(table, [rule], info):
                     yield rule_alone, verdict, [failed.record, *queries]
             return
         record = QueryRecord(record.sql, record.seconds, record.rows, shared_by=len(rules))

@@ -3,8 +3,13 @@ to violate it with the right count and sample; thresholds, severities, scopes an
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from selfheal.db import connect
+from selfheal.dq.config import load_suite
+from selfheal.dq.runner import Runner
 from tests.dq.conftest import RunChecks, execute
 
 CLEAN = """
@@ -267,3 +272,18 @@ def test_sample_is_capped_at_five_rows(clean_db: str, run_checks: RunChecks) -> 
     result = run_checks(clean_db, 'table = "t"\n[not_null]\ncolumn = "k"')["t.not_null.k"]
     assert result.offending == 10
     assert [row["id"] for row in result.sample] == [1, 2, 3, 4, 5]
+
+
+def test_checks_never_write_even_on_a_writable_connection(clean_db: str, tmp_path: Path) -> None:
+    execute(
+        clean_db,
+        "CREATE FUNCTION zap() RETURNS SETOF integer LANGUAGE sql AS 'DELETE FROM t RETURNING id'",
+    )
+    (tmp_path / "sneaky.sql").write_text("-- name: sneaky\n-- table: t\nSELECT zap()")
+    suite = load_suite(tmp_path, tmp_path)
+    with connect(clean_db, autocommit=True) as writable:
+        runner = Runner(writable, suite, zone="UTC", statement_timeout_ms=5000)
+        result = runner.result("t.sql.sneaky")
+        assert result.status == "error"
+        assert "cannot execute DELETE in a read-only transaction" in result.message
+        assert writable.execute("SELECT count(*) FROM t").fetchone()[0] == 10

@@ -1,4 +1,4 @@
-"""A rule that times out fails with a clear message; the table's other rules still run."""
+"""A rule that times out or that the database rejects fails alone: the table's other rules run."""
 
 from __future__ import annotations
 
@@ -32,3 +32,15 @@ where = "{SLOW}"
         assert results[check].queries[0].error  # the fused attempt is recorded too
     assert results["t.sql.slow"].status == "error"
     assert "timed out after 300 ms" in results["t.sql.slow"].message
+
+
+def test_a_rule_the_database_rejects_fails_alone(scratch_db: str, run_checks: RunChecks) -> None:
+    execute(scratch_db, "INSERT INTO t (id, k, n) VALUES (1, 'a', 1)")
+    rules = (
+        'table = "t"\n[not_null]\ncolumn = "k"\n[accepted_values]\ncolumn = "n"\nvalues = ["one"]'
+    )
+    results = run_checks(scratch_db, rules)
+    assert results["t.not_null.k"].status == "pass"
+    rejected = results["t.accepted_values.n"]
+    assert rejected.status == "error"
+    assert rejected.message.startswith("query failed: invalid input syntax for type integer")

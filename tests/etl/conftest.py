@@ -2,40 +2,15 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Iterator
 
-import psycopg
 import pytest
 from etl_support import NOW, SEED, settings_for
 
 from etl.fake import FakeSources, serve_all
 from selfheal.db import create_database, drop_database
-from selfheal.embedded import EmbeddedPostgres, start_embedded
 from selfheal.settings import Settings
-
-READY_SECONDS = 60
-
-
-@pytest.fixture(scope="session")
-def pg_server() -> Iterator[EmbeddedPostgres]:
-    """The shared embedded server, once it accepts connections.
-
-    start_embedded returns when the port opens, which can precede the end of recovery ("the
-    database system is starting up") on a loaded machine; wait, boundedly, for a real session.
-    """
-    with start_embedded() as server:
-        deadline = time.monotonic() + READY_SECONDS
-        while True:
-            try:
-                psycopg.connect(server.dsn(), connect_timeout=5).close()
-                break
-            except psycopg.OperationalError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
-        yield server
 
 
 @pytest.fixture

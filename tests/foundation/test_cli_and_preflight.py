@@ -109,21 +109,14 @@ def destructive_folder(tmp_path: Path) -> Path:
     return folder
 
 
+def _preflight(reports: Path, **env: str) -> subprocess.CompletedProcess:
+    """`pytest -m preflight` in this project, its reports written under `reports`."""
+    args = [sys.executable, "-m", "pytest", "-m", "preflight", "-q", "-p", "no:cacheprovider"]
+    return _run([*args, f"--html={reports}/r.html"], {"SELFHEAL_REPORTS_DIR": str(reports), **env})
+
+
 def test_preflight_passes_on_the_embedded_default(tmp_path):
-    result = _run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-m",
-            "preflight",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            f"--html={tmp_path}/r.html",
-        ],
-        {"SELFHEAL_REPORTS_DIR": str(tmp_path)},
-    )
+    result = _preflight(tmp_path)
     assert result.returncode == 0, result.stdout[-3000:]
     report = (tmp_path / "exec" / "preflight_report.md").read_text()
     assert "result: passed" in report
@@ -131,20 +124,7 @@ def test_preflight_passes_on_the_embedded_default(tmp_path):
 
 
 def test_preflight_fails_naming_file_and_object(destructive_folder, tmp_path):
-    result = _run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-m",
-            "preflight",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            f"--html={tmp_path}/r.html",
-        ],
-        {"MIGRATIONS_DIR": str(destructive_folder), "SELFHEAL_REPORTS_DIR": str(tmp_path)},
-    )
+    result = _preflight(tmp_path, MIGRATIONS_DIR=str(destructive_folder))
     assert result.returncode == 1
     assert "test_migration_guard[0099_oops.sql]" in result.stdout
     assert "0099_oops.sql:2: drop table column public.events.properties" in result.stdout

@@ -65,11 +65,11 @@ def test_safe_snippet_is_accepted(admin_dsn, tmp_path, snippet):
 
 def test_finding_names_file_line_and_object(admin_dsn, tmp_path):
     report = _guard(
-        admin_dsn, tmp_path, "SELECT 1;\n\nALTER TABLE public.events DROP COLUMN user_id;"
+        admin_dsn, tmp_path, "SELECT 1;\n\nALTER TABLE public.events DROP COLUMN received_at;"
     )
     (finding,) = [f for f in report.refused() if f.kind == "drop"]
     assert (finding.migration, finding.line) == ("0099_snippet.sql", 3)
-    assert "public.events.user_id" in str(finding)
+    assert "public.events.received_at" in str(finding)
 
 
 def test_waiver_needs_the_matching_object(admin_dsn, tmp_path):

@@ -100,4 +100,20 @@ def test_redact_dsn_never_contains_the_password(password):
 
     dsn = make_conninfo(host="db.internal", port=5432, user="app", dbname="prod", password=password)
     assert redact_dsn(dsn) == "app@db.internal:5432/prod"
-    assert password not in repr(Secret(dsn))
+    assert repr(Secret(dsn)) == "Secret('***')"
+
+
+def test_env_example_documents_every_variable():
+    from selfheal.settings import VARIABLES
+
+    example = (Path(__file__).resolve().parents[2] / ".env.example").read_text()
+    documented = {
+        line.split("=", 1)[0]
+        for line in example.splitlines()
+        if "=" in line and not line.startswith("#")
+    }
+    assert documented == {v.name for v in VARIABLES}
+    parsed = Settings.from_env(
+        environ={}, dotenv_path=Path(__file__).resolve().parents[2] / ".env.example"
+    )
+    assert not parsed.problems
