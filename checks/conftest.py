@@ -121,11 +121,6 @@ def lint_results(
     return apply_waivers(run_lints(live_snapshot, lint_config), waivers)
 
 
-@pytest.fixture
-def write_probes(request: pytest.FixtureRequest) -> bool:
-    return bool(request.config.getoption("--rls-write-probes"))
-
-
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """Drift (objects in live that no migration creates) is reported, never a failure."""
     found = terminalreporter.config.stash.get(_DIFF, None)

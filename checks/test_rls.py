@@ -11,10 +11,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from selfheal.db import connect
 from selfheal.evidence import DETAILS, attach, warn
 from selfheal.rls.claims import claims
 from selfheal.rls.lints import ERROR
-from selfheal.rls.probes import ProbeUnavailable, baseline, claims_violation, exact_violations
+from selfheal.rls.probes import (
+    ProbeUnavailable,
+    baseline,
+    claims_violation,
+    exact_violations,
+    write_violations,
+)
 
 pytestmark = pytest.mark.rls
 
@@ -107,3 +114,13 @@ def test_rls_claims_grant_nothing(db, table_access, table_baseline, data):
     role = data.draw(st.sampled_from(["authenticated", "anon"]), label="role")
     violation = claims_violation(db, table_access, table_baseline, role, text)
     assert violation is None, violation.message
+
+
+def test_rls_writes_refused(request, target_dsn, live_snapshot, table_access, table_baseline):
+    """With --rls-write-probes: a stranger's UPDATE and DELETE change nothing (rolled back)."""
+    if not request.config.getoption("--rls-write-probes"):
+        pytest.skip("write probes run only with --rls-write-probes")
+    columns = live_snapshot.columns_of(table_access.schema, table_access.table)
+    with connect(target_dsn, autocommit=True) as conn:
+        violations = write_violations(conn, table_access, columns[0].name)
+    assert not violations, "\n".join(v.message for v in violations)

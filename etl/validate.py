@@ -126,10 +126,11 @@ def source_b_row(p: dict[str, Any]) -> tuple[Any, ...]:
 
 
 def event_row(p: dict[str, Any]) -> tuple[Any, ...]:
+    user_text = _text(p, "user_id")
     try:
-        user = uuid.UUID(_text(p, "user_id"))
+        user = uuid.UUID(user_text)
     except ValueError:
-        raise Invalid(f"'user_id' is not a UUID: {p['user_id']!r}") from None
+        raise Invalid(f"'user_id' is not a UUID: {user_text!r}") from None
     properties = p.get("properties", {})
     if not isinstance(properties, dict):
         raise Invalid(f"'properties' must be an object, got {properties!r}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from pathlib import Path
 
 from selfheal.catalog import snapshot
@@ -86,6 +87,28 @@ def cmd_delta(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+# --- doctor: treat the last run's failures (reports/exec/last_run.json) -------------------
+def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
+    from selfheal.doctor import Context, Doctor, render_plan
+    from selfheal.doctor.doctor import FAILED
+    from selfheal.doctor.etl import etl_runner
+    from selfheal.reporting import redact
+    from selfheal.summary import read_last_run
+    from selfheal.tickets import Backlog, load_tickets
+
+    failures = [o for o in read_last_run(settings.reports_dir) if o.outcome == "failed"]
+    with target_database(settings) as dsn:
+        context = Context(dsn, settings, run_etl=etl_runner(dsn, settings))
+        doctor = Doctor(context, Path("."), load_tickets(settings.backlog_dir))
+        results = doctor.run(failures, heal=args.heal)
+    print(redact(render_plan(results), settings))
+    backlog = Backlog(settings.backlog_dir, lambda text: redact(text, settings))
+    backlog.record_heals([r.to_dict() for r in results], datetime.now(settings.zone))
+    if not args.heal and results:
+        print("(plan only: nothing changed; run `selfheal doctor --heal` to apply it)")
+    return 1 if any(r.outcome == FAILED for r in results) else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="selfheal", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -100,6 +123,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("delta", help="write an additive migration of what the target lacks")
     p.add_argument("--out", type=Path, help="migration file to write (default: stdout)")
     p.set_defaults(handler=cmd_delta)
+
+    p = commands.add_parser("doctor", help="plan (or with --heal apply) remedies for the last run")
+    p.add_argument("--heal", action="store_true", help="apply the plan, then re-check")
+    p.set_defaults(handler=cmd_doctor)
     return parser
 
 

@@ -192,3 +192,36 @@ def claims_violation(
             f"{role} with claims {claims!r} sees {got.foreign} rows of other users",
         )
     return None
+
+
+def write_violations(conn: psycopg.Connection, access: TableAccess, column: str) -> list[Violation]:
+    """A stranger (anon, or an authenticated user who owns nothing) updates and deletes nothing.
+
+    Needs a writable session; every statement runs in a transaction that is rolled back.
+    """
+    stranger = str(uuid.uuid4())
+    statements = {
+        "UPDATE": sql.SQL("UPDATE {t} SET {c} = {c}").format(
+            t=_table(access), c=sql.Identifier(column)
+        ),
+        "DELETE": sql.SQL("DELETE FROM {}").format(_table(access)),
+    }
+    found = []
+    for role in ("anon", "authenticated"):
+        claims = claims_for(role, stranger)
+        for verb, statement in statements.items():
+            try:
+                with impersonating(conn, role, claims):
+                    changed = conn.execute(statement).rowcount
+            except psycopg.Error:
+                changed = 0  # refused outright: permission denied or a policy violation
+            if changed > 0:
+                found.append(
+                    Violation(
+                        access.label,
+                        role,
+                        claims,
+                        f"{role} as a stranger could {verb} {changed} rows",
+                    )
+                )
+    return found

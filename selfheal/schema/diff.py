@@ -102,6 +102,7 @@ class SchemaDiff:
     missing: list[Missing] = field(default_factory=list)
     differing: list[Difference] = field(default_factory=list)
     drift: list[Drift] = field(default_factory=list)
+    _by_object: dict[int, list[Problem]] = field(default_factory=dict, repr=False)
 
     @property
     def clean(self) -> bool:
@@ -113,8 +114,10 @@ class SchemaDiff:
 
     def problems_for(self, obj: CatalogObject) -> list[Problem]:
         """What is wrong with one expected object (empty when live matches)."""
-        found: list[Problem] = [m for m in self.missing if m.obj is obj]
-        return found + [d for d in self.differing if d.obj is obj]
+        if not self._by_object:
+            for problem in [*self.missing, *self.differing]:
+                self._by_object.setdefault(id(problem.obj), []).append(problem)
+        return self._by_object.get(id(obj), [])
 
     def summary(self) -> list[str]:
         lines = [m.message for m in self.missing]

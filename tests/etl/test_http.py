@@ -41,11 +41,12 @@ def test_healthy_source_answers_in_one_request():
     "faults",
     [
         Faults(rate_limits=2, retry_after="0", first_faulty_request=0),
+        Faults(rate_limits=1, retry_after="Wed, 21 Oct 2015 07:28:00 GMT", first_faulty_request=0),
         Faults(server_errors=3, first_faulty_request=0),
         Faults(slow_responses=1, slow_seconds=1.5, first_faulty_request=0),
         Faults(malformed_json=2, first_faulty_request=0),
     ],
-    ids=["429", "500", "timeout", "malformed-json"],
+    ids=["429", "429-http-date", "500", "timeout", "malformed-json"],
 )
 def test_transient_faults_are_retried_until_an_answer(faults: Faults):
     with source_a(faults) as server:
@@ -128,3 +129,12 @@ def test_unreachable_source_fails_after_bounded_attempts():
     with pytest.raises(SourceError, match="cannot connect to 127.0.0.1"):
         http.get_json(SOURCE_A_PATH, PARAMS)
     assert http.requests_made == FAST.attempts
+
+
+def test_fake_data_is_deterministic_from_the_seed():
+    def first_page(seed: int) -> object:
+        with serve_all(seed=seed, now=NOW) as fakes:
+            return client(fakes.source_a).get_json(SOURCE_A_PATH, PARAMS)
+
+    assert first_page(5) == first_page(5)
+    assert first_page(5) != first_page(6)

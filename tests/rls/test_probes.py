@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from selfheal.db import connect
 from selfheal.rls.access import AccessFileError, load_access
 from selfheal.rls.claims import claims
-from selfheal.rls.probes import baseline, claims_violation, exact_violations
+from selfheal.rls.probes import baseline, claims_violation, exact_violations, write_violations
 
 ACCESS = Path(__file__).resolve().parents[2] / "checks" / "rls_access.toml"
 ALICE, BOB = str(uuid.UUID(int=1)), str(uuid.UUID(int=2))
@@ -105,3 +105,14 @@ def test_bad_declaration_names_the_table(tmp_path):
     path.write_text('[tables."public.t"]\nanon = "owner:user_id"\n')
     with pytest.raises(AccessFileError, match="public.t: only authenticated can be owner-scoped"):
         load_access(path)
+
+
+def test_write_probes_catch_an_open_delete_policy_and_roll_back(seeded, tables, execute):
+    access = tables["public.events"]
+    with connect(seeded, autocommit=True) as conn:
+        assert write_violations(conn, access, "event_name") == []
+    execute(seeded, "CREATE POLICY w ON public.events FOR DELETE TO authenticated USING (true)")
+    with connect(seeded, autocommit=True) as conn:
+        messages = [v.message for v in write_violations(conn, access, "event_name")]
+        assert messages == ["authenticated as a stranger could DELETE 9 rows"]
+        assert conn.execute("SELECT count(*) FROM public.events").fetchone()[0] == 9
