@@ -28,7 +28,7 @@ from selfheal.db import connect, create_database
 from selfheal.embedded import start_embedded
 from selfheal.environment import prepare_database
 from selfheal.schema import diff, expected_snapshot
-from selfheal.schema.lock import LOCK_VARIABLE, write_lock
+from selfheal.schema.lock import write_lock
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -103,7 +103,7 @@ def run_pytest(dsn: str, migrations: Path, lock: Path, granularity: str) -> tupl
         **os.environ,
         "SUPABASE_DB_URL": dsn,
         "MIGRATIONS_DIR": str(migrations),
-        LOCK_VARIABLE: str(lock),
+        "SELFHEAL_SCHEMA_LOCK": str(lock),
     }
     command = [
         str(Path(sys.executable).parent / "pytest"),

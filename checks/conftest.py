@@ -8,7 +8,6 @@ skipped entirely when `-m` deselects both schema and rls checks.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import psycopg
@@ -21,13 +20,11 @@ from selfheal.rls.lints import LINTS, LintConfig, LintFinding, lint_targets, run
 from selfheal.rls.waivers import Waiver, apply_waivers, load_waivers
 from selfheal.schema import SchemaDiff, diff
 from selfheal.schema.expected import locked_or_built
-from selfheal.schema.lock import lock_path
 from selfheal.settings import Settings
 
 HERE = Path(__file__).resolve().parent
 ACCESS_FILE = HERE / "rls_access.toml"
 WAIVERS_FILE = HERE / "rls_waivers.toml"
-EXPOSED_SCHEMAS_VARIABLE = "SELFHEAL_EXPOSED_SCHEMAS"  # comma-separated; default public
 
 # Above this many expected objects, schema checks are grouped per table (and lints per lint):
 # pytest's own cost per test (about a millisecond) would otherwise dominate the run.
@@ -74,8 +71,8 @@ def expected_for(config: pytest.Config) -> CatalogSnapshot:
         if not _selected(config):
             config.stash[_EXPECTED] = CatalogSnapshot()
         else:
-            migrations = Settings.from_env(strict=False).migrations_dir
-            config.stash[_EXPECTED] = locked_or_built(migrations, lock_path())
+            settings = Settings.from_env(strict=False)
+            config.stash[_EXPECTED] = locked_or_built(settings.migrations_dir, settings.schema_lock)
     return config.stash[_EXPECTED]
 
 
@@ -144,10 +141,8 @@ def schema_diff(
 
 
 @pytest.fixture(scope="session")
-def lint_config() -> LintConfig:
-    raw = os.environ.get(EXPOSED_SCHEMAS_VARIABLE, "")
-    exposed = tuple(s.strip() for s in raw.split(",") if s.strip())
-    return LintConfig(exposed_schemas=exposed) if exposed else LintConfig()
+def lint_config(settings: Settings) -> LintConfig:
+    return LintConfig(exposed_schemas=settings.exposed_schemas)
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ import pytest
 from selfheal.catalog import CatalogObject
 from selfheal.evidence import DETAILS, attach, warn
 from selfheal.schema import SchemaDiff
-from selfheal.schema.lock import lock_path, lock_problem
+from selfheal.schema.lock import lock_problem
 
 pytestmark = pytest.mark.schema
 
@@ -98,9 +98,9 @@ def test_drift(request, schema_diff):
 
 
 @pytest.mark.preflight
-def test_schema_lock_is_fresh(migrations_dir):
+def test_schema_lock_is_fresh(settings, migrations_dir):
     """A committed lock file must match the migrations (regenerate: `selfheal lock`)."""
-    lock = lock_path()
+    lock = settings.schema_lock
     if not lock.exists():
         pytest.skip(f"no schema lock at {lock}: the expected schema is built from the migrations")
     problem = lock_problem(lock, migrations_dir)

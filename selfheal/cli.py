@@ -21,7 +21,7 @@ from selfheal.migrate.guard import check_migrations
 from selfheal.migrate.runner import MigrationError, migrate
 from selfheal.schema import diff, expected_snapshot
 from selfheal.schema.expected import locked_or_built
-from selfheal.schema.lock import lock_path, write_lock
+from selfheal.schema.lock import write_lock
 from selfheal.settings import Settings, SettingsError
 
 # Errors that are the user's to fix: one clear line, exit 2, no traceback.
@@ -64,7 +64,7 @@ def cmd_guard(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_delta(args: argparse.Namespace, settings: Settings) -> int:
     """Write a migration holding only what the target lacks; list what needs a human."""
-    expected = locked_or_built(settings.migrations_dir, lock_path())
+    expected = locked_or_built(settings.migrations_dir, settings.schema_lock)
     with (
         target_database(settings) as dsn,
         connect(
@@ -92,8 +92,8 @@ def cmd_lock(args: argparse.Namespace, settings: Settings) -> int:
     """Write the expected snapshot of the migrations to the lock file the checks read."""
     with start_embedded() as server:
         expected = expected_snapshot(server.dsn(), settings.migrations_dir)
-    write_lock(lock_path(), expected, settings.migrations_dir)
-    print(f"lock: {len(expected.objects())} expected objects written to {lock_path()}")
+    write_lock(settings.schema_lock, expected, settings.migrations_dir)
+    print(f"lock: {len(expected.objects())} expected objects written to {settings.schema_lock}")
     return 0
 
 

@@ -9,20 +9,12 @@ Regenerate it with `selfheal lock`.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from selfheal.catalog import CatalogSnapshot
 from selfheal.migrate.files import discover
 
 LOCK_VERSION = 1
-LOCK_VARIABLE = "SELFHEAL_SCHEMA_LOCK"
-DEFAULT_LOCK = Path("checks/schema.lock.json")
-
-
-def lock_path() -> Path:
-    """Where the lock lives: $SELFHEAL_SCHEMA_LOCK, else checks/schema.lock.json."""
-    return Path(os.environ.get(LOCK_VARIABLE) or DEFAULT_LOCK)
 
 
 def migration_checksums(migrations_dir: Path) -> dict[str, str]:
