@@ -82,9 +82,9 @@ def test_bad_rows_are_quarantined_with_source_payload_and_reason(migrated_db):
     assert all(row[0] == row[3] for row in rows)
     reasons = " | ".join(row[2] for row in rows)
     for expected in (
-        "'impressions' must be a non-negative integer",
+        "'impressions' must be a non-negative 64-bit integer",
         "missing field 'campaign_id'",
-        "'cost_micros' must be a non-negative integer",
+        "'cost_micros' must be a non-negative 64-bit integer",
         "missing field 'hour'",
         "'user_id' is not a UUID",
         "missing field 'occurred_at'",
