@@ -18,7 +18,6 @@ from datetime import date, timedelta
 
 from etl import fake, progress
 from etl.jobs import JobOptions, JobResult, job_name, run
-from etl.ready import wait_until_accepting
 from selfheal.db import DatabaseUnreachable
 from selfheal.embedded import ServerBinariesMissing
 from selfheal.environment import prepare_database, target_database
@@ -34,6 +33,16 @@ def _day(raw: str) -> date:
         return date.fromisoformat(raw)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{raw!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _non_negative(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a number") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"{raw!r} must be zero or more")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,13 +66,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--lookback-days",
-        type=float,
+        type=_non_negative,
         default=3.0,
         help="incremental runs re-read this many days before the watermark",
     )
     parser.add_argument(
         "--lock-wait",
-        type=float,
+        type=_non_negative,
         default=0.0,
         metavar="SECONDS",
         help="wait this long for a concurrent run of the same source",
@@ -82,7 +91,6 @@ def database(settings: Settings) -> Iterator[str]:
     """The DSN to load into: SUPABASE_DB_URL, or the embedded default with migrations applied."""
     with target_database(settings) as dsn:
         if not settings.live:
-            wait_until_accepting(dsn)
             prepare_database(dsn, settings.migrations_dir)
         yield dsn
 

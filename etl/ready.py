@@ -1,8 +1,8 @@
 """Waiting for a freshly started server to accept sessions.
 
 `start_embedded` returns once the port is open, which on a loaded machine can precede the end of
-startup ("the database system is starting up"). Until the foundation waits itself, ETL entry
-points that start a server call `wait_until_accepting`.
+startup ("the database system is starting up"). Until the foundation waits itself, the ETL
+tests and the benchmark call `wait_until_accepting` after starting a server.
 """
 
 from __future__ import annotations
