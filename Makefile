@@ -20,6 +20,7 @@ run: setup
 	$(BIN)/pytest
 
 test: setup
+	bash scripts/ensure-chromium.sh
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest tests

@@ -8,13 +8,18 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
 
-from selfheal.db import DatabaseUnreachable
+from selfheal.catalog import snapshot
+from selfheal.db import DatabaseUnreachable, connect
 from selfheal.embedded import ServerBinariesMissing, start_embedded
 from selfheal.environment import target_database
+from selfheal.migrate.delta import build_delta
 from selfheal.migrate.files import MigrationFilesError, discover
 from selfheal.migrate.guard import check_migrations
 from selfheal.migrate.runner import MigrationError, migrate
+from selfheal.schema import diff, expected_snapshot
 from selfheal.settings import Settings, SettingsError
 
 # Errors that are the user's to fix: one clear line, exit 2, no traceback.
@@ -55,6 +60,55 @@ def cmd_guard(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if report.ok else 1
 
 
+def cmd_delta(args: argparse.Namespace, settings: Settings) -> int:
+    """Write a migration holding only what the target lacks; list what needs a human."""
+    with start_embedded() as server:
+        expected = expected_snapshot(server.dsn(), settings.migrations_dir)
+    with (
+        target_database(settings) as dsn,
+        connect(
+            dsn, read_only=True, autocommit=True, connect_timeout=settings.connect_timeout
+        ) as conn,
+    ):
+        delta = build_delta(diff(expected, snapshot(conn)))
+    for note in delta.notes:
+        print(f"needs a human: {note}", file=sys.stderr)
+    if not delta.statements:
+        print("delta: the target lacks nothing; nothing written", file=sys.stderr)
+        return 0
+    if args.out is None:
+        sys.stdout.write(delta.render())
+    else:
+        staging = args.out.with_name(args.out.name + ".partial")
+        staging.write_text(delta.render(), encoding="utf-8")
+        staging.replace(args.out)  # atomic: never a half-written migration
+    where = args.out or "stdout"
+    print(f"delta: {len(delta.statements)} statement(s) written to {where}", file=sys.stderr)
+    return 0
+
+
+# --- doctor: treat the last run's failures (reports/exec/last_run.json) -------------------
+def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
+    from selfheal.doctor import Context, Doctor, render_plan
+    from selfheal.doctor.doctor import FAILED
+    from selfheal.doctor.etl import etl_runner
+    from selfheal.reporting import redact
+    from selfheal.summary import read_last_run
+    from selfheal.tickets import Backlog, load_tickets
+
+    failures = [o for o in read_last_run(settings.reports_dir) if o.outcome == "failed"]
+    with target_database(settings) as dsn:
+        context = Context(dsn, settings, run_etl=etl_runner(dsn, settings))
+        doctor = Doctor(context, Path("."), load_tickets(settings.backlog_dir))
+        results = doctor.run(failures, heal=args.heal)
+    print(redact(render_plan(results), settings))
+    backlog = Backlog(settings.backlog_dir, lambda text: redact(text, settings))
+    backlog.record_heals([r.to_dict() for r in results], datetime.now(settings.zone))
+    if not args.heal and results:
+        print("(plan only: nothing changed; run `selfheal doctor --heal` to apply it)")
+    return 1 if any(r.outcome == FAILED for r in results) else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="selfheal", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -65,6 +119,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("guard", help="refuse destructive or non-idempotent migrations")
     p.set_defaults(handler=cmd_guard)
+
+    p = commands.add_parser("delta", help="write an additive migration of what the target lacks")
+    p.add_argument("--out", type=Path, help="migration file to write (default: stdout)")
+    p.set_defaults(handler=cmd_delta)
+
+    p = commands.add_parser("doctor", help="plan (or with --heal apply) remedies for the last run")
+    p.add_argument("--heal", action="store_true", help="apply the plan, then re-check")
+    p.set_defaults(handler=cmd_doctor)
     return parser
 
 

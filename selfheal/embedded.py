@@ -14,10 +14,12 @@ import pwd
 import shutil
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import port_for
+import psycopg
 from psycopg.conninfo import make_conninfo
 from pytest_postgresql.executors import PostgreSQLExecutor
 
@@ -25,6 +27,7 @@ SUPERUSER = "postgres"
 FALLBACK_SYSTEM_USER = "selfheal-pg"
 # Durability is pointless for a throwaway server; these make it several times faster.
 THROWAWAY_OPTIONS = "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+READY_SECONDS = 60
 SERVER_OPTIONS = "-c max_connections=200 -c shared_preload_libraries=pg_stat_statements"
 
 
@@ -146,7 +149,24 @@ def start_embedded(base_dir: Path | None = None, port: int | None = None) -> Emb
         timeout=120,
     )
     executor.start()
-    return EmbeddedPostgres(base_dir=base_dir, port=port, executor=executor, throwaway=throwaway)
+    server = EmbeddedPostgres(base_dir=base_dir, port=port, executor=executor, throwaway=throwaway)
+    _wait_until_ready(server)
+    return server
+
+
+def _wait_until_ready(server: EmbeddedPostgres, seconds: float = READY_SECONDS) -> None:
+    """The port opens before recovery ends ("the database system is starting up") on a loaded
+    machine: wait, boundedly, until a real session can start."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            psycopg.connect(server.dsn(), connect_timeout=5).close()
+            return
+        except psycopg.OperationalError:
+            if time.monotonic() > deadline:
+                server.stop()
+                raise
+            time.sleep(0.2)
 
 
 def persistent_dir(project_root: Path) -> Path:

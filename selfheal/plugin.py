@@ -1,49 +1,217 @@
 """The selfheal pytest plugin (registered through the `pytest11` entry point).
 
-It tags every item with its stage (its selfheal marker) and gathers every outcome; at the end of
-the session it writes the Markdown reports. Outcomes arrive through `pytest_runtest_logreport`,
-which under pytest-xdist runs on the controller, so workers' results are not lost.
+It orders items by stage, stops later stages when preflight fails, tags every failure with its
+kind and gathers every outcome. At the end of the session the controller (the only process under
+pytest-xdist that sees every worker's reports) turns failures into backlog tickets, writes the
+run summary, the run log and `last_run.json`, and sends the Slack message.
+
+During the session each failure is also appended to a file of the run, so the doctor stage (a
+test, perhaps on another xdist worker) can read the failures gathered before it.
 """
 
 from __future__ import annotations
 
+import json
+import shutil
+import uuid
+from collections.abc import Generator
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
 import pytest
 
-from selfheal.reporting import Outcome, write_preflight_report
-from selfheal.settings import Settings
+from selfheal import notify
+from selfheal.pipeline import STAGES, PreflightGate, in_stage_order, stage_of
+from selfheal.reporting import CRASH, KIND, Outcome, redact, write_preflight_report
+from selfheal.settings import Settings, redact_dsn
+from selfheal.summary import Run, write_run_files
+from selfheal.tickets import Backlog, Observation, RunChanges
 
-STAGES = ("preflight", "schema", "rls", "health", "migrations", "etl", "dq", "doctor")
 STAGE_PROPERTY = "selfheal.stage"
+RUN_ID = "selfheal_run_id"
+PLUGIN_NAME = "selfheal-outcomes"
+COLLECT = "collect"  # the pseudo-stage of check files that fail to import or collect
 
 
-def stage_of(item: pytest.Item) -> str:
-    for stage in STAGES:
-        if item.get_closest_marker(stage):
-            return stage
-    return "other"
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("selfheal")
+    group.addoption("--no-tickets", action="store_true", help="write no backlog tickets")
+    group.addoption(
+        "--heal", action="store_true", help="the doctor stage applies its plan (default: plan only)"
+    )
 
 
 class OutcomeCollector:
     """Keeps one Outcome per test (its call phase, or the setup phase when that failed)."""
 
-    def __init__(self) -> None:
+    def __init__(self, config: pytest.Config, run_id: str) -> None:
+        self.config = config
+        self.settings = Settings.from_env(strict=False)
+        self.run_dir = self.settings.reports_dir / "exec" / f".run-{run_id}"
+        self.run_id = run_id
+        self.gate = PreflightGate(self.run_dir / "preflight_failed")
         self.outcomes: list[Outcome] = []
+        self.seconds: dict[str, float] = {}  # per node: setup + call + teardown
+        self.run: Run | None = None
+        self.written: list[Path] = []
+        self.started = datetime.now(self.settings.zone)
+
+    @property
+    def failures_file(self) -> Path:
+        return self.run_dir / "failures.jsonl"
+
+    def redact(self, text: str) -> str:
+        return redact(text, self.settings)
+
+    def session_failures(self) -> list[Outcome]:
+        """Failures of this run so far, from every process of the run."""
+        if not self.failures_file.exists():
+            return []
+        lines = self.failures_file.read_text(encoding="utf-8").splitlines()
+        return [Outcome.from_dict(json.loads(line)) for line in lines if line]
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:  # xdist's WorkerController
+        node.workerinput[RUN_ID] = self.run_id
 
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        items[:] = in_stage_order(items)
         for item in items:
             item.user_properties.append((STAGE_PROPERTY, stage_of(item)))
 
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        self.gate.check(item)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
+        if report.failed and call.excinfo is not None:
+            report.user_properties.append((KIND, call.excinfo.typename))
+            crash = getattr(report.longrepr, "reprcrash", None)
+            if crash is not None:
+                where = f"{Path(crash.path).name}:{crash.lineno}"
+                report.user_properties.append(
+                    (CRASH, {"message": self.redact(crash.message), "where": where})
+                )
+        self._redact_report(report)
+        return report
+
+    def _redact_report(self, report: pytest.TestReport) -> None:
+        """Tracebacks show argument values (a DSN, a token): the terminal, the HTML report
+        and every later reader get the redacted text."""
+        if report.longrepr is not None and report.failed:
+            text = report.longreprtext
+            if self.redact(text) != text:
+                report.longrepr = self.redact(text)
+        report.sections = [(name, self.redact(content)) for name, content in report.sections]
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if report.when == "call" or (report.when == "setup" and not report.passed):
-            stage = dict(report.user_properties).get(STAGE_PROPERTY, "other")
-            self.outcomes.append(Outcome.from_report(report, stage))
+        self.seconds[report.nodeid] = self.seconds.get(report.nodeid, 0.0) + report.duration
+        if not (report.when == "call" or (report.when == "setup" and not report.passed)):
+            return
+        outcome = Outcome.from_report(report, dict(report.user_properties).get(STAGE_PROPERTY, ""))
+        self.outcomes.append(outcome)
+        if outcome.outcome == "failed" and not _is_controller(self.config):
+            self._share_failure(outcome)
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        """A check file that cannot even be collected is a failure like any other."""
+        if report.failed and not _is_worker(self.config):
+            last_line = str(report.longreprtext).strip().splitlines()[-1]
+            message = self.redact(last_line.removeprefix("E").strip())
+            kind = message.split(":", 1)[0] or "CollectError"
+            self.outcomes.append(Outcome(report.nodeid, COLLECT, "failed", message, 0.0, kind))
+
+    def _share_failure(self, outcome: Outcome) -> None:
+        if outcome.stage == "preflight":
+            self.gate.close()
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        line = self.redact(json.dumps(outcome.to_dict())) + "\n"
+        with open(self.failures_file, "a", encoding="utf-8") as handle:
+            handle.write(line)  # one small append per failure: O_APPEND keeps lines whole
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        preflight = [o for o in self.outcomes if o.stage == "preflight"]
+        if not _is_worker(self.config):
+            self.finish_run()
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+
+    def finish_run(self) -> None:
+        """Tickets, Slack and the run files, for the pipeline's checks (not for other tests)."""
+        outcomes = [
+            replace(o, seconds=self.seconds.get(o.nodeid, o.seconds))
+            for o in self.outcomes
+            if o.stage in (COLLECT, *STAGES)
+        ]
+        if not outcomes:
+            return
+        settings = self.settings
+        preflight = [o for o in outcomes if o.stage == "preflight"]
         if preflight:
-            settings = Settings.from_env(strict=False)
             write_preflight_report(settings.reports_dir, preflight, settings)
+        changes = self._record_tickets(outcomes)
+        run = Run(self.started, datetime.now(settings.zone), outcomes, changes)
+        run.delivery = notify.send(settings, run.news())
+        target = redact_dsn(settings.db_url.reveal()) if settings.db_url else "embedded default"
+        self.written = write_run_files(settings.reports_dir, run, target, self.redact)
+        self.run = run
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        if self.run is None:
+            return
+        write = terminalreporter.write_line
+        terminalreporter.section("selfheal")
+        for heal in self.run.heals():
+            write(self.redact(f"doctor: {heal['node_id']}: {heal['remedy']} -> {heal['outcome']}"))
+        changes = self.run.changes
+        if changes is not None:
+            opened, resolved = len(changes.opened) + len(changes.reopened), len(changes.resolved)
+            write(f"tickets: {opened} opened, {len(changes.updated)} updated, {resolved} resolved")
+        write(f"slack: {self.run.delivery.detail}")
+        for path in self.written:
+            write(f"wrote {path}")
+
+    def _record_tickets(self, outcomes: list[Outcome]) -> RunChanges | None:
+        if self.config.getoption("no_tickets"):
+            return None
+        backlog = Backlog(self.settings.backlog_dir, self.redact)
+        at = datetime.now(self.settings.zone)
+        changes = backlog.record_run([_observation(o) for o in outcomes], at)
+        changes.resolved += backlog.record_heals([h for o in outcomes for h in o.heals], at)
+        return changes
+
+
+def _observation(outcome: Outcome) -> Observation:
+    return Observation(
+        outcome.nodeid,
+        outcome.stage,
+        outcome.outcome,
+        outcome.kind,
+        outcome.message,
+        list(outcome.sample_rows),
+        outcome.problem,
+    )
+
+
+def _is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def _is_controller(config: pytest.Config) -> bool:
+    """The xdist controller: it distributes items and runs none itself."""
+    return config.pluginmanager.has_plugin("dsession")
+
+
+def collector(config: pytest.Config) -> OutcomeCollector:
+    plugin = config.pluginmanager.get_plugin(PLUGIN_NAME)
+    assert isinstance(plugin, OutcomeCollector), "the selfheal plugin is not registered"
+    return plugin
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.pluginmanager.register(OutcomeCollector(), "selfheal-outcomes")
+    worker_input = getattr(config, "workerinput", {})
+    run_id = worker_input.get(RUN_ID) or uuid.uuid4().hex
+    config.pluginmanager.register(OutcomeCollector(config, run_id), PLUGIN_NAME)

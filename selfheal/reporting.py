@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
+from psycopg.conninfo import conninfo_to_dict
 
+from selfheal import evidence
 from selfheal.settings import Settings, redact_dsn
+
+KIND = "selfheal.kind"  # user property: the exception type (or evidence kind) of a failure
+CRASH = "selfheal.crash"  # user property: {"message", "where"} of a failure, before redaction
+HEALS = "selfheal.heals"  # user property of the doctor stage: list of heal results (dicts)
 
 
 @dataclass(frozen=True)
@@ -20,20 +29,83 @@ class Outcome:
     outcome: str  # passed, failed, skipped
     message: str
     seconds: float
+    kind: str = ""
+    sample_rows: tuple[dict[str, Any], ...] = ()
+    warnings: tuple[str, ...] = ()
+    heals: tuple[dict[str, Any], ...] = ()
+    setup_crash: str = ""  # file:line where a failing fixture broke (shared by its checks)
+    problems: tuple[str, ...] = ()  # what the check's evidence names: lints, problem kinds
+
+    @property
+    def problem(self) -> str:
+        """What identifies the problem: the check, or for a broken fixture the place it broke,
+        so that one unreachable database is one problem, not one per check using it."""
+        return f"setup@{self.setup_crash}" if self.setup_crash else self.nodeid
 
     @classmethod
     def from_report(cls, report: pytest.TestReport, stage: str) -> Outcome:
         message = ""
-        if report.failed:
+        crash = dict(report.user_properties).get(CRASH)
+        if report.failed and crash:
+            message = crash["message"]
+        elif report.failed:
             message = report.longreprtext.strip().splitlines()[-1] if report.longreprtext else ""
         elif report.skipped and isinstance(report.longrepr, tuple):
             message = str(report.longrepr[2])
-        return cls(report.nodeid, stage, report.outcome, message, report.duration)
+        details = evidence.from_report(report, evidence.DETAILS)
+        kinds = evidence.from_report(report, KIND) + [
+            d["kind"] for d in details if isinstance(d, dict) and d.get("kind")
+        ]
+        return cls(
+            report.nodeid,
+            stage,
+            report.outcome,
+            message,
+            report.duration,
+            kind=str(kinds[-1]) if report.failed and kinds else "",
+            sample_rows=tuple(
+                row for rows in evidence.from_report(report, evidence.SAMPLE_ROWS) for row in rows
+            ),
+            warnings=tuple(str(w) for w in evidence.from_report(report, evidence.WARNING)),
+            heals=tuple(h for heals in evidence.from_report(report, HEALS) for h in heals),
+            setup_crash=crash["where"] if crash and report.when == "setup" else "",
+            problems=_problems(details),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return json.loads(json.dumps(asdict(self), default=str))
+
+    @classmethod
+    def from_dict(cls, record: dict[str, Any]) -> Outcome:
+        fields = {**record}
+        for name in ("sample_rows", "warnings", "heals"):
+            fields[name] = tuple(fields.get(name, ()))
+        return cls(**fields)
+
+
+def _problems(details: list[Any]) -> tuple[str, ...]:
+    """The names a check's details give its problems (schema: "problems"; RLS: "lint")."""
+    names: list[str] = []
+    for detail in details:
+        if isinstance(detail, dict):
+            names += [str(p) for p in detail.get("problems", [])]
+            names += [str(detail["lint"])] if detail.get("lint") else []
+    return tuple(dict.fromkeys(names))
+
+
+def secret_values(settings: Settings) -> list[str]:
+    """Every secret in force, plus the password inside a DSN (connection strings are rebuilt
+    with other options, so the whole DSN is not the only form the password travels in)."""
+    values = set(settings.secrets())
+    if settings.db_url is not None:
+        with contextlib.suppress(Exception):
+            values.add(conninfo_to_dict(settings.db_url.reveal()).get("password") or "")
+    return sorted((v for v in values if v), key=len, reverse=True)
 
 
 def redact(text: str, settings: Settings) -> str:
     """Remove every secret value of the settings from `text`."""
-    for secret in settings.secrets():
+    for secret in secret_values(settings):
         text = text.replace(secret, "***")
     return text
 

@@ -6,8 +6,11 @@ is a file copy, far cheaper than re-running migrations).
 
 from __future__ import annotations
 
+import json
+import threading
 import uuid
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -68,3 +71,40 @@ def shimmed_db(empty_db: str) -> str:
     with connect(empty_db, autocommit=True) as conn:
         apply_shim(conn)
     return empty_db
+
+
+# --- A Slack stand-in: an HTTP receiver on loopback that records what it is sent. ---
+class SlackReceiver:
+    def __init__(self, statuses: list[int]):
+        self.statuses = statuses  # answers to give in turn; the last one repeats
+        self.bodies: list[dict] = []
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/services/T000/B000/s3cr3t"
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", 0))
+                receiver.bodies.append(json.loads(self.rfile.read(length)))
+                index = min(len(receiver.bodies), len(receiver.statuses)) - 1
+                self.send_response(receiver.statuses[index])
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        return Handler
+
+
+@pytest.fixture
+def slack_receiver(request: pytest.FixtureRequest) -> Iterator[SlackReceiver]:
+    """Answers 200; parametrize indirectly with a list of statuses to answer otherwise."""
+    receiver = SlackReceiver(getattr(request, "param", [200]))
+    thread = threading.Thread(target=receiver.server.serve_forever, daemon=True)
+    thread.start()
+    yield receiver
+    receiver.server.shutdown()
+    receiver.server.server_close()

@@ -6,7 +6,8 @@ instruments record what really happens:
   policy, function, type, schema, ...);
 - statement-level BEFORE TRUNCATE / DELETE triggers on every table log data removal;
 - catalog snapshots keyed by OID before and after each file show renames, narrowed column types
-  and disabled row-level security.
+  and disabled row-level security; a `ddl_command_end` event trigger tells which statement
+  touched each object.
 Each finding carries the line of the statement that caused it. Right after, the file is applied
 a second time: it must succeed and change nothing (catalog and row counts).
 
@@ -17,7 +18,8 @@ A reviewed exception is waived in the migration itself with a comment:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import psycopg
@@ -25,7 +27,7 @@ from psycopg import sql
 
 from selfheal.db import connect, scratch_database
 from selfheal.migrate.files import MigrationFile
-from selfheal.migrate.statements import Statement, split_statements
+from selfheal.migrate.statements import split_statements
 from selfheal.shim import apply_shim
 
 KINDS = ("drop", "rename", "narrow", "disable-rls", "truncate", "delete", "not-idempotent", "error")
@@ -34,7 +36,10 @@ WAIVER = re.compile(
     re.MULTILINE,
 )
 # Dropping these is not destruction of anything a migration owns.
-_IGNORED_DROP_TYPES = {"default value", "toast table", "type"}
+_IGNORED_DROP_TYPES = {"default value"}
+_ABSENT_DROP = (
+    "DROP of an object the migrations do not create here; on a live database it would be dropped"
+)
 
 _INSTRUMENTS = """
 CREATE SCHEMA selfheal_guard;
@@ -45,11 +50,18 @@ CREATE TABLE selfheal_guard.log (
 CREATE FUNCTION selfheal_guard.on_drop() RETURNS event_trigger LANGUAGE plpgsql AS $$
 BEGIN
   INSERT INTO selfheal_guard.log (kind, object, classid, objid, objsubid)
-  SELECT 'drop', object_type || ' ' || object_identity, classid, objid, objsubid
+  SELECT CASE WHEN is_temporary THEN 'temp-drop' ELSE 'drop' END,
+         object_type || ' ' || object_identity, classid, objid, objsubid
   FROM pg_event_trigger_dropped_objects()
-  WHERE original AND NOT is_temporary;
+  WHERE original;
 END $$;
 CREATE EVENT TRIGGER selfheal_guard_drop ON sql_drop EXECUTE FUNCTION selfheal_guard.on_drop();
+CREATE FUNCTION selfheal_guard.on_ddl() RETURNS event_trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO selfheal_guard.log (kind, object, classid, objid, objsubid)
+  SELECT 'ddl', command_tag, classid, objid, 0 FROM pg_event_trigger_ddl_commands();
+END $$;
+CREATE EVENT TRIGGER selfheal_guard_ddl ON ddl_command_end EXECUTE FUNCTION selfheal_guard.on_ddl();
 CREATE FUNCTION selfheal_guard.on_remove() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   INSERT INTO selfheal_guard.log (kind, object)
@@ -60,41 +72,50 @@ END $$;
 
 # Objects that exist, keyed by (catalog, oid, sub-id), with a name, a type and flags.
 _OBJECTS = """
-SELECT 'pg_class'::regclass::oid, c.oid, 0, c.relkind::text || ' ' || n.nspname || '.' || c.relname,
+SELECT 'pg_class'::regclass::oid, c.oid, 0, c.relname,
+       CASE c.relkind WHEN 'r' THEN 'table' WHEN 'p' THEN 'partitioned table' WHEN 'v' THEN 'view'
+         WHEN 'm' THEN 'materialized view' WHEN 'i' THEN 'index' WHEN 'I' THEN 'partitioned index'
+         WHEN 'S' THEN 'sequence' ELSE 'foreign table' END
+       || ' ' || quote_ident(n.nspname) || '.' || quote_ident(c.relname),
        '', c.relrowsecurity::text || c.relforcerowsecurity::text
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'selfheal_guard', 'pg_toast')
   AND c.relkind IN ('r', 'p', 'v', 'm', 'i', 'I', 'S', 'f')
 UNION ALL
-SELECT 'pg_class'::regclass::oid, a.attrelid, a.attnum, 'column ' || n.nspname || '.' || c.relname || '.' || a.attname,
+SELECT 'pg_class'::regclass::oid, a.attrelid, a.attnum, a.attname,
+       'column ' || quote_ident(n.nspname) || '.' || quote_ident(c.relname) || '.' || quote_ident(a.attname),
        format_type(a.atttypid, a.atttypmod), ''
 FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
   AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'selfheal_guard', 'pg_toast')
 UNION ALL
-SELECT 'pg_constraint'::regclass::oid, o.oid, 0, 'constraint ' || o.conname || ' on ' || o.conrelid::regclass::text, '', ''
+SELECT 'pg_constraint'::regclass::oid, o.oid, 0, o.conname,
+       'constraint ' || quote_ident(o.conname) || ' on ' || o.conrelid::regclass::text, '', ''
 FROM pg_constraint o JOIN pg_namespace n ON n.oid = o.connamespace
 WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'selfheal_guard')
 UNION ALL
-SELECT 'pg_policy'::regclass::oid, p.oid, 0, 'policy ' || p.polname || ' on ' || p.polrelid::regclass::text, '', ''
+SELECT 'pg_policy'::regclass::oid, p.oid, 0, p.polname,
+       'policy ' || quote_ident(p.polname) || ' on ' || p.polrelid::regclass::text, '', ''
 FROM pg_policy p
 UNION ALL
-SELECT 'pg_proc'::regclass::oid, p.oid, 0, 'function ' || p.oid::regprocedure::text, '', ''
+SELECT 'pg_proc'::regclass::oid, p.oid, 0, p.proname, 'function ' || p.oid::regprocedure::text, '', ''
 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
 WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'selfheal_guard')
 UNION ALL
-SELECT 'pg_type'::regclass::oid, t.oid, 0, 'type ' || t.oid::regtype::text, '', ''
+SELECT 'pg_type'::regclass::oid, t.oid, 0, t.typname, 'type ' || t.oid::regtype::text, '', ''
 FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
 WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'selfheal_guard', 'pg_toast')
   AND t.typtype IN ('e', 'd', 'c') AND (t.typrelid = 0 OR t.typtype = 'c' AND
       (SELECT relkind FROM pg_class WHERE oid = t.typrelid) = 'c')
 UNION ALL
-SELECT 'pg_trigger'::regclass::oid, t.oid, 0, 'trigger ' || t.tgname || ' on ' || t.tgrelid::regclass::text, '', ''
+SELECT 'pg_trigger'::regclass::oid, t.oid, 0, t.tgname,
+       'trigger ' || quote_ident(t.tgname) || ' on ' || t.tgrelid::regclass::text, '', ''
 FROM pg_trigger t WHERE NOT t.tgisinternal AND t.tgname NOT LIKE 'selfheal\\_guard\\_%'
 UNION ALL
-SELECT 'pg_extension'::regclass::oid, e.oid, 0, 'extension ' || e.extname, '', '' FROM pg_extension e
+SELECT 'pg_extension'::regclass::oid, e.oid, 0, e.extname, 'extension ' || e.extname, '', ''
+FROM pg_extension e
 UNION ALL
-SELECT 'pg_namespace'::regclass::oid, n.oid, 0, 'schema ' || n.nspname, '', ''
+SELECT 'pg_namespace'::regclass::oid, n.oid, 0, n.nspname, 'schema ' || quote_ident(n.nspname), '', ''
 FROM pg_namespace n
 WHERE n.nspname NOT LIKE 'pg\\_%' AND n.nspname NOT IN ('information_schema', 'selfheal_guard')
 """
@@ -188,13 +209,14 @@ class GuardReport:
 
 @dataclass(frozen=True)
 class _DbObject:
-    name: str
+    own_name: str  # the object's own name: a change is a rename
+    name: str  # kind and qualified name, for people
     type_name: str
     flags: str
 
 
 def _objects(conn: psycopg.Connection) -> dict[tuple[int, int, int], _DbObject]:
-    return {(r[0], r[1], r[2]): _DbObject(r[3], r[4], r[5]) for r in conn.execute(_OBJECTS)}
+    return {(r[0], r[1], r[2]): _DbObject(*r[3:]) for r in conn.execute(_OBJECTS)}
 
 
 def _fingerprint(conn: psycopg.Connection) -> set[str]:
@@ -255,6 +277,8 @@ def is_widening(old: str, new: str) -> bool:
     """True when every value of type `old` fits in `new` unchanged."""
     old_base, old_mods = _split_type(old)
     new_base, new_mods = _split_type(new)
+    if old == new:
+        return True
     if old_base == new_base:
         if not new_mods:
             return True
@@ -270,61 +294,21 @@ def is_widening(old: str, new: str) -> bool:
     return (old_base, new_base) in _WIDENINGS
 
 
-def _changes(migration: str, before: dict, after: dict) -> list[Finding]:
-    """Renames, narrowed types and disabled RLS between two object snapshots."""
-    findings = []
+def _changes(before: dict, after: dict) -> Iterator[tuple[tuple, str, str, str]]:
+    """(key, kind, object, detail) of each rename, narrowed type and disabled RLS."""
     for key, old in before.items():
         new = after.get(key)
         if new is None:
             continue  # dropped: reported by the event trigger
-        parent_renamed = (
-            key[2]
-            and after.get((key[0], key[1], 0), old).name
-            != before.get((key[0], key[1], 0), old).name
-        )
-        if new.name != old.name and not parent_renamed:
-            findings.append(Finding(migration, "rename", old.name, f"renamed to {new.name}"))
-        if (
-            old.type_name
-            and new.type_name != old.type_name
-            and not is_widening(old.type_name, new.type_name)
-        ):
-            findings.append(
-                Finding(
-                    migration,
-                    "narrow",
-                    new.name,
-                    f"type {old.type_name} -> {new.type_name} may lose data",
-                )
-            )
+        if new.own_name != old.own_name:
+            yield key, "rename", old.name, f"renamed to {new.own_name}"
+        if old.type_name and not is_widening(old.type_name, new.type_name):
+            yield key, "narrow", new.name, f"type {old.type_name} -> {new.type_name} may lose data"
+        table = new.name.split(" ", 1)[1]
         if old.flags[:4] == "true" and not new.flags.startswith("true"):
-            findings.append(
-                Finding(
-                    migration,
-                    "disable-rls",
-                    new.name.split(" ", 1)[1],
-                    "row level security disabled",
-                )
-            )
+            yield key, "disable-rls", table, "row level security disabled"
         elif old.flags.endswith("truetrue") and new.flags.endswith("false"):
-            findings.append(
-                Finding(
-                    migration,
-                    "disable-rls",
-                    new.name.split(" ", 1)[1],
-                    "forced row level security removed",
-                )
-            )
-    return findings
-
-
-def _statement_line(statements: list[Statement], finding: Finding) -> int | None:
-    """The first statement whose words mention the object's last name part."""
-    target = re.split(r"[ .]", finding.object.replace('"', ""))[-1].upper()
-    for statement in statements:
-        if target in statement.words or any(target in w for w in statement.words):
-            return statement.line
-    return None
+            yield key, "disable-rls", table, "forced row level security removed"
 
 
 def _waive(migration: MigrationFile, findings: Iterable[Finding]) -> list[Finding]:
@@ -381,56 +365,40 @@ def _apply_instrumented(
 ) -> tuple[list[Finding], int]:
     """Apply one file statement by statement; findings for what it destroyed or altered."""
     name = migration.filename
-    statements = split_statements(migration.sql)
     before = _objects(conn)
     catalogs = {key[0] for key in before}
     findings: list[Finding] = []
-    with conn.transaction():
+    touched_at: dict[tuple[int, int], int] = {}  # (catalog, oid) -> line of the last DDL on it
+    # A no-transaction file (CREATE INDEX CONCURRENTLY) runs as the runner runs it: autocommit.
+    with conn.transaction() if migration.in_transaction else nullcontext():
         _arm_removal_triggers(conn)
-        for statement in statements:
+        for statement in split_statements(migration.sql):
             try:
                 conn.execute(statement.text)
             except psycopg.Error as error:
+                failure = f"does not apply: {_reason(error)}"
                 raise _StatementFailed(
-                    Finding(
-                        name, "error", name, f"does not apply: {_reason(error)}", statement.line
-                    )
+                    Finding(name, "error", name, failure, statement.line)
                 ) from None
             log_id, entries = _read_log(conn, log_id)
             for entry in entries:
-                if _destroyed_existing(entry, before, catalogs):
-                    findings.append(
-                        Finding(
-                            name,
-                            entry.kind,
-                            entry.object,
-                            f"{entry.kind} by the migration",
-                            statement.line,
-                        )
-                    )
-            if statement.words[:1] == ("DROP",) and not entries:
-                findings.append(
-                    Finding(
-                        name,
-                        "drop",
-                        " ".join(statement.text.split())[5:80],
-                        "DROP of an object the migrations do not create here; "
-                        "on a live database it would be dropped",
-                        statement.line,
-                    )
-                )
+                if entry.kind == "ddl" and entry.key:
+                    touched_at[entry.key[:2]] = statement.line
+                elif entry in _removals([entry]) and _destroyed_existing(entry, before, catalogs):
+                    detail = f"{entry.kind} by the migration"
+                    findings.append(Finding(name, entry.kind, entry.object, detail, statement.line))
+            if statement.words[:1] == ("DROP",) and not any("drop" in e.kind for e in entries):
+                target = " ".join(statement.text.split())[5:80]
+                findings.append(Finding(name, "drop", target, _ABSENT_DROP, statement.line))
         after = _objects(conn)
-    for change in _changes(name, before, after):
-        findings.append(
-            Finding(
-                change.migration,
-                change.kind,
-                change.object,
-                change.detail,
-                _statement_line(statements, change),
-            )
-        )
+    for key, kind, obj, detail in _changes(before, after):
+        findings.append(Finding(name, kind, obj, detail, touched_at.get(key[:2])))
     return findings, log_id
+
+
+def _removals(entries: list[_LogEntry]) -> list[_LogEntry]:
+    """Drops of permanent objects and data removals; not DDL notes or temporary objects."""
+    return [e for e in entries if e.kind not in ("ddl", "temp-drop")]
 
 
 def _reapply(
@@ -442,8 +410,12 @@ def _reapply(
     objects = _objects(conn)
     catalogs = {key[0] for key in objects}
     try:
-        with conn.transaction():
-            conn.execute(migration.sql)
+        if migration.in_transaction:
+            with conn.transaction():
+                conn.execute(migration.sql)
+        else:
+            for statement in split_statements(migration.sql):
+                conn.execute(statement.text)
     except psycopg.Error as error:
         return [
             Finding(
@@ -454,7 +426,7 @@ def _reapply(
     after = _fingerprint(conn)
     findings = [
         Finding(name, "not-idempotent", e.object, f"a second run does {e.kind}")
-        for e in entries
+        for e in _removals(entries)
         if _destroyed_existing(e, objects, catalogs)
     ]
     findings += [

@@ -9,20 +9,8 @@ import pytest
 from etl_support import NOW, SEED, settings_for
 
 from etl.fake import FakeSources, serve_all
-from etl.ready import wait_until_accepting
 from selfheal.db import create_database, drop_database
-from selfheal.embedded import EmbeddedPostgres, start_embedded
 from selfheal.settings import Settings
-
-READY_SECONDS = 60
-
-
-@pytest.fixture(scope="session")
-def pg_server() -> Iterator[EmbeddedPostgres]:
-    """The shared embedded server, once it accepts sessions (see etl/ready.py)."""
-    with start_embedded() as server:
-        wait_until_accepting(server.dsn(), READY_SECONDS)
-        yield server
 
 
 @pytest.fixture

@@ -1,0 +1,156 @@
+"""Benchmark: snapshot and verify a database of many tables (10 columns, 2 indexes, 2 policies each).
+
+    .venv/bin/python bench/bench_schema.py [--tables 1000]
+
+Prints the snapshot's time against a baseline measured in the same run (one catalog query per
+column, what per-check introspection would cost), then the whole `pytest -m schema` on that
+database with its time per check. Goal: pytest -m schema under 10 s at 1,000 tables; the snapshot
+takes 10 queries whatever the size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from psycopg import sql
+
+from selfheal.catalog import QUERIES, snapshot
+from selfheal.db import connect, create_database
+from selfheal.embedded import start_embedded
+from selfheal.environment import prepare_database
+from selfheal.schema import diff, expected_snapshot
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def table_statements(count: int) -> list[sql.Composable]:
+    statements = []
+    for n in range(count):
+        table = sql.Identifier("bench", f"t{n:04d}")
+        columns = sql.SQL(", ").join(
+            sql.SQL("{} {}").format(sql.Identifier(f"c{c}"), sql.SQL("integer"))
+            for c in range(1, 9)
+        )
+        statements += [
+            sql.SQL("CREATE TABLE IF NOT EXISTS {} (id bigint PRIMARY KEY, owner uuid, {})").format(
+                table, columns
+            ),
+            sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} (owner)").format(
+                sql.Identifier(f"t{n:04d}_owner_idx"), table
+            ),
+            sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} (c1, c2)").format(
+                sql.Identifier(f"t{n:04d}_c1_idx"), table
+            ),
+            sql.SQL("ALTER TABLE {} ENABLE ROW LEVEL SECURITY").format(table),
+        ]
+        for name, command in (("read", "SELECT"), ("write", "INSERT")):
+            clause = "USING" if command == "SELECT" else "WITH CHECK"
+            statements.append(
+                sql.SQL(
+                    "DO $b$ BEGIN IF NOT EXISTS (SELECT FROM pg_policy WHERE polname = {lit}) THEN "
+                    "CREATE POLICY {name} ON {table} FOR {cmd} TO authenticated {clause} "
+                    "(owner = (select auth.uid())); END IF; END $b$"
+                ).format(
+                    lit=sql.Literal(f"t{n:04d}_{name}"),
+                    name=sql.Identifier(f"t{n:04d}_{name}"),
+                    table=table,
+                    cmd=sql.SQL(command),
+                    clause=sql.SQL(clause),
+                )
+            )
+    return statements
+
+
+def write_migrations(folder: Path, count: int) -> None:
+    for path in (ROOT / "migrations").glob("*.sql"):
+        shutil.copy(path, folder / path.name)
+    body = ";\n".join(s.as_string(None) for s in table_statements(count))
+    (folder / "0900_bench.sql").write_text(f"CREATE SCHEMA IF NOT EXISTS bench;\n{body};\n")
+
+
+def timed(action):
+    start = time.perf_counter()
+    result = action()
+    return result, time.perf_counter() - start
+
+
+def per_column_baseline(dsn: str, columns: list[tuple[str, str, str]]) -> float:
+    """One catalog query per column: the cost a check-per-object design pays without a snapshot."""
+    query = (
+        "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = "
+        "%s::regclass AND attname = %s"
+    )
+    with connect(dsn, read_only=True, autocommit=True) as conn:
+        start = time.perf_counter()
+        for schema, table, column in columns:
+            relation = sql.Identifier(schema, table).as_string(conn)
+            conn.execute(query, (relation, column)).fetchone()
+        return time.perf_counter() - start
+
+
+def run_pytest(dsn: str, migrations: Path) -> tuple[float, int]:
+    env = {**os.environ, "SUPABASE_DB_URL": dsn, "MIGRATIONS_DIR": str(migrations)}
+    command = [
+        str(Path(sys.executable).parent / "pytest"),
+        "-m",
+        "schema",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-o",
+        "addopts=--strict-markers",
+        "-W",
+        "ignore",
+    ]
+    start = time.perf_counter()
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    passed = re.search(r"(\d+) passed", done.stdout)
+    if done.returncode != 0 or not passed:
+        sys.exit(f"pytest -m schema failed:\n{done.stdout[-3000:]}\n{done.stderr[-2000:]}")
+    return elapsed, int(passed.group(1))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--tables", type=int, default=1000)
+    args = parser.parse_args()
+    folder = Path(tempfile.mkdtemp(prefix="selfheal-bench-"))
+    write_migrations(folder, args.tables)
+    with start_embedded() as server:
+        dsn = create_database(server.dsn(), "bench")
+        _, build = timed(lambda: prepare_database(dsn, folder))
+        print(f"built {args.tables} tables in {build:.1f} s")
+        expected, expected_time = timed(lambda: expected_snapshot(server.dsn(), folder))
+        with connect(dsn, read_only=True, autocommit=True) as conn:
+            live, snap_time = timed(lambda: snapshot(conn))
+        found, diff_time = timed(lambda: diff(expected, live))
+        assert found.clean, found.summary()[:5]
+        objects = len(expected.objects())
+        columns = [c.key for c in expected.columns.values()]
+        naive = per_column_baseline(dsn, columns)
+        print(f"expected snapshot (scratch db + migrations): {expected_time:.2f} s")
+        print(f"live snapshot: {snap_time:.3f} s in {len(QUERIES)} queries, {objects} objects")
+        print(f"diff: {diff_time:.3f} s")
+        print(
+            f"baseline, one query per column ({len(columns)} queries): {naive:.3f} s; "
+            f"ratio baseline/snapshot = {naive / snap_time:.1f}x"
+        )
+        total, checks = run_pytest(dsn, folder)
+        print(
+            f"pytest -m schema: {total:.2f} s for {checks} checks, "
+            f"{1000 * total / checks:.3f} ms per check (goal: < 10 s)"
+        )
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,126 @@
+"""Row-level security: static lints per object, and behaviour proved by impersonation.
+
+Lints follow the Supabase linter's names and levels: an error fails, a warning or an info passes
+and is shown; a waived finding (checks/rls_waivers.toml) passes with its reason. Behaviour is
+declared per table in checks/rls_access.toml and probed in transactions that are rolled back.
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from selfheal.db import connect
+from selfheal.evidence import DETAILS, attach, warn
+from selfheal.rls.claims import claims
+from selfheal.rls.lints import ERROR
+from selfheal.rls.probes import (
+    ProbeUnavailable,
+    baseline,
+    claims_violation,
+    exact_violations,
+    write_violations,
+)
+
+pytestmark = pytest.mark.rls
+
+
+def _report(request, findings) -> None:
+    errors = []
+    for finding in findings:
+        attach(
+            request,
+            DETAILS,
+            {
+                "lint": finding.lint,
+                "level": finding.level,
+                "kind": finding.kind,
+                "object": finding.label,
+                "remediation": finding.remediation,
+                "waived_because": finding.waived_because,
+            },
+        )
+        if finding.waived_because:
+            warn(request, f"waived {finding.lint} {finding.label}: {finding.waived_because}")
+        elif finding.level == ERROR:
+            errors.append(finding.message)
+        else:
+            warn(request, finding.message)
+    assert not errors, "\n".join(errors)
+
+
+def test_lint(request, lint_results, lint_target):
+    """One lint on one object the migrations create."""
+    name, obj = lint_target
+    findings, _ = lint_results
+    _report(
+        request,
+        [f for f in findings if f.lint == name and f.obj.key == obj.key and f.obj.kind == obj.kind],
+    )
+
+
+def test_lint_objects_no_migration_creates(request, lint_results, expected):
+    """Lint findings on objects outside the migrations (drift, platform tables in public)."""
+    findings, _ = lint_results
+    known = {(o.kind, o.key) for o in expected.objects()}
+    _report(request, [f for f in findings if (f.obj.kind, f.obj.key) not in known])
+
+
+def test_no_stale_waivers(request, lint_results):
+    _, unused = lint_results
+    for waiver in unused:
+        warn(request, f"stale waiver: {waiver.lint} {waiver.object} matches no finding")
+
+
+@pytest.fixture
+def table_baseline(db, table_access):
+    try:
+        base = baseline(db, table_access)
+    except ProbeUnavailable as error:
+        pytest.skip(str(error))
+    return base
+
+
+def test_rls_access_exact(request, db, table_access, table_baseline):
+    """anon, authenticated users (each owner, a stranger) and service_role see exactly what the
+    declaration allows, never another user's rows."""
+    if table_baseline.total == 0:
+        warn(
+            request,
+            f"{table_access.label} is empty: the access probe proves little until rows are loaded",
+        )
+    violations = exact_violations(db, table_access, table_baseline)
+    attach(
+        request,
+        DETAILS,
+        {
+            "table": table_access.label,
+            "rows": table_baseline.total,
+            "owners_probed": len(table_baseline.by_owner),
+        },
+    )
+    assert not violations, "\n".join(v.message for v in violations)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_rls_claims_grant_nothing(db, table_access, table_baseline, data):
+    """Missing, malformed or escalating claims ("role": "service_role" in an authenticated
+    session) never show more than the declaration allows."""
+    text = data.draw(claims(list(table_baseline.by_owner)), label="claims")
+    role = data.draw(st.sampled_from(["authenticated", "anon"]), label="role")
+    violation = claims_violation(db, table_access, table_baseline, role, text)
+    assert violation is None, violation.message
+
+
+def test_rls_writes_refused(request, target_dsn, live_snapshot, table_access, table_baseline):
+    """With --rls-write-probes: a stranger's UPDATE and DELETE change nothing (rolled back)."""
+    if not request.config.getoption("--rls-write-probes"):
+        pytest.skip("write probes run only with --rls-write-probes")
+    columns = live_snapshot.columns_of(table_access.schema, table_access.table)
+    with connect(target_dsn, autocommit=True) as conn:
+        violations = write_violations(conn, table_access, columns[0].name)
+    assert not violations, "\n".join(v.message for v in violations)

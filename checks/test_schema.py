@@ -1,0 +1,93 @@
+"""Every object the migrations create exists in the live database, as the migrations made it.
+
+One check per expected object, e.g. `pytest 'checks/test_schema.py::test_column[public.events.
+occurred_at]'`. Objects in live that no migration creates are drift: listed in the summary.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from selfheal.catalog import CatalogObject
+from selfheal.evidence import DETAILS, attach, warn
+from selfheal.schema import SchemaDiff
+
+pytestmark = pytest.mark.schema
+
+
+def _verify(request: pytest.FixtureRequest, schema_diff: SchemaDiff, obj: CatalogObject) -> None:
+    problems = schema_diff.problems_for(obj)
+    if problems:
+        attach(
+            request,
+            DETAILS,
+            {
+                "object": obj.label,
+                "kind": obj.kind,
+                "problems": [p.kind for p in problems],
+                "remedy": "selfheal delta",
+            },
+        )
+    assert not problems, "\n".join(p.message for p in problems)
+
+
+@pytest.mark.catalog("schemas")
+def test_schema(request, schema_diff, expected_object):
+    _verify(request, schema_diff, expected_object)
+
+
+@pytest.mark.catalog("extensions")
+def test_extension(request, schema_diff, expected_object):
+    _verify(request, schema_diff, expected_object)
+
+
+@pytest.mark.catalog("enums")
+def test_enum(request, schema_diff, expected_object):
+    _verify(request, schema_diff, expected_object)
+
+
+@pytest.mark.catalog("functions")
+def test_function(request, schema_diff, expected_object):
+    _verify(request, schema_diff, expected_object)
+
+
+@pytest.mark.catalog("relations")
+def test_table(request, schema_diff, expected_object):
+    """Tables, partitions, views and materialized views, with their RLS flags."""
+    _verify(request, schema_diff, expected_object)
+
+
+@pytest.mark.catalog("columns")
+def test_column(request, schema_diff, expected_object):
+    _verify(request, schema_diff, expected_object)
+
+
+@pytest.mark.catalog("constraints")
+def test_constraint(request, schema_diff, expected_object):
+    _verify(request, schema_diff, expected_object)
+
+
+@pytest.mark.catalog("indexes")
+def test_index(request, schema_diff, expected_object):
+    _verify(request, schema_diff, expected_object)
+
+
+@pytest.mark.catalog("policies")
+def test_policy(request, schema_diff, expected_object):
+    _verify(request, schema_diff, expected_object)
+
+
+@pytest.mark.catalog("grants")
+def test_grant(request, schema_diff, expected_object):
+    _verify(request, schema_diff, expected_object)
+
+
+def test_drift(request, schema_diff):
+    """Drift is shown (a warning and the summary section), never a failure."""
+    if schema_diff.drift:
+        attach(request, DETAILS, {"drift": [d.message for d in schema_diff.drift]})
+        warn(
+            request,
+            f"{len(schema_diff.drift)} object(s) in live that no migration creates: "
+            + "; ".join(d.label for d in schema_diff.drift[:10]),
+        )

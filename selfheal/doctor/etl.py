@@ -1,0 +1,42 @@
+"""The doctor's handle on the ETL: run one job, again with backoff while it fails."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+from etl import jobs
+from selfheal.doctor.remedies import EtlRunner
+from selfheal.settings import Settings
+
+ATTEMPTS = 3
+
+
+class JobFailed(RuntimeError):
+    """The job's result was not ok; the message is its one-line summary."""
+
+
+def etl_runner(dsn: str, settings: Settings, backoff_seconds: float = 1.0) -> EtlRunner:
+    """A runner for the remedies: `(job, since, until)`, retried with exponential backoff."""
+
+    def run_job(job: str, since: datetime | None, until: datetime | None) -> None:
+        retrying = Retrying(
+            retry=retry_if_exception_type(JobFailed),
+            stop=stop_after_attempt(ATTEMPTS),
+            wait=wait_exponential(multiplier=backoff_seconds, max=10 * backoff_seconds),
+            reraise=True,
+        )
+        for attempt in retrying:
+            with attempt:
+                result = jobs.run(
+                    job,
+                    dsn,
+                    settings,
+                    since=since.date() if since else None,
+                    until=until.date() if until else None,
+                )
+                if not result.ok:
+                    raise JobFailed(result.summary())
+
+    return run_job

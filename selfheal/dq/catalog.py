@@ -1,0 +1,138 @@
+"""What the live catalog says about a checked table: columns, unique indexes, foreign keys.
+
+Used to validate the rule files against the database (an unknown table or column is a problem
+naming the file, the table and the key) and to find rules a constraint already proves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import psycopg
+from psycopg import sql
+
+from selfheal.dq.rules import Rule, Table, raw_condition
+
+_TABLE = """
+SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = %s AND c.relname = %s AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+"""
+_COLUMNS = """
+SELECT a.attname, a.attnotnull, coalesce(c.collisdeterministic, false)
+FROM pg_attribute a LEFT JOIN pg_collation c ON c.oid = a.attcollation
+WHERE a.attrelid = %s AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum
+"""
+# Key columns only (not INCLUDE columns), of valid, non-partial, non-expression unique indexes.
+_UNIQUE = """
+SELECT i.relname, x.indisprimary,
+       array(SELECT a.attname FROM unnest(x.indkey) WITH ORDINALITY AS k(attnum, position)
+             JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = k.attnum
+             WHERE k.position <= x.indnkeyatts ORDER BY k.position)
+FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
+WHERE x.indrelid = %s AND x.indisunique AND x.indisvalid
+  AND x.indpred IS NULL AND x.indexprs IS NULL
+ORDER BY NOT x.indisprimary, i.relname
+"""
+_FOREIGN = """
+SELECT con.conname,
+       array(SELECT a.attname FROM unnest(con.conkey) WITH ORDINALITY AS k(attnum, position)
+             JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum
+             ORDER BY k.position),
+       rn.nspname, rc.relname,
+       array(SELECT a.attname FROM unnest(con.confkey) WITH ORDINALITY AS k(attnum, position)
+             JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.attnum
+             ORDER BY k.position)
+FROM pg_constraint con
+JOIN pg_class rc ON rc.oid = con.confrelid JOIN pg_namespace rn ON rn.oid = rc.relnamespace
+WHERE con.conrelid = %s AND con.contype = 'f' AND con.convalidated
+"""
+
+ForeignKey = tuple[tuple[str, ...], str, str, tuple[str, ...]]  # columns, schema, table, columns
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    columns: dict[str, bool]  # name -> NOT NULL
+    bytewise: frozenset[str]  # text-like columns whose collation is deterministic
+    primary_key: tuple[str, ...]
+    unique_indexes: dict[str, tuple[str, ...]]
+    foreign_keys: dict[str, ForeignKey]
+
+
+def describe(conn: psycopg.Connection, schema: str, name: str) -> TableInfo | None:
+    """The table's catalog facts, or None when there is no such table (or view)."""
+    found = conn.execute(_TABLE, (schema, name)).fetchone()
+    if found is None:
+        return None
+    oid = found[0]
+    attributes = conn.execute(_COLUMNS, (oid,)).fetchall()
+    unique = conn.execute(_UNIQUE, (oid,)).fetchall()
+    primary = next((tuple(cols) for _, is_primary, cols in unique if is_primary), ())
+    foreign = {
+        row[0]: (tuple(row[1]), row[2], row[3], tuple(row[4]))
+        for row in conn.execute(_FOREIGN, (oid,)).fetchall()
+    }
+    return TableInfo(
+        columns={name: not_null for name, not_null, _ in attributes},
+        bytewise=frozenset(name for name, _, deterministic in attributes if deterministic),
+        primary_key=primary,
+        unique_indexes={index: tuple(cols) for index, _, cols in unique},
+        foreign_keys=foreign,
+    )
+
+
+class Catalog:
+    """Table facts fetched once per session, by (schema, name)."""
+
+    def __init__(self, conn: psycopg.Connection):
+        self._conn = conn
+        self._tables: dict[tuple[str, str], TableInfo | None] = {}
+
+    def table(self, schema: str, name: str) -> TableInfo | None:
+        key = (schema, name)
+        if key not in self._tables:
+            self._tables[key] = describe(self._conn, schema, name)
+        return self._tables[key]
+
+    def table_problem(self, table: Table) -> str | None:
+        """Why the table cannot be checked (missing, or its `where` does not compile)."""
+        if self.table(table.schema, table.name) is None:
+            return table.problem("table", f"no table {table.schema}.{table.name} in the database")
+        return self._where_problem(table, "where", table.where)
+
+    def rule_problem(self, rule: Rule) -> str | None:
+        """Why the rule cannot run: an unknown column or referenced table, or a bad `where`."""
+        info = self.table(rule.table.schema, rule.table.name)
+        assert info is not None  # table_problem() is asked first
+        for column in rule.columns():
+            if column not in info.columns:
+                known = ", ".join(info.columns)
+                return rule.table.problem(
+                    rule.origin, f"unknown column {column!r} (columns: {known})"
+                )
+        for schema, name, column in rule.foreign_columns():
+            other = self.table(schema, name)
+            if other is None:
+                return rule.table.problem(f"{rule.origin}.to_table", f"no table {schema}.{name}")
+            if column not in other.columns:
+                return rule.table.problem(
+                    f"{rule.origin}.to_column", f"unknown column {column!r} in {schema}.{name}"
+                )
+        return self._where_problem(rule.table, f"{rule.origin}.where", rule.where)
+
+    def _where_problem(self, table: Table, key: str, where: str | None) -> str | None:
+        condition = raw_condition(where)
+        if condition is None:
+            return None
+        query = sql.SQL("EXPLAIN SELECT 1 FROM {} WHERE {}").format(table.identifier, condition)
+        try:
+            with self._conn.transaction():
+                self._conn.execute(query)
+        except psycopg.Error as error:
+            return table.problem(key, f"does not compile: {first_line(error)}")
+        return None
+
+
+def first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

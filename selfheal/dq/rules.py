@@ -1,0 +1,503 @@
+"""The rule kinds: what each measures in the fused scan, which rows offend, and the verdict.
+
+A rule contributes aggregates (a call plus an optional row condition, fused by the compiler into
+`call FILTER (WHERE condition AND rule-where)`); `judge` turns their values into a verdict. Values
+are composed with `sql.Literal` (adapted by psycopg, never formatted) so a recorded query can be
+pasted into psql as is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar, Literal
+from zoneinfo import ZoneInfo
+
+from psycopg import sql
+
+from selfheal.dq.durations import format_duration
+
+if TYPE_CHECKING:
+    from selfheal.dq.catalog import TableInfo
+
+Status = Literal["pass", "warn", "fail", "error"]
+SEVERITIES = ("error", "warn")
+
+
+@dataclass(frozen=True)
+class Table:
+    """A checked table, the file that declares it and its optional scope filter."""
+
+    schema: str
+    name: str
+    source: Path
+    where: str | None = None
+    statement_timeout_ms: int | None = None
+
+    @property
+    def label(self) -> str:
+        return self.name if self.schema == "public" else f"{self.schema}.{self.name}"
+
+    @property
+    def identifier(self) -> sql.Identifier:
+        return sql.Identifier(self.schema, self.name)
+
+    def problem(self, key: str, message: str) -> str:
+        """A config problem naming the file, the table and the key."""
+        return f"{self.source}: table {self.label}: {key}: {message}"
+
+
+@dataclass(frozen=True)
+class Policy:
+    """When offending rows fail the rule: severity and tolerated count or fraction."""
+
+    severity: str = "error"
+    max_count: int | None = None
+    max_fraction: float | None = None
+
+    def tolerates(self, offending: int, in_scope: int) -> bool:
+        if self.max_fraction is not None:
+            return offending <= self.max_fraction * in_scope
+        return offending <= (self.max_count or 0)
+
+    def describe(self) -> str:
+        if self.max_fraction is not None:
+            return f"allowed: up to {self.max_fraction:.4%} of rows"
+        return f"allowed: up to {self.max_count} rows" if self.max_count else "allowed: none"
+
+    @property
+    def failing_status(self) -> Status:
+        return "warn" if self.severity == "warn" else "fail"
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Facts of the fused scan every rule's verdict may need."""
+
+    rows: int  # rows in the rule's scope (table `where` and rule `where`)
+    now: datetime  # the database's now(), in the configured zone
+    zone: ZoneInfo
+
+
+@dataclass(frozen=True)
+class Verdict:
+    status: Status
+    message: str
+    offending: int | None = None
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    call: sql.Composable
+    condition: sql.Composable | None = None
+
+
+def ident(column: str) -> sql.Identifier:
+    return sql.Identifier(column)
+
+
+def conjunction(*conditions: sql.Composable | None) -> sql.Composable | None:
+    """`(a) AND (b)` of the given conditions; None when there are none."""
+    present = [sql.SQL("({})").format(c) for c in conditions if c is not None]
+    return sql.SQL(" AND ").join(present) if present else None
+
+
+def raw_condition(text: str | None) -> sql.Composable | None:
+    """A `where` written in a rule file (trusted SQL of the suite's author, like checks/sql/)."""
+    return sql.SQL(text) if text else None
+
+
+COUNT_ROWS = sql.SQL("count(*)")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Rule:
+    """One declared rule of one table; `origin` is its key in the file (for error messages)."""
+
+    kind: ClassVar[str]
+    table: Table
+    origin: str
+    label: str = ""
+    where: str | None = None
+    policy: Policy = field(default_factory=Policy)
+
+    @property
+    def id(self) -> str:
+        return ".".join(part for part in (self.table.label, self.kind, self.label) if part)
+
+    @property
+    def severity(self) -> str:
+        return self.policy.severity
+
+    def scope(self) -> sql.Composable:
+        """The rows the rule looks at: the table's `where` and its own."""
+        own = conjunction(raw_condition(self.table.where), raw_condition(self.where))
+        return own if own is not None else sql.SQL("true")
+
+    def columns(self) -> tuple[str, ...]:
+        """Columns of the rule's own table it reads."""
+        return ()
+
+    def foreign_columns(self) -> tuple[tuple[str, str, str], ...]:
+        """(schema, table, column) of other tables it reads."""
+        return ()
+
+    def aggregates(self, info: TableInfo) -> list[Aggregate]:
+        return []
+
+    def offending(self, scope: sql.Composable) -> sql.Composable | None:
+        """Predicate of the rows to show when the rule fails; None = no row sample."""
+        return None
+
+    def sample_order(self) -> list[sql.Composable]:
+        return []
+
+    def follow_up(self, scope: sql.Composable) -> sql.Composable | None:
+        """An extra query run only on failure, whose one row adds facts to the message."""
+        return None
+
+    def proof(self, info: TableInfo) -> str | None:
+        """The constraint that makes the rule true without scanning, if any."""
+        return None
+
+    def judge(self, values: Sequence, scope: Scope) -> Verdict:
+        raise NotImplementedError
+
+    def _counted(self, offending: int, scope: Scope, what: str) -> Verdict:
+        """Verdict of a rule that counts offending rows against the policy."""
+        share = f" ({offending / scope.rows:.2%})" if scope.rows else ""
+        message = f"{offending} of {scope.rows} rows{share} {what}; {self.policy.describe()}"
+        if self.policy.tolerates(offending, scope.rows):
+            status: Status = "pass" if offending == 0 else "warn"
+            if status == "warn":
+                message += " (within threshold)"
+            return Verdict(status, message, offending)
+        return Verdict(self.policy.failing_status, message, offending)
+
+
+@dataclass(frozen=True, kw_only=True)
+class NotNull(Rule):
+    kind: ClassVar[str] = "not_null"
+    column: str
+
+    def columns(self) -> tuple[str, ...]:
+        return (self.column,)
+
+    def _is_null(self) -> sql.Composable:
+        return sql.SQL("{} IS NULL").format(ident(self.column))
+
+    def aggregates(self, info: TableInfo) -> list[Aggregate]:
+        return [Aggregate(COUNT_ROWS, self._is_null())]
+
+    def offending(self, scope: sql.Composable) -> sql.Composable:
+        return self._is_null()
+
+    def proof(self, info: TableInfo) -> str | None:
+        not_null = info.columns.get(self.column, False)
+        return f"NOT NULL constraint on {self.column}" if not_null else None
+
+    def judge(self, values: Sequence, scope: Scope) -> Verdict:
+        return self._counted(values[0], scope, f"have {self.column} NULL")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Unique(Rule):
+    """No two rows share the key (rows with a NULL in the key are ignored, as SQL does)."""
+
+    kind: ClassVar[str] = "unique"
+    key: tuple[str, ...]
+
+    def columns(self) -> tuple[str, ...]:
+        return self.key
+
+    def _key(self) -> sql.Composable:
+        return sql.SQL(", ").join(ident(c) for c in self.key)
+
+    def _complete(self) -> sql.Composable:
+        return sql.SQL(" AND ").join(sql.SQL("{} IS NOT NULL").format(ident(c)) for c in self.key)
+
+    def aggregates(self, info: TableInfo) -> list[Aggregate]:
+        # Under a deterministic collation equal strings are equal bytes, so COLLATE "C" counts
+        # the same distinct values and sorts them several times faster.
+        distinct = [
+            sql.SQL('{} COLLATE "C"').format(ident(c)) if c in info.bytewise else ident(c)
+            for c in self.key
+        ]
+        if len(self.key) == 1:
+            return [
+                Aggregate(sql.SQL("count({})").format(ident(self.key[0]))),
+                Aggregate(sql.SQL("count(DISTINCT {})").format(distinct[0])),
+            ]
+        key = sql.SQL(", ").join(distinct)
+        return [
+            Aggregate(COUNT_ROWS, self._complete()),
+            Aggregate(sql.SQL("count(DISTINCT ROW({}))").format(key), self._complete()),
+        ]
+
+    def _duplicated_keys(self, scope: sql.Composable) -> sql.Composable:
+        return sql.SQL(
+            "SELECT {key} FROM {table} WHERE {scope} AND {complete} "
+            "GROUP BY {key} HAVING count(*) > 1"
+        ).format(
+            key=self._key(), table=self.table.identifier, scope=scope, complete=self._complete()
+        )
+
+    def offending(self, scope: sql.Composable) -> sql.Composable:
+        return sql.SQL("({}) IN ({})").format(self._key(), self._duplicated_keys(scope))
+
+    def sample_order(self) -> list[sql.Composable]:
+        return [ident(c) for c in self.key]
+
+    def follow_up(self, scope: sql.Composable) -> sql.Composable:
+        return sql.SQL("SELECT count(*) AS duplicated_values FROM ({}) AS duplicated").format(
+            self._duplicated_keys(scope)
+        )
+
+    def proof(self, info: TableInfo) -> str | None:
+        for name, columns in info.unique_indexes.items():
+            if set(columns) <= set(self.key):
+                return f"unique index {name} on ({', '.join(columns)})"
+        return None
+
+    def judge(self, values: Sequence, scope: Scope) -> Verdict:
+        duplicates = values[0] - values[1]
+        key = ", ".join(self.key)
+        return self._counted(
+            duplicates, scope, f"are duplicate rows (rows beyond the first of each ({key}) value)"
+        )
+
+
+def as_instant(value: date | datetime, zone: ZoneInfo) -> datetime:
+    """A date is its midnight and a naive timestamp its wall time, in the configured zone."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=zone)
+    return datetime.combine(value, time(), tzinfo=zone)
+
+
+def show_instant(value: datetime, zone: ZoneInfo) -> str:
+    return f"{value.astimezone(zone):%Y-%m-%d %H:%M:%S %Z} ({zone.key})"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Freshness(Rule):
+    kind: ClassVar[str] = "freshness"
+    column: str
+    warn_after: timedelta | None
+    error_after: timedelta | None
+
+    def columns(self) -> tuple[str, ...]:
+        return (self.column,)
+
+    def aggregates(self, info: TableInfo) -> list[Aggregate]:
+        return [Aggregate(sql.SQL("max({})").format(ident(self.column)))]
+
+    def offending(self, scope: sql.Composable) -> sql.Composable:
+        return sql.SQL("true")  # on failure, show the newest rows
+
+    def sample_order(self) -> list[sql.Composable]:
+        return [sql.SQL("{} DESC NULLS LAST").format(ident(self.column))]
+
+    def judge(self, values: Sequence, scope: Scope) -> Verdict:
+        failing = self.policy.failing_status
+        if values[0] is None:
+            return Verdict(failing, f"no {self.column} value in scope: the table has no fresh data")
+        latest = as_instant(values[0], scope.zone)
+        age = scope.now - latest
+        message = (
+            f"latest {self.column} {show_instant(latest, scope.zone)} is {format_duration(age)} "
+            f"old at now() {show_instant(scope.now, scope.zone)}"
+        )
+        limits = [(self.error_after, failing, "error"), (self.warn_after, "warn", "warn")]
+        for limit, status, name in limits:
+            if limit is not None and age > limit:
+                return Verdict(status, f"{message}; {name} after {format_duration(limit)}")
+        return Verdict("pass", message)
+
+
+@dataclass(frozen=True, kw_only=True)
+class NoFuture(Rule):
+    kind: ClassVar[str] = "no_future"
+    column: str
+    tolerance: timedelta = timedelta()
+
+    def columns(self) -> tuple[str, ...]:
+        return (self.column,)
+
+    def _in_future(self) -> sql.Composable:
+        # A scalar subquery is an InitPlan: the limit is computed once, not once per row.
+        limit = sql.SQL("(SELECT now() + {})").format(sql.Literal(self.tolerance))
+        return sql.SQL("{} > {}").format(ident(self.column), limit)
+
+    def aggregates(self, info: TableInfo) -> list[Aggregate]:
+        return [
+            Aggregate(COUNT_ROWS, self._in_future()),
+            Aggregate(sql.SQL("max({})").format(ident(self.column))),
+        ]
+
+    def offending(self, scope: sql.Composable) -> sql.Composable:
+        return self._in_future()
+
+    def sample_order(self) -> list[sql.Composable]:
+        return [sql.SQL("{} DESC").format(ident(self.column))]
+
+    def judge(self, values: Sequence, scope: Scope) -> Verdict:
+        what = (
+            f"have {self.column} later than now() {show_instant(scope.now, scope.zone)}"
+            f" + {format_duration(self.tolerance)}"
+        )
+        if values[1] is not None:
+            what += f" (latest {show_instant(as_instant(values[1], scope.zone), scope.zone)})"
+        return self._counted(values[0], scope, what)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AcceptedValues(Rule):
+    kind: ClassVar[str] = "accepted_values"
+    column: str
+    values: tuple
+
+    def columns(self) -> tuple[str, ...]:
+        return (self.column,)
+
+    def _unexpected(self) -> sql.Composable:
+        return sql.SQL("{} <> ALL({})").format(ident(self.column), sql.Literal(list(self.values)))
+
+    def aggregates(self, info: TableInfo) -> list[Aggregate]:
+        return [Aggregate(COUNT_ROWS, self._unexpected())]
+
+    def offending(self, scope: sql.Composable) -> sql.Composable:
+        return self._unexpected()
+
+    def judge(self, values: Sequence, scope: Scope) -> Verdict:
+        accepted = ", ".join(map(str, self.values))
+        return self._counted(values[0], scope, f"have {self.column} outside [{accepted}]")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Between(Rule):
+    kind: ClassVar[str] = "between"
+    column: str
+    min: object = None
+    max: object = None
+    strict: bool = False
+
+    def columns(self) -> tuple[str, ...]:
+        return (self.column,)
+
+    def _outside(self) -> sql.Composable:
+        below, above = (
+            (sql.SQL("<="), sql.SQL(">=")) if self.strict else (sql.SQL("<"), sql.SQL(">"))
+        )
+        bounds = [(below, self.min), (above, self.max)]
+        return sql.SQL(" OR ").join(
+            sql.SQL("{} {} {}").format(ident(self.column), operator, sql.Literal(bound))
+            for operator, bound in bounds
+            if bound is not None
+        )
+
+    def aggregates(self, info: TableInfo) -> list[Aggregate]:
+        return [Aggregate(COUNT_ROWS, self._outside())]
+
+    def offending(self, scope: sql.Composable) -> sql.Composable:
+        return self._outside()
+
+    def judge(self, values: Sequence, scope: Scope) -> Verdict:
+        low = "(" if self.strict else "["
+        high = ")" if self.strict else "]"
+        interval = f"{low}{'-inf' if self.min is None else self.min}, "
+        interval += f"{'+inf' if self.max is None else self.max}{high}"
+        return self._counted(values[0], scope, f"have {self.column} outside {interval}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RowCount(Rule):
+    kind: ClassVar[str] = "row_count"
+    min: int | None = None
+    max: int | None = None
+
+    def judge(self, values: Sequence, scope: Scope) -> Verdict:
+        expected = f"expected {'≥ ' + str(self.min) if self.min is not None else ''}"
+        if self.max is not None:
+            expected += f"{' and ' if self.min is not None else ''}≤ {self.max}"
+        message = f"{scope.rows} rows in scope; {expected}"
+        too_few = self.min is not None and scope.rows < self.min
+        too_many = self.max is not None and scope.rows > self.max
+        if too_few or too_many:
+            return Verdict(self.policy.failing_status, message)
+        return Verdict("pass", message)
+
+
+@dataclass(frozen=True, kw_only=True)
+class References(Rule):
+    """Every non-NULL value exists in another table's column (a foreign key, checked)."""
+
+    kind: ClassVar[str] = "references"
+    column: str
+    to_schema: str
+    to_table: str
+    to_column: str
+
+    def columns(self) -> tuple[str, ...]:
+        return (self.column,)
+
+    def foreign_columns(self) -> tuple[tuple[str, str, str], ...]:
+        return ((self.to_schema, self.to_table, self.to_column),)
+
+    def _dangling(self) -> sql.Composable:
+        # NOT IN over a subquery becomes one hashed lookup; the IS NOT NULL keeps it exact.
+        return sql.SQL(
+            "{column} NOT IN (SELECT {target} FROM {other} WHERE {target} IS NOT NULL)"
+        ).format(
+            column=ident(self.column),
+            target=ident(self.to_column),
+            other=sql.Identifier(self.to_schema, self.to_table),
+        )
+
+    def aggregates(self, info: TableInfo) -> list[Aggregate]:
+        return [Aggregate(COUNT_ROWS, self._dangling())]
+
+    def offending(self, scope: sql.Composable) -> sql.Composable:
+        return self._dangling()
+
+    def proof(self, info: TableInfo) -> str | None:
+        target = ((self.column,), self.to_schema, self.to_table, (self.to_column,))
+        for name, key in info.foreign_keys.items():
+            if key == target:
+                return f"foreign key {name}"
+        return None
+
+    def judge(self, values: Sequence, scope: Scope) -> Verdict:
+        target = f"{self.to_table}.{self.to_column}"
+        return self._counted(values[0], scope, f"have {self.column} missing from {target}")
+
+
+@dataclass(frozen=True)
+class CustomCheck:
+    """A SQL file of checks/sql/: its rows are the violations; zero rows passes."""
+
+    table: Table
+    name: str
+    body: str
+    severity: str = "error"
+    description: str = ""
+
+    @property
+    def id(self) -> str:
+        return f"{self.table.label}.sql.{self.name}"
+
+
+KINDS: dict[str, type[Rule]] = {
+    kind.kind: kind
+    for kind in (
+        NotNull,
+        Unique,
+        Freshness,
+        NoFuture,
+        AcceptedValues,
+        Between,
+        RowCount,
+        References,
+    )
+}

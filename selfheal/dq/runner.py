@@ -1,0 +1,268 @@
+"""Runs the suite against a read-only session: one fused scan per table, cached for the session.
+
+Each checked table's selected rules are validated against the catalog, those a constraint proves
+pass unscanned, and the rest run as one SELECT. If that SELECT fails (a statement timeout, a type
+error in one rule), each rule runs alone so only the culprit fails. Failing rules then fetch a
+sample of offending rows. Every query runs in its own read-only transaction with the configured
+statement timeout and time zone (so dates and now() read in that zone).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from time import perf_counter
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import psycopg
+from psycopg import sql
+
+from selfheal.dq.catalog import Catalog, TableInfo, first_line
+from selfheal.dq.compiler import NOW, compile_custom, compile_table
+from selfheal.dq.config import Suite
+from selfheal.dq.rules import CustomCheck, Rule, Scope, Status, Table, Verdict
+from selfheal.dq.sampling import follow_up_query, sample_query
+
+SAMPLE_LIMIT = 5
+# Per transaction: read-only whatever the connection, the timeout, and the zone of dates and now().
+_SESSION = (
+    "SELECT set_config('transaction_read_only', 'on', true),"
+    " set_config('statement_timeout', %s, true), set_config('TimeZone', %s, true)"
+)
+
+
+@dataclass(frozen=True)
+class QueryRecord:
+    sql: str
+    seconds: float
+    rows: int
+    shared_by: int = 1  # checks answered by this one query
+    error: str | None = None
+
+    def as_evidence(self) -> dict[str, Any]:
+        record = {"sql": self.sql, "seconds": round(self.seconds, 6), "rows": self.rows}
+        if self.shared_by > 1:
+            record["shared_by"] = self.shared_by
+        if self.error:
+            record["error"] = self.error
+        return record
+
+
+@dataclass
+class CheckResult:
+    id: str
+    status: Status
+    message: str
+    offending: int | None = None  # offending rows counted (declared counting rules, custom SQL)
+    proven_by: str | None = None
+    queries: list[QueryRecord] = field(default_factory=list)
+    columns: list[str] = field(default_factory=list)
+    sample: list[dict[str, Any]] = field(default_factory=list)
+
+
+class QueryFailed(Exception):
+    def __init__(self, record: QueryRecord):
+        super().__init__(record.error)
+        self.record = record
+
+
+def plain(value: Any) -> Any:
+    """A value that survives JSON and pytest-xdist (datetimes, decimals, UUIDs as text)."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, dict | list):
+        return json.dumps(value, default=str, ensure_ascii=False)
+    return str(value) if not isinstance(value, Decimal) else format(value, "f")
+
+
+def as_dicts(names: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:
+    return [{n: plain(v) for n, v in zip(names, row, strict=True)} for row in rows]
+
+
+class Runner:
+    """Answers `result(check_id)`; a table's scan runs on the first question about it.
+
+    `conn` is an autocommit connection (the `db` fixture's read-only session): every query opens
+    its own short transaction.
+    """
+
+    def __init__(
+        self,
+        conn: psycopg.Connection,
+        suite: Suite,
+        *,
+        zone: str,
+        statement_timeout_ms: int,
+        selected: Iterable[str] | None = None,
+    ):
+        wanted = set(suite.ids()) if selected is None else set(selected)
+        self._conn = conn
+        self._zone = ZoneInfo(zone)
+        self._timeout_ms = statement_timeout_ms
+        self._catalog = Catalog(conn)
+        self._tables = {
+            table: [rule for rule in rules if rule.id in wanted]
+            for table, rules in suite.tables().items()
+        }
+        self._table_of = {rule.id: table for table, rules in self._tables.items() for rule in rules}
+        self._custom = {check.id: check for check in suite.custom if check.id in wanted}
+        self._results: dict[str, CheckResult] = {}
+
+    def result(self, check_id: str) -> CheckResult:
+        if check_id not in self._results:
+            if check_id in self._custom:
+                self._results[check_id] = self._run_custom(self._custom[check_id])
+            elif check_id in self._table_of:
+                table = self._table_of[check_id]
+                self._results.update(self._scan(table, self._tables[table]))
+            else:
+                raise KeyError(f"no selected data-quality check {check_id!r}")
+        return self._results[check_id]
+
+    # Queries
+
+    def execute(
+        self, query: sql.Composable, timeout_ms: int | None = None
+    ) -> tuple[list[str], list[tuple], QueryRecord]:
+        """Run one query in its own transaction; QueryFailed carries the record of a failure."""
+        timeout = timeout_ms or self._timeout_ms
+        text = query.as_string(self._conn)
+        start = perf_counter()
+        try:
+            with self._conn.transaction():
+                self._conn.execute(_SESSION, (str(timeout), self._zone.key))
+                start = perf_counter()
+                cursor = self._conn.execute(query)
+                rows = cursor.fetchall()
+        except psycopg.errors.QueryCanceled:
+            error = f"timed out after {timeout} ms (statement_timeout)"
+            raise QueryFailed(QueryRecord(text, perf_counter() - start, 0, error=error)) from None
+        except psycopg.Error as failure:
+            error = f"query failed: {first_line(failure)}"
+            raise QueryFailed(QueryRecord(text, perf_counter() - start, 0, error=error)) from None
+        names = [column.name for column in cursor.description or []]
+        return names, rows, QueryRecord(text, perf_counter() - start, len(rows))
+
+    # Declared rules
+
+    def _scan(self, table: Table, rules: list[Rule]) -> dict[str, CheckResult]:
+        problem = self._catalog.table_problem(table)
+        if problem:
+            return {rule.id: CheckResult(rule.id, "error", problem) for rule in rules}
+        info = self._catalog.table(table.schema, table.name)
+        assert info is not None
+        results: dict[str, CheckResult] = {}
+        pending: list[Rule] = []
+        for rule in rules:
+            problem = self._catalog.rule_problem(rule)
+            proof = None if problem else rule.proof(info)
+            if problem:
+                results[rule.id] = CheckResult(rule.id, "error", problem)
+            elif proof:
+                message = f"proven by the {proof}: passes without scanning"
+                results[rule.id] = CheckResult(rule.id, "pass", message, proven_by=proof)
+            else:
+                pending.append(rule)
+        for rule, verdict, queries in self._measure(table, pending, info):
+            results[rule.id] = self._with_sample(rule, verdict, queries, info)
+        return results
+
+    def _measure(
+        self, table: Table, rules: Sequence[Rule], info: TableInfo
+    ) -> Iterable[tuple[Rule, Verdict, list[QueryRecord]]]:
+        """Verdicts from one fused query; if it fails, from one query per rule."""
+        if not rules:
+            return
+        fused = compile_table(table, rules, info)
+        try:
+            _, rows, record = self.execute(fused.query, table.statement_timeout_ms)
+        except QueryFailed as failed:
+            if len(rules) == 1:
+                yield rules[0], Verdict("error", failed.record.error or ""), [failed.record]
+                return
+            for rule in rules:
+                for rule_alone, verdict, queries in self._measure(table, [rule], info):
+                    yield rule_alone, verdict, [failed.record, *queries]
+            return
+        record = QueryRecord(record.sql, record.seconds, record.rows, shared_by=len(rules))
+        values = rows[0]
+        for rule in rules:
+            slot = fused.slots[rule.id]
+            scope = Scope(rows=values[slot.scope], now=values[NOW], zone=self._zone)
+            yield rule, rule.judge(values[slot.start : slot.stop], scope), [record]
+
+    def _with_sample(
+        self, rule: Rule, verdict: Verdict, queries: list[QueryRecord], info: TableInfo
+    ) -> CheckResult:
+        result = CheckResult(
+            rule.id, verdict.status, verdict.message, verdict.offending, queries=queries
+        )
+        if verdict.status not in ("fail", "warn"):
+            return result
+        follow_up = follow_up_query(rule)
+        if follow_up is not None:
+            self._add_facts(result, follow_up, rule.table.statement_timeout_ms)
+        sample = sample_query(rule, info, SAMPLE_LIMIT)
+        if sample is not None:
+            self._add_sample(result, sample, rule.table.statement_timeout_ms)
+        return result
+
+    def _add_facts(
+        self, result: CheckResult, query: sql.Composable, timeout_ms: int | None
+    ) -> None:
+        try:
+            names, rows, record = self.execute(query, timeout_ms)
+        except QueryFailed as failed:
+            result.queries.append(failed.record)
+            return
+        result.queries.append(record)
+        facts = ", ".join(
+            f"{value} {name.replace('_', ' ')}" for name, value in as_dicts(names, rows)[0].items()
+        )
+        result.message += f" [{facts}]"
+
+    def _add_sample(
+        self, result: CheckResult, query: sql.Composable, timeout_ms: int | None
+    ) -> None:
+        try:
+            names, rows, record = self.execute(query, timeout_ms)
+        except QueryFailed as failed:
+            result.queries.append(failed.record)
+            result.message += f" (sample unavailable: {failed.record.error})"
+            return
+        result.queries.append(record)
+        result.columns = names
+        result.sample = as_dicts(names, rows)
+
+    # Custom SQL
+
+    def _run_custom(self, check: CustomCheck) -> CheckResult:
+        problem = self._catalog.table_problem(check.table)
+        if problem:
+            return CheckResult(check.id, "error", problem)
+        try:
+            names, rows, record = self.execute(compile_custom(check, SAMPLE_LIMIT))
+        except QueryFailed as failed:
+            return CheckResult(
+                check.id,
+                "error",
+                f"{check.table.source}: {failed.record.error}",
+                queries=[failed.record],
+            )
+        violations = rows[0][0] if rows else 0
+        what = f"{check.description}: " if check.description else ""
+        message = f"{what}{violations} violating rows from {check.table.source.name}"
+        status: Status = (
+            "pass" if not violations else "warn" if check.severity == "warn" else "fail"
+        )
+        columns = names[1:]
+        sample = as_dicts(columns, [row[1:] for row in rows])
+        return CheckResult(
+            check.id, status, message, violations, queries=[record], columns=columns, sample=sample
+        )

@@ -1,0 +1,195 @@
+"""Part 4, constraint propagation: what the schema promises but does not enforce, or enforces badly."""
+
+from __future__ import annotations
+
+from psycopg import sql
+
+from selfheal.health.config import Reference
+from selfheal.health.model import AuditContext, Check, CheckResult, Finding
+
+PART = "constraint_propagation"
+ORPHAN_SAMPLE = 5
+
+FK_WITHOUT_INDEX = """
+SELECT format('%%I.%%I', n.nspname, c.relname) AS tbl, con.conname,
+       string_agg(quote_ident(a.attname), ', ' ORDER BY k.ord) AS cols,
+       format('%%I.%%I', rn.nspname, rc.relname) AS referenced
+FROM pg_constraint con
+JOIN pg_class c ON c.oid = con.conrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_class rc ON rc.oid = con.confrelid
+JOIN pg_namespace rn ON rn.oid = rc.relnamespace
+CROSS JOIN LATERAL unnest(con.conkey) WITH ORDINALITY AS k(attnum, ord)
+JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum
+WHERE con.contype = 'f' AND n.nspname = ANY(%(schemas)s)
+  AND NOT EXISTS (
+    SELECT FROM pg_index i
+    WHERE i.indrelid = con.conrelid AND i.indisvalid AND i.indpred IS NULL
+      AND (i.indkey::int2[])[0:cardinality(con.conkey) - 1] @> con.conkey
+  )
+GROUP BY n.nspname, c.relname, con.conname, rn.nspname, rc.relname
+ORDER BY 1, 2
+"""
+
+NOT_VALID = """
+SELECT format('%%I.%%I', n.nspname, c.relname) AS tbl, con.conname,
+       quote_ident(con.conname) AS quoted, pg_get_constraintdef(con.oid) AS definition
+FROM pg_constraint con
+JOIN pg_class c ON c.oid = con.conrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE NOT con.convalidated AND n.nspname = ANY(%(schemas)s)
+ORDER BY 1, 2
+"""
+
+INVALID_INDEXES = """
+SELECT format('%%I.%%I', n.nspname, ic.relname) AS idx, format('%%I.%%I', n.nspname, c.relname) AS tbl
+FROM pg_index i
+JOIN pg_class ic ON ic.oid = i.indexrelid
+JOIN pg_class c ON c.oid = i.indrelid
+JOIN pg_namespace n ON n.oid = ic.relnamespace
+WHERE NOT i.indisvalid AND n.nspname = ANY(%(schemas)s)
+ORDER BY 1
+"""
+
+# Is the declared reference enforced by a single-column foreign key?
+REFERENCE_HAS_FK = """
+SELECT EXISTS (
+  SELECT FROM pg_constraint con
+  JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = con.conkey[1]
+  JOIN pg_attribute pa ON pa.attrelid = con.confrelid AND pa.attnum = con.confkey[1]
+  WHERE con.contype = 'f' AND cardinality(con.conkey) = 1
+    AND con.conrelid = to_regclass(format('%%I.%%I', %(cs)s::text, %(ct)s::text))
+    AND con.confrelid = to_regclass(format('%%I.%%I', %(ps)s::text, %(pt)s::text))
+    AND a.attname = %(cc)s AND pa.attname = %(pc)s
+)
+"""
+
+COLUMN_EXISTS = """
+SELECT EXISTS (SELECT FROM pg_attribute
+               WHERE attrelid = to_regclass(format('%%I.%%I', %s::text, %s::text))
+                 AND attname = %s AND attnum > 0 AND NOT attisdropped)
+"""
+
+
+def _schemas(ctx: AuditContext) -> dict[str, list[str]]:
+    return {"schemas": list(ctx.config.schemas)}
+
+
+def fk_without_index(ctx: AuditContext) -> CheckResult:
+    rows = ctx.rows(FK_WITHOUT_INDEX, _schemas(ctx))
+    findings = [
+        Finding(
+            "fk_without_index",
+            f"{r['tbl']}({r['cols']})",
+            "warn",
+            f"foreign key {r['conname']} to {r['referenced']} has no index on its columns: "
+            "deletes and updates of the referenced rows scan the whole table",
+            f"CREATE INDEX CONCURRENTLY ON {r['tbl']} ({r['cols']});",
+        )
+        for r in rows
+    ]
+    return CheckResult("foreign keys and the indexes leading with their columns", findings)
+
+
+def not_valid_constraints(ctx: AuditContext) -> CheckResult:
+    rows = ctx.rows(NOT_VALID, _schemas(ctx))
+    findings = [
+        Finding(
+            "not_valid_constraint",
+            f"{r['tbl']}.{r['quoted']}",
+            "warn",
+            f"constraint was added NOT VALID and never validated: {r['definition']}",
+            f"ALTER TABLE {r['tbl']} VALIDATE CONSTRAINT {r['quoted']};",
+        )
+        for r in rows
+    ]
+    return CheckResult("constraints added NOT VALID (pg_constraint.convalidated)", findings)
+
+
+def invalid_indexes(ctx: AuditContext) -> CheckResult:
+    rows = ctx.rows(INVALID_INDEXES, _schemas(ctx))
+    findings = [
+        Finding(
+            "invalid_index",
+            r["idx"],
+            "error",
+            f"index on {r['tbl']} is invalid (a failed CREATE INDEX CONCURRENTLY): "
+            "it is maintained on every write but never used",
+            f"REINDEX INDEX CONCURRENTLY {r['idx']}; (or DROP INDEX CONCURRENTLY and recreate it)",
+        )
+        for r in rows
+    ]
+    return CheckResult("indexes marked invalid (pg_index.indisvalid)", findings)
+
+
+def orphan_rows(ctx: AuditContext) -> CheckResult:
+    findings = [f for ref in ctx.config.references for f in _orphans(ctx, ref)]
+    declared = len(ctx.config.references)
+    return CheckResult(f"{declared} declared reference(s) without a foreign key", findings)
+
+
+def _orphans(ctx: AuditContext, ref: Reference) -> list[Finding]:
+    subject = f"{ref.child}.{ref.child_column} -> {ref.parent}.{ref.parent_column}"
+    missing = [
+        f"{table}.{column}"
+        for table, column in ((ref.child, ref.child_column), (ref.parent, ref.parent_column))
+        if not ctx.value(COLUMN_EXISTS, (table.schema, table.name, column))
+    ]
+    if missing:
+        return [
+            Finding(
+                "orphan_rows",
+                subject,
+                "warn",
+                f"the declared reference names missing column(s): {', '.join(missing)}",
+                "fix or remove the entry under [references] in checks/health.toml",
+            )
+        ]
+    params = {
+        "cs": ref.child.schema,
+        "ct": ref.child.name,
+        "ps": ref.parent.schema,
+        "pt": ref.parent.name,
+        "cc": ref.child_column,
+        "pc": ref.parent_column,
+    }
+    if ctx.value(REFERENCE_HAS_FK, params):
+        return []
+    rows = ctx.rows(_orphan_query(ref), (ORPHAN_SAMPLE,))
+    if not rows or rows[0]["orphans"] == 0:
+        return []
+    sample = ", ".join(repr(r["value"]) for r in rows)
+    return [
+        Finding(
+            "orphan_rows",
+            subject,
+            "error",
+            f"{rows[0]['orphans']} row(s) reference no {ref.parent} row (e.g. {sample})",
+            f"repair or quarantine the orphans, then ALTER TABLE {ref.child} ADD FOREIGN KEY "
+            f"({ref.child_column}) REFERENCES {ref.parent} ({ref.parent_column}) NOT VALID; "
+            "and VALIDATE it",
+        )
+    ]
+
+
+def _orphan_query(ref: Reference) -> sql.Composed:
+    """Distinct orphan values (a sample) with the total number of orphan rows."""
+    return sql.SQL(
+        "SELECT c.{cc}::text AS value, sum(count(*)) OVER () AS orphans FROM {child} c"
+        " WHERE c.{cc} IS NOT NULL"
+        " AND NOT EXISTS (SELECT FROM {parent} p WHERE p.{pc} = c.{cc})"
+        " GROUP BY c.{cc} ORDER BY count(*) DESC LIMIT %s"
+    ).format(
+        cc=sql.Identifier(ref.child_column),
+        pc=sql.Identifier(ref.parent_column),
+        child=sql.Identifier(ref.child.schema, ref.child.name),
+        parent=sql.Identifier(ref.parent.schema, ref.parent.name),
+    )
+
+
+CHECKS = (
+    Check(PART, "fk_without_index", fk_without_index),
+    Check(PART, "not_valid_constraint", not_valid_constraints),
+    Check(PART, "orphan_rows", orphan_rows),
+    Check(PART, "invalid_index", invalid_indexes),
+)

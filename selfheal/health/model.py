@@ -1,0 +1,119 @@
+"""The audit's records: a check, what it found, and the context it reads from."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
+
+from selfheal.health.config import HealthConfig
+
+PARTS = (
+    "feedback_loops",
+    "second_order_effects",
+    "socio_technical_alignment",
+    "constraint_propagation",
+    "entropy_robustness",
+    "multi_agent_coherence",
+)
+
+LEVEL_RANK = {"error": 0, "warn": 1, "info": 2}
+
+
+@dataclass(frozen=True)
+class Finding:
+    check: str
+    subject: str
+    level: str  # error, warn, info
+    message: str
+    remediation: str
+
+    def __str__(self) -> str:
+        return f"[{self.level}] {self.subject}: {self.message} (remedy: {self.remediation})"
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    examined: str  # what was looked at, shown even when nothing was found
+    findings: list[Finding] = field(default_factory=list)
+
+    def at_level(self, level: str) -> list[Finding]:
+        return [f for f in self.findings if f.level == level]
+
+    @property
+    def worst(self) -> Finding | None:
+        ranked = sorted(self.findings, key=lambda f: LEVEL_RANK[f.level])
+        return ranked[0] if ranked else None
+
+
+@dataclass
+class AuditContext:
+    """What every check reads: one read-only session, the configuration, the backlog folder."""
+
+    conn: psycopg.Connection
+    config: HealthConfig
+    backlog_dir: Path = Path("backlog")
+
+    def rows(self, query: Any, params: Any = None) -> list[dict[str, Any]]:
+        with self.conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(query, params)
+            return cur.fetchall()
+
+    def value(self, query: Any, params: Any = None) -> Any:
+        with self.conn.cursor() as cur:
+            cur.execute(query, params)
+            row = cur.fetchone()
+        return row[0] if row else None
+
+    def table_exists(self, table: Any) -> bool:
+        return bool(
+            self.value(
+                "SELECT EXISTS (SELECT FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                " WHERE n.nspname = %s AND c.relname = %s)",
+                (table.schema, table.name),
+            )
+        )
+
+    def ledger_query(self, template: str) -> sql.Composed | None:
+        """`template` with `{runs}` naming the ETL ledger; None when the ledger does not exist."""
+        runs = self.config.etl_runs
+        if not self.table_exists(runs):
+            return None
+        return sql.SQL(template).format(runs=sql.Identifier(runs.schema, runs.name))
+
+    @cached_property
+    def tickets(self) -> list[Any]:
+        from selfheal.tickets import load_tickets
+
+        return load_tickets(self.backlog_dir)
+
+
+Runner = Callable[[AuditContext], CheckResult]
+
+
+@dataclass(frozen=True)
+class Check:
+    part: str
+    name: str
+    run: Runner
+
+    @property
+    def id(self) -> str:
+        return f"{self.part}:{self.name}"
+
+    def __call__(self, ctx: AuditContext) -> CheckResult:
+        """Run the check; a level configured for it in `[levels]` replaces each finding's own."""
+        result = self.run(ctx)
+        level = ctx.config.levels.get(self.name)
+        if level is None:
+            return result
+        findings = [
+            Finding(f.check, f.subject, level, f.message, f.remediation) for f in result.findings
+        ]
+        return CheckResult(result.examined, findings)

@@ -1,0 +1,39 @@
+"""Pytest plugin (a `pytest11` entry point): gathers the health tests' evidence, which reaches
+the controller under pytest-xdist too, and writes the health report when the session ends."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from selfheal.evidence import DETAILS, from_report
+from selfheal.health.report import CheckRecord, render, write_health_report
+from selfheal.reporting import redact
+from selfheal.settings import Settings, redact_dsn
+
+
+class HealthReportWriter:
+    def __init__(self) -> None:
+        self.records: list[CheckRecord] = []
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when != "call":
+            return
+        for details in from_report(report, DETAILS):
+            health = details.get("health") if isinstance(details, dict) else None
+            if health:
+                self.records.append(CheckRecord(report.nodeid, report.outcome, **health))
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if not self.records:
+            return
+        settings = Settings.from_env(strict=False)
+        target = redact_dsn(settings.db_url.reveal()) if settings.db_url else "embedded default"
+        generated = datetime.now(settings.zone)
+        text = redact(render(self.records, generated, target), settings)
+        write_health_report(settings.reports_dir, text, generated)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.pluginmanager.register(HealthReportWriter(), "selfheal-health-report")

@@ -1,0 +1,133 @@
+"""Pytest plugin (a `pytest11` entry point) that enriches pytest-html's report/report.html:
+
+- a summary section with, per table of the target, its row count, size and freshness;
+- under each failing check, its failing rows (the evidence's sample) as a table, and the
+  remediation of its finding when it has one.
+
+The table overview is taken when the session ends, while the target still exists: just before
+the `target_dsn` fixture is torn down (the embedded default stops right after); under
+pytest-xdist in live mode, by the controller when the session finishes. A session in which no
+check opened the target says so instead. The executive KPI page is written at the same
+moment, from the same state.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from html import escape
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from selfheal.db import DatabaseUnreachable, connect
+from selfheal.evidence import DETAILS, SAMPLE_ROWS, from_report
+from selfheal.health.config import HealthConfigError, load_config
+from selfheal.health.overview import TableOverview, table_overview
+from selfheal.kpi import write_kpi_page
+from selfheal.plugin import stage_of
+from selfheal.reporting import redact
+from selfheal.settings import Settings
+
+HEALTH_CONFIG = Path("checks") / "health.toml"
+MAX_ROWS = 10
+
+
+class TargetSnapshot:
+    def __init__(self, rootpath: Path) -> None:
+        self.rootpath = rootpath
+        self.tables: list[TableOverview] | None = None
+        self.problem = ""
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_fixture_setup(self, fixturedef: pytest.FixtureDef, request: pytest.FixtureRequest):
+        value = yield
+        if fixturedef.argname == "target_dsn":
+            fixturedef.addfinalizer(lambda: self.take(value))
+        return value
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        """Under pytest-xdist the workers hold the target; in live mode the controller looks."""
+        settings = Settings.from_env(strict=False)
+        checks_ran = any(stage_of(item) != "other" for item in session.items)
+        if self.tables is None and not self.problem and settings.live and checks_ran:
+            self.take(settings.db_url.reveal())
+
+    def take(self, dsn: str) -> None:
+        settings = Settings.from_env(strict=False)
+        try:
+            config = load_config(self.rootpath / HEALTH_CONFIG)
+            with connect(
+                dsn, read_only=True, autocommit=True, connect_timeout=settings.connect_timeout
+            ) as conn:
+                self.tables = table_overview(conn, config)
+                write_kpi_page(conn, settings.reports_dir, datetime.now(settings.zone))
+        except (HealthConfigError, OSError, psycopg.Error, DatabaseUnreachable) as error:
+            # The report is still written, and says why this section is missing.
+            self.problem = redact(f"{type(error).__name__}: {error}", settings)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_html_results_summary(
+        self, prefix: list[str], summary: list[str], postfix: list[str], session: pytest.Session
+    ) -> None:
+        prefix.append(render_overview(self.tables, self.problem))
+
+
+def render_overview(tables: list[TableOverview] | None, problem: str = "") -> str:
+    heading = "<h2>Tables: freshness and row counts</h2>"
+    if tables is None:
+        reason = problem or "no check opened the target database in this session"
+        return f'{heading}<p class="selfheal-overview">not available: {escape(reason)}</p>'
+    rows = "".join(
+        "<tr>"
+        f"<td>{escape(str(t.table))}</td><td>{t.rows:,}</td><td>{t.bytes:,}</td>"
+        f'<td class="{t.status.replace(" ", "-")}">{t.status}</td>'
+        f"<td>{escape(t.freshness_column or '')}</td>"
+        f"<td>{'' if t.newest is None else t.newest.isoformat(timespec='seconds')}</td>"
+        f"<td>{'' if t.age_hours is None else f'{t.age_hours:.1f}'}</td>"
+        f"<td>{'' if t.max_age_hours is None else f'{t.max_age_hours:g}'}</td>"
+        "</tr>"
+        for t in tables
+    )
+    return (
+        f'{heading}<table id="selfheal-tables" class="selfheal-overview">'
+        "<thead><tr><th>table</th><th>rows</th><th>bytes</th><th>freshness</th>"
+        "<th>column</th><th>newest</th><th>age (h)</th><th>limit (h)</th></tr></thead>"
+        f"<tbody>{rows}</tbody></table>"
+    )
+
+
+def render_failing_rows(rows: list[dict[str, Any]]) -> str:
+    shown = rows[:MAX_ROWS]
+    columns = list(dict.fromkeys(key for row in shown for key in row))
+    head = "".join(f"<th>{escape(str(c))}</th>" for c in columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{escape(str(row.get(c, '')))}</td>" for c in columns) + "</tr>"
+        for row in shown
+    )
+    more = (
+        f"<p>{len(rows) - len(shown)} more row(s) not shown</p>" if len(rows) > len(shown) else ""
+    )
+    return (
+        f'<div class="selfheal-failing-rows"><h4>Failing rows</h4>'
+        f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{more}</div>"
+    )
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_html_results_table_html(report: pytest.TestReport, data: list[str]) -> None:
+    rows = [row for sample in from_report(report, SAMPLE_ROWS) for row in sample]
+    if rows:
+        data.append(render_failing_rows(rows))
+    for details in from_report(report, DETAILS):
+        remediation = details.get("remediation") if isinstance(details, dict) else None
+        if remediation:
+            data.append(
+                f'<p class="selfheal-remediation">Remediation: {escape(str(remediation))}</p>'
+            )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.pluginmanager.hasplugin("html"):
+        config.pluginmanager.register(TargetSnapshot(config.rootpath), "selfheal-target-snapshot")

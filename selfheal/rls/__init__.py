@@ -1,0 +1,1 @@
+"""Row-level security: static lints with waivers, and behaviour probes by impersonation."""

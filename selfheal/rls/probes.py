@@ -1,0 +1,227 @@
+"""Behaviour probes: prove row-level security by impersonating API roles.
+
+Each probe runs in its own transaction that is always rolled back: `SET LOCAL ROLE <role>` plus
+`set_config('request.jwt.claims', <claims>, true)`, exactly what PostgREST does per request.
+What a role sees is compared with a privileged count taken as the session user (who must bypass
+RLS). Read probes work on a read-only session; write probes need a writable one and still roll
+back. A probe that errors (permission denied, a claim that is not a uuid) saw nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import psycopg
+from psycopg import sql
+
+from selfheal.rls.access import TableAccess
+
+_SAMPLE_OWNERS = 3
+
+
+class ProbeUnavailable(RuntimeError):
+    """The session cannot take a privileged count (it does not bypass row-level security)."""
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """What the table holds, counted as a role that bypasses RLS."""
+
+    total: int
+    by_owner: dict[str, int]  # owner id (text) -> rows; the most frequent owners only
+
+
+@dataclass(frozen=True)
+class Seen:
+    rows: int
+    foreign: int  # rows whose owner is not the impersonated user (owner-scoped tables)
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Violation:
+    table: str
+    role: str
+    claims: str | None
+    message: str
+
+
+def claims_for(role: str, sub: str | None = None) -> str:
+    payload: dict[str, str] = {"role": role}
+    if sub is not None:
+        payload["sub"] = sub
+    return json.dumps(payload)
+
+
+@contextmanager
+def impersonating(conn: psycopg.Connection, role: str, claims: str | None) -> Iterator[None]:
+    """A rolled-back transaction in which `role` with `claims` is the current user."""
+    with conn.transaction(force_rollback=True):
+        conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(role)))
+        conn.execute("SELECT set_config('request.jwt.claims', %s, true)", (claims or "",))
+        yield
+
+
+def _table(access: TableAccess) -> sql.Identifier:
+    return sql.Identifier(access.schema, access.table)
+
+
+def baseline(conn: psycopg.Connection, access: TableAccess) -> Baseline:
+    with conn.transaction(force_rollback=True):
+        row = conn.execute(
+            "SELECT r.rolsuper OR r.rolbypassrls OR (c.relowner = r.oid AND NOT "
+            "c.relforcerowsecurity) FROM pg_roles r, pg_class c "
+            "WHERE r.rolname = current_user AND c.oid = %s::regclass",
+            (_table(access).as_string(conn),),
+        ).fetchone()
+        if not row or not row[0]:
+            raise ProbeUnavailable(
+                f"the session's role does not bypass row-level security on "
+                f"{access.label}; connect as a privileged role to probe it"
+            )
+        total = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(_table(access))).fetchone()
+        by_owner: dict[str, int] = {}
+        if access.owner_column:
+            rows = conn.execute(
+                sql.SQL(
+                    "SELECT {col}::text, count(*) FROM {t} WHERE {col} IS NOT NULL GROUP BY 1 "
+                    "ORDER BY 2 DESC, 1 LIMIT %s"
+                ).format(col=sql.Identifier(access.owner_column), t=_table(access)),
+                (_SAMPLE_OWNERS,),
+            )
+            by_owner = dict(rows.fetchall())
+    return Baseline(total=total[0] if total else 0, by_owner=by_owner)
+
+
+def seen(
+    conn: psycopg.Connection, access: TableAccess, role: str, claims: str | None, user: str | None
+) -> Seen:
+    """How many rows `role` with `claims` sees, and how many of them are not `user`'s."""
+    foreign = sql.SQL("0")
+    if access.owner_column:
+        foreign = sql.SQL("count(*) FILTER (WHERE {}::text IS DISTINCT FROM %(user)s)").format(
+            sql.Identifier(access.owner_column)
+        )
+    query = sql.SQL("SELECT count(*), {} FROM {}").format(foreign, _table(access))
+    try:
+        with impersonating(conn, role, claims):
+            row = conn.execute(query, {"user": user}).fetchone()
+    except psycopg.Error as error:
+        return Seen(0, 0, error.diag.message_primary or type(error).__name__)
+    return Seen(row[0], row[1]) if row else Seen(0, 0)
+
+
+def normalized_sub(claims: str | None) -> str | None:
+    """The claims' `sub` as PostgreSQL's uuid text, or None when absent or not a uuid."""
+    try:
+        sub = json.loads(claims or "").get("sub")
+        return str(uuid.UUID(sub)) if isinstance(sub, str) else None
+    except (ValueError, AttributeError, TypeError):
+        return None
+
+
+def allowed(access: TableAccess, role: str, user: str | None, base: Baseline) -> int:
+    """Rows `role` acting as `user` may see under the declaration."""
+    declared = access.roles[role]
+    if declared.mode == "all":
+        return base.total
+    if declared.mode == "owner" and user is not None:
+        return base.by_owner.get(user, 0)
+    return 0
+
+
+def exact_violations(
+    conn: psycopg.Connection, access: TableAccess, base: Baseline, extra_users: tuple[str, ...] = ()
+) -> list[Violation]:
+    """Each role with well-formed claims sees exactly what the declaration allows."""
+    cases: list[tuple[str, str | None]] = [("anon", None), ("service_role", None)]
+    users = [*base.by_owner, *extra_users] or [str(uuid.uuid4())]
+    cases += [("authenticated", user) for user in users]
+    found = []
+    for role, user in cases:
+        claims = claims_for(role, user)
+        got = seen(conn, access, role, claims, user)
+        want = allowed(access, role, user, base)
+        if got.rows != want:
+            reason = f" ({got.error})" if got.error else ""
+            found.append(
+                Violation(
+                    access.label,
+                    role,
+                    claims,
+                    f"{role} as {user or 'nobody'} sees {got.rows} rows, "
+                    f"declared {access.roles[role].mode}: {want}{reason}",
+                )
+            )
+        elif access.roles[role].mode == "owner" and got.foreign:
+            found.append(
+                Violation(
+                    access.label,
+                    role,
+                    claims,
+                    f"{role} as {user} sees {got.foreign} rows of other users",
+                )
+            )
+    return found
+
+
+def claims_violation(
+    conn: psycopg.Connection, access: TableAccess, base: Baseline, role: str, claims: str | None
+) -> Violation | None:
+    """Any claims (missing, malformed, escalating) grant `role` nothing beyond its declaration."""
+    user = normalized_sub(claims)
+    got = seen(conn, access, role, claims, user)
+    limit = allowed(access, role, user, base)
+    if got.rows > limit:
+        return Violation(
+            access.label,
+            role,
+            claims,
+            f"{role} with claims {claims!r} sees {got.rows} rows, at most {limit} "
+            f"allowed ({access.roles[role].mode})",
+        )
+    if access.roles[role].mode == "owner" and got.foreign:
+        return Violation(
+            access.label,
+            role,
+            claims,
+            f"{role} with claims {claims!r} sees {got.foreign} rows of other users",
+        )
+    return None
+
+
+def write_violations(conn: psycopg.Connection, access: TableAccess, column: str) -> list[Violation]:
+    """A stranger (anon, or an authenticated user who owns nothing) updates and deletes nothing.
+
+    Needs a writable session; every statement runs in a transaction that is rolled back.
+    """
+    stranger = str(uuid.uuid4())
+    statements = {
+        "UPDATE": sql.SQL("UPDATE {t} SET {c} = {c}").format(
+            t=_table(access), c=sql.Identifier(column)
+        ),
+        "DELETE": sql.SQL("DELETE FROM {}").format(_table(access)),
+    }
+    found = []
+    for role in ("anon", "authenticated"):
+        claims = claims_for(role, stranger)
+        for verb, statement in statements.items():
+            try:
+                with impersonating(conn, role, claims):
+                    changed = conn.execute(statement).rowcount
+            except psycopg.Error:
+                changed = 0  # refused outright: permission denied or a policy violation
+            if changed > 0:
+                found.append(
+                    Violation(
+                        access.label,
+                        role,
+                        claims,
+                        f"{role} as a stranger could {verb} {changed} rows",
+                    )
+                )
+    return found

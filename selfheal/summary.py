@@ -1,0 +1,182 @@
+"""The end of a run: the executive summary, the run log and `last_run.json` for the doctor.
+
+The summary opens with one table (a row per stage: passed, failed, warned, healed, skipped,
+tickets opened and resolved, duration) and links the HTML report. Every text passes through
+`redact` before it is written.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from selfheal.notify import Delivery, RunNews, StageCount
+from selfheal.pipeline import STAGES, stage_rank
+from selfheal.reporting import Outcome, write_atomic
+from selfheal.tickets import RunChanges, Ticket
+
+LAST_RUN = "last_run.json"
+
+
+@dataclass
+class Run:
+    started: datetime
+    finished: datetime
+    outcomes: list[Outcome]
+    changes: RunChanges | None  # None when tickets are off
+    delivery: Delivery = field(default_factory=lambda: Delivery(False, "not attempted"))
+
+    def stages(self) -> list[str]:
+        seen = {o.stage for o in self.outcomes}
+        return sorted(seen, key=stage_rank)
+
+    def failures(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.outcome == "failed"]
+
+    def heals(self) -> list[dict]:
+        return [heal for o in self.outcomes for heal in o.heals]
+
+    def healed_nodes(self) -> set[str]:
+        return {h["node_id"] for h in self.heals() if h.get("outcome") == "healed"}
+
+    def news(self) -> RunNews:
+        changes = self.changes or RunChanges()
+        counts = [
+            StageCount(stage, *(self._count(stage, k) for k in ("passed", "failed", "skipped")))
+            for stage in self.stages()
+        ]
+        return RunNews(
+            title=f"selfheal run {self.finished.isoformat(timespec='minutes')}: "
+            f"{len(self.failures())} failed",
+            stages=counts,
+            opened=[t.title for t in changes.opened + changes.reopened],
+            resolved=[t.title for t in changes.resolved],
+            failures=[(o.nodeid, o.message) for o in self.failures()],
+        )
+
+    def _count(self, stage: str, outcome: str) -> int:
+        return sum(1 for o in self.outcomes if o.stage == stage and o.outcome == outcome)
+
+
+def _cell(text: object) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _tickets_of(tickets: list[Ticket], stage: str) -> int:
+    return sum(1 for t in tickets if t.stage == stage)
+
+
+def stage_table(run: Run) -> list[str]:
+    changes = run.changes or RunChanges()
+    opened = changes.opened + changes.reopened
+    healed = run.healed_nodes()
+    lines = [
+        "| stage | passed | failed | warned | healed | not run | tickets opened | resolved "
+        "| duration (s) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for stage in run.stages():
+        mine = [o for o in run.outcomes if o.stage == stage]
+        row = [
+            stage,
+            run._count(stage, "passed"),
+            run._count(stage, "failed"),
+            sum(1 for o in mine if o.warnings),
+            sum(1 for o in mine if o.nodeid in healed),
+            run._count(stage, "skipped"),
+            _tickets_of(opened, stage),
+            _tickets_of(changes.resolved, stage),
+            f"{sum(o.seconds for o in mine):.1f}",
+        ]
+        lines.append("| " + " | ".join(str(cell) for cell in row) + " |")
+    return lines
+
+
+def render_summary(run: Run, target: str) -> str:
+    failures = run.failures()
+    lines = [
+        f"# Run summary {run.finished.date().isoformat()}",
+        "",
+        *stage_table(run),
+        "",
+        f"- result: **{'FAILED' if failures else 'passed'}** "
+        f"({len(run.outcomes)} checks, {len(failures)} failed)",
+        f"- target: {target}",
+        f"- started {run.started.isoformat(timespec='seconds')}, "
+        f"finished {run.finished.isoformat(timespec='seconds')}",
+        "- HTML report: [report.html](../report.html)",
+        f"- Slack: {run.delivery.detail}",
+    ]
+    if run.changes is None:
+        lines.append("- tickets: off (--no-tickets)")
+    if failures:
+        lines += ["", "## Failures", "", "| check | stage | kind | message | reproduce |"]
+        lines.append("| --- | --- | --- | --- | --- |")
+        for o in failures:
+            lines.append(
+                f"| `{_cell(o.nodeid)}` | {o.stage} | {_cell(o.kind)} | {_cell(o.message)} "
+                f"| `pytest '{_cell(o.nodeid)}'` |"
+            )
+    if run.heals():
+        lines += ["", "## Doctor", "", "| check | remedy | outcome | detail |"]
+        lines.append("| --- | --- | --- | --- |")
+        for h in run.heals():
+            lines.append(
+                f"| `{_cell(h['node_id'])}` | {_cell(h['remedy'])} | {h['outcome']} "
+                f"| {_cell(h.get('detail', ''))} |"
+            )
+    if run.changes is not None:
+        lines += ["", "## Tickets", ""]
+        for label, tickets in (
+            ("opened", run.changes.opened),
+            ("reopened", run.changes.reopened),
+            ("updated", run.changes.updated),
+            ("resolved", run.changes.resolved),
+        ):
+            lines += [f"- {label}: `{t.filename}` {t.title}" for t in tickets]
+    return "\n".join(lines) + "\n"
+
+
+def render_log(run: Run) -> str:
+    lines = [f"## Run {run.started.isoformat(timespec='seconds')}", ""]
+    for o in sorted(run.outcomes, key=lambda o: stage_rank(o.stage)):
+        line = f"- [{o.stage}] {o.outcome.upper()} `{o.nodeid}` ({o.seconds:.2f}s)"
+        if o.message:
+            line += f": {o.message}"
+        lines.append(line)
+        lines += [f"  - warning: {w}" for w in o.warnings]
+    lines += [f"- [doctor] {h['remedy']} on `{h['node_id']}`: {h['outcome']}" for h in run.heals()]
+    lines.append(f"- [notify] {run.delivery.detail}")
+    return "\n".join(lines) + "\n\n"
+
+
+def write_run_files(
+    reports_dir: Path, run: Run, target: str, redact: Callable[[str], str]
+) -> list[Path]:
+    """Write the day's summary (replaced), the day's log (appended) and last_run.json."""
+    exec_dir = reports_dir / "exec"
+    day = run.finished.date().isoformat()
+    summary = exec_dir / f"run_summary_{day}.md"
+    log = exec_dir / f"run_logs_{day}.md"
+    last_run = exec_dir / LAST_RUN
+    write_atomic(summary, redact(render_summary(run, target)))
+    previous = log.read_text(encoding="utf-8") if log.exists() else f"# Run logs {day}\n\n"
+    write_atomic(log, previous + redact(render_log(run)))
+    record = {
+        "finished": run.finished.isoformat(),
+        "stages": list(STAGES),
+        "outcomes": [o.to_dict() for o in run.outcomes],
+    }
+    write_atomic(last_run, redact(json.dumps(record, indent=1)))
+    return [summary, log, last_run]
+
+
+def read_last_run(reports_dir: Path) -> list[Outcome]:
+    """The outcomes of the last run (empty when there was none)."""
+    path = reports_dir / "exec" / LAST_RUN
+    if not path.exists():
+        return []
+    return [Outcome.from_dict(o) for o in json.loads(path.read_text())["outcomes"]]

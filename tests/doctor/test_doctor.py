@@ -1,0 +1,94 @@
+"""The doctor end to end: plan without changes, heal with a re-check, bounded attempts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import psycopg
+import pytest
+
+from selfheal.doctor import Context, Doctor
+from selfheal.doctor.doctor import FAILED, HEALED, NEEDS_PERSON, NO_REMEDY, PLANNED
+from selfheal.reporting import Outcome
+from selfheal.settings import Settings
+from selfheal.tickets import Backlog, HealAttempt, Observation, load_tickets
+
+pytest_plugins = ["pytester"]
+
+CHECK = """
+import os, psycopg, pytest
+
+@pytest.mark.rls
+def test_rls_enabled_where_policies_exist():
+    with psycopg.connect(os.environ["SUPABASE_DB_URL"]) as conn:
+        off = conn.execute(
+            "SELECT relname FROM pg_class WHERE relname = 'events' AND NOT relrowsecurity"
+        ).fetchall()
+    assert not off, f"rls_disabled_in_public: {off}"
+"""
+NODE = "test_rls.py::test_rls_enabled_where_policies_exist"
+FAILURE_FINGERPRINT = Observation(NODE, "rls", "failed", "AssertionError").fingerprint
+FAILURE = Outcome(
+    NODE, "rls", "failed", "AssertionError: rls_disabled_in_public", 0.1, "AssertionError"
+)
+
+
+@pytest.fixture
+def rls_off(migrated_db: str, pytester: pytest.Pytester) -> str:
+    pytester.makeini("[pytest]\nmarkers =\n    rls: r\n")
+    pytester.makepyfile(test_rls=CHECK)
+    with psycopg.connect(migrated_db, autocommit=True) as conn:
+        conn.execute("ALTER TABLE public.events DISABLE ROW LEVEL SECURITY")
+    return migrated_db
+
+
+def _rls_on(dsn: str) -> bool:
+    with psycopg.connect(dsn) as conn:
+        query = "SELECT relrowsecurity FROM pg_class WHERE oid = 'public.events'::regclass"
+        return conn.execute(query).fetchone()[0]
+
+
+def _doctor(dsn: str, pytester: pytest.Pytester, tickets=()) -> Doctor:
+    return Doctor(Context(dsn, Settings()), pytester.path, list(tickets))
+
+
+def test_plan_changes_nothing(rls_off: str, pytester: pytest.Pytester) -> None:
+    (result,) = _doctor(rls_off, pytester).run([FAILURE], heal=False)
+    assert result.outcome == PLANNED
+    assert result.detail == "ALTER TABLE public.events ENABLE ROW LEVEL SECURITY"
+    assert not _rls_on(rls_off)
+
+
+def test_heal_applies_and_the_failing_check_passes_again(
+    rls_off: str, pytester: pytest.Pytester
+) -> None:
+    (result,) = _doctor(rls_off, pytester).run([FAILURE], heal=True)
+    assert (result.outcome, result.fingerprint) == (HEALED, FAILURE_FINGERPRINT)
+    assert "re-check: passed" in result.detail
+    assert _rls_on(rls_off)
+
+
+def test_a_heal_the_recheck_refutes_is_a_failure(rls_off: str, pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_rls=CHECK.replace("NOT relrowsecurity", "relrowsecurity"))
+    (result,) = _doctor(rls_off, pytester).run([FAILURE], heal=True)
+    assert result.outcome == FAILED and "re-check: failed" in result.detail
+
+
+def test_twice_failed_heals_are_left_to_a_person(
+    rls_off: str, pytester: pytest.Pytester, tmp_path
+) -> None:
+    backlog = Backlog(tmp_path / "backlog")
+    at = datetime(2024, 1, 1, tzinfo=UTC)
+    backlog.record_run([Observation(NODE, "rls", "failed", "AssertionError")], at)
+    for _ in range(2):
+        backlog.record_heal(FAILURE_FINGERPRINT, HealAttempt(at, "enable RLS", "failed"))
+    tickets = load_tickets(tmp_path / "backlog")
+    (result,) = _doctor(rls_off, pytester, tickets).run([FAILURE], heal=True)
+    assert result.outcome == NEEDS_PERSON and not _rls_on(rls_off)
+    assert "needs a person" in next((tmp_path / "backlog").glob("READY_*.md")).read_text()
+
+
+def test_an_unknown_failure_gets_no_remedy(migrated_db: str, pytester: pytest.Pytester) -> None:
+    unknown = Outcome("checks/test_x.py::test_y", "dq", "failed", "1 != 2", 0.0, "AssertionError")
+    (result,) = _doctor(migrated_db, pytester).run([unknown], heal=True)
+    assert result.outcome == NO_REMEDY

@@ -1,0 +1,32 @@
+"""Fault: the database does not answer. Preflight fails; later stages are reported as not run;
+one ticket names the problem; the doctor has no remedy; the next clean run resolves it."""
+
+from __future__ import annotations
+
+import port_for
+from psycopg.conninfo import make_conninfo
+
+STAGES = "preflight or migrations or doctor"
+
+
+def test_unreachable_database(pipeline, migrated_db: str) -> None:
+    dead = make_conninfo(migrated_db, port=port_for.select_random(), password="pw-hunter2")
+
+    done = pipeline.run(dead, "-m", STAGES)
+    assert done.returncode == 1
+    summary = pipeline.summary()
+    assert "| migrations | 0 | 0 | 0 | 0 | 1 |" in summary  # not run, not passed
+    assert "| doctor | 0 | 0 | 0 | 0 | 1 |" in summary
+    tickets = pipeline.tickets("open")
+    reachable = [t for t in tickets if t.node_id.endswith("test_database_reachable")]
+    assert len(reachable) == 1 and "unreachable" in reachable[0].message
+    broken_fixture = [t for t in tickets if t.kind == "DatabaseUnreachable"]
+    assert len(broken_fixture) == 1  # every check needing the session: one problem
+
+    doctor = pipeline.doctor(dead, "--heal")
+    assert "no remedy" in doctor.stdout and doctor.returncode == 0
+    assert "pw-hunter2" not in pipeline.produced_text() + doctor.stdout + doctor.stderr
+
+    assert pipeline.run(migrated_db, "-m", STAGES).returncode == 0
+    assert pipeline.tickets("open") == []
+    assert {t.status for t in pipeline.tickets()} == {"resolved"}

@@ -1,0 +1,74 @@
+"""The executive page: 30 days of spend, conversions and cpa, and its chart."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import date, datetime
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from selfheal.db import connect
+from selfheal.kpi import DayKpi, daily_trend, render_svg, write_kpi_page
+
+TODAY = date(2026, 11, 25)
+
+
+def _metrics(conn, rows):
+    conn.cursor().executemany(
+        "INSERT INTO public.daily_metrics (metric_date, source, campaign, spend, conversions)"
+        " VALUES (%s, %s, 'c1', %s, %s)",
+        rows,
+    )
+
+
+def test_trend_fills_every_day_and_sums_sources(migrated_db):
+    with connect(migrated_db, autocommit=True) as conn:
+        _metrics(
+            conn,
+            [
+                (TODAY, "source_a", Decimal("10.50"), 2),
+                (TODAY, "source_b", Decimal("4.50"), 1),
+                (date(2026, 11, 20), "source_a", Decimal("7"), 0),
+                (date(2026, 10, 1), "source_a", Decimal("99"), 9),  # older than 30 days
+            ],
+        )
+        trend = daily_trend(conn, TODAY)
+    assert len(trend) == 30 and trend[0].day == date(2026, 10, 27) and trend[-1].day == TODAY
+    assert trend[-1] == DayKpi(TODAY, Decimal("15.00"), 3) and trend[-1].cpa == Decimal("5")
+    assert trend[-6].cpa is None  # spend without conversions: no cpa
+    assert sum(d.spend for d in trend) == Decimal("22.00")
+
+
+def test_cpa_line_breaks_on_days_without_conversions():
+    trend = [DayKpi(date(2026, 11, d), Decimal(10), c) for d, c in [(1, 1), (2, 0), (3, 2), (4, 2)]]
+    svg = render_svg(trend)
+    # spend and conversions: one line each; cpa: two pieces around the gap on day 2
+    assert svg.count("<polyline") == 4
+
+
+def test_page_and_chart_are_written(migrated_db, tmp_path):
+    with connect(migrated_db, autocommit=True) as conn:
+        _metrics(conn, [(TODAY, "source_a", Decimal("12"), 4)])
+        page = write_kpi_page(conn, tmp_path, datetime(2026, 11, 25, 9, tzinfo=ZoneInfo("UTC")))
+    assert page == tmp_path / "exec" / "kpi_2026-11-25.md"
+    text = page.read_text()
+    assert "total spend: 12.00; conversions: 4; cpa: 3.00" in text
+    assert "![Spend, conversions and CPA per day](kpi_2026-11-25.svg)" in text
+    assert (tmp_path / "exec" / "kpi_2026-11-25.svg").read_text().startswith("<svg")
+
+
+def test_command_line_reports_an_unreachable_database_without_its_password(tmp_path):
+    env = {
+        **os.environ,
+        "SUPABASE_DB_URL": "postgresql://kpi:s3cr3t-pw@127.0.0.1:1/nowhere?connect_timeout=2",
+        "SELFHEAL_REPORTS_DIR": str(tmp_path),
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "selfheal.kpi"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    assert "127.0.0.1:1/nowhere" in result.stderr
+    assert "s3cr3t-pw" not in result.stdout + result.stderr
+    assert not (tmp_path / "exec").exists()  # nothing half-written

@@ -1,0 +1,151 @@
+"""A real `pytest -m health` session against a test database, and the reports it leaves:
+the HTML report rendered in headless Chromium (loads, no console output, failing rows and the
+per-table overview shown), the health report linking it, and the executive KPI page."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from selfheal.db import connect, create_database, drop_database
+
+from .dom import tables_in
+
+ROOT = Path(__file__).resolve().parents[2]
+ODD_TABLE = "<b>Odd & Name</b>"
+CHECKS = "orphan_rows or invalid_index or owner_and_purpose"
+
+
+@dataclass(frozen=True)
+class Run:
+    returncode: int
+    output: str
+    reports: Path
+
+
+def _seed(conn: psycopg.Connection) -> None:
+    """Ten days of metrics, and three problems: orphan rows, an invalid index, an unowned table."""
+    conn.execute(
+        "INSERT INTO public.daily_metrics (metric_date, source, campaign, spend, conversions)"
+        " SELECT current_date - g, 'source_a', 'c1', 100 + g, g % 4"
+        " FROM generate_series(0, 9) g"
+    )
+    conn.execute(
+        "INSERT INTO public.etl_quarantine (source, raw_payload, reason)"
+        " VALUES ('ghost', '{}', 'no such run')"
+    )
+    conn.execute("CREATE TABLE public.dupes (v int)")
+    conn.execute("INSERT INTO public.dupes VALUES (1), (1)")
+    with pytest.raises(psycopg.errors.UniqueViolation):
+        conn.execute("CREATE UNIQUE INDEX CONCURRENTLY dupes_v_key ON public.dupes (v)")
+    conn.execute(
+        sql.SQL("CREATE TABLE {} (id int PRIMARY KEY)").format(sql.Identifier("public", ODD_TABLE))
+    )
+
+
+@pytest.fixture(scope="module")
+def run(admin_dsn: str, migrated_template: str, tmp_path_factory) -> Run:
+    """One health session (a subprocess, as a user runs it) against a seeded clone."""
+    reports = tmp_path_factory.mktemp("reports")
+    dsn = create_database(admin_dsn, "report_browser_target", template=migrated_template)
+    try:
+        with connect(dsn, autocommit=True) as conn:
+            _seed(conn)
+        env = {
+            **os.environ,
+            "SUPABASE_DB_URL": dsn,
+            "SELFHEAL_REPORTS_DIR": str(reports),
+            "SELFHEAL_BACKLOG_DIR": str(reports.parent / "backlog"),
+            "SLACK_WEBHOOK_URL": "",  # empty wins over a developer's .env: no notification
+        }
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-m",
+                "health",
+                "-k",
+                CHECKS,
+                "-p",
+                "no:cacheprovider",
+                f"--html={reports / 'report.html'}",
+                "--self-contained-html",
+            ],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    finally:
+        drop_database(admin_dsn, "report_browser_target")
+    return Run(result.returncode, result.stdout + result.stderr, reports)
+
+
+def test_the_session_fails_on_error_findings(run):
+    assert run.returncode == 1, run.output[-3000:]
+    assert "constraint_propagation:orphan_rows" in run.output
+
+
+def test_html_report_loads_without_console_output(run, render):
+    rendered = render(run.reports / "report.html")
+    assert rendered.console == []
+    assert "test_health[constraint_propagation:invalid_index]" in rendered.dom  # rows built by JS
+
+
+def test_failing_rows_table_renders(run, render):
+    dom = render(run.reports / "report.html").dom
+    tables = tables_in(dom, "selfheal-failing-rows")
+    assert len(tables) == 2  # the two failing checks
+    rows = [row for table in tables for row in table]
+    assert rows[0] == ["check", "subject", "level", "message", "remediation"]
+    subjects = {row[1] for table in tables for row in table[1:]}
+    assert subjects == {
+        "public.etl_quarantine.source -> public.etl_runs.source",
+        "public.dupes_v_key",
+    }
+
+
+def test_tables_overview_shows_freshness_and_row_counts(run, render):
+    [table] = tables_in(render(run.reports / "report.html").dom, "selfheal-tables")
+    header, *rows = table
+    assert header[:4] == ["table", "rows", "bytes", "freshness"]
+    by_name = {row[0]: row for row in rows}
+    assert by_name["public.daily_metrics"][1] == "10"
+    assert by_name["public.daily_metrics"][3] == "fresh"
+    assert by_name["public.events"][3] == "empty"
+    assert by_name['public."<b>Odd & Name</b>"'][3] == "not watched"  # escaped, shown as text
+
+
+def test_health_report_links_the_html_report(run):
+    [report] = run.reports.glob("system_health_*.md")
+    text = report.read_text()
+    assert "[report.html](report.html)" in text
+    assert "## 4. Constraint propagation" in text and "## 3. Socio-technical alignment" in text
+    assert (
+        "| orphan_rows | error | public.etl_quarantine.source -> public.etl_runs.source |" in text
+    )
+    assert "| invalid_index | error | public.dupes_v_key |" in text
+
+
+def test_executive_page_has_the_30_day_chart(run, render):
+    [page] = (run.reports / "exec").glob("kpi_*.md")
+    text = page.read_text()
+    chart = page.with_suffix(".svg")
+    assert f"]({chart.name})" in text
+    assert text.count("\n| 20") == 30  # one row per day
+    svg = ET.parse(chart).getroot()
+    assert svg.tag == "{http://www.w3.org/2000/svg}svg"
+    labels = [t.text for t in svg.iter("{http://www.w3.org/2000/svg}text")]
+    assert {"Spend", "Conversions", "CPA"} <= set(labels)
+    assert len(list(svg.iter("{http://www.w3.org/2000/svg}polyline"))) >= 3
+    assert render(chart).console == []
