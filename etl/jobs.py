@@ -352,6 +352,14 @@ def _metric_days(request: Request) -> list[date] | None:
     return [first + timedelta(days=n) for n in range((last - first).days + 1)]
 
 
+def _days_window(days: list[date], zone: ZoneInfo) -> Window | None:
+    if not days:
+        return None
+    return Window(
+        _local_midnight(min(days), zone), _local_midnight(max(days) + timedelta(days=1), zone)
+    )
+
+
 def _metrics_result(status: str, counts: metrics.MetricCounts) -> JobResult:
     result = JobResult("metrics", status, deleted=counts.deleted)
     result.add(counts.inserted, counts.updated, counts.unchanged)
@@ -374,14 +382,14 @@ def _metrics(request: Request) -> JobResult:
         if not locked:
             return _busy("metrics")
         ledger.abandon_stale(conn, "metrics")
-        mark = ledger.last_watermark(conn, "metrics")
-        run_id = ledger.start_run(conn, "metrics", "range" if explicit else "incremental", None)
+        # With the locks held no load commits, so the days can be read before the transaction.
+        days = explicit or metrics.touched_days(conn, tz, ledger.last_watermark(conn, "metrics"))
+        window = _days_window(days, request.zone)
+        run_id = ledger.start_run(conn, "metrics", "range" if explicit else "incremental", window)
         try:
             with conn.transaction():
                 now = conn.execute("SELECT now()").fetchone()[0]
-                counts = metrics.recompute(
-                    conn, tz, explicit or metrics.touched_days(conn, tz, mark)
-                )
+                counts = metrics.recompute(conn, tz, days)
                 ledger.finish_run(
                     conn,
                     run_id,

@@ -9,7 +9,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import psycopg
-from etl_support import OPTIONS
+from etl_support import OPTIONS, runs
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from psycopg.types.json import Jsonb
@@ -200,6 +200,8 @@ def test_metrics_job_recomputes_only_touched_days_and_is_idempotent(migrated_db)
         conn.commit()
     touched = run("metrics", migrated_db, settings, options=OPTIONS)
     assert (touched.read, touched.updated, touched.unchanged) == (1, 1, 0)
+    touched_window = runs(migrated_db)[-1]
+    assert touched_window["window_end"] - touched_window["window_start"] == timedelta(days=1)
     ranged = run(
         "metrics",
         migrated_db,
