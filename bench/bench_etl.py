@@ -24,7 +24,6 @@ import psycopg
 
 from etl import load
 from etl.contracts import SOURCE_B_TABLE
-from etl.ready import wait_until_accepting
 from selfheal.db import create_database
 from selfheal.embedded import start_embedded
 from selfheal.environment import prepare_database
@@ -115,7 +114,6 @@ def main() -> None:
     args = parser.parse_args()
     data = rows(args.rows)
     with start_embedded() as server:
-        wait_until_accepting(server.dsn())
         trials = []
         for number in range(args.repeat):
             dsn = create_database(server.dsn(), f"bench_etl_{number}")

@@ -35,6 +35,16 @@ def _day(raw: str) -> date:
         raise argparse.ArgumentTypeError(f"{raw!r} is not a date (YYYY-MM-DD)") from None
 
 
+def _non_negative(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a number") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"{raw!r} must be zero or more")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m etl",
@@ -56,13 +66,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--lookback-days",
-        type=float,
+        type=_non_negative,
         default=3.0,
         help="incremental runs re-read this many days before the watermark",
     )
     parser.add_argument(
         "--lock-wait",
-        type=float,
+        type=_non_negative,
         default=0.0,
         metavar="SECONDS",
         help="wait this long for a concurrent run of the same source",

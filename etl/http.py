@@ -8,7 +8,6 @@ Errors name the status and the endpoint (path only), never the token.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -94,7 +93,6 @@ class HttpClient:
             | stop_before_delay(self.policy.total_seconds),
             wait=self._wait,
             reraise=True,
-            sleep=time.sleep,
         )
         try:
             return retrying(self._attempt, path, params)
@@ -102,13 +100,13 @@ class HttpClient:
             raise SourceError(f"GET {path} failed after retries: {error}") from None
 
     def _wait(self, state: RetryCallState) -> float:
-        jitter = wait_random_exponential(
-            multiplier=self.policy.backoff_seconds, max=self.policy.max_backoff_seconds
-        )(state)
+        """The server's Retry-After when it sent one, else exponential backoff with full jitter."""
         error = state.outcome.exception() if state.outcome else None
         if isinstance(error, TransientError) and error.retry_after is not None:
             return error.retry_after
-        return jitter
+        return wait_random_exponential(
+            multiplier=self.policy.backoff_seconds, max=self.policy.max_backoff_seconds
+        )(state)
 
     def _attempt(self, path: str, params: dict[str, Any]) -> Any:
         self.requests_made += 1

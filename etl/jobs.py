@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock
 from typing import Any
@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 
 from etl import ledger, load, metrics, sources, validate
-from etl.http import RetryPolicy
+from etl.http import HttpClient, RetryPolicy
 from etl.ledger import Window
 from etl.progress import Progress
 from selfheal.db import connect
@@ -88,6 +88,33 @@ def job_name(name: str) -> str:
     return normal
 
 
+@dataclass(frozen=True)
+class Request:
+    """One job as asked for: where, with which settings, over which days, how."""
+
+    job: str
+    dsn: str
+    settings: Settings
+    dry_run: bool = False
+    since: date | None = None
+    until: date | None = None
+    backfill: bool = False
+    options: JobOptions = JobOptions()
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return self.settings.zone
+
+    def now(self) -> datetime:
+        return self.options.now or datetime.now(UTC)
+
+    def today(self) -> date:
+        return self.now().astimezone(self.zone).date()
+
+    def first_default_day(self) -> date:
+        return self.today() - timedelta(days=self.options.initial_days - 1)
+
+
 def run(
     job: str,
     dsn: str,
@@ -99,17 +126,19 @@ def run(
     options: JobOptions | None = None,
 ) -> JobResult:
     """Run one job (events, source_a, source_b, metrics) or `all` of them in that order."""
-    options = options or JobOptions()
-    name = job_name(job)
+    request = Request(
+        job_name(job), dsn, settings, dry_run, since, until, backfill, options or JobOptions()
+    )
+    return _run(request)
+
+
+def _run(request: Request) -> JobResult:
     started = time.monotonic()
-    if name == "all":
-        result = _run_all(dsn, settings, dry_run, since, until, backfill, options)
-    elif name == "metrics":
-        result = _guarded(name, lambda: _metrics(dsn, settings, dry_run, since, until, options))
+    if request.job == "all":
+        result = _run_all(request)
     else:
-        result = _guarded(
-            name, lambda: _source(name, dsn, settings, dry_run, since, until, backfill, options)
-        )
+        body = _metrics if request.job == "metrics" else _source
+        result = _guarded(request.job, lambda: body(request))
     result.seconds = time.monotonic() - started
     return result
 
@@ -127,20 +156,9 @@ def _describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {' '.join(lines)}".rstrip(": ")
 
 
-def _run_all(
-    dsn: str,
-    settings: Settings,
-    dry_run: bool,
-    since: date | None,
-    until: date | None,
-    backfill: bool,
-    options: JobOptions,
-) -> JobResult:
-    parts = []
-    for name in KNOWN_SOURCES:
-        backfilled = backfill and name in settings.backfill_sources
-        parts.append(run(name, dsn, settings, dry_run, since, until, backfilled, options))
-    parts.append(run("metrics", dsn, settings, dry_run, since, until, False, options))
+def _run_all(request: Request) -> JobResult:
+    backfilled = set(request.settings.backfill_sources) if request.backfill else set()
+    parts = [_run(replace(request, job=name, backfill=name in backfilled)) for name in JOBS]
     statuses = {part.status for part in parts}
     status = next(s for s in ("failed", "skipped", "dry-run", "succeeded") if s in statuses)
     total = JobResult("all", status, parts=parts)
@@ -187,22 +205,12 @@ def _day_windows(first: date, last: date, zone: ZoneInfo) -> list[Window]:
     ]
 
 
-def plan(
-    conn: psycopg.Connection,
-    name: str,
-    settings: Settings,
-    since: date | None,
-    until: date | None,
-    backfill: bool,
-    options: JobOptions,
-) -> tuple[str, list[Window]]:
+def plan(conn: psycopg.Connection, request: Request) -> tuple[str, list[Window]]:
     """The mode and the windows to load."""
-    zone = settings.zone
-    now = options.now or datetime.now(UTC)
-    today = now.astimezone(zone).date()
-    default_first = today - timedelta(days=options.initial_days - 1)
-    if backfill:
-        first, last = since or settings.backfill_start, until or settings.backfill_end
+    name, settings, zone = request.job, request.settings, request.zone
+    if request.backfill:
+        first = request.since or settings.backfill_start
+        last = request.until or settings.backfill_end
         if first is None or last is None:
             raise SettingsError(
                 {
@@ -212,13 +220,19 @@ def plan(
             )
         done = ledger.succeeded_windows(conn, name, "backfill")
         return "backfill", [w for w in _day_windows(first, last, zone) if w not in done]
-    if since or until:
-        first, last = since or default_first, until or today
+    if request.since or request.until:
+        first = request.since or request.first_default_day()
+        last = request.until or request.today()
         return "range", [
             Window(_local_midnight(first, zone), _local_midnight(last + timedelta(days=1), zone))
         ]
+    now = request.now()
     mark = ledger.last_watermark(conn, name)
-    start = mark - options.lookback if mark else _local_midnight(default_first, zone)
+    start = (
+        mark - request.options.lookback
+        if mark
+        else _local_midnight(request.first_default_day(), zone)
+    )
     return "incremental", [Window(min(start, now), now)]
 
 
@@ -234,46 +248,37 @@ class _Extracted:
     watermark: datetime | None
 
 
-def _extract(
-    name: str, client: Any, window: Window, settings: Settings, options: JobOptions
-) -> _Extracted:
+def _extract(request: Request, client: HttpClient, window: Window) -> _Extracted:
+    name, options = request.job, request.options
     progress = Progress(name, options.progress)
     try:
         payloads = sources.EXTRACTORS[name](
-            client, window, settings.zone, options.page_size, progress
+            client, window, request.zone, options.page_size, progress
         )
     finally:
         progress.done()
     checked = validate.validate(name, payloads)
-    instants = [_row_instant(name, row, settings.zone) for row in checked.rows]
+    instants = [_row_instant(name, row, request.zone) for row in checked.rows]
     return _Extracted(checked, max(instants, default=None))
 
 
-def _source(
-    name: str,
-    dsn: str,
-    settings: Settings,
-    dry_run: bool,
-    since: date | None,
-    until: date | None,
-    backfill: bool,
-    options: JobOptions,
-) -> JobResult:
-    client = sources.client_for(name, settings, options.retry)
+def _source(request: Request) -> JobResult:
+    name, options = request.job, request.options
+    client = sources.client_for(name, request.settings, options.retry)
     try:
-        if dry_run:
-            return _preview_source(name, dsn, client, settings, since, until, backfill, options)
+        if request.dry_run:
+            return _preview_source(request, client)
         with (
-            connect(dsn, autocommit=True, application_name=APPLICATION) as conn,
+            connect(request.dsn, autocommit=True, application_name=APPLICATION) as conn,
             _locked(conn, (name,), options.lock_wait_seconds) as locked,
         ):
             if not locked:
                 return _busy(name)
             ledger.abandon_stale(conn, name)
-            mode, windows = plan(conn, name, settings, since, until, backfill, options)
+            mode, windows = plan(conn, request)
             result = JobResult(name, "succeeded")
             for window in windows:
-                _load_window(conn, name, mode, window, client, settings, options, result)
+                _load_window(conn, request, client, mode, window, result)
                 if result.status == "failed":
                     break
             return result
@@ -283,19 +288,18 @@ def _source(
 
 def _load_window(
     conn: psycopg.Connection,
-    name: str,
+    request: Request,
+    client: HttpClient,
     mode: str,
     window: Window,
-    client: Any,
-    settings: Settings,
-    options: JobOptions,
     result: JobResult,
 ) -> None:
     """Load one window in one transaction; a failure rolls it back and is recorded apart."""
+    name = request.job
     spec = validate.ROW_BUILDERS[name][0]
     run_id = ledger.start_run(conn, name, mode, window)
     try:
-        extracted = _extract(name, client, window, settings, options)
+        extracted = _extract(request, client, window)
         checked = extracted.checked
         with conn.transaction():
             load.quarantine(conn, run_id, name, checked.rejected)
@@ -318,22 +322,13 @@ def _load_window(
     result.add(counts.inserted, counts.updated, unchanged, len(checked.rejected))
 
 
-def _preview_source(
-    name: str,
-    dsn: str,
-    client: Any,
-    settings: Settings,
-    since: date | None,
-    until: date | None,
-    backfill: bool,
-    options: JobOptions,
-) -> JobResult:
-    spec = validate.ROW_BUILDERS[name][0]
-    result = JobResult(name, "dry-run")
-    with connect(dsn, read_only=True, application_name=APPLICATION) as conn:
-        _, windows = plan(conn, name, settings, since, until, backfill, options)
+def _preview_source(request: Request, client: HttpClient) -> JobResult:
+    spec = validate.ROW_BUILDERS[request.job][0]
+    result = JobResult(request.job, "dry-run")
+    with connect(request.dsn, read_only=True, application_name=APPLICATION) as conn:
+        _, windows = plan(conn, request)
         for window in windows:
-            checked = _extract(name, client, window, settings, options).checked
+            checked = _extract(request, client, window).checked
             counts = load.classify(conn, spec, checked.rows)
             result.add(
                 counts.inserted,
@@ -348,52 +343,53 @@ def _preview_source(
 # ---- metrics ---------------------------------------------------------------------------------
 
 
-def _metric_days(
-    since: date | None, until: date | None, settings: Settings, options: JobOptions
-) -> list[date] | None:
+def _metric_days(request: Request) -> list[date] | None:
     """The explicit range of days, or None for `the days touched since the last run`."""
-    if not (since or until):
+    if not (request.since or request.until):
         return None
-    today = (options.now or datetime.now(UTC)).astimezone(settings.zone).date()
-    first = since or today - timedelta(days=options.initial_days - 1)
-    last = until or today
+    first = request.since or request.first_default_day()
+    last = request.until or request.today()
     return [first + timedelta(days=n) for n in range((last - first).days + 1)]
 
 
-def _metrics(
-    dsn: str,
-    settings: Settings,
-    dry_run: bool,
-    since: date | None,
-    until: date | None,
-    options: JobOptions,
-) -> JobResult:
-    explicit = _metric_days(since, until, settings, options)
-    if dry_run:
-        with connect(dsn, read_only=True, application_name=APPLICATION) as conn:
-            days = explicit or metrics.touched_days(
-                conn, settings.tz, ledger.last_watermark(conn, "metrics")
-            )
-            counts = metrics.preview(conn, settings.tz, days)
+def _days_window(days: list[date], zone: ZoneInfo) -> Window | None:
+    if not days:
+        return None
+    return Window(
+        _local_midnight(min(days), zone), _local_midnight(max(days) + timedelta(days=1), zone)
+    )
+
+
+def _metrics_result(status: str, counts: metrics.MetricCounts) -> JobResult:
+    result = JobResult("metrics", status, deleted=counts.deleted)
+    result.add(counts.inserted, counts.updated, counts.unchanged)
+    return result
+
+
+def _metrics(request: Request) -> JobResult:
+    explicit, tz = _metric_days(request), request.settings.tz
+    if request.dry_run:
+        with connect(request.dsn, read_only=True, application_name=APPLICATION) as conn:
+            mark = ledger.last_watermark(conn, "metrics")
+            counts = metrics.preview(conn, tz, explicit or metrics.touched_days(conn, tz, mark))
             conn.rollback()
-        result = JobResult("metrics", "dry-run", deleted=counts.deleted)
-        result.add(counts.inserted, counts.updated, counts.unchanged)
-        return result
+        return _metrics_result("dry-run", counts)
     # Holding every source's lock: no load commits while the touched days are being read.
     with (
-        connect(dsn, autocommit=True, application_name=APPLICATION) as conn,
-        _locked(conn, JOBS, options.lock_wait_seconds) as locked,
+        connect(request.dsn, autocommit=True, application_name=APPLICATION) as conn,
+        _locked(conn, JOBS, request.options.lock_wait_seconds) as locked,
     ):
         if not locked:
             return _busy("metrics")
         ledger.abandon_stale(conn, "metrics")
-        mark = ledger.last_watermark(conn, "metrics")
-        run_id = ledger.start_run(conn, "metrics", "range" if explicit else "incremental", None)
+        # With the locks held no load commits, so the days can be read before the transaction.
+        days = explicit or metrics.touched_days(conn, tz, ledger.last_watermark(conn, "metrics"))
+        window = _days_window(days, request.zone)
+        run_id = ledger.start_run(conn, "metrics", "range" if explicit else "incremental", window)
         try:
             with conn.transaction():
                 now = conn.execute("SELECT now()").fetchone()[0]
-                days = explicit or metrics.touched_days(conn, settings.tz, mark)
-                counts = metrics.recompute(conn, settings.tz, days)
+                counts = metrics.recompute(conn, tz, days)
                 ledger.finish_run(
                     conn,
                     run_id,
@@ -407,6 +403,4 @@ def _metrics(
         except psycopg.Error as error:
             ledger.fail_run(conn, run_id, _describe(error))
             return JobResult("metrics", "failed", error=_describe(error))
-    result = JobResult("metrics", "succeeded", deleted=counts.deleted)
-    result.add(counts.inserted, counts.updated, counts.unchanged)
-    return result
+    return _metrics_result("succeeded", counts)

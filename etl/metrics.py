@@ -128,17 +128,20 @@ def touched_days(conn: psycopg.Connection, tz: str, since: datetime | None) -> l
     return [row[0] for row in conn.execute(_TOUCHED, params).fetchall()]
 
 
-def recompute(conn: psycopg.Connection, tz: str, days: Sequence[date]) -> MetricCounts:
-    """Upsert the metrics of `days` in the caller's transaction."""
-    if not days:
-        return MetricCounts()
-    params = {
+def _params(tz: str, days: Sequence[date]) -> dict[str, object]:
+    return {
         "days": list(days),
         "tz": tz,
         "conversion": CONVERSION_EVENT,
         "sources": list(AD_SOURCES),
     }
-    computed, inserted, updated, deleted = conn.execute(_UPSERT, params).fetchone()
+
+
+def recompute(conn: psycopg.Connection, tz: str, days: Sequence[date]) -> MetricCounts:
+    """Upsert the metrics of `days` in the caller's transaction."""
+    if not days:
+        return MetricCounts()
+    computed, inserted, updated, deleted = conn.execute(_UPSERT, _params(tz, days)).fetchone()
     return MetricCounts(computed, inserted, updated, deleted)
 
 
@@ -146,12 +149,6 @@ def preview(conn: psycopg.Connection, tz: str, days: Sequence[date]) -> MetricCo
     """What `recompute` would do, read-only."""
     if not days:
         return MetricCounts()
-    params = {
-        "days": list(days),
-        "tz": tz,
-        "conversion": CONVERSION_EVENT,
-        "sources": list(AD_SOURCES),
-    }
     query = _COMPUTED + sql.SQL("""
 SELECT count(*), count(*) FILTER (WHERE m.metric_date IS NULL),
        count(*) FILTER (WHERE m.metric_date IS NOT NULL AND
@@ -162,4 +159,4 @@ SELECT count(*), count(*) FILTER (WHERE m.metric_date IS NULL),
 FROM computed AS c
 LEFT JOIN public.daily_metrics AS m USING (metric_date, source, campaign)
 """)
-    return MetricCounts(*conn.execute(query, params).fetchone())
+    return MetricCounts(*conn.execute(query, _params(tz, days)).fetchone())

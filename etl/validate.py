@@ -7,6 +7,7 @@ A rejected payload keeps its raw JSON and the reason, for `etl_quarantine`. Rows
 from __future__ import annotations
 
 import json
+import math
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from psycopg.types.json import Jsonb
 from etl.contracts import EVENTS_TABLE, SOURCE_A_TABLE, SOURCE_B_TABLE, TableSpec
 
 MAX_SPEND_DECIMALS = 4
+MAX_BIGINT = 2**63 - 1
 
 
 class Invalid(ValueError):
@@ -48,17 +50,41 @@ def _field(payload: dict[str, Any], name: str) -> Any:
     return payload[name]
 
 
+def _storable(text: str) -> bool:
+    """PostgreSQL text holds valid UTF-8 without NUL characters."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in text
+
+
+def _storable_json(value: Any) -> bool:
+    """jsonb takes no NUL (not even escaped), no invalid Unicode, no NaN or infinity."""
+    if isinstance(value, str):
+        return _storable(value)
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(_storable(k) and _storable_json(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_storable_json(item) for item in value)
+    return True
+
+
 def _text(payload: dict[str, Any], name: str) -> str:
     value = _field(payload, name)
     if not isinstance(value, str) or not value.strip():
         raise Invalid(f"{name!r} must be a non-empty string, got {value!r}")
+    if not _storable(value):
+        raise Invalid(f"{name!r} holds a NUL or an invalid Unicode character: {value!r}")
     return value
 
 
 def _count(payload: dict[str, Any], name: str) -> int:
     value = _field(payload, name)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise Invalid(f"{name!r} must be a non-negative integer, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_BIGINT:
+        raise Invalid(f"{name!r} must be a non-negative 64-bit integer, got {value!r}")
     return value
 
 
@@ -134,6 +160,10 @@ def event_row(p: dict[str, Any]) -> tuple[Any, ...]:
     properties = p.get("properties", {})
     if not isinstance(properties, dict):
         raise Invalid(f"'properties' must be an object, got {properties!r}")
+    if not _storable_json(properties):
+        raise Invalid(
+            "'properties' holds a NUL, an invalid Unicode character or a non-finite number"
+        )
     return (
         _text(p, "event_id"),
         user,

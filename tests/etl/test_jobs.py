@@ -4,7 +4,7 @@ late data with look-back, and resumable backfill."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
+from datetime import date, timedelta
 
 import psycopg
 import pytest
@@ -82,9 +82,9 @@ def test_bad_rows_are_quarantined_with_source_payload_and_reason(migrated_db):
     assert all(row[0] == row[3] for row in rows)
     reasons = " | ".join(row[2] for row in rows)
     for expected in (
-        "'impressions' must be a non-negative integer",
+        "'impressions' must be a non-negative 64-bit integer",
         "missing field 'campaign_id'",
-        "'cost_micros' must be a non-negative integer",
+        "'cost_micros' must be a non-negative 64-bit integer",
         "missing field 'hour'",
         "'user_id' is not a UUID",
         "missing field 'occurred_at'",
@@ -174,38 +174,22 @@ def test_backfill_is_chunked_per_day_resumable_and_idempotent(
 ):
     today = NOW.astimezone(source_settings.zone).date()
     first, last = today - timedelta(days=6), today - timedelta(days=2)
-    partial = run(
-        "source_b",
-        migrated_db,
-        source_settings,
-        backfill=True,
-        since=first,
-        until=first + timedelta(days=2),
-        options=OPTIONS,
-    )
-    assert partial.windows == 3
-    resumed = run(
-        "source_b",
-        migrated_db,
-        source_settings,
-        backfill=True,
-        since=first,
-        until=last,
-        options=OPTIONS,
-    )
-    assert resumed.windows == 2 and resumed.status == "succeeded"
-    assert (
-        run(
+
+    def backfill(until: date) -> JobResult:
+        return run(
             "source_b",
             migrated_db,
             source_settings,
             backfill=True,
             since=first,
-            until=last,
+            until=until,
             options=OPTIONS,
-        ).windows
-        == 0
-    )
+        )
+
+    assert backfill(first + timedelta(days=2)).windows == 3
+    resumed = backfill(last)
+    assert resumed.windows == 2 and resumed.status == "succeeded"
+    assert backfill(last).windows == 0
     backfills = [r for r in runs(migrated_db) if r["mode"] == "backfill"]
     assert len(backfills) == 5
     for record in backfills:

@@ -3,12 +3,13 @@ Property: every UTC hour lands on the local day Python's zoneinfo gives, in any 
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import psycopg
-from etl_support import OPTIONS
+from etl_support import OPTIONS, runs
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from psycopg.types.json import Jsonb
@@ -134,16 +135,39 @@ ZONES = [
 ]
 
 
+@functools.cache
+def transitions(zone: str, year: int) -> list[datetime]:
+    """The UTC hours of `year` at which the zone's offset changes (DST starts and ends)."""
+    tz = ZoneInfo(zone)
+    hour = datetime(year, 1, 1, tzinfo=UTC)
+    found = []
+    while hour.year == year:
+        following = hour + timedelta(hours=1)
+        if hour.astimezone(tz).utcoffset() != following.astimezone(tz).utcoffset():
+            found.append(following)
+        hour = following
+    return found
+
+
+@st.composite
+def near_a_transition(draw: st.DrawFn) -> tuple[str, datetime]:
+    """A zone and an instant within two days before one of its offset changes, when it has any."""
+    zone = draw(st.sampled_from(ZONES))
+    changes = transitions(zone, draw(st.integers(2020, 2029)))
+    if not changes:
+        return zone, draw(
+            st.datetimes(datetime(2020, 1, 1), datetime(2030, 1, 1), timezones=st.just(UTC))
+        )
+    return zone, draw(st.sampled_from(changes)) - timedelta(hours=draw(st.integers(0, 48)))
+
+
 @settings(
     max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(
-    zone=st.sampled_from(ZONES),
-    start=st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2030, 1, 1)),
-    span=st.integers(min_value=1, max_value=80),
-)
-def test_every_utc_hour_lands_on_its_local_day(migrated_db, zone, start, span):
-    first = start.replace(minute=0, second=0, microsecond=0, tzinfo=UTC)
+@given(case=near_a_transition(), span=st.integers(min_value=1, max_value=80))
+def test_every_utc_hour_lands_on_its_local_day(migrated_db, case, span):
+    zone, start = case
+    first = start.replace(minute=0, second=0, microsecond=0)
     hours = [first + timedelta(hours=n) for n in range(span)]
     expected: dict[date, int] = {}
     for hour in hours:
@@ -176,6 +200,8 @@ def test_metrics_job_recomputes_only_touched_days_and_is_idempotent(migrated_db)
         conn.commit()
     touched = run("metrics", migrated_db, settings, options=OPTIONS)
     assert (touched.read, touched.updated, touched.unchanged) == (1, 1, 0)
+    touched_window = runs(migrated_db)[-1]
+    assert touched_window["window_end"] - touched_window["window_start"] == timedelta(days=1)
     ranged = run(
         "metrics",
         migrated_db,
