@@ -7,16 +7,8 @@ if command -v chromium >/dev/null 2>&1; then
   exit 0
 fi
 
-if [ "$(id -u)" -eq 0 ]; then
-  SUDO=""
-elif sudo -n true 2>/dev/null; then
-  SUDO="sudo -n"
-else
+echo "Installing Chromium (headless report tests)..."
+if ! bash "$(dirname "$0")/apt-install.sh" chromium; then
   echo "chromium is missing and this user cannot install it; the browser tests will be skipped." >&2
   echo "Install it with: sudo apt-get install chromium" >&2
-  exit 0
 fi
-
-echo "Installing Chromium (headless report tests)..."
-$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null

@@ -60,6 +60,12 @@ def migrated_db(admin_dsn: str, migrated_template: str) -> Iterator[str]:
 
 
 @pytest.fixture
+def second_db(admin_dsn: str, migrated_template: str) -> Iterator[str]:
+    """Another migrated database of its own, e.g. to compare two runs' final states."""
+    yield from _fresh_database(admin_dsn, migrated_template)
+
+
+@pytest.fixture
 def empty_db(admin_dsn: str) -> Iterator[str]:
     """DSN of an empty database of its own (no shim, no migrations)."""
     yield from _fresh_database(admin_dsn, None)
