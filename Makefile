@@ -23,7 +23,7 @@ test: setup
 	bash scripts/ensure-chromium.sh
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/pytest tests
+	$(BIN)/pytest tests -n auto
 
 lint: setup
 	$(BIN)/ruff check .
