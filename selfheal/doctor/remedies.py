@@ -23,6 +23,7 @@ from selfheal.db import connect
 from selfheal.embedded import start_embedded
 from selfheal.migrate.delta import build_delta
 from selfheal.reporting import Outcome
+from selfheal.rls.lints import unindexed_foreign_key_constraints
 from selfheal.schema import diff, expected_snapshot
 from selfheal.settings import Settings
 
@@ -143,29 +144,8 @@ class IndexForeignKeys(Remedy):
 
     def actions(self, ctx: Context, failures: list[Outcome]) -> list[Action]:
         with ctx.read() as conn:
-            rows = conn.execute(
-                """
-                SELECT n.nspname, c.relname,
-                       array_agg(a.attname::text ORDER BY k.ord) AS columns
-                FROM pg_constraint con
-                JOIN pg_class c ON c.oid = con.conrelid
-                JOIN pg_namespace n ON n.oid = c.relnamespace
-                CROSS JOIN LATERAL unnest(con.conkey) WITH ORDINALITY AS k(attnum, ord)
-                JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum
-                WHERE con.contype = 'f'
-                  AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-                  AND NOT EXISTS (
-                    SELECT 1 FROM pg_index i
-                    WHERE i.indrelid = con.conrelid AND i.indisvalid
-                      AND (string_to_array(i.indkey::text, ' ')::int2[])
-                          [1:cardinality(con.conkey)] @> con.conkey
-                      AND (string_to_array(i.indkey::text, ' ')::int2[])
-                          [1:cardinality(con.conkey)] <@ con.conkey)
-                GROUP BY n.nspname, c.relname, con.oid
-                ORDER BY 1, 2, 3
-                """
-            ).fetchall()
-        return [self._action(schema, table, columns) for schema, table, columns in rows]
+            unindexed = unindexed_foreign_key_constraints(snapshot(conn))
+        return [self._action(fk.schema, fk.table, list(fk.columns)) for fk in unindexed]
 
     @staticmethod
     def _action(schema: str, table: str, columns: list[str]) -> Action:

@@ -4,32 +4,13 @@ from __future__ import annotations
 
 from psycopg import sql
 
+from selfheal.catalog import dotted, show, snapshot
 from selfheal.health.config import Reference
 from selfheal.health.model import AuditContext, Check, CheckResult, Finding
+from selfheal.rls.lints import covering_index_statement, unindexed_foreign_key_constraints
 
 PART = "constraint_propagation"
 ORPHAN_SAMPLE = 5
-
-FK_WITHOUT_INDEX = """
-SELECT format('%%I.%%I', n.nspname, c.relname) AS tbl, con.conname,
-       string_agg(quote_ident(a.attname), ', ' ORDER BY k.ord) AS cols,
-       format('%%I.%%I', rn.nspname, rc.relname) AS referenced
-FROM pg_constraint con
-JOIN pg_class c ON c.oid = con.conrelid
-JOIN pg_namespace n ON n.oid = c.relnamespace
-JOIN pg_class rc ON rc.oid = con.confrelid
-JOIN pg_namespace rn ON rn.oid = rc.relnamespace
-CROSS JOIN LATERAL unnest(con.conkey) WITH ORDINALITY AS k(attnum, ord)
-JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum
-WHERE con.contype = 'f' AND n.nspname = ANY(%(schemas)s)
-  AND NOT EXISTS (
-    SELECT FROM pg_index i
-    WHERE i.indrelid = con.conrelid AND i.indisvalid AND i.indpred IS NULL
-      AND (i.indkey::int2[])[0:cardinality(con.conkey) - 1] @> con.conkey
-  )
-GROUP BY n.nspname, c.relname, con.conname, rn.nspname, rc.relname
-ORDER BY 1, 2
-"""
 
 NOT_VALID = """
 SELECT format('%%I.%%I', n.nspname, c.relname) AS tbl, con.conname,
@@ -76,17 +57,19 @@ def _schemas(ctx: AuditContext) -> dict[str, list[str]]:
 
 
 def fk_without_index(ctx: AuditContext) -> CheckResult:
-    rows = ctx.rows(FK_WITHOUT_INDEX, _schemas(ctx))
+    """The RLS lint's definition of a covering index, so health and the doctor agree with it."""
+    unindexed = unindexed_foreign_key_constraints(snapshot(ctx.conn))
     findings = [
         Finding(
             "fk_without_index",
-            f"{r['tbl']}({r['cols']})",
+            dotted(fk.schema, fk.table) + f"({', '.join(map(show, fk.columns))})",
             "warn",
-            f"foreign key {r['conname']} to {r['referenced']} has no index on its columns: "
-            "deletes and updates of the referenced rows scan the whole table",
-            f"CREATE INDEX CONCURRENTLY ON {r['tbl']} ({r['cols']});",
+            f"foreign key {show(fk.name)} to {dotted(*fk.referenced_table)} has no index on its "
+            "columns: deletes and updates of the referenced rows scan the whole table",
+            covering_index_statement(fk) + ";",
         )
-        for r in rows
+        for fk in unindexed
+        if fk.schema in ctx.config.schemas
     ]
     return CheckResult("foreign keys and the indexes leading with their columns", findings)
 

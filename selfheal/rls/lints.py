@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import sqlglot
+from psycopg import sql
 from sqlglot import exp
 
 from selfheal.catalog import CatalogObject, CatalogSnapshot, Constraint, Function, Policy, Relation
@@ -297,6 +298,14 @@ def _covered(fk: Constraint, snapshot: CatalogSnapshot) -> bool:
     return False
 
 
+def covering_index_statement(fk: Constraint) -> str:
+    """`CREATE INDEX CONCURRENTLY` on the foreign key's columns, every identifier quoted."""
+    statement = sql.SQL("CREATE INDEX CONCURRENTLY ON {} ({})").format(
+        sql.Identifier(fk.schema, fk.table), sql.SQL(", ").join(map(sql.Identifier, fk.columns))
+    )
+    return statement.as_string(None)
+
+
 def unindexed_foreign_keys(ix: _Index, config: LintConfig) -> Iterator[LintFinding]:
     for fk in ix.snapshot.constraints.values():
         if fk.type != "f" or fk.inherited or fk.schema in config.ignored_schemas:
@@ -310,8 +319,14 @@ def unindexed_foreign_keys(ix: _Index, config: LintConfig) -> Iterator[LintFindi
                 fk,
                 f"foreign key ({columns}) has no covering index: joins and deletes "
                 "on the referenced table scan this one",
-                f"CREATE INDEX CONCURRENTLY ON {fk.schema}.{fk.table} ({columns})",
+                covering_index_statement(fk),
             )
+
+
+def unindexed_foreign_key_constraints(snapshot: CatalogSnapshot) -> list[Constraint]:
+    """Foreign keys outside the platform's schemas that no valid, non-partial index leads with."""
+    findings = run_lints(snapshot, only=("unindexed_foreign_keys",))
+    return [finding.obj for finding in findings]
 
 
 def no_primary_key(ix: _Index, config: LintConfig) -> Iterator[LintFinding]:
