@@ -3,6 +3,8 @@
 With `SUPABASE_DB_URL` set, checks run against that database in read-only sessions. Without it,
 a throwaway PostgreSQL is started, shimmed and migrated: the embedded default. The guard and the
 expected schema always use a local scratch server, so live mode never writes to the target.
+Under pytest-xdist the controller starts the embedded default once and hands its DSN to every
+worker, so all workers check (and the ETL stage loads) one database.
 """
 
 from __future__ import annotations
@@ -40,12 +42,44 @@ def scratch_server() -> Iterator[EmbeddedPostgres]:
         yield server
 
 
+SHARED_TARGET = "selfheal_target_dsn"  # key of the workers' input under pytest-xdist
+_SHARED_SERVER = pytest.StashKey[EmbeddedPostgres]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    xdist_controller = config.getoption("numprocesses", None) and not hasattr(config, "workerinput")
+    settings = Settings.from_env(strict=False)
+    if xdist_controller and not settings.live:
+        server = start_embedded()
+        config.stash[_SHARED_SERVER] = server
+        config.option.selfheal_target_dsn = prepare_embedded_target(server, settings)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node) -> None:  # xdist's WorkerController
+    dsn = getattr(node.config.option, "selfheal_target_dsn", None)
+    if dsn:
+        node.workerinput[SHARED_TARGET] = dsn
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _SHARED_SERVER in config.stash:
+        config.stash[_SHARED_SERVER].stop()
+
+
 @pytest.fixture(scope="session")
 def target_dsn(settings: Settings, request: pytest.FixtureRequest) -> str:
     """DSN of the database under check: live, or the embedded default prepared here."""
     if settings.live:
         return settings.db_url.reveal()
-    server: EmbeddedPostgres = request.getfixturevalue("scratch_server")
+    shared = getattr(request.config, "workerinput", {}).get(SHARED_TARGET)
+    if shared:
+        return shared
+    return prepare_embedded_target(request.getfixturevalue("scratch_server"), settings)
+
+
+def prepare_embedded_target(server: EmbeddedPostgres, settings: Settings) -> str:
+    """The embedded default's database on `server`, shimmed and migrated; returns its DSN."""
     dsn = ensure_embedded_database(server.dsn())
     try:
         with connect(dsn, autocommit=True) as conn:

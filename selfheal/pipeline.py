@@ -7,6 +7,7 @@ passed. Under pytest-xdist the gate is a file every worker of the run can see.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -52,3 +53,55 @@ class PreflightGate:
         """Skip a later-stage item when preflight has failed."""
         if self.closed and stage_of(item) != "preflight":
             pytest.skip(NOT_RUN)
+
+
+class StageBarrier:
+    """Under pytest-xdist, an item starts only once every item of the earlier stages has finished,
+    on whichever worker ran it: a later stage reads what an earlier one wrote (ETL before dq) and
+    the preflight gate must be decided before anything else runs.
+
+    Each worker appends the node ids it finished to a file of its own in the run's folder; a
+    worker about to start a stage reads them all. With xdist's default `--dist load`, items reach
+    each worker in collection order, which is stage order, so the earliest unfinished item is
+    always at the head of some worker's queue and nothing waits forever.
+    """
+
+    POLL_SECONDS = 0.05
+
+    def __init__(self, folder: Path, worker: str, timeout_seconds: float = 3600):
+        self.folder = folder
+        self.done_file = folder / f"done-{worker}.txt"
+        self.timeout_seconds = timeout_seconds
+        self.earlier: dict[str, set[str]] = {}  # stage -> node ids of every earlier stage
+
+    def plan(self, items: list[pytest.Item]) -> None:
+        by_stage: dict[str, set[str]] = {}
+        for item in items:
+            by_stage.setdefault(stage_of(item), set()).add(item.nodeid)
+        before: set[str] = set()
+        for stage in sorted(by_stage, key=stage_rank):
+            self.earlier[stage] = set(before)
+            before |= by_stage[stage]
+
+    def finished(self, nodeid: str) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with self.done_file.open("a", encoding="utf-8") as handle:
+            handle.write(nodeid + "\n")
+
+    def wait_for_earlier_stages(self, item: pytest.Item) -> None:
+        waiting_for = self.earlier.get(stage_of(item), set())
+        deadline = time.monotonic() + self.timeout_seconds
+        while waiting_for - self._done():
+            if time.monotonic() > deadline:
+                pytest.fail(
+                    f"waited {self.timeout_seconds:.0f}s for earlier stages to finish on the "
+                    "other workers (use xdist's default --dist load)",
+                    pytrace=False,
+                )
+            time.sleep(self.POLL_SECONDS)
+
+    def _done(self) -> set[str]:
+        done: set[str] = set()
+        for path in self.folder.glob("done-*.txt"):
+            done.update(path.read_text(encoding="utf-8").splitlines())
+        return done

@@ -23,7 +23,15 @@ from typing import Any
 import pytest
 
 from selfheal import notify
-from selfheal.pipeline import COLLECT, NOT_RUN, STAGES, PreflightGate, in_stage_order, stage_of
+from selfheal.pipeline import (
+    COLLECT,
+    NOT_RUN,
+    STAGES,
+    PreflightGate,
+    StageBarrier,
+    in_stage_order,
+    stage_of,
+)
 from selfheal.reporting import CRASH, KIND, Outcome, redact, write_preflight_report
 from selfheal.settings import Settings, redact_dsn
 from selfheal.summary import Run, write_run_files
@@ -51,6 +59,11 @@ class OutcomeCollector:
         self.run_dir = self.settings.reports_dir / "exec" / f".run-{run_id}"
         self.run_id = run_id
         self.gate = PreflightGate(self.run_dir / "preflight_failed")
+        self.barrier = (
+            StageBarrier(self.run_dir / "stages", config.workerinput["workerid"])
+            if _is_worker(config)
+            else None
+        )
         self.outcomes: list[Outcome] = []
         self.seconds: dict[str, float] = {}  # per node: setup + call + teardown
         self.run: Run | None = None
@@ -80,8 +93,18 @@ class OutcomeCollector:
         for item in items:
             item.user_properties.append((STAGE_PROPERTY, stage_of(item)))
 
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        if self.barrier:
+            self.barrier.plan(session.items)  # the final items: after -m / -k deselection
+
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        if self.barrier:
+            self.barrier.wait_for_earlier_stages(item)
         self.gate.check(item)
+
+    def pytest_runtest_logfinish(self, nodeid: str) -> None:
+        if self.barrier:
+            self.barrier.finished(nodeid)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(

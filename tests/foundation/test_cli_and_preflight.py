@@ -130,3 +130,14 @@ def test_preflight_fails_naming_file_and_object(destructive_folder, tmp_path):
     assert "0099_oops.sql:2: drop table column public.events.properties" in result.stdout
     report = (tmp_path / "exec" / "preflight_report.md").read_text()
     assert "result: FAILED" in report
+
+
+def test_the_whole_pipeline_passes_under_xdist_on_the_embedded_default(tmp_path):
+    """Workers share the controller's embedded database, and stages wait for earlier ones."""
+    args = [sys.executable, "-m", "pytest", "-n", "2", "-q", "-p", "no:cacheprovider"]
+    env = {"SELFHEAL_REPORTS_DIR": str(tmp_path), "SELFHEAL_BACKLOG_DIR": str(tmp_path / "bl")}
+    result = _run([*args, f"--html={tmp_path}/r.html"], env)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert " failed" not in result.stdout.splitlines()[-1]
+    summary = next((tmp_path / "exec").glob("run_summary_*.md")).read_text()
+    assert "| etl | 4 | 0 |" in summary.replace("  ", " ")

@@ -180,3 +180,39 @@ def test_the_summary_is_dated_in_the_configured_time_zone(
     today = datetime.now(ZoneInfo(zone)).date().isoformat()
     assert (checks.path / f"reports/exec/run_summary_{today}.md").exists()
     assert (checks.path / f"reports/exec/run_logs_{today}.md").exists()
+
+
+STAGED_CHECKS = """
+import time, pytest
+from pathlib import Path
+
+LOADED = Path("loaded.flag")
+
+@pytest.mark.etl
+def test_load():
+    time.sleep(1)  # a slow load: a dq check that started early on the other worker would see no data
+    LOADED.write_text("rows")
+
+@pytest.mark.dq
+@pytest.mark.parametrize("rule", range(12))
+def test_rule(rule):
+    assert LOADED.exists(), "dq ran before the ETL stage finished"
+
+@pytest.mark.preflight
+@pytest.mark.parametrize("item", range(6))
+def test_preflight(item):
+    pass
+"""
+
+
+def test_under_xdist_a_stage_starts_after_the_earlier_stages_finish(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makeini(INI)
+    pytester.makepyfile(test_staged=STAGED_CHECKS)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", "2", "-v")
+    result.assert_outcomes(passed=19)
+    workers = {
+        line.split()[0] for line in result.outlines if "PASSED test_staged.py::test_rule[" in line
+    }
+    assert workers == {"[gw0]", "[gw1]"}, "the dq checks ran on both workers"
