@@ -1,13 +1,13 @@
 """Collection and fixtures of the schema and RLS checks.
 
-One check per expected object needs the expected snapshot at collection time: it is built once
-per session from the migrations on a local scratch server that lives only for that (never the
-target), and skipped entirely when `-m` deselects both schema and rls checks.
+One check per expected object needs the expected snapshot at collection time: it is read from
+the committed lock file (checks/schema.lock.json) when that matches the migrations, else built
+once per session on a local scratch server that lives only for that (never the target); and
+skipped entirely when `-m` deselects both schema and rls checks.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import psycopg
@@ -15,23 +15,34 @@ import pytest
 from _pytest.mark.expression import Expression
 
 from selfheal.catalog import CatalogObject, CatalogSnapshot, snapshot
-from selfheal.embedded import start_embedded
 from selfheal.rls.access import load_access
-from selfheal.rls.lints import LintConfig, LintFinding, lint_targets, run_lints
+from selfheal.rls.lints import LINTS, LintConfig, LintFinding, lint_targets, run_lints
 from selfheal.rls.waivers import Waiver, apply_waivers, load_waivers
-from selfheal.schema import SchemaDiff, diff, expected_snapshot
+from selfheal.schema import SchemaDiff, diff
+from selfheal.schema.expected import locked_or_built
 from selfheal.settings import Settings
 
 HERE = Path(__file__).resolve().parent
 ACCESS_FILE = HERE / "rls_access.toml"
 WAIVERS_FILE = HERE / "rls_waivers.toml"
-EXPOSED_SCHEMAS_VARIABLE = "SELFHEAL_EXPOSED_SCHEMAS"  # comma-separated; default public
+
+# Above this many expected objects, schema checks are grouped per table (and lints per lint):
+# pytest's own cost per test (about a millisecond) would otherwise dominate the run.
+PER_OBJECT_LIMIT = 2000
+STANDALONE = ("schemas", "extensions", "enums", "functions", "relations")
 
 _EXPECTED = pytest.StashKey[CatalogSnapshot]()
 _DIFF = pytest.StashKey[SchemaDiff]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--schema-granularity",
+        choices=("auto", "object", "table"),
+        default="auto",
+        help="one schema check per object, per table, or auto: per object up to "
+        f"{PER_OBJECT_LIMIT} expected objects",
+    )
     parser.addoption(
         "--rls-write-probes",
         action="store_true",
@@ -60,24 +71,47 @@ def expected_for(config: pytest.Config) -> CatalogSnapshot:
         if not _selected(config):
             config.stash[_EXPECTED] = CatalogSnapshot()
         else:
-            migrations = Settings.from_env(strict=False).migrations_dir
-            with start_embedded() as server:
-                config.stash[_EXPECTED] = expected_snapshot(server.dsn(), migrations)
+            settings = Settings.from_env(strict=False)
+            config.stash[_EXPECTED] = locked_or_built(settings.migrations_dir, settings.schema_lock)
     return config.stash[_EXPECTED]
+
+
+def grouped(config: pytest.Config) -> bool:
+    """True when checks are grouped per table rather than one per object."""
+    choice = config.getoption("--schema-granularity")
+    if choice == "auto":
+        return len(expected_for(config).objects()) > PER_OBJECT_LIMIT
+    return choice == "table"
 
 
 def _id(obj: CatalogObject) -> str:
     return obj.label
 
 
+def _parametrize_objects(metafunc: pytest.Metafunc, collection: str) -> None:
+    if grouped(metafunc.config) and collection not in STANDALONE:
+        reason = "checked with its table (--schema-granularity)"
+        skipped = pytest.param(None, marks=pytest.mark.skip(reason=reason), id="grouped")
+        metafunc.parametrize("expected_object", [skipped])
+        return
+    objects = list(expected_for(metafunc.config).collection(collection).values())
+    metafunc.parametrize("expected_object", objects, ids=_id)
+
+
+def _parametrize_lints(metafunc: pytest.Metafunc) -> None:
+    if grouped(metafunc.config):
+        metafunc.parametrize("lint_target", [(name, None) for name in LINTS], ids=list(LINTS))
+        return
+    targets = lint_targets(expected_for(metafunc.config))
+    metafunc.parametrize("lint_target", targets, ids=[f"{n}:{o.label}" for n, o in targets])
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     marker = metafunc.definition.get_closest_marker("catalog")
     if marker and "expected_object" in metafunc.fixturenames:
-        objects = list(expected_for(metafunc.config).collection(marker.args[0]).values())
-        metafunc.parametrize("expected_object", objects, ids=_id)
+        _parametrize_objects(metafunc, marker.args[0])
     if "lint_target" in metafunc.fixturenames:
-        targets = lint_targets(expected_for(metafunc.config))
-        metafunc.parametrize("lint_target", targets, ids=[f"{n}:{o.label}" for n, o in targets])
+        _parametrize_lints(metafunc)
     if "table_access" in metafunc.fixturenames:
         tables = load_access(ACCESS_FILE)
         metafunc.parametrize("table_access", tables, ids=[t.label for t in tables])
@@ -86,6 +120,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.fixture(scope="session")
 def expected(request: pytest.FixtureRequest) -> CatalogSnapshot:
     return expected_for(request.config)
+
+
+@pytest.fixture(scope="session")
+def per_table(request: pytest.FixtureRequest) -> bool:
+    return grouped(request.config)
 
 
 @pytest.fixture(scope="session")
@@ -102,10 +141,8 @@ def schema_diff(
 
 
 @pytest.fixture(scope="session")
-def lint_config() -> LintConfig:
-    raw = os.environ.get(EXPOSED_SCHEMAS_VARIABLE, "")
-    exposed = tuple(s.strip() for s in raw.split(",") if s.strip())
-    return LintConfig(exposed_schemas=exposed) if exposed else LintConfig()
+def lint_config(settings: Settings) -> LintConfig:
+    return LintConfig(exposed_schemas=settings.exposed_schemas)
 
 
 @pytest.fixture(scope="session")

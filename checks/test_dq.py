@@ -7,9 +7,6 @@ the file, the table and the key; a name the live database lacks fails that rule'
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import psycopg
 import pytest
 import pytest_html
@@ -23,14 +20,9 @@ from selfheal.settings import Settings
 pytestmark = pytest.mark.dq
 
 
-def _folder(variable: str, default: str) -> Path:
-    """The folder from the environment, else beside this file; relative to the cwd if inside."""
-    folder = Path(os.environ.get(variable) or Path(__file__).parent / default).resolve()
-    return folder.relative_to(Path.cwd()) if folder.is_relative_to(Path.cwd()) else folder
-
-
-RULES_DIR = _folder("SELFHEAL_DQ_DIR", "dq")
-SQL_DIR = _folder("SELFHEAL_DQ_SQL_DIR", "sql")
+SETTINGS = Settings.from_env(strict=False)
+RULES_DIR = SETTINGS.dq_dir
+SQL_DIR = SETTINGS.dq_sql_dir
 
 
 def _load_suite() -> Suite:

@@ -11,12 +11,15 @@ import pytest
 from selfheal.catalog import CatalogObject
 from selfheal.evidence import DETAILS, attach, warn
 from selfheal.schema import SchemaDiff
+from selfheal.schema.lock import lock_problem
 
 pytestmark = pytest.mark.schema
 
 
-def _verify(request: pytest.FixtureRequest, schema_diff: SchemaDiff, obj: CatalogObject) -> None:
-    problems = schema_diff.problems_for(obj)
+def _verify(
+    request: pytest.FixtureRequest, schema_diff: SchemaDiff, obj: CatalogObject, whole=False
+) -> None:
+    problems = schema_diff.problems_within(obj) if whole else schema_diff.problems_for(obj)
     if problems:
         attach(
             request,
@@ -52,9 +55,10 @@ def test_function(request, schema_diff, expected_object):
 
 
 @pytest.mark.catalog("relations")
-def test_table(request, schema_diff, expected_object):
-    """Tables, partitions, views and materialized views, with their RLS flags."""
-    _verify(request, schema_diff, expected_object)
+def test_table(request, schema_diff, expected_object, per_table):
+    """Tables, partitions, views and materialized views, with their RLS flags (and, grouped
+    per table, everything on them)."""
+    _verify(request, schema_diff, expected_object, whole=per_table)
 
 
 @pytest.mark.catalog("columns")
@@ -91,3 +95,13 @@ def test_drift(request, schema_diff):
             f"{len(schema_diff.drift)} object(s) in live that no migration creates: "
             + "; ".join(d.label for d in schema_diff.drift[:10]),
         )
+
+
+@pytest.mark.preflight
+def test_schema_lock_is_fresh(settings, migrations_dir):
+    """A committed lock file must match the migrations (regenerate: `selfheal lock`)."""
+    lock = settings.schema_lock
+    if not lock.exists():
+        pytest.skip(f"no schema lock at {lock}: the expected schema is built from the migrations")
+    problem = lock_problem(lock, migrations_dir)
+    assert problem is None, problem

@@ -20,6 +20,8 @@ from selfheal.migrate.files import MigrationFilesError, discover
 from selfheal.migrate.guard import check_migrations
 from selfheal.migrate.runner import MigrationError, migrate
 from selfheal.schema import diff, expected_snapshot
+from selfheal.schema.expected import locked_or_built
+from selfheal.schema.lock import write_lock
 from selfheal.settings import Settings, SettingsError
 
 # Errors that are the user's to fix: one clear line, exit 2, no traceback.
@@ -62,8 +64,7 @@ def cmd_guard(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_delta(args: argparse.Namespace, settings: Settings) -> int:
     """Write a migration holding only what the target lacks; list what needs a human."""
-    with start_embedded() as server:
-        expected = expected_snapshot(server.dsn(), settings.migrations_dir)
+    expected = locked_or_built(settings.migrations_dir, settings.schema_lock)
     with (
         target_database(settings) as dsn,
         connect(
@@ -84,6 +85,15 @@ def cmd_delta(args: argparse.Namespace, settings: Settings) -> int:
         staging.replace(args.out)  # atomic: never a half-written migration
     where = args.out or "stdout"
     print(f"delta: {len(delta.statements)} statement(s) written to {where}", file=sys.stderr)
+    return 0
+
+
+def cmd_lock(args: argparse.Namespace, settings: Settings) -> int:
+    """Write the expected snapshot of the migrations to the lock file the checks read."""
+    with start_embedded() as server:
+        expected = expected_snapshot(server.dsn(), settings.migrations_dir)
+    write_lock(settings.schema_lock, expected, settings.migrations_dir)
+    print(f"lock: {len(expected.objects())} expected objects written to {settings.schema_lock}")
     return 0
 
 
@@ -123,6 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("delta", help="write an additive migration of what the target lacks")
     p.add_argument("--out", type=Path, help="migration file to write (default: stdout)")
     p.set_defaults(handler=cmd_delta)
+
+    p = commands.add_parser("lock", help="write the expected schema of the migrations to the lock")
+    p.set_defaults(handler=cmd_lock)
 
     p = commands.add_parser("doctor", help="plan (or with --heal apply) remedies for the last run")
     p.add_argument("--heal", action="store_true", help="apply the plan, then re-check")

@@ -32,6 +32,7 @@ def warn(request: pytest.FixtureRequest, message: str) -> None:
     warnings.warn(CheckWarning(message), stacklevel=2)
 
 
-def from_report(report: pytest.TestReport, key: str) -> list[Any]:
-    """Every value attached under `key` to a test report."""
-    return [value for name, value in report.user_properties if name == key]
+def from_report(report: pytest.TestReport | pytest.CollectReport, key: str) -> list[Any]:
+    """Every value attached under `key` to a report (a collection report carries none)."""
+    properties = getattr(report, "user_properties", ())
+    return [value for name, value in properties if name == key]

@@ -13,6 +13,7 @@ import pytest
 
 STAGES = ("preflight", "schema", "rls", "health", "migrations", "etl", "dq", "doctor")
 OTHER = "other"
+COLLECT = "collect"  # the pseudo-stage of check files that fail to import or collect
 NOT_RUN = "not run: preflight failed; fix it first (see reports/exec/preflight_report.md)"
 
 
@@ -25,7 +26,7 @@ def stage_of(item: pytest.Item) -> str:
 
 def stage_rank(stage: str) -> int:
     """Order of a stage in reports; collection problems come first."""
-    return STAGES.index(stage) if stage in STAGES else (-1 if stage == "collect" else len(STAGES))
+    return STAGES.index(stage) if stage in STAGES else (-1 if stage == COLLECT else len(STAGES))
 
 
 def in_stage_order(items: list[pytest.Item]) -> list[pytest.Item]:

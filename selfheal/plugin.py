@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from selfheal import notify
-from selfheal.pipeline import STAGES, PreflightGate, in_stage_order, stage_of
+from selfheal.pipeline import COLLECT, NOT_RUN, STAGES, PreflightGate, in_stage_order, stage_of
 from selfheal.reporting import CRASH, KIND, Outcome, redact, write_preflight_report
 from selfheal.settings import Settings, redact_dsn
 from selfheal.summary import Run, write_run_files
@@ -32,7 +32,6 @@ from selfheal.tickets import Backlog, Observation, RunChanges
 STAGE_PROPERTY = "selfheal.stage"
 RUN_ID = "selfheal_run_id"
 PLUGIN_NAME = "selfheal-outcomes"
-COLLECT = "collect"  # the pseudo-stage of check files that fail to import or collect
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -164,6 +163,8 @@ class OutcomeCollector:
             return
         write = terminalreporter.write_line
         terminalreporter.section("selfheal")
+        if any(o.stage == "preflight" and o.outcome == "failed" for o in self.run.outcomes):
+            write(f"preflight failed: the later stages were not run ({NOT_RUN.split('; ')[1]})")
         for heal in self.run.heals():
             write(self.redact(f"doctor: {heal['node_id']}: {heal['remedy']} -> {heal['outcome']}"))
         changes = self.run.changes

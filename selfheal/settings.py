@@ -119,6 +119,13 @@ def _parse_secret_url(raw: str) -> Secret:
     return Secret(raw)
 
 
+def _parse_names(raw: str) -> tuple[str, ...]:
+    names = tuple(name.strip() for name in raw.split(",") if name.strip())
+    if not names:
+        raise ValueError("names no schema")
+    return names
+
+
 def _parse_positive_int(raw: str) -> int:
     try:
         value = int(raw)
@@ -203,6 +210,34 @@ VARIABLES: tuple[Variable, ...] = (
         "SELFHEAL_BACKLOG_DIR", "backlog_dir", Path, "where tickets are written", Path("backlog")
     ),
     Variable(
+        "SELFHEAL_DQ_DIR",
+        "dq_dir",
+        Path,
+        "folder of data-quality rule files (TOML)",
+        Path("checks/dq"),
+    ),
+    Variable(
+        "SELFHEAL_DQ_SQL_DIR",
+        "dq_sql_dir",
+        Path,
+        "folder of custom data-quality SQL",
+        Path("checks/sql"),
+    ),
+    Variable(
+        "SELFHEAL_EXPOSED_SCHEMAS",
+        "exposed_schemas",
+        _parse_names,
+        "comma-separated schemas the API exposes (RLS lints)",
+        ("public",),
+    ),
+    Variable(
+        "SELFHEAL_SCHEMA_LOCK",
+        "schema_lock",
+        Path,
+        "lock file of the expected schema (`selfheal lock` writes it)",
+        Path("checks/schema.lock.json"),
+    ),
+    Variable(
         "SELFHEAL_CONNECT_TIMEOUT",
         "connect_timeout",
         _parse_positive_int,
@@ -239,6 +274,10 @@ class Settings:
     migrations_dir: Path = Path("migrations")
     reports_dir: Path = Path("reports")
     backlog_dir: Path = Path("backlog")
+    dq_dir: Path = Path("checks/dq")
+    dq_sql_dir: Path = Path("checks/sql")
+    exposed_schemas: tuple[str, ...] = ("public",)
+    schema_lock: Path = Path("checks/schema.lock.json")
     connect_timeout: int = 10
     statement_timeout_ms: int = 60_000
     problems: dict[str, str] = field(default_factory=dict, compare=False)

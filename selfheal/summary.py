@@ -45,7 +45,7 @@ class Run:
     def news(self) -> RunNews:
         changes = self.changes or RunChanges()
         counts = [
-            StageCount(stage, *(self._count(stage, k) for k in ("passed", "failed", "skipped")))
+            StageCount(stage, *(self.count(stage, k) for k in ("passed", "failed", "skipped")))
             for stage in self.stages()
         ]
         return RunNews(
@@ -57,7 +57,7 @@ class Run:
             failures=[(o.nodeid, o.message) for o in self.failures()],
         )
 
-    def _count(self, stage: str, outcome: str) -> int:
+    def count(self, stage: str, outcome: str) -> int:
         return sum(1 for o in self.outcomes if o.stage == stage and o.outcome == outcome)
 
 
@@ -82,11 +82,11 @@ def stage_table(run: Run) -> list[str]:
         mine = [o for o in run.outcomes if o.stage == stage]
         row = [
             stage,
-            run._count(stage, "passed"),
-            run._count(stage, "failed"),
+            run.count(stage, "passed"),
+            run.count(stage, "failed"),
             sum(1 for o in mine if o.warnings),
             sum(1 for o in mine if o.nodeid in healed),
-            run._count(stage, "skipped"),
+            run.count(stage, "skipped"),
             _tickets_of(opened, stage),
             _tickets_of(changes.resolved, stage),
             f"{sum(o.seconds for o in mine):.1f}",

@@ -2,14 +2,14 @@
 
 Failures are grouped by the remedy that answers them (one remedy per kind of failure). Without
 `heal` the doctor only says what it would do. With `heal` it applies each remedy once, verifies
-it, then re-runs every failing check of the group; a failure counts as healed only when its
-check passes again. A problem whose healing already failed `MAX_FAILED_HEALS` times is left to a
-person, so no heal loops from run to run.
+it, then (once every remedy is applied) re-runs the failing checks in one pytest run; a failure
+counts as healed only when its check passes again. A problem whose healing already failed
+`MAX_FAILED_HEALS` times is left to a person, so no heal loops from run to run.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from selfheal.doctor.recheck import Recheck, rerun
@@ -19,6 +19,7 @@ from selfheal.tickets import Ticket, fingerprint_of
 
 PLANNED, HEALED, FAILED = "planned", "healed", "failed"
 NEEDS_PERSON, NO_REMEDY, NOTHING_TO_DO = "needs a person", "no remedy", "nothing to change"
+TO_RECHECK = "to re-check"  # applied, awaiting the re-run of its check; never returned
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ class Doctor:
         for remedy in self.remedies:
             if remedy.name in groups:
                 results += self._treat(remedy, groups[remedy.name], heal)
-        return results
+        return self._recheck(results)
 
     def remedy_for(self, failure: Outcome) -> Remedy | None:
         return next((r for r in self.remedies if r.matches(failure)), None)
@@ -76,8 +77,8 @@ class Doctor:
         except Exception as error:  # a remedy's bug must not stop the others
             return [_result(f, remedy.name, FAILED, _reason(error)) for f in failures]
         plan = "; ".join(action.description for action in actions)
-        if not actions and heal:
-            return self._recheck_all(remedy, failures, "nothing left to change")
+        if not actions and heal:  # an earlier remedy may have fixed these: the re-check says
+            return [_result(f, remedy.name, TO_RECHECK, "nothing left to change") for f in failures]
         if not actions:
             return [
                 _result(f, remedy.name, NOTHING_TO_DO, "found nothing to change") for f in failures
@@ -100,18 +101,23 @@ class Doctor:
             ]
         if remedy.rechecks_itself:
             return [_result(f, remedy.name, HEALED, f"{plan}: re-run succeeded") for f in failures]
-        return self._recheck_all(remedy, failures, plan)
+        return [_result(f, remedy.name, TO_RECHECK, plan) for f in failures]
 
-    def _recheck_all(self, remedy: Remedy, failures: list[Outcome], plan: str) -> list[HealResult]:
-        """Re-run each failing check: healed only if it passes now."""
-        checks = self.recheck([failure.nodeid for failure in failures])
-        results = []
-        for failure in failures:
-            check = checks[failure.nodeid]
-            outcome = HEALED if check.passed else FAILED
-            detail = f"{plan}; re-check: {check.summary}"
-            results.append(_result(failure, remedy.name, outcome, detail))
-        return results
+    def _recheck(self, results: list[HealResult]) -> list[HealResult]:
+        """Re-run every check a heal was applied for, all in one run after every remedy:
+        a failure is healed only if its check passes now."""
+        pending = [r for r in results if r.outcome == TO_RECHECK]
+        checks = self.recheck([r.node_id for r in pending]) if pending else {}
+        return [
+            replace(
+                r,
+                outcome=HEALED if checks[r.node_id].passed else FAILED,
+                detail=f"{r.detail}; re-check: {checks[r.node_id].summary}",
+            )
+            if r.outcome == TO_RECHECK
+            else r
+            for r in results
+        ]
 
 
 def _result(failure: Outcome, remedy: str, outcome: str, detail: str) -> HealResult:

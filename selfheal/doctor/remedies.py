@@ -258,6 +258,7 @@ JOB_OF_TABLE = {
     "ads_source_b": "source_b",
     "daily_metrics": "metrics",
 }
+JOB_ORDER = ("events", "source_a", "source_b", "metrics")
 STALE_WINDOW = timedelta(days=3)
 
 
@@ -276,7 +277,8 @@ class RerunStaleSource(_EtlRemedy):
 
     def actions(self, ctx: Context, failures: list[Outcome]) -> list[Action]:
         until = datetime.now(ctx.settings.zone)
-        jobs = dict.fromkeys(job for f in failures if (job := self._job(f)))
+        wanted = {self._job(f) for f in failures}
+        jobs = [job for job in JOB_ORDER if job in wanted]  # metrics last: it reads the others
         return [
             Action(
                 f"re-run ETL {job} for {until - STALE_WINDOW:%Y-%m-%d}..{until:%Y-%m-%d}",

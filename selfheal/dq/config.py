@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -87,20 +87,22 @@ class _Entry:
     """One rule's table in a file, with typed getters that name the offending key."""
 
     values: dict[str, Any]
-    origin: str  # e.g. "unique[1]"
-    used: set[str] = field(default_factory=set)
+    origin: str  # e.g. "unique[1]"; "" for the file's top level
+
+    def key(self, name: str) -> str:
+        return f"{self.origin}.{name}" if self.origin else name
 
     def get(self, key: str, kind: type | tuple[type, ...], default: Any = None) -> Any:
         if key not in self.values:
             return default
         value = self.values[key]
         if not isinstance(value, kind) or isinstance(value, bool) and bool not in _tuple(kind):
-            raise _Problem(f"{self.origin}.{key}", f"expected {_names(kind)}, got {value!r}")
+            raise _Problem(self.key(key), f"expected {_names(kind)}, got {value!r}")
         return value
 
     def required(self, key: str, kind: type | tuple[type, ...]) -> Any:
         if key not in self.values:
-            raise _Problem(f"{self.origin}.{key}", "is required")
+            raise _Problem(self.key(key), "is required")
         return self.get(key, kind)
 
     def names(self, single: str, plural: str) -> list[str]:
@@ -111,7 +113,7 @@ class _Entry:
             return [self.required(single, str)]
         names = self.required(plural, list)
         if not names or not all(isinstance(n, str) and n for n in names):
-            raise _Problem(f"{self.origin}.{plural}", "expected a non-empty list of column names")
+            raise _Problem(self.key(plural), "expected a non-empty list of column names")
         return names
 
     def duration(self, key: str, default: Any = None) -> Any:
@@ -121,7 +123,7 @@ class _Entry:
         try:
             return parse_duration(text)
         except ValueError as error:
-            raise _Problem(f"{self.origin}.{key}", str(error)) from None
+            raise _Problem(self.key(key), str(error)) from None
 
 
 def _tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
+from selfheal.catalog import Column
 from selfheal.rls.access import TableAccess
 
 _SAMPLE_OWNERS = 3
@@ -194,34 +195,73 @@ def claims_violation(
     return None
 
 
-def write_violations(conn: psycopg.Connection, access: TableAccess, column: str) -> list[Violation]:
-    """A stranger (anon, or an authenticated user who owns nothing) updates and deletes nothing.
+# A value of each type family for a probe row: only whether the row is refused matters.
+_SAMPLE_VALUES = (
+    (("timestamp", "date"), "2000-01-01"),
+    (("uuid",), "00000000-0000-4000-8000-000000000000"),
+    (("json",), "{}"),
+    (("boolean",), "false"),
+    (("smallint", "integer", "bigint", "numeric", "real", "double"), "0"),
+    (("text", "character"), "selfheal-probe"),
+)
+
+
+def _sample(column: Column) -> str | None:
+    if column.type.endswith("[]"):
+        return "{}"
+    return next((v for prefixes, v in _SAMPLE_VALUES if column.type.startswith(prefixes)), None)
+
+
+def _probe_insert(access: TableAccess, columns: list[Column], owner: str) -> sql.Composed | None:
+    """An INSERT of one row owned by `owner`; None when a required column has no sample."""
+    required = [c for c in columns if c.not_null and c.default is None and not c.identity]
+    if access.owner_column and all(c.name != access.owner_column for c in required):
+        required += [c for c in columns if c.name == access.owner_column]
+    values = []
+    for column in required:
+        value = owner if column.name == access.owner_column else _sample(column)
+        if value is None:
+            return None
+        values.append(sql.SQL("CAST({} AS {})").format(sql.Literal(value), sql.SQL(column.type)))
+    return sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
+        _table(access),
+        sql.SQL(", ").join(sql.Identifier(c.name) for c in required),
+        sql.SQL(", ").join(values),
+    )
+
+
+def _write_statements(access: TableAccess, columns: list[Column]) -> dict[str, sql.Composable]:
+    first = sql.Identifier(columns[0].name)
+    statements: dict[str, sql.Composable] = {
+        "UPDATE": sql.SQL("UPDATE {t} SET {c} = {c}").format(t=_table(access), c=first),
+        "DELETE": sql.SQL("DELETE FROM {}").format(_table(access)),
+    }
+    insert = _probe_insert(access, columns, str(uuid.uuid4()))  # owned by someone else
+    if insert is not None:
+        statements["INSERT"] = insert
+    return statements
+
+
+def write_violations(
+    conn: psycopg.Connection, access: TableAccess, columns: list[Column]
+) -> list[Violation]:
+    """A stranger (anon, or an authenticated user who owns nothing) inserts a row owned by
+    another user, updates and deletes: every one must change nothing.
 
     Needs a writable session; every statement runs in a transaction that is rolled back.
     """
-    stranger = str(uuid.uuid4())
-    statements = {
-        "UPDATE": sql.SQL("UPDATE {t} SET {c} = {c}").format(
-            t=_table(access), c=sql.Identifier(column)
-        ),
-        "DELETE": sql.SQL("DELETE FROM {}").format(_table(access)),
+    claims_by_role = {
+        role: claims_for(role, str(uuid.uuid4())) for role in ("anon", "authenticated")
     }
     found = []
-    for role in ("anon", "authenticated"):
-        claims = claims_for(role, stranger)
-        for verb, statement in statements.items():
+    for role, claims in claims_by_role.items():
+        for verb, statement in _write_statements(access, columns).items():
             try:
                 with impersonating(conn, role, claims):
                     changed = conn.execute(statement).rowcount
             except psycopg.Error:
-                changed = 0  # refused outright: permission denied or a policy violation
+                changed = 0  # refused: permission denied, a policy or a constraint
             if changed > 0:
-                found.append(
-                    Violation(
-                        access.label,
-                        role,
-                        claims,
-                        f"{role} as a stranger could {verb} {changed} rows",
-                    )
-                )
+                message = f"{role} as a stranger could {verb} {changed} rows"
+                found.append(Violation(access.label, role, claims, message))
     return found

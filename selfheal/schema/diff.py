@@ -103,6 +103,7 @@ class SchemaDiff:
     differing: list[Difference] = field(default_factory=list)
     drift: list[Drift] = field(default_factory=list)
     _by_object: dict[int, list[Problem]] = field(default_factory=dict, repr=False)
+    _by_table: dict[tuple[str, str], list[Problem]] = field(default_factory=dict, repr=False)
 
     @property
     def clean(self) -> bool:
@@ -118,6 +119,14 @@ class SchemaDiff:
             for problem in [*self.missing, *self.differing]:
                 self._by_object.setdefault(id(problem.obj), []).append(problem)
         return self._by_object.get(id(obj), [])
+
+    def problems_within(self, relation: Relation) -> list[Problem]:
+        """What is wrong with a relation and everything on it (columns, indexes, policies...)."""
+        if not self._by_table:
+            for problem in [*self.missing, *self.differing]:
+                key = _table_of(problem.obj) or problem.obj.key[:2]
+                self._by_table.setdefault(key, []).append(problem)
+        return self._by_table.get(relation.key, [])
 
     def summary(self) -> list[str]:
         lines = [m.message for m in self.missing]

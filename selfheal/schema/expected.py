@@ -11,8 +11,10 @@ from pathlib import Path
 
 from selfheal.catalog import CatalogSnapshot, snapshot
 from selfheal.db import connect, scratch_database
+from selfheal.embedded import start_embedded
 from selfheal.environment import prepare_database
 from selfheal.migrate.files import discover
+from selfheal.schema.lock import read_lock
 from selfheal.shim import apply_shim
 
 
@@ -27,3 +29,12 @@ def expected_snapshot(admin_dsn: str, migrations_dir: Path) -> CatalogSnapshot:
         with connect(dsn, autocommit=True) as conn:
             migrated = snapshot(conn)
     return migrated.minus(baseline)
+
+
+def locked_or_built(migrations_dir: Path, lock: Path) -> CatalogSnapshot:
+    """The expected snapshot from a fresh lock file, else built on a throwaway local server."""
+    locked = read_lock(lock, migrations_dir)
+    if locked is not None:
+        return locked
+    with start_embedded() as server:
+        return expected_snapshot(server.dsn(), migrations_dir)

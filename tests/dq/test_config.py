@@ -236,3 +236,8 @@ def test_names_unknown_to_the_live_catalog(
     assert "t.toml" in results[check_id].message
     others = [r for r in results.values() if r.id != check_id and "where:" not in expected]
     assert all(r.status == "pass" for r in others if not r.id.startswith("nope"))
+
+
+def test_top_level_type_errors_name_the_key(tmp_path: Path) -> None:
+    found = problems(tmp_path, 'table = "t"\nwhere = 3')
+    assert found == [f"{tmp_path / 'dq' / 't.toml'}: where: expected str, got 3"]

@@ -43,6 +43,16 @@ CASES = {
         "t.between.n",
         "UPDATE t SET n = -n WHERE id IN (2, 5, 7)",
     ),
+    "between_dates": (
+        '[between]\ncolumn = "d"\nmin = 2000-01-01',
+        "t.between.d",
+        "UPDATE t SET d = '1999-12-31' WHERE id IN (2, 5, 7)",
+    ),
+    "accepted_numbers": (
+        '[accepted_values]\ncolumn = "n"\nvalues = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]',
+        "t.accepted_values.n",
+        "UPDATE t SET n = 99 WHERE id IN (2, 5, 7)",
+    ),
     "no_future": (
         '[no_future]\ncolumn = "ts"\ntolerance = "1h"',
         "t.no_future.ts",

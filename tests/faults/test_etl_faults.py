@@ -60,6 +60,10 @@ def test_source_faults(pipeline: Pipeline, migrated_db: str, slack_receiver) -> 
 
     with serve_all(seed=7) as recovered:
         pipeline.use_sources(recovered)
+        plan = pipeline.doctor(migrated_db)
+        assert plan.returncode == 0 and "plan only: nothing changed" in plan.stdout
+        assert f"{RETRY} -> planned" in plan.stdout
+        assert _ticket(pipeline, "test_etl_job[source_b]").status == "open"
         healed = pipeline.doctor(migrated_db, "--heal")
         assert healed.returncode == 0, healed.stdout + healed.stderr
         for fragment, remedy in (("test_etl_job[source_b]", RETRY), ("freshness", RERUN)):

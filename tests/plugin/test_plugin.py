@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -97,6 +99,7 @@ def test_failed_preflight_stops_later_stages(
     result = checks.runpytest("-p", "no:cacheprovider", "-rs")
     result.assert_outcomes(failed=1, skipped=3)
     result.stdout.fnmatch_lines(["*not run: preflight failed*"])
+    result.stdout.fnmatch_lines(["preflight failed: the later stages were not run*"])
     assert (checks.path / "reports/exec/preflight_report.md").exists()
 
 
@@ -166,3 +169,14 @@ def test_a_check_file_that_cannot_be_collected_gets_a_ticket(checks: pytest.Pyte
         "ImportError",
     )
     assert "no rules file" in ticket.message
+
+
+def test_the_summary_is_dated_in_the_configured_time_zone(
+    checks: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    zone = "Pacific/Kiritimati"  # UTC+14: its date is often not UTC's
+    monkeypatch.setenv("TZ", zone)
+    checks.runpytest("-p", "no:cacheprovider")
+    today = datetime.now(ZoneInfo(zone)).date().isoformat()
+    assert (checks.path / f"reports/exec/run_summary_{today}.md").exists()
+    assert (checks.path / f"reports/exec/run_logs_{today}.md").exists()

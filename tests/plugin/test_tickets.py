@@ -13,6 +13,7 @@ from selfheal.tickets import (
     Backlog,
     HealAttempt,
     Observation,
+    Ticket,
     fingerprint_of,
     load_tickets,
     parse,
@@ -128,3 +129,30 @@ def test_one_broken_fixture_is_one_problem_per_run(tmp_path: Path) -> None:
     # the first check passes, but the others still break on the fixture: not resolved
     backlog.record_run([passed("checks/t.py::test_0"), *broken[1:]], T0 + timedelta(days=2))
     assert load_tickets(tmp_path)[0].status == "open"
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    message=st.text(max_size=200),
+    rows=st.lists(
+        st.dictionaries(st.text(max_size=10), st.text(max_size=20), max_size=3), max_size=3
+    ),
+    node=st.text(min_size=1, max_size=80),
+)
+def test_any_text_round_trips(message: str, rows: list[dict], node: str) -> None:
+    observation = Observation(node, "dq", "failed", "E", message, rows)
+    made = Ticket(
+        fingerprint=observation.fingerprint,
+        slug=slug_of(node, observation.fingerprint),
+        title=f"[dq] {node}",
+        node_id=node,
+        stage="dq",
+        kind="E",
+        status="open",
+        first_seen=T0,
+        last_seen=T0,
+        message=message,
+        sample_rows=rows,
+        history=[(T0, "failed")],
+    )
+    assert parse(render(made)) == made

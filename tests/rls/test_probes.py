@@ -107,12 +107,30 @@ def test_bad_declaration_names_the_table(tmp_path):
         load_access(path)
 
 
-def test_write_probes_catch_an_open_delete_policy_and_roll_back(seeded, tables, execute):
+def _columns(dsn, snapshot_of):
+    return snapshot_of(dsn).columns_of("public", "events")
+
+
+@pytest.mark.parametrize(
+    ("policy", "expected"),
+    [
+        (
+            "FOR DELETE TO authenticated USING (true)",
+            "authenticated as a stranger could DELETE 9 rows",
+        ),
+        ("FOR INSERT TO anon WITH CHECK (true)", "anon as a stranger could INSERT 1 rows"),
+    ],
+)
+def test_write_probes_catch_open_write_policies_and_roll_back(
+    seeded, tables, execute, snapshot_of, policy, expected
+):
     access = tables["public.events"]
     with connect(seeded, autocommit=True) as conn:
-        assert write_violations(conn, access, "event_name") == []
-    execute(seeded, "CREATE POLICY w ON public.events FOR DELETE TO authenticated USING (true)")
+        assert write_violations(conn, access, _columns(seeded, snapshot_of)) == []
+    execute(seeded, f"CREATE POLICY w ON public.events {policy}")
     with connect(seeded, autocommit=True) as conn:
-        messages = [v.message for v in write_violations(conn, access, "event_name")]
-        assert messages == ["authenticated as a stranger could DELETE 9 rows"]
+        messages = [
+            v.message for v in write_violations(conn, access, _columns(seeded, snapshot_of))
+        ]
+        assert messages == [expected]
         assert conn.execute("SELECT count(*) FROM public.events").fetchone()[0] == 9

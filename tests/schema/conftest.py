@@ -7,13 +7,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-from schema_helpers import AWKWARD_MIGRATION
+from schema_helpers import AWKWARD_MIGRATION, MIGRATIONS
 
 from selfheal.catalog import CatalogSnapshot
 from selfheal.schema import expected_snapshot
-
-ROOT = Path(__file__).resolve().parents[2]
-MIGRATIONS = ROOT / "migrations"
 
 
 @pytest.fixture(scope="session")

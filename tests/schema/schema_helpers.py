@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from selfheal.catalog import CatalogSnapshot, snapshot
 from selfheal.db import connect
+
+ROOT = Path(__file__).resolve().parents[2]
+MIGRATIONS = ROOT / "migrations"
 
 # Awkward identifiers and object kinds the catalog must survive.
 LONG_NAME = "t" * 63

@@ -1,0 +1,67 @@
+"""The lock file: the expected snapshot, committed, so checks in live mode need no local server.
+
+It records the checksum of every migration it was built from. When the migrations folder no
+longer matches (a file added, edited or removed), the lock is stale: `lock_problem` says why (for
+preflight), and the checks fall back to building the expected snapshot from the migrations.
+Regenerate it with `selfheal lock`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from selfheal.catalog import CatalogSnapshot
+from selfheal.migrate.files import discover
+
+LOCK_VERSION = 1
+
+
+def migration_checksums(migrations_dir: Path) -> dict[str, str]:
+    return {m.filename: m.checksum for m in discover(migrations_dir)}
+
+
+def write_lock(path: Path, snapshot: CatalogSnapshot, migrations_dir: Path) -> None:
+    """Write atomically: a reader never sees half a lock."""
+    document = {
+        "version": LOCK_VERSION,
+        "migrations": migration_checksums(migrations_dir),
+        "snapshot": snapshot.to_json(),
+    }
+    staging = path.with_name(path.name + ".partial")
+    staging.write_text(json.dumps(document, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    staging.replace(path)
+
+
+def _document(path: Path) -> dict:
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return document if isinstance(document, dict) else {}
+
+
+def lock_problem(path: Path, migrations_dir: Path) -> str | None:
+    """Why the lock at `path` cannot stand for the migrations; None when it is fresh."""
+    if not path.is_file():
+        return f"{path} does not exist; run `selfheal lock`"
+    document = _document(path)
+    if document.get("version") != LOCK_VERSION or "snapshot" not in document:
+        return f"{path} is not a selfheal schema lock (version {LOCK_VERSION}); run `selfheal lock`"
+    locked, current = document.get("migrations", {}), migration_checksums(migrations_dir)
+    changed = sorted(
+        name for name in locked.keys() | current.keys() if locked.get(name) != current.get(name)
+    )
+    if changed:
+        return (
+            f"{path} is stale: {', '.join(changed)} changed since it was written; "
+            "run `selfheal lock`"
+        )
+    return None
+
+
+def read_lock(path: Path, migrations_dir: Path) -> CatalogSnapshot | None:
+    """The locked expected snapshot, or None when the lock is missing or stale."""
+    if lock_problem(path, migrations_dir) is not None:
+        return None
+    return CatalogSnapshot.from_json(_document(path)["snapshot"])
