@@ -80,7 +80,8 @@ def stage(conn: psycopg.Connection, spec: TableSpec, rows: Sequence[Sequence[Any
             sql.Identifier(STAGING), definition
         )
     )
-    copy = sql.SQL("COPY {} ({}) FROM STDIN").format(
+    # FREEZE: the table is new in this transaction, so later scans need not set hint bits.
+    copy = sql.SQL("COPY {} ({}) FROM STDIN (FREEZE)").format(
         sql.Identifier(STAGING), _columns(spec, spec.names)
     )
     with conn.cursor() as cur:
