@@ -18,9 +18,9 @@ import pytest
 
 from selfheal.db import connect
 from selfheal.embedded import EmbeddedPostgres, start_embedded
-from selfheal.environment import ensure_embedded_database
+from selfheal.environment import ensure_embedded_database, prepare_database
 from selfheal.migrate.files import MigrationFilesError
-from selfheal.migrate.runner import MigrationError, apply_pending
+from selfheal.migrate.runner import MigrationError
 from selfheal.settings import Settings
 
 
@@ -82,8 +82,7 @@ def prepare_embedded_target(server: EmbeddedPostgres, settings: Settings) -> str
     """The embedded default's database on `server`, shimmed and migrated; returns its DSN."""
     dsn = ensure_embedded_database(server.dsn())
     try:
-        with connect(dsn, autocommit=True) as conn:
-            apply_pending(conn, settings.migrations_dir)
+        prepare_database(dsn, settings.migrations_dir)
     except (MigrationError, MigrationFilesError) as error:
         # Preflight names the culprit in its own tests; the other checks see the database as
         # the broken migrations left it, which is the truth.

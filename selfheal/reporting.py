@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import tempfile
@@ -12,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from psycopg.conninfo import conninfo_to_dict
 
 from selfheal import evidence
 from selfheal.settings import Settings, redact_dsn
@@ -93,19 +91,9 @@ def _problems(details: list[Any]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
-def secret_values(settings: Settings) -> list[str]:
-    """Every secret in force, plus the password inside a DSN (connection strings are rebuilt
-    with other options, so the whole DSN is not the only form the password travels in)."""
-    values = set(settings.secrets())
-    if settings.db_url is not None:
-        with contextlib.suppress(Exception):
-            values.add(conninfo_to_dict(settings.db_url.reveal()).get("password") or "")
-    return sorted((v for v in values if v), key=len, reverse=True)
-
-
 def redact(text: str, settings: Settings) -> str:
     """Remove every secret value of the settings from `text`."""
-    for secret in secret_values(settings):
+    for secret in settings.secrets():
         text = text.replace(secret, "***")
     return text
 

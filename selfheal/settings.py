@@ -292,9 +292,14 @@ class Settings:
         return ZoneInfo(self.tz)
 
     def secrets(self) -> list[str]:
-        """Every secret value in force, for redaction and for tests that grep outputs."""
-        values = [getattr(self, v.attribute) for v in VARIABLES if v.secret]
-        return [value.reveal() for value in values if value is not None]
+        """Every secret value in force, longest first, for redaction and for tests that grep
+        outputs. The DSN's password counts on its own: connection strings are rebuilt with other
+        options, so the whole DSN is not the only form it travels in."""
+        values = {getattr(self, v.attribute) for v in VARIABLES if v.secret} - {None}
+        revealed = {value.reveal() for value in values}
+        if self.db_url is not None:
+            revealed.add(conninfo_to_dict(self.db_url.reveal()).get("password") or "")
+        return sorted(revealed - {""}, key=len, reverse=True)
 
     @classmethod
     def from_env(

@@ -18,13 +18,13 @@ from datetime import datetime, timedelta
 import psycopg
 from psycopg import sql
 
-from selfheal.catalog import snapshot
+from selfheal.catalog import CatalogSnapshot, snapshot
 from selfheal.db import connect
-from selfheal.embedded import start_embedded
 from selfheal.migrate.delta import build_delta
 from selfheal.reporting import Outcome
-from selfheal.rls.lints import unindexed_foreign_key_constraints
-from selfheal.schema import diff, expected_snapshot
+from selfheal.rls.lints import run_lints, unindexed_foreign_key_constraints
+from selfheal.schema import diff
+from selfheal.schema.expected import locked_or_built
 from selfheal.settings import Settings
 
 MAX_IDENTIFIER_BYTES = 63
@@ -105,6 +105,15 @@ def bounded_identifier(*parts: str, suffix: str) -> str:
     return head.decode(errors="ignore") + tail
 
 
+REINDEX_LEFTOVER = re.compile(r"_cc(new|old)[0-9]*$")
+
+
+def _catalog(ctx: Context) -> CatalogSnapshot:
+    """The target's catalog as the schema and RLS checks see it: one snapshot, read-only."""
+    with ctx.read() as conn:
+        return snapshot(conn)
+
+
 RLS_DISABLED = {"rls_disabled", "rls_disabled_in_public", "policy_exists_rls_disabled"}
 
 
@@ -115,24 +124,16 @@ class EnableRowLevelSecurity(Remedy):
         return bool(_names(failure) & RLS_DISABLED) or "rls_disabled" in _text(failure)
 
     def actions(self, ctx: Context, failures: list[Outcome]) -> list[Action]:
-        with ctx.read() as conn:
-            rows = conn.execute(
-                """
-                SELECT n.nspname, c.relname FROM pg_class c
-                JOIN pg_namespace n ON n.oid = c.relnamespace
-                WHERE c.relkind IN ('r', 'p') AND NOT c.relrowsecurity
-                  AND EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid)
-                ORDER BY 1, 2
-                """
-            ).fetchall()
+        """The tables the `policy_exists_rls_disabled` lint names, read from one snapshot."""
+        findings = run_lints(_catalog(ctx), only=("policy_exists_rls_disabled",))
         return [
             Action(
-                f"ALTER TABLE {schema}.{table} ENABLE ROW LEVEL SECURITY",
-                sql.SQL("ALTER TABLE {}.{} ENABLE ROW LEVEL SECURITY").format(
-                    sql.Identifier(schema), sql.Identifier(table)
+                f"ALTER TABLE {table.label} ENABLE ROW LEVEL SECURITY",
+                sql.SQL("ALTER TABLE {} ENABLE ROW LEVEL SECURITY").format(
+                    sql.Identifier(table.schema, table.name)
                 ),
             )
-            for schema, table in rows
+            for table in (finding.obj for finding in findings)
         ]
 
 
@@ -143,8 +144,7 @@ class IndexForeignKeys(Remedy):
         return "unindexed_foreign_keys" in _names(failure)
 
     def actions(self, ctx: Context, failures: list[Outcome]) -> list[Action]:
-        with ctx.read() as conn:
-            unindexed = unindexed_foreign_key_constraints(snapshot(conn))
+        unindexed = unindexed_foreign_key_constraints(_catalog(ctx))
         return [self._action(fk.schema, fk.table, list(fk.columns)) for fk in unindexed]
 
     @staticmethod
@@ -167,26 +167,21 @@ class RebuildInvalidIndexes(Remedy):
         return "index_valid" in _names(failure) or ("invalid" in text and "index" in text)
 
     def actions(self, ctx: Context, failures: list[Outcome]) -> list[Action]:
-        with ctx.read() as conn:
-            # Leftovers of an interrupted REINDEX CONCURRENTLY (_ccnew/_ccold) can only be
-            # dropped, which the doctor never does: they stay for a person.
-            rows = conn.execute(
-                """
-                SELECT n.nspname, ci.relname FROM pg_index i
-                JOIN pg_class ci ON ci.oid = i.indexrelid
-                JOIN pg_namespace n ON n.oid = ci.relnamespace
-                WHERE NOT i.indisvalid AND ci.relname !~ '_cc(new|old)[0-9]*$'
-                ORDER BY 1, 2
-                """
-            ).fetchall()
+        # Leftovers of an interrupted REINDEX CONCURRENTLY (_ccnew/_ccold) can only be dropped,
+        # which the doctor never does: they stay for a person.
+        invalid = [
+            index
+            for index in _catalog(ctx).indexes.values()
+            if not index.valid and not REINDEX_LEFTOVER.search(index.name)
+        ]
         return [
             Action(
-                f"REINDEX INDEX CONCURRENTLY {schema}.{index}",
-                sql.SQL("REINDEX INDEX CONCURRENTLY {}.{}").format(
-                    sql.Identifier(schema), sql.Identifier(index)
+                f"REINDEX INDEX CONCURRENTLY {index.label}",
+                sql.SQL("REINDEX INDEX CONCURRENTLY {}").format(
+                    sql.Identifier(index.schema, index.name)
                 ),
             )
-            for schema, index in rows
+            for index in invalid
         ]
 
 
@@ -200,10 +195,9 @@ class ApplyDelta(Remedy):
         return failure.stage == "schema"
 
     def actions(self, ctx: Context, failures: list[Outcome]) -> list[Action]:
-        with start_embedded() as server:
-            expected = expected_snapshot(server.dsn(), ctx.settings.migrations_dir)
-        with ctx.read() as conn:
-            delta = build_delta(diff(expected, snapshot(conn)))
+        # As `selfheal delta` does: the committed lock when fresh, else a scratch build.
+        expected = locked_or_built(ctx.settings.migrations_dir, ctx.settings.schema_lock)
+        delta = build_delta(diff(expected, _catalog(ctx)))
         # The delta module composed each statement from identifiers; here they are only run.
         return [Action(text.rstrip(";"), sql.SQL(text)) for text in delta.statements]
 

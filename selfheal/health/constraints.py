@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from psycopg import sql
 
-from selfheal.catalog import dotted, show, snapshot
+from selfheal.catalog import dotted, show
 from selfheal.health.config import Reference
 from selfheal.health.model import AuditContext, Check, CheckResult, Finding
 from selfheal.rls.lints import covering_index_statement, unindexed_foreign_key_constraints
@@ -20,16 +20,6 @@ JOIN pg_class c ON c.oid = con.conrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE NOT con.convalidated AND n.nspname = ANY(%(schemas)s)
 ORDER BY 1, 2
-"""
-
-INVALID_INDEXES = """
-SELECT format('%%I.%%I', n.nspname, ic.relname) AS idx, format('%%I.%%I', n.nspname, c.relname) AS tbl
-FROM pg_index i
-JOIN pg_class ic ON ic.oid = i.indexrelid
-JOIN pg_class c ON c.oid = i.indrelid
-JOIN pg_namespace n ON n.oid = ic.relnamespace
-WHERE NOT i.indisvalid AND n.nspname = ANY(%(schemas)s)
-ORDER BY 1
 """
 
 # Is the declared reference enforced by a single-column foreign key?
@@ -58,7 +48,7 @@ def _schemas(ctx: AuditContext) -> dict[str, list[str]]:
 
 def fk_without_index(ctx: AuditContext) -> CheckResult:
     """The RLS lint's definition of a covering index, so health and the doctor agree with it."""
-    unindexed = unindexed_foreign_key_constraints(snapshot(ctx.conn))
+    unindexed = unindexed_foreign_key_constraints(ctx.catalog())
     findings = [
         Finding(
             "fk_without_index",
@@ -90,17 +80,21 @@ def not_valid_constraints(ctx: AuditContext) -> CheckResult:
 
 
 def invalid_indexes(ctx: AuditContext) -> CheckResult:
-    rows = ctx.rows(INVALID_INDEXES, _schemas(ctx))
+    invalid = [
+        index
+        for index in ctx.catalog().indexes.values()
+        if not index.valid and index.schema in ctx.config.schemas
+    ]
     findings = [
         Finding(
             "invalid_index",
-            r["idx"],
+            index.label,
             "error",
-            f"index on {r['tbl']} is invalid (a failed CREATE INDEX CONCURRENTLY): "
-            "it is maintained on every write but never used",
-            f"REINDEX INDEX CONCURRENTLY {r['idx']}; (or DROP INDEX CONCURRENTLY and recreate it)",
+            f"index on {dotted(index.schema, index.table)} is invalid (a failed CREATE INDEX "
+            "CONCURRENTLY): it is maintained on every write but never used",
+            f"REINDEX INDEX CONCURRENTLY {index.label}; (or DROP INDEX CONCURRENTLY and recreate it)",
         )
-        for r in rows
+        for index in sorted(invalid, key=lambda index: index.label)
     ]
     return CheckResult("indexes marked invalid (pg_index.indisvalid)", findings)
 

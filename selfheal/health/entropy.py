@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 from selfheal.health.model import AuditContext, Check, CheckResult, Finding
+from selfheal.rls.lints import run_lints
 
 PART = "entropy_robustness"
 TUPLE_OVERHEAD = 28  # heap tuple header (23, aligned to 24) plus its 4-byte line pointer
@@ -75,15 +76,6 @@ ORDER BY 1
 
 COLUMN_MAX = {"smallint": 2**15 - 1, "integer": 2**31 - 1, "bigint": 2**63 - 1}
 COLUMN_MIN = {"smallint": -(2**15), "integer": -(2**31), "bigint": -(2**63)}
-
-WITHOUT_PRIMARY_KEY = """
-SELECT format('%%I.%%I', n.nspname, c.relname) AS tbl
-FROM pg_class c
-JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND n.nspname = ANY(%(schemas)s)
-  AND NOT EXISTS (SELECT FROM pg_constraint con WHERE con.conrelid = c.oid AND con.contype = 'p')
-ORDER BY 1
-"""
 
 
 def _schemas(ctx: AuditContext, **extra: object) -> dict[str, object]:
@@ -233,15 +225,21 @@ def stale_statistics(ctx: AuditContext) -> CheckResult:
 
 
 def without_primary_key(ctx: AuditContext) -> CheckResult:
+    """The RLS lint `no_primary_key` (partitions judged with their parent), in the audit's schemas."""
+    keyless = [
+        finding.obj
+        for finding in run_lints(ctx.catalog(), only=("no_primary_key",))
+        if finding.obj.schema in ctx.config.schemas
+    ]
     findings = [
         Finding(
             "without_primary_key",
-            r["tbl"],
+            table.label,
             "warn",
             "no primary key: duplicates cannot be ruled out and logical replication cannot update it",
-            f"ALTER TABLE {r['tbl']} ADD PRIMARY KEY (...); on the natural key",
+            f"ALTER TABLE {table.label} ADD PRIMARY KEY (...); on the natural key",
         )
-        for r in ctx.rows(WITHOUT_PRIMARY_KEY, _schemas(ctx))
+        for table in keyless
     ]
     return CheckResult("primary keys of every table", findings)
 

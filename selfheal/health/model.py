@@ -11,6 +11,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from selfheal.catalog import CatalogSnapshot, snapshot
 from selfheal.health.config import HealthConfig
 
 PARTS = (
@@ -67,6 +68,10 @@ class AuditContext:
         if key not in self._memo:
             self._memo[key] = compute()
         return self._memo[key]
+
+    def catalog(self) -> CatalogSnapshot:
+        """One catalog snapshot for the whole audit (the schema and RLS checks' own reader)."""
+        return self.once("catalog", lambda: snapshot(self.conn))
 
     def rows(self, query: Any, params: Any = None) -> list[dict[str, Any]]:
         with self.conn.cursor(row_factory=dict_row) as cur:

@@ -27,7 +27,9 @@ from selfheal.catalog import (
 
 
 @dataclass(frozen=True)
-class Missing:
+class _WholeObject:
+    """A problem about an object as a whole: its kind and label are the object's."""
+
     obj: CatalogObject
 
     @property
@@ -38,6 +40,9 @@ class Missing:
     def label(self) -> str:
         return self.obj.label
 
+
+@dataclass(frozen=True)
+class Missing(_WholeObject):
     @property
     def message(self) -> str:
         return f"{self.kind} {self.label} is missing from the live database"
@@ -76,17 +81,7 @@ class Difference:
 
 
 @dataclass(frozen=True)
-class Drift:
-    obj: CatalogObject
-
-    @property
-    def kind(self) -> str:
-        return self.obj.kind
-
-    @property
-    def label(self) -> str:
-        return self.obj.label
-
+class Drift(_WholeObject):
     @property
     def message(self) -> str:
         return f"{self.kind} {self.label} exists in live but no migration creates it"
