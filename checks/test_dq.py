@@ -7,14 +7,17 @@ the file, the table and the key; a name the live database lacks fails that rule'
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import psycopg
 import pytest
 import pytest_html
 
 from selfheal.dq.config import ConfigError, Suite, load_suite
 from selfheal.dq.report import failure_text, html_report
-from selfheal.dq.runner import CheckResult, Runner
-from selfheal.evidence import DETAILS, QUERIES, SAMPLE_ROWS, attach, warn
+from selfheal.dq.runner import Runner
+from selfheal.evidence import QUERIES, attach, report_problems
+from selfheal.run.findings import dq_problem, queries_of
 from selfheal.settings import Settings
 
 pytestmark = pytest.mark.dq
@@ -53,29 +56,14 @@ def dq_runner(db: psycopg.Connection, settings: Settings, request: pytest.Fixtur
     )
 
 
-def _record(request: pytest.FixtureRequest, extras: list, result: CheckResult) -> None:
-    """Evidence for the plugin and tickets, and the HTML report's table."""
-    attach(request, QUERIES, [query.as_evidence() for query in result.queries])
-    attach(
-        request,
-        DETAILS,
-        {
-            "check": result.id,
-            "status": result.status,
-            "message": result.message,
-            "proven_by": result.proven_by,
-        },
-    )
-    if result.sample:
-        attach(request, SAMPLE_ROWS, result.sample)
-    extras.append(pytest_html.extras.html(html_report(result)))
+CHECKED = {rule.id: rule for rule in SUITE.rules} | {check.id: check for check in SUITE.custom}
 
 
 @pytest.mark.parametrize("check_id", SUITE.ids())
 def test_dq(check_id: str, dq_runner: Runner, request: pytest.FixtureRequest, extras: list) -> None:
     result = dq_runner.result(check_id)
-    _record(request, extras, result)
-    if result.status in ("fail", "error"):
-        pytest.fail(failure_text(result), pytrace=False)
-    if result.status == "warn":
-        warn(request, failure_text(result))
+    attach(request, QUERIES, [asdict(query) for query in queries_of(result)])
+    extras.append(pytest_html.extras.html(html_report(result)))
+    if result.status in ("fail", "error", "warn"):
+        problem = dq_problem(CHECKED[check_id], result, failure_text(result))
+        report_problems(request, [problem])

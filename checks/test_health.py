@@ -8,16 +8,17 @@ remediation into the report, the health report (reports/system_health_YYYY-MM-DD
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from selfheal.evidence import DETAILS, SAMPLE_ROWS, attach, warn
+from selfheal.evidence import HEALTH, attach, report_problems
 from selfheal.health.audit import CHECKS, configured
 from selfheal.health.model import AuditContext, Check
-from selfheal.health.report import details_of
+from selfheal.health.report import record_of
+from selfheal.run.findings import health_problems
 from selfheal.settings import Settings
 
 CONFIG_PATH = Path(__file__).with_name("health.toml")
@@ -37,10 +38,5 @@ def audit_context(db: psycopg.Connection, settings: Settings) -> AuditContext:
 @pytest.mark.parametrize("check", CHECKS, ids=[check.id for check in CHECKS])
 def test_health(check: Check, audit_context: AuditContext, request: pytest.FixtureRequest) -> None:
     result = check(audit_context)
-    errors = result.at_level("error")
-    attach(request, DETAILS, details_of(check, result))
-    if errors:
-        attach(request, SAMPLE_ROWS, [asdict(f) for f in errors])
-    for finding in result.at_level("warn"):
-        warn(request, str(finding))
-    assert not errors, f"{check.id}: {len(errors)} finding(s)\n" + "\n".join(map(str, errors))
+    attach(request, HEALTH, record_of(check, result))
+    report_problems(request, health_problems(check, result))

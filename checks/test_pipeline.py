@@ -17,10 +17,20 @@ from etl import fake, jobs
 from selfheal.doctor import Context, Doctor, render_plan
 from selfheal.doctor.doctor import FAILED
 from selfheal.doctor.etl import etl_runner
-from selfheal.evidence import DETAILS, SAMPLE_ROWS, attach, warn
+from selfheal.evidence import attach, report_problems
 from selfheal.migrate.runner import migrate
 from selfheal.plugin import collector
 from selfheal.reporting import HEALS
+from selfheal.run.problem import (
+    DOCTOR_HEAL_FAILED,
+    ETL_ROWS_QUARANTINED,
+    ETL_SOURCE_FAILED,
+    MIGRATIONS_PENDING,
+    Evidence,
+    Heal,
+    Problem,
+    Severity,
+)
 from selfheal.settings import Settings
 from selfheal.tickets import load_tickets
 
@@ -29,12 +39,19 @@ from selfheal.tickets import load_tickets
 def test_pending_migrations_are_applied(
     settings: Settings, target_dsn: str, request: pytest.FixtureRequest
 ) -> None:
-    result = migrate(target_dsn, settings.migrations_dir, connect_timeout=settings.connect_timeout)
-    attach(request, DETAILS, {"applied": [m.filename for m in result.applied]})
+    migrate(target_dsn, settings.migrations_dir, connect_timeout=settings.connect_timeout)
     again = migrate(
         target_dsn, settings.migrations_dir, dry_run=True, connect_timeout=settings.connect_timeout
     )
-    assert not again.applied, f"still pending after migrating: {again.applied}"
+    report_problems(
+        request,
+        [
+            Problem(
+                MIGRATIONS_PENDING, m.filename, f"{m.filename} is still pending after migrating"
+            )
+            for m in again.applied
+        ],
+    )
 
 
 # Above this share of a run's rows quarantined, the load is a failure, not a warning.
@@ -76,17 +93,24 @@ def test_etl_job(
     request: pytest.FixtureRequest,
 ) -> None:
     result = jobs.run(job, target_dsn, sources)
-    share = result.quarantined / max(result.read, 1)
-    problems = ([] if result.ok else ["job_failed"]) + (
-        ["rows_quarantined"] if share > QUARANTINE_FAILS_ABOVE else []
-    )
-    attach(request, DETAILS, {"job": job, "result": result.summary(), "problems": problems})
-    assert result.ok, result.summary()
+    if not result.ok:
+        report_problems(request, [Problem(ETL_SOURCE_FAILED, job, result.summary())])
     if result.quarantined:
-        attach(request, SAMPLE_ROWS, _quarantined_sample(db, job))
-        message = f"{job}: {result.quarantined} of {result.read} rows quarantined"
-        assert share <= QUARANTINE_FAILS_ABOVE, f"{message} (over {QUARANTINE_FAILS_ABOVE:.0%})"
-        warn(request, message)
+        report_problems(request, [_quarantine_problem(job, result, db)])
+
+
+def _quarantine_problem(job: str, result: jobs.JobResult, db: psycopg.Connection) -> Problem:
+    """Some quarantined rows are a warning; above the share a load may lose, a failure."""
+    message = f"{job}: {result.quarantined} of {result.read} rows quarantined"
+    over = result.quarantined / max(result.read, 1) > QUARANTINE_FAILS_ABOVE
+    return Problem(
+        ETL_ROWS_QUARANTINED,
+        job,
+        f"{message} (over {QUARANTINE_FAILS_ABOVE:.0%})" if over else message,
+        Severity.ERROR if over else Severity.WARN,
+        "fix the source's rows (reasons in public.etl_quarantine), then re-run the job",
+        Evidence(offending=result.quarantined, samples=tuple(_quarantined_sample(db, job))),
+    )
 
 
 @pytest.mark.doctor
@@ -95,12 +119,21 @@ def test_doctor_treats_this_runs_failures(
 ) -> None:
     config = request.config
     doctor = Doctor(
-        Context(target_dsn, settings, run_etl=etl_runner(target_dsn, sources)),
+        Context(target_dsn, settings, etl=etl_runner(target_dsn, sources)),
         rootdir=Path(config.rootpath),
         tickets=load_tickets(settings.backlog_dir),
     )
     results = doctor.run(collector(config).session_failures(), heal=config.getoption("heal"))
     attach(request, HEALS, [result.to_dict() for result in results])
     print(render_plan(results))
-    failed = [result for result in results if result.outcome == FAILED]
-    assert not failed, render_plan(failed)
+    report_problems(request, [_heal_failed(r) for r in results if r.outcome == FAILED])
+
+
+def _heal_failed(heal: Heal) -> Problem:
+    about = f"{heal.code} {heal.object}".strip()
+    return Problem(
+        DOCTOR_HEAL_FAILED,
+        about,
+        f"{heal.remedy} did not heal {about} ({heal.node_id}): {heal.detail}",
+        remediation="look at the ticket of the problem: the doctor tries twice, then stops",
+    )

@@ -14,10 +14,12 @@ import psycopg
 import pytest
 
 from selfheal.db import connect
-from selfheal.evidence import DETAILS, attach, warn
+from selfheal.evidence import report_problems, warn
+from selfheal.identifiers import quote_ident
 from selfheal.migrate.files import MigrationFile, MigrationFilesError, discover
 from selfheal.migrate.guard import GuardReport, check_migrations
 from selfheal.migrate.runner import MigrationPlan, read_ledger
+from selfheal.run.problem import Problem, preflight_code
 from selfheal.settings import VARIABLES, Settings, redact_dsn
 
 pytestmark = pytest.mark.preflight
@@ -38,6 +40,19 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "migration_name" in metafunc.fixturenames:
         names = _migration_names(metafunc.config)
         metafunc.parametrize("migration_name", names, ids=[n.split(":")[0] for n in names])
+
+
+def _require(request: pytest.FixtureRequest, ok: bool, item: str, about: str, message: str) -> None:
+    """Unless `ok`, the check fails with the problem `preflight.<item>` about `about`."""
+    __tracebackhide__ = True
+    if not ok:
+        report_problems(request, [Problem(preflight_code(item), about, message)])
+
+
+def _require_readable(request: pytest.FixtureRequest, migration_name: str) -> None:
+    __tracebackhide__ = True
+    readable = not migration_name.startswith("unreadable")
+    _require(request, readable, "migration_files", "", migration_name)
 
 
 @pytest.fixture(scope="module")
@@ -61,72 +76,80 @@ def migration_plan(db: psycopg.Connection, migrations: dict[str, MigrationFile])
 @pytest.mark.parametrize("variable", VARIABLES, ids=[v.name for v in VARIABLES])
 def test_variable(variable, settings: Settings, request: pytest.FixtureRequest) -> None:
     """Each variable is well-formed; SUPABASE_DB_URL is required unless the embedded default runs."""
-    assert variable.name not in settings.problems, (
-        f"{variable.name} {settings.problems.get(variable.name)}"
-    )
-    if variable.name == "SUPABASE_DB_URL" and not settings.live:
-        attach(request, DETAILS, {"note": "not set: checks run on the embedded default"})
+    problem = settings.problems.get(variable.name)
+    _require(request, problem is None, "variable", variable.name, f"{variable.name} {problem}")
 
 
-def test_database_reachable(target_dsn: str, settings: Settings) -> None:
+def test_database_reachable(target_dsn: str, settings: Settings, request) -> None:
     try:
         with connect(target_dsn, read_only=True, connect_timeout=settings.connect_timeout) as conn:
             conn.execute("SELECT 1")
     except Exception as error:  # the message names host and port, never the password
-        pytest.fail(
+        message = (
             f"database {redact_dsn(target_dsn)} unreachable within "
             f"{settings.connect_timeout}s: {error}"
         )
+        _require(request, False, "database_reachable", "", message)
 
 
-def test_server_version(db: psycopg.Connection) -> None:
+def test_server_version(db: psycopg.Connection, request) -> None:
     version_num = int(db.execute("SHOW server_version_num").fetchone()[0])
     minimum = CONFIG["min_server_version"]
-    assert version_num >= minimum * 10000, (
-        f"PostgreSQL {version_num // 10000} is older than the required {minimum}"
-    )
+    message = f"PostgreSQL {version_num // 10000} is older than the required {minimum}"
+    _require(request, version_num >= minimum * 10000, "server_version", "", message)
 
 
-def test_server_knows_time_zone(db: psycopg.Connection, settings: Settings) -> None:
+def test_server_knows_time_zone(db: psycopg.Connection, settings: Settings, request) -> None:
     found = db.execute("SELECT 1 FROM pg_timezone_names WHERE name = %s", (settings.tz,)).fetchone()
-    assert found, f"the server does not know TZ={settings.tz}"
+    message = f"the server does not know TZ={settings.tz}"
+    _require(request, found is not None, "time_zone", settings.tz, message)
 
 
 @pytest.mark.parametrize("extension", CONFIG["required_extensions"])
-def test_extension_available(extension: str, db: psycopg.Connection) -> None:
+def test_extension_available(extension: str, db: psycopg.Connection, request) -> None:
     row = db.execute(
         "SELECT installed_version FROM pg_available_extensions WHERE name = %s", (extension,)
     ).fetchone()
-    assert row is not None, f"extension {extension} is not available on the server"
+    message = f"extension {extension} is not available on the server"
+    _require(request, row is not None, "extension", quote_ident(extension), message)
 
 
-def test_migration_guard(migration_name: str, guard_report: GuardReport) -> None:
-    assert not migration_name.startswith("unreadable"), migration_name
-    assert migration_name not in guard_report.unchecked, (
-        f"{migration_name} was not checked: an earlier migration does not apply"
-    )
+def test_migration_guard(migration_name: str, guard_report: GuardReport, request) -> None:
+    _require_readable(request, migration_name)
+    unchecked = f"{migration_name} was not checked: an earlier migration does not apply"
+    ok = migration_name not in guard_report.unchecked
+    _require(request, ok, "migration_unchecked", migration_name, unchecked)
     refused = guard_report.refused(migration_name)
-    assert not refused, "guard refused:\n" + "\n".join(str(f) for f in refused)
+    message = "guard refused:\n" + "\n".join(str(f) for f in refused)
+    _require(request, not refused, "migration_guard", migration_name, message)
 
 
-def test_ledger_matches_file(migration_name: str, migration_plan: MigrationPlan) -> None:
+def test_ledger_matches_file(
+    migration_name: str, migration_plan: MigrationPlan, request: pytest.FixtureRequest
+) -> None:
     """An applied migration must not have been edited since it ran."""
-    assert not migration_name.startswith("unreadable"), migration_name
+    _require_readable(request, migration_name)
     edited = {m.filename for m in migration_plan.edited}
-    assert migration_name not in edited, (
+    message = (
         f"{migration_name} was edited after it was applied (checksum differs from the ledger); "
         "restore it and add a new migration instead"
     )
+    _require(request, migration_name not in edited, "ledger_edited", migration_name, message)
 
 
-def test_ledger_has_no_unknown_versions(migration_plan: MigrationPlan) -> None:
+def test_ledger_has_no_unknown_versions(
+    migration_plan: MigrationPlan, request: pytest.FixtureRequest
+) -> None:
     missing = [f"{a.version}_{a.name}" for a in migration_plan.missing_files]
-    assert not missing, f"applied migrations with no file in the folder: {missing}"
+    message = f"applied migration {{}} has no file in the folder (applied: {missing})"
+    report_problems(
+        request,
+        [Problem(preflight_code("ledger_unknown"), m, message.format(m)) for m in missing],
+    )
 
 
 def test_pending_migrations(migration_plan: MigrationPlan, request: pytest.FixtureRequest) -> None:
     """Lists what `selfheal migrate` would apply; pending files are expected on a PR."""
     pending = [m.filename for m in migration_plan.pending]
-    attach(request, DETAILS, {"pending": pending})
     if pending:
         warn(request, f"{len(pending)} pending migration(s): {', '.join(pending)}")

@@ -12,9 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from selfheal.db import connect
-from selfheal.evidence import DETAILS, attach, warn
+from selfheal.evidence import report_problems, warn
+from selfheal.identifiers import qualified
 from selfheal.rls.claims import claims
-from selfheal.rls.lints import ERROR
 from selfheal.rls.probes import (
     ProbeUnavailable,
     baseline,
@@ -22,32 +22,20 @@ from selfheal.rls.probes import (
     exact_violations,
     write_violations,
 )
+from selfheal.run.findings import lint_problem
+from selfheal.run.problem import RLS_ACCESS, RLS_CLAIMS, RLS_WRITE, Problem
 
 pytestmark = pytest.mark.rls
 
 
-def _report(request, findings) -> None:
-    errors = []
-    for finding in findings:
-        attach(
-            request,
-            DETAILS,
-            {
-                "lint": finding.lint,
-                "level": finding.level,
-                "kind": finding.kind,
-                "object": finding.label,
-                "remediation": finding.remediation,
-                "waived_because": finding.waived_because,
-            },
-        )
-        if finding.waived_because:
-            warn(request, f"waived {finding.lint} {finding.label}: {finding.waived_because}")
-        elif finding.level == ERROR:
-            errors.append(finding.message)
-        else:
-            warn(request, finding.message)
-    assert not errors, "\n".join(errors)
+def _access_problem(code: str, table_access, violations) -> list[Problem]:
+    """Violations of one table's declared access as one problem about the table."""
+    if not violations:
+        return []
+    about = qualified(table_access.schema, table_access.table)
+    message = "\n".join(v.message for v in violations)
+    fix = f"make the policies of {about} match checks/rls_access.toml (or correct the declaration)"
+    return [Problem(code, about, message, remediation=fix)]
 
 
 def _created_by_migrations(expected) -> set[tuple]:
@@ -59,14 +47,16 @@ def test_lint(request, lint_results, lint_target, expected):
     name, obj = lint_target
     findings, _ = lint_results
     wanted = {(obj.kind, obj.key)} if obj is not None else _created_by_migrations(expected)
-    _report(request, [f for f in findings if f.lint == name and (f.obj.kind, f.obj.key) in wanted])
+    chosen = [f for f in findings if f.lint == name and (f.obj.kind, f.obj.key) in wanted]
+    report_problems(request, map(lint_problem, chosen))
 
 
 def test_lint_objects_no_migration_creates(request, lint_results, expected):
     """Lint findings on objects outside the migrations (drift, platform tables in public)."""
     findings, _ = lint_results
     known = _created_by_migrations(expected)
-    _report(request, [f for f in findings if (f.obj.kind, f.obj.key) not in known])
+    chosen = [f for f in findings if (f.obj.kind, f.obj.key) not in known]
+    report_problems(request, map(lint_problem, chosen))
 
 
 def test_no_stale_waivers(request, lint_results):
@@ -93,29 +83,22 @@ def test_rls_access_exact(request, db, table_access, table_baseline):
             f"{table_access.label} is empty: the access probe proves little until rows are loaded",
         )
     violations = exact_violations(db, table_access, table_baseline)
-    attach(
-        request,
-        DETAILS,
-        {
-            "table": table_access.label,
-            "rows": table_baseline.total,
-            "owners_probed": len(table_baseline.by_owner),
-        },
-    )
-    assert not violations, "\n".join(v.message for v in violations)
+    report_problems(request, _access_problem(RLS_ACCESS, table_access, violations))
 
 
 @settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(data=st.data())
-def test_rls_claims_grant_nothing(db, table_access, table_baseline, data):
+def test_rls_claims_grant_nothing(request, db, table_access, table_baseline, data):
     """Missing, malformed or escalating claims ("role": "service_role" in an authenticated
     session) never show more than the declaration allows."""
     text = data.draw(claims(list(table_baseline.by_owner)), label="claims")
     role = data.draw(st.sampled_from(["authenticated", "anon"]), label="role")
     violation = claims_violation(db, table_access, table_baseline, role, text)
-    assert violation is None, violation.message
+    report_problems(
+        request, _access_problem(RLS_CLAIMS, table_access, [violation] if violation else [])
+    )
 
 
 def test_rls_writes_refused(request, target_dsn, live_snapshot, table_access, table_baseline):
@@ -126,4 +109,4 @@ def test_rls_writes_refused(request, target_dsn, live_snapshot, table_access, ta
     columns = live_snapshot.columns_of(table_access.schema, table_access.table)
     with connect(target_dsn, autocommit=True) as conn:
         violations = write_violations(conn, table_access, columns)
-    assert not violations, "\n".join(v.message for v in violations)
+    report_problems(request, _access_problem(RLS_WRITE, table_access, violations))

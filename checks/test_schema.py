@@ -9,29 +9,21 @@ from __future__ import annotations
 import pytest
 
 from selfheal.catalog import CatalogObject
-from selfheal.evidence import DETAILS, attach, warn
+from selfheal.evidence import report_problems, warn
+from selfheal.run.findings import schema_problem
+from selfheal.run.problem import Problem, preflight_code
 from selfheal.schema import SchemaDiff
 from selfheal.schema.lock import lock_problem
 
 pytestmark = pytest.mark.schema
+STALE_LOCK = preflight_code("schema_lock")
 
 
 def _verify(
     request: pytest.FixtureRequest, schema_diff: SchemaDiff, obj: CatalogObject, whole=False
 ) -> None:
-    problems = schema_diff.problems_within(obj) if whole else schema_diff.problems_for(obj)
-    if problems:
-        attach(
-            request,
-            DETAILS,
-            {
-                "object": obj.label,
-                "kind": obj.kind,
-                "problems": [p.kind for p in problems],
-                "remedy": "selfheal delta",
-            },
-        )
-    assert not problems, "\n".join(p.message for p in problems)
+    found = schema_diff.problems_within(obj) if whole else schema_diff.problems_for(obj)
+    report_problems(request, [schema_problem(problem) for problem in found])
 
 
 @pytest.mark.catalog("schemas")
@@ -89,7 +81,6 @@ def test_grant(request, schema_diff, expected_object):
 def test_drift(request, schema_diff):
     """Drift is shown (a warning and the summary section), never a failure."""
     if schema_diff.drift:
-        attach(request, DETAILS, {"drift": [d.message for d in schema_diff.drift]})
         warn(
             request,
             f"{len(schema_diff.drift)} object(s) in live that no migration creates: "
@@ -98,10 +89,12 @@ def test_drift(request, schema_diff):
 
 
 @pytest.mark.preflight
-def test_schema_lock_is_fresh(settings, migrations_dir):
+def test_schema_lock_is_fresh(request, settings, migrations_dir):
     """A committed lock file must match the migrations (regenerate: `selfheal lock`)."""
     lock = settings.schema_lock
     if not lock.exists():
         pytest.skip(f"no schema lock at {lock}: the expected schema is built from the migrations")
-    problem = lock_problem(lock, migrations_dir)
-    assert problem is None, problem
+    stale = lock_problem(lock, migrations_dir)
+    fix = "regenerate it: `selfheal lock`"
+    if stale:
+        report_problems(request, [Problem(STALE_LOCK, lock.name, stale, remediation=fix)])

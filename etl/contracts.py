@@ -100,3 +100,12 @@ EVENTS_TABLE = TableSpec(
         ("properties", "jsonb"),
     ),
 )
+
+METRICS_TABLE = "daily_metrics"  # computed by the metrics job from the three tables above
+# The table each job loads (in load.SCHEMA): the doctor re-runs a stale table's job.
+LOADS = {
+    "events": EVENTS_TABLE.table,
+    "source_a": SOURCE_A_TABLE.table,
+    "source_b": SOURCE_B_TABLE.table,
+    "metrics": METRICS_TABLE,
+}

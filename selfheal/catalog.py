@@ -8,16 +8,16 @@ delta generator, the RLS lints and the doctor all read the same `CatalogSnapshot
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar
 
 import psycopg
 
+from selfheal.identifiers import qualified, quote_ident
+
 # Schemas that belong to PostgreSQL or to selfheal itself (the migration ledger).
 IGNORED_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast", "selfheal")
 _IGNORED_PATTERN = r"^pg_(temp|toast_temp)_"
-_PLAIN_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 RELATION_KINDS = {
     "r": "table",
@@ -26,17 +26,6 @@ RELATION_KINDS = {
     "m": "materialized_view",
     "f": "foreign_table",
 }
-
-
-def show(name: str) -> str:
-    """A name as a person reads it: plain names bare, anything else double-quoted."""
-    if _PLAIN_NAME.match(name):
-        return name
-    return '"' + name.replace('"', '""') + '"'
-
-
-def dotted(*parts: str) -> str:
-    return ".".join(show(part) for part in parts)
 
 
 @dataclass(frozen=True)
@@ -50,7 +39,7 @@ class CatalogObject:
 
     @property
     def label(self) -> str:
-        return dotted(*self.key)
+        return qualified(*self.key)
 
     @property
     def schema_name(self) -> str:
@@ -115,7 +104,7 @@ class Function(CatalogObject):
 
     @property
     def label(self) -> str:
-        return f"{dotted(self.schema, self.name)}({self.arguments})"
+        return f"{qualified(self.schema, self.name)}({self.arguments})"
 
     @property
     def fixed_search_path(self) -> bool:
@@ -257,7 +246,7 @@ class Grant(CatalogObject):
 
     @property
     def label(self) -> str:
-        return f"{dotted(self.schema, self.table)} to {show(self.grantee)}"
+        return f"{qualified(self.schema, self.table)} to {quote_ident(self.grantee)}"
 
     def missing_privileges(self, live: Grant) -> tuple[str, ...]:
         return tuple(p for p in self.privileges if p not in live.privileges)

@@ -23,10 +23,12 @@ from selfheal.schema import diff, expected_snapshot
 from selfheal.schema.expected import locked_or_built
 from selfheal.schema.lock import write_lock
 from selfheal.settings import Settings, SettingsError
+from selfheal.summary import LastRunError
 
 # Errors that are the user's to fix: one clear line, exit 2, no traceback.
 USER_ERRORS = (
     SettingsError,
+    LastRunError,
     DatabaseUnreachable,
     MigrationError,
     MigrationFilesError,
@@ -108,12 +110,12 @@ def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
 
     failures = [o for o in read_last_run(settings.reports_dir) if o.outcome == "failed"]
     with target_database(settings) as dsn:
-        context = Context(dsn, settings, run_etl=etl_runner(dsn, settings))
+        context = Context(dsn, settings, etl=etl_runner(dsn, settings))
         doctor = Doctor(context, Path("."), load_tickets(settings.backlog_dir))
         results = doctor.run(failures, heal=args.heal)
     print(redact(render_plan(results), settings))
     backlog = Backlog(settings.backlog_dir, lambda text: redact(text, settings))
-    backlog.record_heals([r.to_dict() for r in results], datetime.now(settings.zone))
+    backlog.record_heals(results, datetime.now(settings.zone))
     if not args.heal and results:
         print("(plan only: nothing changed; run `selfheal doctor --heal` to apply it)")
     return 1 if any(r.outcome == FAILED for r in results) else 0

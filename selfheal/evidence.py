@@ -1,22 +1,28 @@
-"""How a check hands structured evidence to the plugin, the HTML report and the tickets.
+"""How a check hands its findings to the plugin, the HTML report and the tickets.
 
-A check calls `attach(request, ...)` before it asserts. The values travel in the test report's
-`user_properties` (so they reach the controller under pytest-xdist too) under the keys below.
-A warn-level problem is `warn(request, message)`: the test passes, the warning shows in the
-terminal summary and the HTML report, and the plugin counts it.
+A check that finds something calls `report_problems(request, problems)`: every `Problem` is attached to
+the test's `user_properties` (as a plain dict, so it reaches the controller under pytest-xdist
+too), warn- and info-level ones are shown as warnings, and error-level ones fail the test with their
+messages. A warning that is no problem of its own (a stale waiver, pending migrations) is
+`warn(request, message)`; offending rows a hand-written check wants in its ticket are
+`attach(request, SAMPLE_ROWS, rows)`.
 """
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterable
 from typing import Any
 
 import pytest
 
+from selfheal.run.problem import Problem
+
 SAMPLE_ROWS = "selfheal.sample_rows"  # list[dict[str, Any]]: up to a handful of offending rows
-QUERIES = "selfheal.queries"  # list[dict]: {"sql": str, "seconds": float, "rows": int}
 WARNING = "selfheal.warning"  # str: a warn-level finding on a passing test
-DETAILS = "selfheal.details"  # dict[str, Any]: anything else worth showing (level, remediation)
+PROBLEM = "selfheal.problem"  # dict: Problem.to_dict()
+QUERIES = "selfheal.queries"  # list[dict]: the Query records behind a verdict, passing or not
+HEALTH = "selfheal.health"  # dict: what one health check examined (selfheal.health.report)
 
 
 class CheckWarning(UserWarning):
@@ -27,12 +33,49 @@ def attach(request: pytest.FixtureRequest, key: str, value: Any) -> None:
     request.node.user_properties.append((key, value))
 
 
-def warn(request: pytest.FixtureRequest, message: str) -> None:
+def warn(request: pytest.FixtureRequest, message: str, stacklevel: int = 2) -> None:
+    """`stacklevel` 2 points the warning at the check calling this (3: at its caller's caller)."""
     attach(request, WARNING, message)
-    warnings.warn(CheckWarning(message), stacklevel=2)
+    warnings.warn(CheckWarning(message), stacklevel=stacklevel)
+
+
+def report_problems(request: pytest.FixtureRequest, problems: Iterable[Problem]) -> None:
+    """Attach the problems; warn about the warn-level ones; fail on the error-level ones."""
+    __tracebackhide__ = True
+    failing = []
+    for problem in problems:
+        attach(request, PROBLEM, problem.to_dict())
+        if problem.failing:
+            failing.append(problem.message)
+        else:
+            warn(request, problem.message, stacklevel=3)
+    if failing:
+        pytest.fail("\n".join(failing), pytrace=False)
 
 
 def from_report(report: pytest.TestReport | pytest.CollectReport, key: str) -> list[Any]:
     """Every value attached under `key` to a report (a collection report carries none)."""
     properties = getattr(report, "user_properties", ())
     return [value for name, value in properties if name == key]
+
+
+def problems_of(report: pytest.TestReport | pytest.CollectReport) -> list[Problem]:
+    """The problems a test reported, each once (a re-run example may report one again)."""
+    found = [Problem.from_dict(record) for record in from_report(report, PROBLEM)]
+    return list({problem.identity: problem for problem in found}.values())
+
+
+class FailedFixtures:
+    """Which fixture raised an exception. pytest keeps a failed fixture's exception and raises
+    that same object for every later check needing the fixture, so the name is found again."""
+
+    def __init__(self) -> None:
+        self._names: dict[int, tuple[BaseException, str]] = {}
+
+    def record(self, error: BaseException, fixture: str) -> None:
+        """The innermost fixture records first; fixtures depending on it do not overwrite it."""
+        self._names.setdefault(id(error), (error, fixture))
+
+    def name_of(self, error: BaseException) -> str | None:
+        recorded = self._names.get(id(error))
+        return recorded[1] if recorded and recorded[0] is error else None

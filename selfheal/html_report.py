@@ -1,8 +1,8 @@
 """Pytest plugin (a `pytest11` entry point) that enriches pytest-html's report/report.html:
 
 - a summary section with, per table of the target, its row count, size and freshness;
-- under each failing check, its failing rows (the evidence's sample) as a table, and the
-  remediation of its finding when it has one.
+- under each failing check, its failing rows (its problems' samples) as a table, and the
+  remediation of each of its problems.
 
 The table overview is taken when the session ends, while the target still exists: just before
 the `target_dsn` fixture is torn down (the embedded default stops right after); under
@@ -22,7 +22,7 @@ import psycopg
 import pytest
 
 from selfheal.db import DatabaseUnreachable, connect
-from selfheal.evidence import DETAILS, SAMPLE_ROWS, from_report
+from selfheal.evidence import SAMPLE_ROWS, from_report, problems_of
 from selfheal.health.config import HealthConfigError, load_config
 from selfheal.health.overview import TableOverview, table_overview
 from selfheal.kpi import write_kpi_page
@@ -135,15 +135,13 @@ def pytest_html_results_table_html(
 ) -> None:
     if not isinstance(report, pytest.TestReport):
         return  # a collection error carries no evidence
+    problems = problems_of(report)
     rows = [row for sample in from_report(report, SAMPLE_ROWS) for row in sample]
+    rows += [row for problem in problems for row in problem.evidence.samples]
     if rows:
         data.append(render_failing_rows(rows))
-    for details in from_report(report, DETAILS):
-        remediation = details.get("remediation") if isinstance(details, dict) else None
-        if remediation:
-            data.append(
-                f'<p class="selfheal-remediation">Remediation: {escape(str(remediation))}</p>'
-            )
+    for remediation in dict.fromkeys(p.remediation for p in problems if p.remediation):
+        data.append(f'<p class="selfheal-remediation">Remediation: {escape(remediation)}</p>')
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -1,7 +1,7 @@
 """The selfheal pytest plugin (registered through the `pytest11` entry point).
 
 It orders items by stage, stops later stages when preflight fails, tags every failure with its
-kind and gathers every outcome. At the end of the session the controller (the only process under
+problems and gathers every outcome. At the end of the session the controller (the only process under
 pytest-xdist that sees every worker's reports) turns failures into backlog tickets, writes the
 run summary, the run log and `last_run.json`, and sends the Slack message.
 
@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from selfheal import notify
+from selfheal.evidence import FailedFixtures
 from selfheal.pipeline import (
     COLLECT,
     NOT_RUN,
@@ -32,12 +33,14 @@ from selfheal.pipeline import (
     in_stage_order,
     stage_of,
 )
-from selfheal.reporting import CRASH, KIND, Outcome, redact, write_preflight_report
+from selfheal.reporting import CRASH, Outcome, redact, write_preflight_report
+from selfheal.run.problem import COLLECT_ERROR, Problem
 from selfheal.settings import Settings, redact_dsn
 from selfheal.summary import Run, write_run_files
-from selfheal.tickets import Backlog, Observation, RunChanges
+from selfheal.tickets import Backlog, RunChanges, observations
 
 STAGE_PROPERTY = "selfheal.stage"
+FAILED_FIXTURE = "selfheal.failed_fixture"  # the fixture whose exception failed a setup
 RUN_ID = "selfheal_run_id"
 PLUGIN_NAME = "selfheal-outcomes"
 
@@ -69,6 +72,7 @@ class OutcomeCollector:
         self.run: Run | None = None
         self.written: list[Path] = []
         self.started = datetime.now(self.settings.zone)
+        self.failed_fixtures = FailedFixtures()
 
     @property
     def failures_file(self) -> Path:
@@ -107,18 +111,27 @@ class OutcomeCollector:
             self.barrier.finished(nodeid)
 
     @pytest.hookimpl(wrapper=True)
+    def pytest_fixture_setup(self, fixturedef: pytest.FixtureDef[Any]) -> Generator[None, Any, Any]:
+        try:
+            return (yield)
+        except BaseException as error:
+            self.failed_fixtures.record(error, fixturedef.argname)
+            raise
+
+    @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
         self, item: pytest.Item, call: pytest.CallInfo[None]
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         report = yield
         if report.failed and call.excinfo is not None:
-            report.user_properties.append((KIND, call.excinfo.typename))
             crash = getattr(report.longrepr, "reprcrash", None)
-            if crash is not None:
-                where = f"{Path(crash.path).name}:{crash.lineno}"
-                report.user_properties.append(
-                    (CRASH, {"message": self.redact(crash.message), "where": where})
-                )
+            message = crash.message if crash is not None else ""
+            report.user_properties.append(
+                (CRASH, {"message": self.redact(message), "error_type": call.excinfo.typename})
+            )
+            if call.when == "setup":
+                fixture = self.failed_fixtures.name_of(call.excinfo.value)
+                report.user_properties.append((FAILED_FIXTURE, fixture))
         self._redact_report(report)
         return report
 
@@ -135,7 +148,10 @@ class OutcomeCollector:
         self.seconds[report.nodeid] = self.seconds.get(report.nodeid, 0.0) + report.duration
         if not (report.when == "call" or (report.when == "setup" and not report.passed)):
             return
-        outcome = Outcome.from_report(report, dict(report.user_properties).get(STAGE_PROPERTY, ""))
+        properties = dict(report.user_properties)
+        outcome = Outcome.from_report(
+            report, properties.get(STAGE_PROPERTY, ""), properties.get(FAILED_FIXTURE)
+        )
         self.outcomes.append(outcome)
         if outcome.outcome == "failed" and not _is_controller(self.config):
             self._share_failure(outcome)
@@ -145,8 +161,11 @@ class OutcomeCollector:
         if report.failed and not _is_worker(self.config):
             last_line = str(report.longreprtext).strip().splitlines()[-1]
             message = self.redact(last_line.removeprefix("E").strip())
-            kind = message.split(":", 1)[0] or "CollectError"
-            self.outcomes.append(Outcome(report.nodeid, COLLECT, "failed", message, 0.0, kind))
+            error_type = message.split(":", 1)[0] or "CollectError"
+            problem = Problem(COLLECT_ERROR, report.nodeid, message)
+            self.outcomes.append(
+                Outcome(report.nodeid, COLLECT, "failed", message, 0.0, error_type, (problem,))
+            )
 
     def _share_failure(self, outcome: Outcome) -> None:
         if outcome.stage == "preflight":
@@ -189,7 +208,7 @@ class OutcomeCollector:
         if any(o.stage == "preflight" and o.outcome == "failed" for o in self.run.outcomes):
             write(f"preflight failed: the later stages were not run ({NOT_RUN.split('; ')[1]})")
         for heal in self.run.heals():
-            write(self.redact(f"doctor: {heal['node_id']}: {heal['remedy']} -> {heal['outcome']}"))
+            write(self.redact(f"doctor: {heal.node_id}: {heal.remedy} -> {heal.outcome}"))
         changes = self.run.changes
         if changes is not None:
             opened, resolved = len(changes.opened) + len(changes.reopened), len(changes.resolved)
@@ -203,21 +222,9 @@ class OutcomeCollector:
             return None
         backlog = Backlog(self.settings.backlog_dir, self.redact)
         at = datetime.now(self.settings.zone)
-        changes = backlog.record_run([_observation(o) for o in outcomes], at)
+        changes = backlog.record_run([o for outcome in outcomes for o in observations(outcome)], at)
         changes.resolved += backlog.record_heals([h for o in outcomes for h in o.heals], at)
         return changes
-
-
-def _observation(outcome: Outcome) -> Observation:
-    return Observation(
-        outcome.nodeid,
-        outcome.stage,
-        outcome.outcome,
-        outcome.kind,
-        outcome.message,
-        list(outcome.sample_rows),
-        outcome.problem,
-    )
 
 
 def _is_worker(config: pytest.Config) -> bool:

@@ -13,61 +13,65 @@ from typing import Any
 import pytest
 
 from selfheal import evidence
+from selfheal.run.problem import CHECK_FAILED, Evidence, Heal, Problem, setup_code
 from selfheal.settings import Settings, redact_dsn
 
-KIND = "selfheal.kind"  # user property: the exception type (or evidence kind) of a failure
-CRASH = "selfheal.crash"  # user property: {"message", "where"} of a failure, before redaction
-HEALS = "selfheal.heals"  # user property of the doctor stage: list of heal results (dicts)
+CRASH = "selfheal.crash"  # user property: {"message", "error_type"} of a failure, redacted
+HEALS = "selfheal.heals"  # user property of the doctor stage: list of Heal.to_dict()
 
 
 @dataclass(frozen=True)
 class Outcome:
+    """One check's result in a run, with the problems it found."""
+
     nodeid: str
     stage: str
     outcome: str  # passed, failed, skipped
     message: str
     seconds: float
-    kind: str = ""
-    sample_rows: tuple[dict[str, Any], ...] = ()
+    error_type: str = ""  # the exception a failure raised (AssertionError, DatabaseUnreachable)
+    problems: tuple[Problem, ...] = ()  # a failure has at least one failing problem
+    sample_rows: tuple[dict[str, Any], ...] = ()  # rows a check attached outside its problems
     warnings: tuple[str, ...] = ()
-    heals: tuple[dict[str, Any], ...] = ()
-    setup_crash: str = ""  # file:line where a failing fixture broke (shared by its checks)
-    problems: tuple[str, ...] = ()  # what the check's evidence names: lints, problem kinds
+    heals: tuple[Heal, ...] = ()
+    complete: bool = False  # the check reached its own verdict (not stopped by a fixture)
 
     @property
-    def problem(self) -> str:
-        """What identifies the problem: the check, or for a broken fixture the place it broke,
-        so that one unreachable database is one problem, not one per check using it."""
-        return f"setup@{self.setup_crash}" if self.setup_crash else self.nodeid
+    def failing_problems(self) -> list[Problem]:
+        return [problem for problem in self.problems if problem.failing]
 
     @classmethod
-    def from_report(cls, report: pytest.TestReport, stage: str) -> Outcome:
-        message = ""
-        crash = dict(report.user_properties).get(CRASH)
-        if report.failed and crash:
-            message = crash["message"]
-        elif report.failed:
+    def from_report(
+        cls, report: pytest.TestReport, stage: str, failed_fixture: str | None = None
+    ) -> Outcome:
+        """`failed_fixture`: the fixture whose exception failed the setup phase, if any."""
+        crash = dict(report.user_properties).get(CRASH, {})
+        message = crash.get("message", "")
+        if report.failed and not crash:
             message = report.longreprtext.strip().splitlines()[-1] if report.longreprtext else ""
         elif report.skipped and isinstance(report.longrepr, tuple):
             message = str(report.longrepr[2])
-        details = evidence.from_report(report, evidence.DETAILS)
-        kinds = evidence.from_report(report, KIND) + [
-            d["kind"] for d in details if isinstance(d, dict) and d.get("kind")
-        ]
+        problems = evidence.problems_of(report)
+        samples = tuple(
+            row for rows in evidence.from_report(report, evidence.SAMPLE_ROWS) for row in rows
+        )
+        reported = any(problem.failing for problem in problems)
+        if report.failed and not reported:
+            problems.append(_unnamed_problem(report.nodeid, message, samples, failed_fixture))
         return cls(
             report.nodeid,
             stage,
             report.outcome,
             message,
             report.duration,
-            kind=str(kinds[-1]) if report.failed and kinds else "",
-            sample_rows=tuple(
-                row for rows in evidence.from_report(report, evidence.SAMPLE_ROWS) for row in rows
-            ),
+            error_type=crash.get("error_type", "") if report.failed else "",
+            problems=tuple(problems),
+            sample_rows=samples,
             warnings=tuple(str(w) for w in evidence.from_report(report, evidence.WARNING)),
-            heals=tuple(h for heals in evidence.from_report(report, HEALS) for h in heals),
-            setup_crash=crash["where"] if crash and report.when == "setup" else "",
-            problems=_problems(details),
+            heals=tuple(
+                Heal.from_dict(h) for heals in evidence.from_report(report, HEALS) for h in heals
+            ),
+            complete=report.passed or (report.when == "call" and reported),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -75,20 +79,26 @@ class Outcome:
 
     @classmethod
     def from_dict(cls, record: dict[str, Any]) -> Outcome:
-        fields = {**record}
-        for name in ("sample_rows", "warnings", "heals"):
-            fields[name] = tuple(fields.get(name, ()))
-        return cls(**fields)
+        return cls(
+            **{
+                **record,
+                "problems": tuple(Problem.from_dict(p) for p in record.get("problems", ())),
+                "sample_rows": tuple(record.get("sample_rows", ())),
+                "warnings": tuple(record.get("warnings", ())),
+                "heals": tuple(Heal.from_dict(h) for h in record.get("heals", ())),
+            }
+        )
 
 
-def _problems(details: list[Any]) -> tuple[str, ...]:
-    """The names a check's details give its problems (schema: "problems"; RLS: "lint")."""
-    names: list[str] = []
-    for detail in details:
-        if isinstance(detail, dict):
-            names += [str(p) for p in detail.get("problems", [])]
-            names += [str(detail["lint"])] if detail.get("lint") else []
-    return tuple(dict.fromkeys(names))
+def _unnamed_problem(
+    nodeid: str, message: str, samples: tuple[dict[str, Any], ...], fixture: str | None
+) -> Problem:
+    """A failure whose check named no problem: a broken fixture is one problem of the run (so
+    one unreachable database is one problem, not one per check using it); anything else is a
+    problem of the check itself."""
+    if fixture:
+        return Problem(setup_code(fixture), "", f"fixture {fixture} failed: {message}")
+    return Problem(CHECK_FAILED, nodeid, message, evidence=Evidence(samples=samples))
 
 
 def redact(text: str, settings: Settings) -> str:

@@ -16,9 +16,15 @@ from pathlib import Path
 from selfheal.notify import Delivery, RunNews, StageCount
 from selfheal.pipeline import STAGES, stage_rank
 from selfheal.reporting import Outcome, write_atomic
+from selfheal.run.problem import Heal
 from selfheal.tickets import RunChanges, Ticket
 
 LAST_RUN = "last_run.json"
+LAST_RUN_FORMAT = 2  # 2: outcomes carry problems (format 1 had none)
+
+
+class LastRunError(ValueError):
+    """last_run.json cannot be read; the message says why and what to do."""
 
 
 @dataclass
@@ -36,11 +42,11 @@ class Run:
     def failures(self) -> list[Outcome]:
         return [o for o in self.outcomes if o.outcome == "failed"]
 
-    def heals(self) -> list[dict]:
+    def heals(self) -> list[Heal]:
         return [heal for o in self.outcomes for heal in o.heals]
 
     def healed_nodes(self) -> set[str]:
-        return {h["node_id"] for h in self.heals() if h.get("outcome") == "healed"}
+        return {h.node_id for h in self.heals() if h.outcome == "healed"}
 
     def news(self) -> RunNews:
         changes = self.changes or RunChanges()
@@ -95,6 +101,10 @@ def stage_table(run: Run) -> list[str]:
     return lines
 
 
+def _codes(outcome: Outcome) -> str:
+    return ", ".join(dict.fromkeys(p.code for p in outcome.failing_problems))
+
+
 def render_summary(run: Run, target: str) -> str:
     failures = run.failures()
     lines = [
@@ -113,11 +123,11 @@ def render_summary(run: Run, target: str) -> str:
     if run.changes is None:
         lines.append("- tickets: off (--no-tickets)")
     if failures:
-        lines += ["", "## Failures", "", "| check | stage | kind | message | reproduce |"]
+        lines += ["", "## Failures", "", "| check | stage | problem | message | reproduce |"]
         lines.append("| --- | --- | --- | --- | --- |")
         for o in failures:
             lines.append(
-                f"| `{_cell(o.nodeid)}` | {o.stage} | {_cell(o.kind)} | {_cell(o.message)} "
+                f"| `{_cell(o.nodeid)}` | {o.stage} | {_cell(_codes(o))} | {_cell(o.message)} "
                 f"| `pytest '{_cell(o.nodeid)}'` |"
             )
     if run.heals():
@@ -125,8 +135,7 @@ def render_summary(run: Run, target: str) -> str:
         lines.append("| --- | --- | --- | --- |")
         for h in run.heals():
             lines.append(
-                f"| `{_cell(h['node_id'])}` | {_cell(h['remedy'])} | {h['outcome']} "
-                f"| {_cell(h.get('detail', ''))} |"
+                f"| `{_cell(h.node_id)}` | {_cell(h.remedy)} | {h.outcome} | {_cell(h.detail)} |"
             )
     if run.changes is not None:
         lines += ["", "## Tickets", ""]
@@ -148,7 +157,7 @@ def render_log(run: Run) -> str:
             line += f": {o.message}"
         lines.append(line)
         lines += [f"  - warning: {w}" for w in o.warnings]
-    lines += [f"- [doctor] {h['remedy']} on `{h['node_id']}`: {h['outcome']}" for h in run.heals()]
+    lines += [f"- [doctor] {h.remedy} on `{h.node_id}`: {h.outcome}" for h in run.heals()]
     lines.append(f"- [notify] {run.delivery.detail}")
     return "\n".join(lines) + "\n\n"
 
@@ -166,6 +175,7 @@ def write_run_files(
     previous = log.read_text(encoding="utf-8") if log.exists() else f"# Run logs {day}\n\n"
     write_atomic(log, previous + redact(render_log(run)))
     record = {
+        "format": LAST_RUN_FORMAT,
         "finished": run.finished.isoformat(),
         "stages": list(STAGES),
         "outcomes": [o.to_dict() for o in run.outcomes],
@@ -179,4 +189,10 @@ def read_last_run(reports_dir: Path) -> list[Outcome]:
     path = reports_dir / "exec" / LAST_RUN
     if not path.exists():
         return []
-    return [Outcome.from_dict(o) for o in json.loads(path.read_text())["outcomes"]]
+    record = json.loads(path.read_text())
+    if record.get("format") != LAST_RUN_FORMAT:
+        raise LastRunError(
+            f"{path} was written by an older selfheal (its failures name no problems): "
+            "run the checks again (`pytest`), then the doctor"
+        )
+    return [Outcome.from_dict(o) for o in record["outcomes"]]

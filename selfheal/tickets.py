@@ -1,11 +1,16 @@
 """Backlog tickets: one Markdown file per distinct problem, updated run after run.
 
-A problem is identified by its fingerprint: the failing node id plus the kind of failure (the
-exception type or the evidence's kind), never the message, whose numbers change between runs.
-Each ticket file starts with its machine-readable record (JSON in an HTML comment) followed by
+A ticket is one `Problem` on one target, identified by the problem's `(code, object)` (its
+fingerprint): never the node id, the message or where an exception was raised, so renaming a
+check keeps its ticket. A check that passes resolves the tickets it reported last; a check that
+fails resolves those of its problems it no longer finds. Each ticket file starts with its machine-readable record (JSON in an HTML comment) followed by
 the same facts written for people. Open tickets live in `backlog/READY_system_fix_<slug>.md`;
 a problem that passes again moves to `backlog/resolved/RESOLVED_system_fix_<slug>.md` with its
 history, and moves back (reopened) if it fails again.
+
+Tickets written before problems had codes (identified by node id and exception type) are
+upgraded when the backlog is read: such a ticket becomes the `check.failed` problem of its check,
+tickets of one check are merged into one, and the first problem that check names takes it over.
 
 Every change happens under an exclusive lock on `backlog/.lock` and every file is written to a
 temporary name then renamed, so two sessions finishing at once neither lose updates nor leave
@@ -15,17 +20,17 @@ half a file.
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from selfheal.reporting import write_atomic
+from selfheal.reporting import Outcome, write_atomic
+from selfheal.run.problem import CHECK_FAILED, Heal, Problem, fingerprint_of
 
 OPEN_PREFIX = "READY_system_fix_"
 RESOLVED_PREFIX = "RESOLVED_system_fix_"
@@ -44,12 +49,12 @@ _RECORD_START = "<!-- selfheal-ticket\n"
 _RECORD_END = "\n-->\n"
 
 
+def _healed_problem(heal: Heal) -> Problem:
+    return Problem(heal.code, heal.object, f"healed by {heal.remedy}")
+
+
 class TicketFileError(ValueError):
     """A ticket file whose record cannot be read; the message names the file."""
-
-
-def fingerprint_of(node_id: str, kind: str) -> str:
-    return hashlib.sha256(f"{node_id}\x00{kind}".encode()).hexdigest()[:16]
 
 
 def slug_of(node_id: str, fingerprint: str) -> str:
@@ -61,19 +66,32 @@ def slug_of(node_id: str, fingerprint: str) -> str:
 
 @dataclass(frozen=True)
 class Observation:
-    """What one run saw of one check: the input of `Backlog.record_run`."""
+    """What one run saw of one check: the input of `Backlog.record_run`.
+
+    `failed`: the check found `problem`. `passed`: the check ran to its verdict and found none
+    of its other problems. `healed`: the doctor healed `problem` and its check passed again.
+    """
 
     node_id: str
     stage: str
     outcome: str  # failed, passed, healed
-    kind: str = ""
-    message: str = ""
-    sample_rows: list[dict[str, Any]] = field(default_factory=list)
-    problem: str = ""  # what identifies the problem when not the node id alone (see Outcome)
+    problem: Problem | None = None
+    error_type: str = ""  # the exception a failure raised, shown on the ticket
 
     @property
     def fingerprint(self) -> str:
-        return fingerprint_of(self.problem or self.node_id, self.kind)
+        return self.problem.fingerprint if self.problem else ""
+
+
+def observations(outcome: Outcome) -> list[Observation]:
+    """What the backlog learns from one check's outcome (a skipped check teaches nothing)."""
+    found = [
+        Observation(outcome.nodeid, outcome.stage, "failed", problem, outcome.error_type)
+        for problem in outcome.failing_problems
+    ]
+    if outcome.complete:
+        found.append(Observation(outcome.nodeid, outcome.stage, "passed"))
+    return found
 
 
 @dataclass
@@ -89,9 +107,11 @@ class Ticket:
     fingerprint: str
     slug: str
     title: str
-    node_id: str
+    node_id: str  # the check that reported the problem last
     stage: str
-    kind: str
+    kind: str  # the exception the failure raised (AssertionError, DatabaseUnreachable)
+    code: str
+    object: str
     status: str  # open, resolved
     first_seen: datetime
     last_seen: datetime
@@ -139,7 +159,7 @@ def _record(ticket: Ticket) -> dict[str, Any]:
 
 def _from_record(record: dict[str, Any]) -> Ticket:
     parse = datetime.fromisoformat
-    record = dict(record)
+    record = _upgraded_record(record)
     record["first_seen"] = parse(record["first_seen"])
     record["last_seen"] = parse(record["last_seen"])
     record["resolved_at"] = parse(record["resolved_at"]) if record.get("resolved_at") else None
@@ -148,6 +168,38 @@ def _from_record(record: dict[str, Any]) -> Ticket:
         HealAttempt(**{**heal, "at": parse(heal["at"])}) for heal in record.get("heals", [])
     ]
     return Ticket(**record)
+
+
+def _upgraded_record(record: dict[str, Any]) -> dict[str, Any]:
+    """A record written before problems had codes names no problem: it was the failure of its
+    check, so it becomes that check's `check.failed` problem (the first problem the check
+    names later takes it over, see `Backlog._record_failure`)."""
+    if "code" in record:
+        return dict(record)
+    identity = {"code": CHECK_FAILED, "object": record["node_id"]}
+    return {**record, **identity, "fingerprint": fingerprint_of(*identity.values())}
+
+
+def _merged(tickets: list[Ticket]) -> Ticket:
+    """Tickets of one problem as one (upgraded tickets of one check differing only in the
+    exception type): the earliest keeps its file, the counts add up, the histories interleave."""
+    first = min(tickets, key=lambda t: t.first_seen)
+    latest = max(tickets, key=lambda t: t.last_seen)
+    still_open = any(t.status == "open" for t in tickets)
+    resolved = [t.resolved_at for t in tickets if t.resolved_at]
+    return replace(
+        first,
+        kind=latest.kind,
+        last_seen=latest.last_seen,
+        occurrences=sum(t.occurrences for t in tickets),
+        reopened=sum(t.reopened for t in tickets),
+        history=sorted(h for t in tickets for h in t.history)[-MAX_HISTORY:],
+        message=latest.message,
+        sample_rows=latest.sample_rows,
+        heals=sorted((h for t in tickets for h in t.heals), key=lambda h: h.at),
+        status="open" if still_open else "resolved",
+        resolved_at=None if still_open else max(resolved, default=None),
+    )
 
 
 def _cell(value: Any) -> str:
@@ -176,6 +228,7 @@ def render(ticket: Ticket) -> str:
         f"# {ticket.title}",
         "",
         f"- status: **{state}**",
+        f"- problem: `{ticket.code}` on `{ticket.object or 'the target'}`",
         f"- node id: `{ticket.node_id}`",
         f"- stage: {ticket.stage}",
         f"- kind of failure: {ticket.kind or 'failure'}",
@@ -209,14 +262,28 @@ def render(ticket: Ticket) -> str:
     return "\n".join(lines) + "\n"
 
 
-def parse(text: str, path: Path | None = None) -> Ticket:
+def _read_record(text: str, path: Path | None) -> dict[str, Any]:
     if not text.startswith(_RECORD_START) or _RECORD_END not in text:
         raise TicketFileError(f"{path or 'ticket'}: no selfheal-ticket record at the top")
     body = text[len(_RECORD_START) : text.index(_RECORD_END)]
     try:
-        return _from_record(json.loads(body))
+        record = json.loads(body)
+    except ValueError as error:
+        raise TicketFileError(f"{path or 'ticket'}: unreadable record ({error})") from None
+    if not isinstance(record, dict):
+        raise TicketFileError(f"{path or 'ticket'}: the record is not a JSON object")
+    return record
+
+
+def _ticket_of(record: dict[str, Any], path: Path | None) -> Ticket:
+    try:
+        return _from_record(record)
     except (ValueError, KeyError, TypeError) as error:
         raise TicketFileError(f"{path or 'ticket'}: unreadable record ({error})") from None
+
+
+def parse(text: str, path: Path | None = None) -> Ticket:
+    return _ticket_of(_read_record(text, path), path)
 
 
 def _ticket_files(backlog_dir: Path) -> list[Path]:
@@ -225,9 +292,34 @@ def _ticket_files(backlog_dir: Path) -> list[Path]:
     return open_files + resolved
 
 
+@dataclass
+class _Stored:
+    """One problem's ticket as read, and the files it was read from (several before merging)."""
+
+    ticket: Ticket
+    paths: list[Path]
+    upgraded: bool
+
+
+def _read_backlog(backlog_dir: Path) -> dict[str, _Stored]:
+    stored: dict[str, _Stored] = {}
+    for path in _ticket_files(backlog_dir):
+        record = _read_record(path.read_text(encoding="utf-8"), path)
+        ticket, upgraded = _ticket_of(record, path), "code" not in record
+        seen = stored.get(ticket.fingerprint)
+        if seen is None:
+            stored[ticket.fingerprint] = _Stored(ticket, [path], upgraded)
+        else:
+            seen.ticket = _merged([seen.ticket, ticket])
+            seen.paths.append(path)
+            seen.upgraded = True
+    return stored
+
+
 def load_tickets(backlog_dir: Path) -> list[Ticket]:
-    """Every ticket of the backlog, open and resolved (an absent backlog has none)."""
-    return [parse(path.read_text(encoding="utf-8"), path) for path in _ticket_files(backlog_dir)]
+    """Every ticket of the backlog, open and resolved (an absent backlog has none); tickets of
+    an older format are upgraded in memory (the next run rewrites their files)."""
+    return [stored.ticket for stored in _read_backlog(backlog_dir).values()]
 
 
 @dataclass
@@ -240,9 +332,9 @@ class RunChanges:
     resolved: list[Ticket] = field(default_factory=list)
 
 
-def _title(observation: Observation) -> str:
-    test = observation.node_id.split("::", 1)[-1]
-    return f"[{observation.stage}] {test} fails ({observation.kind or 'failure'})"
+def _title(stage: str, problem: Problem) -> str:
+    about = f" on {problem.object}" if problem.object else ""
+    return f"[{stage}] {problem.code}{about}"
 
 
 class Backlog:
@@ -259,9 +351,22 @@ class Backlog:
         with open(self.directory / LOCK_NAME, "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
-                yield {ticket.fingerprint: ticket for ticket in load_tickets(self.directory)}
+                yield self._upgraded()
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _upgraded(self) -> dict[str, Ticket]:
+        """The tickets by fingerprint, after rewriting those read in an older format (and
+        removing the files merged into another ticket's)."""
+        tickets = {}
+        for fingerprint, stored in _read_backlog(self.directory).items():
+            if stored.upgraded:
+                kept = self.save(stored.ticket)
+                for path in stored.paths:
+                    if path != kept:
+                        path.unlink(missing_ok=True)
+            tickets[fingerprint] = stored.ticket
+        return tickets
 
     def save(self, ticket: Ticket) -> Path:
         """Write the ticket where its status says, and remove it from the other place."""
@@ -274,9 +379,10 @@ class Backlog:
         stale.unlink(missing_ok=True)
         return path
 
-    def record_run(self, observations: list[Observation], at: datetime) -> RunChanges:
+    def record_run(self, observations: Iterable[Observation], at: datetime) -> RunChanges:
         """Open, update, reopen and resolve tickets from one run's observations."""
         changes = RunChanges()
+        observations = list(observations)
         failures: dict[str, Observation] = {}  # one per problem: its first failing check
         for observation in observations:
             if observation.outcome == "failed":
@@ -284,27 +390,33 @@ class Backlog:
         with self.locked() as tickets:
             for failure in failures.values():
                 self._record_failure(tickets, failure, at, changes)
-            for passing in (o for o in observations if o.outcome in ("passed", "healed")):
-                still_failing = {f for f in failures if tickets[f].node_id == passing.node_id}
-                self._record_pass(tickets.values(), passing, at, changes, skip=still_failing)
+            for seen in observations:
+                if seen.outcome == "passed":
+                    self._record_pass(tickets, seen, at, changes, still_failing=set(failures))
+                elif seen.outcome == "healed" and seen.fingerprint in tickets:
+                    self._resolve(tickets[seen.fingerprint], at, seen.outcome, changes)
         return changes
 
     def _record_failure(
         self, tickets: dict[str, Ticket], failure: Observation, at: datetime, changes: RunChanges
     ) -> None:
-        message = self.redact(failure.message)
+        assert failure.problem is not None, "a failure names its problem"
+        problem = failure.problem
+        message = self.redact(problem.message)
         rows = json.loads(
-            self.redact(json.dumps(failure.sample_rows[:MAX_SAMPLE_ROWS], default=str))
+            self.redact(json.dumps(problem.evidence.samples[:MAX_SAMPLE_ROWS], default=str))
         )
-        ticket = tickets.get(failure.fingerprint)
+        ticket = tickets.get(failure.fingerprint) or self._taken_over(tickets, failure)
         if ticket is None:
             ticket = Ticket(
                 fingerprint=failure.fingerprint,
                 slug=slug_of(failure.node_id, failure.fingerprint),
-                title=self.redact(_title(failure)),
+                title=self.redact(_title(failure.stage, problem)),
                 node_id=failure.node_id,
                 stage=failure.stage,
-                kind=failure.kind,
+                kind=failure.error_type,
+                code=problem.code,
+                object=problem.object,
                 status="open",
                 first_seen=at,
                 last_seen=at,
@@ -321,38 +433,54 @@ class Backlog:
             else:
                 changes.updated.append(ticket)
         ticket.message, ticket.sample_rows, ticket.stage = message, rows, failure.stage
+        ticket.node_id, ticket.kind = failure.node_id, failure.error_type
         ticket.observe(at, "failed")
         self.save(ticket)
 
+    @staticmethod
+    def _taken_over(tickets: dict[str, Ticket], failure: Observation) -> Ticket | None:
+        """The ticket of the same check failing without a named problem (an upgraded ticket,
+        or a crash before this check named what it found): the named problem takes it over."""
+        assert failure.problem is not None
+        unnamed = tickets.get(fingerprint_of(CHECK_FAILED, failure.node_id))
+        if unnamed is None or failure.problem.code == CHECK_FAILED:
+            return None
+        del tickets[unnamed.fingerprint]
+        unnamed.fingerprint = failure.fingerprint
+        unnamed.code, unnamed.object = failure.problem.code, failure.problem.object
+        tickets[unnamed.fingerprint] = unnamed
+        return unnamed
+
     def _record_pass(
         self,
-        tickets: Any,
+        tickets: dict[str, Ticket],
         passing: Observation,
         at: datetime,
         changes: RunChanges,
-        skip: set[str],
+        still_failing: set[str],
     ) -> None:
-        for ticket in tickets:
-            if ticket.node_id != passing.node_id or ticket.fingerprint in skip:
-                continue
-            ticket.observe(at, passing.outcome)
-            if ticket.status == "open":
-                ticket.status, ticket.resolved_at = "resolved", at
-                changes.resolved.append(ticket)
-            self.save(ticket)
+        for ticket in tickets.values():
+            if ticket.node_id == passing.node_id and ticket.fingerprint not in still_failing:
+                self._resolve(ticket, at, passing.outcome, changes)
 
-    def record_heals(self, heals: list[dict[str, str]], at: datetime) -> list[Ticket]:
-        """Record what the doctor did (`HealResult` dicts); returns the tickets a heal resolved."""
+    def _resolve(self, ticket: Ticket, at: datetime, outcome: str, changes: RunChanges) -> None:
+        ticket.observe(at, outcome)
+        if ticket.status == "open":
+            ticket.status, ticket.resolved_at = "resolved", at
+            changes.resolved.append(ticket)
+        self.save(ticket)
+
+    def record_heals(self, heals: list[Heal], at: datetime) -> list[Ticket]:
+        """Record what the doctor did; returns the tickets a heal resolved."""
         healed = [
-            Observation(h["node_id"], h["stage"], "healed")
+            Observation(h.node_id, h.stage, "healed", _healed_problem(h))
             for h in heals
-            if h["outcome"] == "healed"
+            if h.outcome == "healed"
         ]
         resolved = self.record_run(healed, at).resolved
         for h in heals:
-            if h["outcome"] in HEAL_OUTCOMES:
-                attempt = HealAttempt(at, h["remedy"], h["outcome"], h.get("detail", ""))
-                self.record_heal(h["fingerprint"], attempt)
+            if h.outcome in HEAL_OUTCOMES:
+                self.record_heal(h.fingerprint, HealAttempt(at, h.remedy, h.outcome, h.detail))
         return resolved
 
     def record_heal(self, fingerprint: str, attempt: HealAttempt) -> Ticket | None:

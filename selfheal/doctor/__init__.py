@@ -1,6 +1,6 @@
-"""The doctor: plans one remedy per kind of failure, and with `--heal` applies and proves it."""
+"""The doctor: plans one remedy per problem code, and with `--heal` applies and proves it."""
 
-from selfheal.doctor.doctor import Doctor, HealResult, render_plan
-from selfheal.doctor.remedies import REMEDIES, Context
+from selfheal.doctor.doctor import Doctor, render_plan
+from selfheal.doctor.remedies import REGISTRY, REMEDIES, Context
 
-__all__ = ["REMEDIES", "Context", "Doctor", "HealResult", "render_plan"]
+__all__ = ["REGISTRY", "REMEDIES", "Context", "Doctor", "render_plan"]

@@ -7,6 +7,8 @@ from datetime import datetime
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from etl import jobs
+from etl.contracts import LOADS
+from etl.load import SCHEMA
 from selfheal.doctor.remedies import EtlRunner
 from selfheal.settings import Settings
 
@@ -18,7 +20,8 @@ class JobFailed(RuntimeError):
 
 
 def etl_runner(dsn: str, settings: Settings, backoff_seconds: float = 1.0) -> EtlRunner:
-    """A runner for the remedies: `(job, since, until)`, retried with exponential backoff."""
+    """The ETL for the remedies: its jobs in order, the table each loads (from the contracts),
+    and `run(job, since, until)`, retried with exponential backoff."""
 
     def run_job(job: str, since: datetime | None, until: datetime | None) -> None:
         retrying = Retrying(
@@ -39,4 +42,5 @@ def etl_runner(dsn: str, settings: Settings, backoff_seconds: float = 1.0) -> Et
                 if not result.ok:
                     raise JobFailed(result.summary())
 
-    return run_job
+    job_of_table = {(SCHEMA, table): job for job, table in LOADS.items()}
+    return EtlRunner(run_job, jobs.JOBS, job_of_table)

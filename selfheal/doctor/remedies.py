@@ -1,6 +1,8 @@
 """The remedies the doctor knows. Each is idempotent and additive, and checks its own work.
 
-A remedy says which failures it answers (`matches`), finds what it would change with read-only
+A remedy declares the problem codes it treats (`codes`: exact codes, or `family.*` for every
+code of a family no other remedy names); `REGISTRY` maps a code to its remedy, so a check or a
+rule can be renamed without losing its heal. A remedy finds what it would change with read-only
 queries (`actions`), applies those changes over its own write connection (`apply`), and verifies
 right after that nothing is left to change. None drops, truncates, deletes, rewrites data or
 disables a check: the database remedies only create an index, enable row-level security or
@@ -11,8 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import psycopg
@@ -20,9 +22,17 @@ from psycopg import sql
 
 from selfheal.catalog import CatalogSnapshot, snapshot
 from selfheal.db import connect
+from selfheal.identifiers import IdentifierSyntaxError, split_qualified
 from selfheal.migrate.delta import build_delta
-from selfheal.reporting import Outcome
 from selfheal.rls.lints import run_lints, unindexed_foreign_key_constraints
+from selfheal.run.problem import (
+    ETL_SOURCE_FAILED,
+    Problem,
+    dq_code,
+    health_code,
+    rls_lint_code,
+    schema_code,
+)
 from selfheal.schema import diff
 from selfheal.schema.expected import locked_or_built
 from selfheal.settings import Settings
@@ -31,7 +41,16 @@ MAX_IDENTIFIER_BYTES = 63
 LOCK_TIMEOUT = "10s"
 
 # (job name, since, until) -> None on success; raises on failure. Bound by the caller to the ETL.
-EtlRunner = Callable[[str, datetime | None, datetime | None], None]
+RunJob = Callable[[str, datetime | None, datetime | None], None]
+
+
+@dataclass(frozen=True)
+class EtlRunner:
+    """The ETL as the doctor sees it, handed in by the caller (selfheal.doctor.etl)."""
+
+    run: RunJob
+    jobs: tuple[str, ...]  # in the order they must run (metrics last: it reads the others)
+    job_of_table: Mapping[tuple[str, str], str] = field(default_factory=dict)  # (schema, table)
 
 
 class NotApplicable(RuntimeError):
@@ -44,7 +63,7 @@ class Context:
 
     dsn: str
     settings: Settings
-    run_etl: EtlRunner | None = None
+    etl: EtlRunner | None = None
 
     def read(self) -> psycopg.Connection:
         return connect(
@@ -67,15 +86,17 @@ class Action:
 
 
 class Remedy:
-    """Base: subclasses say what they answer and what they would change."""
+    """Base: subclasses say which codes they treat and what they would change."""
 
     name = ""
+    codes: frozenset[str] = frozenset()
     rechecks_itself = False  # True when applying it re-runs what failed (an ETL retry)
 
-    def matches(self, failure: Outcome) -> bool:
-        raise NotImplementedError
+    def treats(self, problem: Problem) -> bool:
+        """Whether this remedy can act on this particular problem (default: every one)."""
+        return True
 
-    def actions(self, ctx: Context, failures: list[Outcome]) -> list[Action]:
+    def actions(self, ctx: Context, problems: list[Problem]) -> list[Action]:
         raise NotImplementedError
 
     def apply(self, ctx: Context, actions: list[Action]) -> None:
@@ -84,17 +105,8 @@ class Remedy:
                 if action.statement is not None:
                     conn.execute(action.statement)
 
-    def verify(self, ctx: Context, failures: list[Outcome]) -> bool:
-        return not self.actions(ctx, failures)
-
-
-def _text(failure: Outcome) -> str:
-    return f"{failure.nodeid} {failure.kind} {failure.message}".lower()
-
-
-def _names(failure: Outcome) -> set[str]:
-    """The problems the check's evidence named (lint names, schema problem kinds)."""
-    return set(failure.problems)
+    def verify(self, ctx: Context, problems: list[Problem]) -> bool:
+        return not self.actions(ctx, problems)
 
 
 def bounded_identifier(*parts: str, suffix: str) -> str:
@@ -114,16 +126,17 @@ def _catalog(ctx: Context) -> CatalogSnapshot:
         return snapshot(conn)
 
 
-RLS_DISABLED = {"rls_disabled", "rls_disabled_in_public", "policy_exists_rls_disabled"}
-
-
 class EnableRowLevelSecurity(Remedy):
     name = "enable RLS on tables that have policies"
+    codes = frozenset(
+        {
+            schema_code("rls_disabled"),
+            rls_lint_code("rls_disabled_in_public"),
+            rls_lint_code("policy_exists_rls_disabled"),
+        }
+    )
 
-    def matches(self, failure: Outcome) -> bool:
-        return bool(_names(failure) & RLS_DISABLED) or "rls_disabled" in _text(failure)
-
-    def actions(self, ctx: Context, failures: list[Outcome]) -> list[Action]:
+    def actions(self, ctx: Context, problems: list[Problem]) -> list[Action]:
         """The tables the `policy_exists_rls_disabled` lint names, read from one snapshot."""
         findings = run_lints(_catalog(ctx), only=("policy_exists_rls_disabled",))
         return [
@@ -139,11 +152,9 @@ class EnableRowLevelSecurity(Remedy):
 
 class IndexForeignKeys(Remedy):
     name = "index foreign keys concurrently"
+    codes = frozenset({rls_lint_code("unindexed_foreign_keys")})
 
-    def matches(self, failure: Outcome) -> bool:
-        return "unindexed_foreign_keys" in _names(failure)
-
-    def actions(self, ctx: Context, failures: list[Outcome]) -> list[Action]:
+    def actions(self, ctx: Context, problems: list[Problem]) -> list[Action]:
         unindexed = unindexed_foreign_key_constraints(_catalog(ctx))
         return [self._action(fk.schema, fk.table, list(fk.columns)) for fk in unindexed]
 
@@ -161,12 +172,9 @@ class IndexForeignKeys(Remedy):
 
 class RebuildInvalidIndexes(Remedy):
     name = "rebuild invalid indexes concurrently"
+    codes = frozenset({schema_code("index_valid"), health_code("invalid_index")})
 
-    def matches(self, failure: Outcome) -> bool:
-        text = _text(failure)
-        return "index_valid" in _names(failure) or ("invalid" in text and "index" in text)
-
-    def actions(self, ctx: Context, failures: list[Outcome]) -> list[Action]:
+    def actions(self, ctx: Context, problems: list[Problem]) -> list[Action]:
         # Leftovers of an interrupted REINDEX CONCURRENTLY (_ccnew/_ccold) can only be dropped,
         # which the doctor never does: they stay for a person.
         invalid = [
@@ -190,11 +198,9 @@ class ApplyDelta(Remedy):
     delta, i.e. only what the live database lacks, in guarded idempotent statements."""
 
     name = "apply the delta migration"
+    codes = frozenset({"schema.*"})  # every schema code another remedy does not name
 
-    def matches(self, failure: Outcome) -> bool:
-        return failure.stage == "schema"
-
-    def actions(self, ctx: Context, failures: list[Outcome]) -> list[Action]:
+    def actions(self, ctx: Context, problems: list[Problem]) -> list[Action]:
         # As `selfheal delta` does: the committed lock when fresh, else a scratch build.
         expected = locked_or_built(ctx.settings.migrations_dir, ctx.settings.schema_lock)
         delta = build_delta(diff(expected, _catalog(ctx)))
@@ -208,51 +214,48 @@ class ApplyDelta(Remedy):
                 conn.execute(action.statement)
 
 
-def _param(nodeid: str) -> str:
-    match = re.search(r"\[(.*)\]$", nodeid)
-    return match.group(1) if match else ""
-
-
 class _EtlRemedy(Remedy):
     def apply(self, ctx: Context, actions: list[Action]) -> None:
-        if ctx.run_etl is None:
+        if ctx.etl is None:
             raise NotApplicable("no ETL runner in this context")
         for action in actions:
             if action.job is not None:
-                ctx.run_etl(*action.job)
+                ctx.etl.run(*action.job)
 
-    def verify(self, ctx: Context, failures: list[Outcome]) -> bool:
+    def verify(self, ctx: Context, problems: list[Problem]) -> bool:
         return True  # `apply` raised if a job failed; the failing check's re-run decides
 
+    @staticmethod
+    def _in_order(ctx: Context, jobs: Iterable[str | None]) -> list[str]:
+        wanted = set(jobs)
+        return [job for job in (ctx.etl.jobs if ctx.etl else ()) if job in wanted]
 
-# Which ETL job loads each table the data-quality rules watch.
-JOB_OF_TABLE = {
-    "events": "events",
-    "ads_source_a": "source_a",
-    "ads_source_b": "source_b",
-    "daily_metrics": "metrics",
-}
-JOB_ORDER = ("events", "source_a", "source_b", "metrics")
+
 STALE_WINDOW = timedelta(days=3)
+
+
+def _table_of(problem: Problem) -> tuple[str, str] | None:
+    """(schema, table) of a data-quality problem's object (`schema.table[.column]`)."""
+    try:
+        parts = split_qualified(problem.object)
+    except IdentifierSyntaxError:
+        return None
+    return (parts[0], parts[1]) if len(parts) >= 2 else None
 
 
 class RerunStaleSource(_EtlRemedy):
     """A freshness rule failed: re-load the table's source for the recent (stale) window."""
 
     name = "re-run the stale source's ETL"
+    codes = frozenset({dq_code("freshness")})
 
-    def matches(self, failure: Outcome) -> bool:
-        return "freshness" in failure.nodeid.lower() and self._job(failure) is not None
+    def treats(self, problem: Problem) -> bool:
+        return _table_of(problem) is not None
 
-    @staticmethod
-    def _job(failure: Outcome) -> str | None:
-        table = _param(failure.nodeid).split(".", 1)[0]
-        return JOB_OF_TABLE.get(table)
-
-    def actions(self, ctx: Context, failures: list[Outcome]) -> list[Action]:
+    def actions(self, ctx: Context, problems: list[Problem]) -> list[Action]:
+        job_of_table = ctx.etl.job_of_table if ctx.etl else {}
         until = datetime.now(ctx.settings.zone)
-        wanted = {self._job(f) for f in failures}
-        jobs = [job for job in JOB_ORDER if job in wanted]  # metrics last: it reads the others
+        jobs = self._in_order(ctx, (job_of_table.get(_table_of(p)) for p in problems))
         return [
             Action(
                 f"re-run ETL {job} for {until - STALE_WINDOW:%Y-%m-%d}..{until:%Y-%m-%d}",
@@ -263,21 +266,39 @@ class RerunStaleSource(_EtlRemedy):
 
 
 class RetryEtl(_EtlRemedy):
-    """An ETL run failed: run the job again (the runner retries with backoff)."""
+    """An ETL job failed: run it again (the runner retries with backoff)."""
 
     name = "retry the failed ETL job with backoff"
+    codes = frozenset({ETL_SOURCE_FAILED})
     rechecks_itself = True
 
-    def matches(self, failure: Outcome) -> bool:
-        return "job_failed" in _names(failure) and bool(_param(failure.nodeid))
-
-    def actions(self, ctx: Context, failures: list[Outcome]) -> list[Action]:
-        jobs = dict.fromkeys(_param(f.nodeid) for f in failures)
+    def actions(self, ctx: Context, problems: list[Problem]) -> list[Action]:
+        jobs = self._in_order(ctx, (p.object for p in problems))
         return [Action(f"retry ETL job {job}", job=(job, None, None)) for job in jobs]
 
 
-# Matching takes the first remedy that answers a failure; treatment follows this order too, so
-# the delta restores a dropped index under its own name before foreign keys are re-indexed.
+class Registry:
+    """Which remedy treats which code: an exact code first, else its family's (`family.*`)."""
+
+    def __init__(self, remedies: Iterable[Remedy]) -> None:
+        self.remedies = tuple(remedies)
+        self._by_code: dict[str, Remedy] = {}
+        for remedy in self.remedies:
+            for code in remedy.codes:
+                if code in self._by_code:
+                    raise ValueError(
+                        f"{code} is treated by both {self._by_code[code].name!r} and "
+                        f"{remedy.name!r}: a code has one remedy"
+                    )
+                self._by_code[code] = remedy
+
+    def remedy_for(self, problem: Problem) -> Remedy | None:
+        remedy = self._by_code.get(problem.code) or self._by_code.get(f"{problem.family}.*")
+        return remedy if remedy is not None and remedy.treats(problem) else None
+
+
+# Treatment follows this order: the delta restores a dropped index under its own name before
+# foreign keys are re-indexed.
 REMEDIES: tuple[Remedy, ...] = (
     RebuildInvalidIndexes(),
     EnableRowLevelSecurity(),
@@ -286,3 +307,4 @@ REMEDIES: tuple[Remedy, ...] = (
     RerunStaleSource(),
     RetryEtl(),
 )
+REGISTRY = Registry(REMEDIES)

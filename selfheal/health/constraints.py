@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from psycopg import sql
 
-from selfheal.catalog import dotted, show
 from selfheal.health.config import Reference
 from selfheal.health.model import AuditContext, Check, CheckResult, Finding
+from selfheal.identifiers import qualified, quote_ident
 from selfheal.rls.lints import covering_index_statement, unindexed_foreign_key_constraints
 
 PART = "constraint_propagation"
@@ -52,9 +52,9 @@ def fk_without_index(ctx: AuditContext) -> CheckResult:
     findings = [
         Finding(
             "fk_without_index",
-            dotted(fk.schema, fk.table) + f"({', '.join(map(show, fk.columns))})",
+            qualified(fk.schema, fk.table) + f"({', '.join(map(quote_ident, fk.columns))})",
             "warn",
-            f"foreign key {show(fk.name)} to {dotted(*fk.referenced_table)} has no index on its "
+            f"foreign key {quote_ident(fk.name)} to {qualified(*fk.referenced_table)} has no index on its "
             "columns: deletes and updates of the referenced rows scan the whole table",
             covering_index_statement(fk) + ";",
         )
@@ -90,7 +90,7 @@ def invalid_indexes(ctx: AuditContext) -> CheckResult:
             "invalid_index",
             index.label,
             "error",
-            f"index on {dotted(index.schema, index.table)} is invalid (a failed CREATE INDEX "
+            f"index on {qualified(index.schema, index.table)} is invalid (a failed CREATE INDEX "
             "CONCURRENTLY): it is maintained on every write but never used",
             f"REINDEX INDEX CONCURRENTLY {index.label}; (or DROP INDEX CONCURRENTLY and recreate it)",
         )

@@ -7,7 +7,7 @@ from datetime import datetime
 
 import pytest
 
-from selfheal.evidence import DETAILS, from_report
+from selfheal.evidence import HEALTH, from_report
 from selfheal.health.report import CheckRecord, render, write_health_report
 from selfheal.reporting import redact
 from selfheal.settings import Settings, redact_dsn
@@ -20,10 +20,8 @@ class HealthReportWriter:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when != "call":
             return
-        for details in from_report(report, DETAILS):
-            health = details.get("health") if isinstance(details, dict) else None
-            if health:
-                self.records.append(CheckRecord(report.nodeid, report.outcome, **health))
+        for record in from_report(report, HEALTH):
+            self.records.append(CheckRecord(report.nodeid, report.outcome, **record))
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if not self.records:

@@ -32,18 +32,14 @@ class CheckRecord:
     findings: list[dict[str, Any]] = field(default_factory=list)
 
 
-def details_of(check: Check, result: CheckResult) -> dict[str, Any]:
-    """The evidence a health test attaches (under `DETAILS`): what the plugins read back."""
-    worst = result.worst
+def record_of(check: Check, result: CheckResult) -> dict[str, Any]:
+    """What a health test attaches (under `evidence.HEALTH`): a `CheckRecord` without the node
+    id and outcome, which the report plugin adds from the test report."""
     return {
-        "level": worst.level if worst else "clean",
-        "remediation": worst.remediation if worst else "",
-        "health": {
-            "part": check.part,
-            "check": check.name,
-            "examined": result.examined,
-            "findings": [asdict(f) for f in result.findings],
-        },
+        "part": check.part,
+        "check": check.name,
+        "examined": result.examined,
+        "findings": [asdict(f) for f in result.findings],
     }
 
 

@@ -10,27 +10,31 @@ import pytest
 from selfheal.doctor import Context, Doctor
 from selfheal.doctor.doctor import FAILED, HEALED, NEEDS_PERSON, NO_REMEDY, PLANNED
 from selfheal.reporting import Outcome
+from selfheal.run.problem import CHECK_FAILED, Problem, rls_lint_code
 from selfheal.settings import Settings
+from selfheal.summary import read_last_run
 from selfheal.tickets import Backlog, HealAttempt, Observation, load_tickets
 
 pytest_plugins = ["pytester"]
 
 CHECK = """
 import os, psycopg, pytest
+from selfheal.evidence import report_problems
+from selfheal.run.problem import Problem
 
 @pytest.mark.rls
-def test_rls_enabled_where_policies_exist():
+def test_rls_enabled_where_policies_exist(request):
     with psycopg.connect(os.environ["SUPABASE_DB_URL"]) as conn:
         off = conn.execute(
             "SELECT relname FROM pg_class WHERE relname = 'events' AND NOT relrowsecurity"
         ).fetchall()
-    assert not off, f"rls_disabled_in_public: {off}"
+    found = [Problem("rls.rls_disabled_in_public", "public.events", "RLS is off")] if off else []
+    report_problems(request, found)
 """
 NODE = "test_rls.py::test_rls_enabled_where_policies_exist"
-FAILURE_FINGERPRINT = Observation(NODE, "rls", "failed", "AssertionError").fingerprint
-FAILURE = Outcome(
-    NODE, "rls", "failed", "AssertionError: rls_disabled_in_public", 0.1, "AssertionError"
-)
+PROBLEM = Problem(rls_lint_code("rls_disabled_in_public"), "public.events", "RLS is off")
+FAILURE_FINGERPRINT = PROBLEM.fingerprint
+FAILURE = Outcome(NODE, "rls", "failed", "RLS is off", 0.1, "Failed", problems=(PROBLEM,))
 
 
 @pytest.fixture
@@ -79,7 +83,7 @@ def test_twice_failed_heals_are_left_to_a_person(
 ) -> None:
     backlog = Backlog(tmp_path / "backlog")
     at = datetime(2024, 1, 1, tzinfo=UTC)
-    backlog.record_run([Observation(NODE, "rls", "failed", "AssertionError")], at)
+    backlog.record_run([Observation(NODE, "rls", "failed", PROBLEM, "Failed")], at)
     for _ in range(2):
         backlog.record_heal(FAILURE_FINGERPRINT, HealAttempt(at, "enable RLS", "failed"))
     tickets = load_tickets(tmp_path / "backlog")
@@ -89,6 +93,39 @@ def test_twice_failed_heals_are_left_to_a_person(
 
 
 def test_an_unknown_failure_gets_no_remedy(migrated_db: str, pytester: pytest.Pytester) -> None:
-    unknown = Outcome("checks/test_x.py::test_y", "dq", "failed", "1 != 2", 0.0, "AssertionError")
+    node = "checks/test_x.py::test_y"
+    unnamed = Problem(CHECK_FAILED, node, "1 != 2")
+    unknown = Outcome(node, "dq", "failed", "1 != 2", 0.0, "AssertionError", (unnamed,))
     (result,) = _doctor(migrated_db, pytester).run([unknown], heal=True)
     assert result.outcome == NO_REMEDY
+
+
+def test_the_message_and_the_node_id_choose_no_remedy(
+    migrated_db: str, pytester: pytest.Pytester
+) -> None:
+    """Text that once chose a remedy (a node id with "freshness", a message naming a lint)
+    chooses none: only the code does."""
+    node = "checks/test_dq.py::test_dq[events.freshness.occurred_at]"
+    unnamed = Problem(CHECK_FAILED, node, "rls_disabled_in_public: invalid index")
+    outcome = Outcome(node, "dq", "failed", unnamed.message, 0.0, "AssertionError", (unnamed,))
+    (result,) = _doctor(migrated_db, pytester).run([outcome], heal=False)
+    assert result.outcome == NO_REMEDY
+
+
+def test_a_renamed_check_still_heals(
+    rls_off: str, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pipeline's own run of a check under a new name: its problem still finds the remedy,
+    and the re-check runs the check under its new name."""
+    renamed = CHECK.replace("test_rls_enabled_where_policies_exist", "test_events_are_private")
+    pytester.makepyfile(test_rls=renamed)
+    monkeypatch.setenv("SUPABASE_DB_URL", rls_off)
+    monkeypatch.setenv("SELFHEAL_REPORTS_DIR", str(pytester.path / "reports"))
+    pytester.runpytest_subprocess("-p", "no:cacheprovider", "--no-tickets").assert_outcomes(
+        failed=1
+    )
+    failures = [o for o in read_last_run(pytester.path / "reports") if o.outcome == "failed"]
+    (result,) = _doctor(rls_off, pytester).run(failures, heal=True)
+    assert (result.outcome, result.fingerprint) == (HEALED, FAILURE_FINGERPRINT)
+    assert result.node_id == "test_rls.py::test_events_are_private"
+    assert _rls_on(rls_off)

@@ -5,18 +5,24 @@ from __future__ import annotations
 import psycopg
 import pytest
 
+from selfheal.doctor.etl import etl_runner
 from selfheal.doctor.remedies import (
+    REGISTRY,
+    ApplyDelta,
     Context,
     EnableRowLevelSecurity,
     IndexForeignKeys,
     RebuildInvalidIndexes,
+    Registry,
     Remedy,
+    RerunStaleSource,
+    RetryEtl,
     bounded_identifier,
 )
-from selfheal.reporting import Outcome
+from selfheal.run.problem import SCHEMA_MISSING, Problem
 from selfheal.settings import Settings
 
-FAILURE = Outcome("checks/test_x.py::test_y", "schema", "failed", "", 0.0)
+FAILURE = Problem(SCHEMA_MISSING, "public.events", "")
 
 
 def _context(dsn: str) -> Context:
@@ -84,3 +90,44 @@ def test_bounded_identifier_fits_postgres(parts: tuple[str, ...]) -> None:
     name = bounded_identifier(*parts, suffix="fk_idx")
     assert len(name.encode()) <= 63 and name.endswith("_fk_idx")
     assert name != bounded_identifier(*parts, "other", suffix="fk_idx")
+
+
+@pytest.mark.parametrize(
+    ("code", "obj", "remedy"),
+    [
+        ("schema.index_valid", "public.events_user_id_idx", RebuildInvalidIndexes),
+        ("health.invalid_index", "public.events_user_id_idx", RebuildInvalidIndexes),
+        ("schema.rls_disabled", "public.events", EnableRowLevelSecurity),
+        ("rls.rls_disabled_in_public", "public.events", EnableRowLevelSecurity),
+        ("rls.policy_exists_rls_disabled", "public.events", EnableRowLevelSecurity),
+        ("rls.unindexed_foreign_keys", "public.etl_quarantine", IndexForeignKeys),
+        ("schema.missing", "public.events.loaded_at", ApplyDelta),
+        ("schema.column_type", "public.events.loaded_at", ApplyDelta),  # the family's remedy
+        ("dq.freshness", 'public."Events".occurred_at', RerunStaleSource),
+        ("etl.source_failed", "source_b", RetryEtl),
+        ("dq.freshness", "not a qualified name", None),  # no table to re-load
+        ("dq.not_null", "public.events.user_id", None),
+        ("rls.no_primary_key", "public.events", None),
+        ("check.failed", "checks/test_dq.py::test_dq[events.freshness.occurred_at]", None),
+    ],
+)
+def test_the_registry_dispatches_on_the_code(code: str, obj: str, remedy: type | None) -> None:
+    found = REGISTRY.remedy_for(Problem(code, obj, "message text plays no part"))
+    assert type(found) is remedy if remedy else found is None
+
+
+def test_a_code_has_one_remedy() -> None:
+    with pytest.raises(ValueError, match="is treated by both"):
+        Registry([RebuildInvalidIndexes(), RebuildInvalidIndexes()])
+
+
+def test_stale_tables_map_to_their_jobs_through_the_etl_contracts() -> None:
+    settings = Settings()
+    ctx = Context("postgresql://unused", settings, etl=etl_runner("postgresql://unused", settings))
+    stale = [
+        Problem("dq.freshness", "public.daily_metrics.metric_date", "stale"),
+        Problem("dq.freshness", "public.ads_source_b.stat_hour", "stale"),
+        Problem("dq.freshness", "public.events.occurred_at", "stale"),
+    ]
+    jobs = [action.job[0] for action in RerunStaleSource().actions(ctx, stale)]
+    assert jobs == ["events", "source_b", "metrics"]  # metrics last: it reads the others

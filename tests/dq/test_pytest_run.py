@@ -93,8 +93,9 @@ def test_failing_rows_in_terminal_report_and_evidence(tmp_path: Path, loaded_db:
     assert "selfheal-dq" in html and "2 of 10 rows (20.00%) have k NULL" in html
 
     evidence = properties(tmp_path)
-    assert "selfheal.sample_rows" in evidence["t.not_null.k"]
-    assert "'id': 3" in evidence["t.not_null.k"]["selfheal.sample_rows"]
+    assert "'samples'" in evidence["t.not_null.k"]["selfheal.problem"]
+    assert "'id': 3" in evidence["t.not_null.k"]["selfheal.problem"]
+    assert "'code': 'dq.not_null'" in evidence["t.not_null.k"]["selfheal.problem"]
     assert "'seconds'" in evidence["t.not_null.n"]["selfheal.queries"]
     assert "selfheal.warning" in evidence["t.accepted_values.name"]
 

@@ -23,7 +23,7 @@ def test_fk_without_index_is_found_and_its_remedy_clears_it(audit, writer):
         )
     )
     [finding] = audit("constraint_propagation:fk_without_index").findings
-    assert finding.subject == 'public.select("Parent Id")'
+    assert finding.subject == 'public."select"("Parent Id")'  # quoted as quote_ident quotes
     assert finding.level == "warn"
     writer.execute(finding.remediation)
     assert audit("constraint_propagation:fk_without_index").findings == []

@@ -5,10 +5,16 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from selfheal import tickets
+from selfheal.run.problem import Problem, dq_code
 
 FLAPPY = "checks/test_dq.py::test_dq[events:freshness]"
 STEADY = "checks/test_dq.py::test_dq[ads_source_a:not_null]"
 START = datetime(2026, 11, 1, 2, 0, tzinfo=UTC)
+
+
+def _observation(node: str, outcome: str) -> tickets.Observation:
+    problem = Problem(dq_code("freshness"), node, "stale") if outcome == "failed" else None
+    return tickets.Observation(node, "dq", outcome, problem, "AssertionError")
 
 
 def _runs(backlog_dir, outcomes_by_node: dict[str, list[str]]) -> None:
@@ -17,7 +23,7 @@ def _runs(backlog_dir, outcomes_by_node: dict[str, list[str]]) -> None:
     runs = max(len(outcomes) for outcomes in outcomes_by_node.values())
     for index in range(runs):
         observations = [
-            tickets.Observation(node, "dq", outcomes[index], kind="AssertionError")
+            _observation(node, outcomes[index])
             for node, outcomes in outcomes_by_node.items()
             if index < len(outcomes)
         ]

@@ -216,3 +216,80 @@ def test_under_xdist_a_stage_starts_after_the_earlier_stages_finish(
         line.split()[0] for line in result.outlines if "PASSED test_staged.py::test_rule[" in line
     }
     assert workers == {"[gw0]", "[gw1]"}, "the dq checks ran on both workers"
+
+
+BROKEN_FIXTURE = """
+import pytest
+from pathlib import Path
+
+def _connect():  # stands in for a library frame deep under the fixture
+    raise ConnectionError("connection refused on 127.0.0.1:1")
+
+@pytest.fixture(scope="session")
+def target():
+    return _connect()
+
+@pytest.fixture(scope="session")
+def session_db(target):
+    return target
+
+@pytest.mark.schema
+@pytest.mark.parametrize("table", ["a", "b", "c"])
+def test_table(table, session_db):
+    pass
+
+@pytest.mark.schema
+def test_other(request):
+    request.getfixturevalue("session_db")
+"""
+
+
+def test_a_failing_shared_fixture_is_one_problem_named_after_the_fixture(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makeini(INI)
+    pytester.makepyfile(test_broken_fixture=BROKEN_FIXTURE)
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(errors=3, failed=1)
+    tickets = load_tickets(pytester.path / "backlog")
+    setup = [t for t in tickets if t.code.startswith("setup.")]
+    assert [(t.code, t.object, t.kind) for t in setup] == [("setup.target", "", "ConnectionError")]
+    assert "connection refused" in setup[0].message
+    # the check that asked for the fixture itself failed in its call: a problem of its own
+    assert {t.code for t in tickets} == {"setup.target", "check.failed"}
+
+
+NAMED_CHECK = """
+import os, pytest
+from selfheal.evidence import report_problems
+from selfheal.run.problem import Evidence, Problem
+
+@pytest.mark.dq
+def test_events_are_fresh(request):
+    if os.environ.get("STALE") == "1":
+        stale = Problem("dq.freshness", "public.events.occurred_at", "newest row is 3 days old",
+                        evidence=Evidence(samples=({"newest": "2024-01-01"},)))
+        report_problems(request, [stale])
+"""
+
+
+def test_renaming_a_check_keeps_its_ticket(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.makeini(INI)
+    monkeypatch.setenv("STALE", "1")
+    pytester.makepyfile(test_named=NAMED_CHECK)
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(failed=1)
+    renamed = NAMED_CHECK.replace("test_events_are_fresh", "test_freshness_of_events")
+    pytester.makepyfile(test_named=renamed)
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(failed=1)
+    (ticket,) = load_tickets(pytester.path / "backlog")
+    assert (ticket.code, ticket.object) == ("dq.freshness", "public.events.occurred_at")
+    assert ticket.occurrences == 2 and ticket.sample_rows == [{"newest": "2024-01-01"}]
+    assert ticket.node_id == "test_named.py::test_freshness_of_events"
+    summary = next((pytester.path / "reports/exec").glob("run_summary_*.md")).read_text()
+    assert "| dq.freshness |" in summary
+
+    monkeypatch.setenv("STALE", "0")
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
+    (ticket,) = load_tickets(pytester.path / "backlog")
+    assert ticket.status == "resolved"
