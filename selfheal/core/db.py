@@ -10,7 +10,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from selfheal.settings import redact_dsn
+from selfheal.core.settings import redact_dsn
 
 
 class DatabaseUnreachable(ConnectionError):
