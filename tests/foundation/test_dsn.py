@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from selfheal.db import DatabaseUnreachable, connect
-from selfheal.dsn import UNPARSEABLE, DsnError, parse_dsn, redact_dsn
-from selfheal.settings import Settings, SettingsError
+from selfheal.core.db import DatabaseUnreachable, connect
+from selfheal.core.dsn import UNPARSEABLE, DsnError, parse_dsn, redact_dsn
+from selfheal.core.settings import Settings, SettingsError
 
 # A character that appears nowhere else in the generated URLs marks the password, so "the output
 # does not contain the password" cannot pass or fail by coincidence.

@@ -17,8 +17,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
 
-from selfheal.dsn import dsn_password, intended_password, parse_dsn
-from selfheal.dsn import redact_dsn as redact_dsn  # the name the readers import
+from selfheal.core.dsn import dsn_password, intended_password, parse_dsn
+from selfheal.core.dsn import redact_dsn as redact_dsn  # the name the readers import
 
 DEFAULT_TZ = "America/Toronto"
 KNOWN_SOURCES = ("events", "source_a", "source_b")

@@ -10,7 +10,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from selfheal.dsn import DsnError, dsn_password, parse_dsn, redact_dsn
+from selfheal.core.dsn import DsnError, dsn_password, parse_dsn, redact_dsn
 
 
 class DatabaseUnreachable(ConnectionError):
