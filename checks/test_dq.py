@@ -13,12 +13,12 @@ import psycopg
 import pytest
 import pytest_html
 
+from selfheal.core.settings import Settings
 from selfheal.dq.config import ConfigError, Suite, load_suite
 from selfheal.dq.report import failure_text, html_report
 from selfheal.dq.runner import Runner
 from selfheal.evidence import QUERIES, attach, report_problems
 from selfheal.run.findings import dq_problem, queries_of
-from selfheal.settings import Settings
 
 pytestmark = pytest.mark.dq
 

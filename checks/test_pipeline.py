@@ -14,9 +14,10 @@ import psycopg
 import pytest
 
 from etl import fake, jobs
+from etl.rerun import etl_runner
+from selfheal.core.settings import Settings
 from selfheal.doctor import Context, Doctor, render_plan
 from selfheal.doctor.doctor import FAILED
-from selfheal.doctor.etl import etl_runner
 from selfheal.evidence import attach, report_problems
 from selfheal.migrate.runner import migrate
 from selfheal.plugin import collector
@@ -31,7 +32,6 @@ from selfheal.run.problem import (
     Problem,
     Severity,
 )
-from selfheal.settings import Settings
 from selfheal.tickets import load_tickets
 
 

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from selfheal.db import connect
+from selfheal.core.db import connect
+from selfheal.core.identifiers import qualified
 from selfheal.evidence import report_problems, warn
-from selfheal.identifiers import qualified
 from selfheal.rls.claims import claims
 from selfheal.rls.probes import (
     ProbeUnavailable,

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 import psycopg
 
-from selfheal.identifiers import qualified, quote_ident
+from selfheal.core.identifiers import qualified, quote_ident
 
 # Schemas that belong to PostgreSQL or to selfheal itself (the migration ledger).
 IGNORED_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast", "selfheal")

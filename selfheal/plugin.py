@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from selfheal import notify
+from selfheal.core.settings import Settings, redact_dsn
 from selfheal.evidence import FailedFixtures
 from selfheal.pipeline import (
     COLLECT,
@@ -35,7 +36,6 @@ from selfheal.pipeline import (
 )
 from selfheal.reporting import CRASH, Outcome, redact, write_preflight_report
 from selfheal.run.problem import COLLECT_ERROR, Problem
-from selfheal.settings import Settings, redact_dsn
 from selfheal.summary import Run, write_run_files
 from selfheal.tickets import Backlog, RunChanges, observations
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -13,8 +11,9 @@ from typing import Any
 import pytest
 
 from selfheal import evidence
+from selfheal.core.files import write_atomic
+from selfheal.core.settings import Settings, redact_dsn
 from selfheal.run.problem import CHECK_FAILED, Evidence, Heal, Problem, setup_code
-from selfheal.settings import Settings, redact_dsn
 
 CRASH = "selfheal.crash"  # user property: {"message", "error_type"} of a failure, redacted
 HEALS = "selfheal.heals"  # user property of the doctor stage: list of Heal.to_dict()
@@ -106,15 +105,6 @@ def redact(text: str, settings: Settings) -> str:
     for secret in settings.secrets():
         text = text.replace(secret, "***")
     return text
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write to a temporary file beside `path`, then rename: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
 
 
 def _cell(text: str) -> str:

@@ -29,7 +29,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from selfheal.reporting import Outcome, write_atomic
+from selfheal.core.files import write_atomic
+from selfheal.reporting import Outcome
 from selfheal.run.problem import CHECK_FAILED, Heal, Problem, fingerprint_of
 
 OPEN_PREFIX = "READY_system_fix_"

@@ -14,16 +14,17 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 import psycopg
 from psycopg import sql
 
 from selfheal.catalog import CatalogSnapshot, snapshot
-from selfheal.db import connect
-from selfheal.identifiers import IdentifierSyntaxError, split_qualified
-from selfheal.migrate.delta import build_delta
+from selfheal.core.db import connect
+from selfheal.core.identifiers import IdentifierSyntaxError, split_qualified
+from selfheal.core.settings import Settings
 from selfheal.rls.lints import run_lints, unindexed_foreign_key_constraints
 from selfheal.run.problem import (
     ETL_SOURCE_FAILED,
@@ -34,23 +35,27 @@ from selfheal.run.problem import (
     schema_code,
 )
 from selfheal.schema import diff
+from selfheal.schema.delta import build_delta
 from selfheal.schema.expected import locked_or_built
-from selfheal.settings import Settings
 
 MAX_IDENTIFIER_BYTES = 63
 LOCK_TIMEOUT = "10s"
 
-# (job name, since, until) -> None on success; raises on failure. Bound by the caller to the ETL.
-RunJob = Callable[[str, datetime | None, datetime | None], None]
 
+class Etl(Protocol):
+    """The ETL as the doctor sees it, handed in by the caller (etl.rerun.etl_runner)."""
 
-@dataclass(frozen=True)
-class EtlRunner:
-    """The ETL as the doctor sees it, handed in by the caller (selfheal.doctor.etl)."""
+    @property
+    def run(self) -> Callable[[str, datetime | None, datetime | None], None]:
+        """(job, since, until): None on success; raises on failure."""
 
-    run: RunJob
-    jobs: tuple[str, ...]  # in the order they must run (metrics last: it reads the others)
-    job_of_table: Mapping[tuple[str, str], str] = field(default_factory=dict)  # (schema, table)
+    @property
+    def jobs(self) -> tuple[str, ...]:
+        """Every job, in the order they must run."""
+
+    @property
+    def job_of_table(self) -> Mapping[tuple[str, str], str]:
+        """(schema, table) -> the job that loads it."""
 
 
 class NotApplicable(RuntimeError):
@@ -63,7 +68,7 @@ class Context:
 
     dsn: str
     settings: Settings
-    etl: EtlRunner | None = None
+    etl: Etl | None = None
 
     def read(self) -> psycopg.Connection:
         return connect(

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from psycopg import sql
 
+from selfheal.core.identifiers import qualified, quote_ident
 from selfheal.health.config import Reference
 from selfheal.health.model import AuditContext, Check, CheckResult, Finding
-from selfheal.identifiers import qualified, quote_ident
 from selfheal.rls.lints import covering_index_statement, unindexed_foreign_key_constraints
 
 PART = "constraint_propagation"

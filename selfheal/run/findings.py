@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
+from selfheal.core.identifiers import qualified, quote_ident
 from selfheal.dq.rules import CustomCheck, Rule
 from selfheal.dq.runner import CheckResult
 from selfheal.health.model import Check, Finding
 from selfheal.health.model import CheckResult as HealthResult
-from selfheal.identifiers import qualified, quote_ident
 from selfheal.rls.lints import LintFinding
 from selfheal.run.problem import (
     DQ_CUSTOM,

@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 import psycopg
 import pytest
 
+from selfheal.core.settings import Settings
 from selfheal.doctor import Context, Doctor
 from selfheal.doctor.doctor import FAILED, HEALED, NEEDS_PERSON, NO_REMEDY, PLANNED
 from selfheal.reporting import Outcome
 from selfheal.run.problem import CHECK_FAILED, Problem, rls_lint_code
-from selfheal.settings import Settings
 from selfheal.summary import read_last_run
 from selfheal.tickets import Backlog, HealAttempt, Observation, load_tickets
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from selfheal.doctor.etl import etl_runner
+from etl.rerun import etl_runner
+from selfheal.core.settings import Settings
 from selfheal.doctor.remedies import (
     REGISTRY,
     ApplyDelta,
@@ -20,7 +21,6 @@ from selfheal.doctor.remedies import (
     bounded_identifier,
 )
 from selfheal.run.problem import SCHEMA_MISSING, Problem
-from selfheal.settings import Settings
 
 FAILURE = Problem(SCHEMA_MISSING, "public.events", "")
 

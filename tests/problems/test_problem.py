@@ -10,15 +10,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from selfheal.dq.config import load_suite
-from selfheal.dq.runner import CheckResult, QueryRecord
-from selfheal.identifiers import (
+from selfheal.core.identifiers import (
     RESERVED_KEYWORDS,
     IdentifierSyntaxError,
     qualified,
     quote_ident,
     split_qualified,
 )
+from selfheal.dq.config import load_suite
+from selfheal.dq.runner import CheckResult, QueryRecord
 from selfheal.run.findings import dq_problem
 from selfheal.run.problem import (
     FAMILIES,

@@ -1,7 +1,14 @@
-"""The doctor's handle on the ETL: run one job, again with backoff while it fails."""
+"""The doctor's handle on the ETL: run one job, again with backoff while it fails.
+
+The doctor does not import the ETL: whoever starts it (the CLI, the doctor stage) hands it the
+runner made here: `run(job, since, until)`, the jobs in order, and the table each job loads
+(from the contracts), so a stale table's job is found without a table of its own.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
@@ -9,10 +16,21 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait
 from etl import jobs
 from etl.contracts import LOADS
 from etl.load import SCHEMA
-from selfheal.doctor.remedies import EtlRunner
-from selfheal.settings import Settings
+from selfheal.core.settings import Settings
 
 ATTEMPTS = 3
+
+RunJob = Callable[[str, datetime | None, datetime | None], None]
+
+
+@dataclass(frozen=True)
+class EtlRunner:
+    """What the doctor's ETL remedies need (selfheal.doctor.remedies.Etl): run a job, the jobs
+    in the order they must run (metrics last: it reads the others), the table each loads."""
+
+    run: RunJob
+    jobs: tuple[str, ...]
+    job_of_table: Mapping[tuple[str, str], str]
 
 
 class JobFailed(RuntimeError):
