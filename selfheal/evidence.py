@@ -1,7 +1,7 @@
 """How a check hands its findings to the plugin, the HTML report and the tickets.
 
-A check that finds something calls `report_problems(request, problems)`: every `Problem` is attached to
-the test's `user_properties` (as a plain dict, so it reaches the controller under pytest-xdist
+A check that finds something calls `report_problems(request, problems)`: every `Problem` is attached
+to the test's `user_properties` (as a plain dict, so it reaches the controller under pytest-xdist
 too), warn- and info-level ones are shown as warnings, and error-level ones fail the test with their
 messages. A warning that is no problem of its own (a stale waiver, pending migrations) is
 `warn(request, message)`; offending rows a hand-written check wants in its ticket are

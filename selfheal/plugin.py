@@ -1,9 +1,10 @@
 """The selfheal pytest plugin (registered through the `pytest11` entry point).
 
-It orders items by stage, stops later stages when preflight fails, tags every failure with its
-problems and gathers every outcome. At the end of the session the controller (the only process under
-pytest-xdist that sees every worker's reports) turns failures into backlog tickets, writes the
-run summary, the run log and `last_run.json`, and sends the Slack message.
+It orders items by stage, stops later stages when preflight fails, gathers every outcome with
+the problems its check reported (a failure that named none gets one: `setup.<fixture>` when a
+fixture broke, else `check.failed`). At the end of the session the controller (the only process
+under pytest-xdist that sees every worker's reports) turns problems into backlog tickets, writes
+the run summary, the run log and `last_run.json`, and sends the Slack message.
 
 During the session each failure is also appended to a file of the run, so the doctor stage (a
 test, perhaps on another xdist worker) can read the failures gathered before it.

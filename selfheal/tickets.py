@@ -1,20 +1,21 @@
 """Backlog tickets: one Markdown file per distinct problem, updated run after run.
 
 A ticket is one `Problem` on one target, identified by the problem's `(code, object)` (its
-fingerprint): never the node id, the message or where an exception was raised, so renaming a
-check keeps its ticket. A check that passes resolves the tickets it reported last; a check that
-fails resolves those of its problems it no longer finds. Each ticket file starts with its machine-readable record (JSON in an HTML comment) followed by
-the same facts written for people. Open tickets live in `backlog/READY_system_fix_<slug>.md`;
-a problem that passes again moves to `backlog/resolved/RESOLVED_system_fix_<slug>.md` with its
-history, and moves back (reopened) if it fails again.
+fingerprint): never the node id, the message or where an exception was raised, so renaming a check
+keeps its ticket. A check that passes resolves the tickets it reported last; a check that fails
+resolves those of its problems it no longer finds. Each ticket file starts with its machine-readable
+record (JSON in an HTML comment) followed by the same facts written for people. Open tickets live in
+`backlog/READY_system_fix_<slug>.md`; a problem that passes again moves to
+`backlog/resolved/RESOLVED_system_fix_<slug>.md` with its history, and moves back (reopened) if it
+fails again.
 
-Tickets written before problems had codes (identified by node id and exception type) are
-upgraded when the backlog is read: such a ticket becomes the `check.failed` problem of its check,
-tickets of one check are merged into one, and the first problem that check names takes it over.
+Tickets written before problems had codes (identified by node id and exception type) are upgraded
+when the backlog is read: such a ticket becomes the `check.failed` problem of its check, tickets of
+one check are merged into one, and the first problem that check names takes it over.
 
 Every change happens under an exclusive lock on `backlog/.lock` and every file is written to a
-temporary name then renamed, so two sessions finishing at once neither lose updates nor leave
-half a file.
+temporary name then renamed, so two sessions finishing at once neither lose updates nor leave half a
+file.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """The doctor: from a run's problems to a plan, and with `heal=True` to checked repairs.
 
-Each failing problem goes to the remedy the registry names for its code; problems are grouped
-by remedy. Without `heal` the doctor only says what it would do. With `heal` it applies each
-remedy once, verifies it, then (once every remedy is applied) re-runs the failing checks in one pytest run; a problem
-counts as healed only when its check passes again. A problem whose healing already failed
+Each failing problem goes to the remedy the registry names for its code; problems are grouped by
+remedy. Without `heal` the doctor only says what it would do. With `heal` it applies each remedy
+once, verifies it, then (once every remedy is applied) re-runs the failing checks in one pytest run;
+a problem counts as healed only when its check passes again. A problem whose healing already failed
 `MAX_FAILED_HEALS` times is left to a person, so no heal loops from run to run.
 """
 

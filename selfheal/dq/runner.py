@@ -43,14 +43,6 @@ class QueryRecord:
     shared_by: int = 1  # checks answered by this one query
     error: str | None = None
 
-    def as_evidence(self) -> dict[str, Any]:
-        record = {"sql": self.sql, "seconds": round(self.seconds, 6), "rows": self.rows}
-        if self.shared_by > 1:
-            record["shared_by"] = self.shared_by
-        if self.error:
-            record["error"] = self.error
-        return record
-
 
 @dataclass
 class CheckResult:

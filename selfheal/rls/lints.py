@@ -56,7 +56,6 @@ class LintConfig:
 class LintFinding:
     lint: str  # splinter's name, e.g. rls_disabled_in_public
     level: str  # error | warn | info
-    kind: str  # what the doctor remedies: rls_disabled, unindexed_fk, ...
     obj: CatalogObject
     detail: str
     remediation: str
@@ -91,10 +90,8 @@ class _Index:
         return self.snapshot.table(*table.partition_of) if table.partition_of else None
 
 
-def _finding(
-    lint: str, level: str, kind: str, obj: CatalogObject, detail: str, fix: str
-) -> LintFinding:
-    return LintFinding(lint, level, kind, obj, detail, fix)
+def _finding(lint: str, level: str, obj: CatalogObject, detail: str, fix: str) -> LintFinding:
+    return LintFinding(lint, level, obj, detail, fix)
 
 
 def rls_disabled_in_public(ix: _Index, config: LintConfig) -> Iterator[LintFinding]:
@@ -108,7 +105,6 @@ def rls_disabled_in_public(ix: _Index, config: LintConfig) -> Iterator[LintFindi
             yield _finding(
                 "rls_disabled_in_public",
                 ERROR,
-                "rls_disabled",
                 table,
                 f"{what} is exposed in schema {table.schema} without row-level security",
                 f"ALTER TABLE {table.label} ENABLE ROW LEVEL SECURITY; then add policies",
@@ -123,7 +119,6 @@ def policy_exists_rls_disabled(ix: _Index, config: LintConfig) -> Iterator[LintF
             yield _finding(
                 "policy_exists_rls_disabled",
                 ERROR,
-                "rls_disabled",
                 table,
                 f"policies ({names}) exist but row-level security is disabled, so "
                 "none of them applies",
@@ -137,7 +132,6 @@ def rls_enabled_no_policy(ix: _Index, config: LintConfig) -> Iterator[LintFindin
             yield _finding(
                 "rls_enabled_no_policy",
                 INFO,
-                "no_policy",
                 table,
                 "row-level security is enabled but no policy exists: only roles that "
                 "bypass RLS can read or write",
@@ -153,7 +147,6 @@ def rls_no_select_policy(ix: _Index, config: LintConfig) -> Iterator[LintFinding
             yield _finding(
                 "rls_no_select_policy",
                 WARN,
-                "no_select_policy",
                 table,
                 "policies exist but none allows SELECT: no API role can read a row",
                 f"CREATE POLICY ... ON {table.label} FOR SELECT TO ... USING (...)",
@@ -174,7 +167,6 @@ def rls_policy_always_true(ix: _Index, config: LintConfig) -> Iterator[LintFindi
             yield _finding(
                 "rls_policy_always_true",
                 WARN,
-                "permissive_write_policy",
                 policy,
                 f"permissive {policy.command} policy for {', '.join(policy.roles)} is "
                 "always true: any such role may write any row",
@@ -205,7 +197,6 @@ def multiple_permissive_policies(ix: _Index, config: LintConfig) -> Iterator[Lin
                 yield _finding(
                     "multiple_permissive_policies",
                     WARN,
-                    "multiple_permissive_policies",
                     table,
                     f"role {role} has {len(names)} permissive {command} policies "
                     f"({', '.join(sorted(names))}); each is evaluated for every row",
@@ -243,7 +234,6 @@ def auth_rls_initplan(ix: _Index, config: LintConfig) -> Iterator[LintFinding]:
             yield _finding(
                 "auth_rls_initplan",
                 WARN,
-                "initplan",
                 policy,
                 f"{', '.join(sorted(set(calls)))} is re-evaluated for each row",
                 "wrap the call in a sub-select: (select auth.uid())",
@@ -266,7 +256,6 @@ def security_definer_view(ix: _Index, config: LintConfig) -> Iterator[LintFindin
             yield _finding(
                 "security_definer_view",
                 ERROR,
-                "security_definer_view",
                 view,
                 f"view runs with its owner's rights, bypassing the RLS of {names}",
                 f"ALTER VIEW {view.label} SET (security_invoker = true)",
@@ -280,7 +269,6 @@ def function_search_path_mutable(ix: _Index, config: LintConfig) -> Iterator[Lin
         yield _finding(
             "function_search_path_mutable",
             WARN,
-            "function_search_path",
             function,
             "function has no fixed search_path: a caller's search_path can hijack "
             "the names it uses",
@@ -315,7 +303,6 @@ def unindexed_foreign_keys(ix: _Index, config: LintConfig) -> Iterator[LintFindi
             yield _finding(
                 "unindexed_foreign_keys",
                 INFO,
-                "unindexed_fk",
                 fk,
                 f"foreign key ({columns}) has no covering index: joins and deletes "
                 "on the referenced table scan this one",
@@ -340,7 +327,6 @@ def no_primary_key(ix: _Index, config: LintConfig) -> Iterator[LintFinding]:
         yield _finding(
             "no_primary_key",
             INFO,
-            "no_primary_key",
             table,
             "table has no primary key: rows cannot be addressed or replicated safely",
             f"ALTER TABLE {table.label} ADD PRIMARY KEY (...)",
