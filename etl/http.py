@@ -42,7 +42,7 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from etl import strict_json
-from selfheal.settings import Secret
+from selfheal.core.settings import Secret
 
 log = logging.getLogger(__name__)
 CHUNK_BYTES = 64 * 1024

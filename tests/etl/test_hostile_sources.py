@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 from etl.http import RetryPolicy
 from etl.jobs import JobOptions, JobResult, run
 from etl.sources import CONNECTION
-from selfheal.settings import Secret, Settings
+from selfheal.core.settings import Secret, Settings
 
 TOKEN = "hostile-test-token-5f2a9c"
 REQUEST_SECONDS = 1.0
