@@ -527,7 +527,7 @@ def test_all_runs_every_job_and_names_each_failure(migrated_db, fakes):
     assert jobs == ["events", "source_a", "source_b", "metrics", "all"], done.stdout
     failures = done.stderr.splitlines()
     assert len(failures) == 2, done.stderr
-    assert failures[0].startswith("etl source_a: failed: ") and "job deadline" in failures[0]
+    assert failures[0].startswith("etl source_a: failed: ") and "deadline" in failures[0]
     assert failures[1].startswith("etl source_b: failed: ") and "Content-Encoding" in failures[1]
     assert "Traceback" not in done.stderr and TOKEN not in done.stdout + done.stderr
     ledger = {r["source"]: r["status"] for r in runs(migrated_db)}
