@@ -20,10 +20,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from itertools import count
+from typing import Any
 
 import psycopg
 import pytest
-import trustme
 from etl_support import ETL_COMMAND, NOW, fake_env, runs
 from hostile import HostileServer, Received, Reply, Scenario, hostile
 from hypothesis import HealthCheck, given, settings
@@ -342,11 +342,13 @@ def test_tls_failures_are_not_retried(migrated_db):
 
 
 @pytest.fixture(scope="module")
-def authority() -> trustme.CA:
+def authority() -> Any:
+    """A certificate authority of the test's own (trustme, in the `test` extra)."""
+    trustme = pytest.importorskip("trustme", reason="trustme is missing: pip install -e '.[test]'")
     return trustme.CA()
 
 
-def served_with(authority: trustme.CA) -> ssl.SSLContext:
+def served_with(authority: Any) -> ssl.SSLContext:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     authority.issue_cert("127.0.0.1").configure_cert(context)
     return context
