@@ -10,7 +10,8 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from selfheal.catalog import CatalogObject, CatalogSnapshot, Policy, Relation, dotted
+from selfheal.catalog import CatalogObject, CatalogSnapshot, Policy, Relation
+from selfheal.core.identifiers import qualified
 
 ERROR, WARN, INFO = "error", "warn", "info"
 DEFAULT_EXPOSED = ("public",)
@@ -121,4 +122,4 @@ def finding(
 def regclass_text(schema: str, name: str) -> str:
     """How `oid::regclass` prints a relation on a default search_path: splinter's cache keys
     are built from it."""
-    return dotted(name) if schema in SEARCH_PATH else dotted(schema, name)
+    return qualified(name) if schema in SEARCH_PATH else qualified(schema, name)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from psycopg import sql
 
@@ -257,8 +257,14 @@ def test_cache_keys_are_splinters(migrated_db, execute, snapshot_of):
 
 
 @given(
-    name=st.text(st.characters(codec="utf-8", exclude_characters="\x00"), min_size=1, max_size=20)
+    name=st.text(
+        st.characters(codec="utf-8", exclude_characters="\x00"), min_size=1, max_size=63
+    ).filter(lambda text: len(text.encode()) <= 63)  # longer names are truncated by the server
 )
+@example(name="select")
+@example(name="user")
+@example(name='My "T"')
+@example(name="x" * 63)
 @settings(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
