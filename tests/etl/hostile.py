@@ -14,12 +14,12 @@ from __future__ import annotations
 import json
 import socket
 import socketserver
+import ssl
 import struct
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -86,16 +86,18 @@ class _Handler(socketserver.StreamRequestHandler):
     def handle(self) -> None:
         self.connection.settimeout(10)
         try:
+            if isinstance(self.connection, ssl.SSLSocket):
+                self.connection.do_handshake()
             received = self._read_request()
             if received is None:
                 return
             self.server.seen.append(received)
             self.server.scenario(received, Reply(self.connection, self.server.stopping))
         except OSError:
-            pass  # the client gave up (its deadline) or the scenario reset the connection
+            pass  # the client gave up (its deadline), refused the certificate, or was reset
 
     def _read_request(self) -> Received | None:
-        if self.rfile.peek(1)[:1] == TLS_HANDSHAKE:
+        if not self.server.tls and self.rfile.peek(1)[:1] == TLS_HANDSHAKE:
             # A TLS client on this plain server: answer in plain HTTP, as real servers do.
             self.connection.sendall(b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n")
             return None
@@ -112,24 +114,33 @@ class _Handler(socketserver.StreamRequestHandler):
 
 
 class HostileServer(socketserver.ThreadingTCPServer):
+    """With `tls`, connections are TLS (the handshake happens in the connection's thread)."""
+
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, scenario: Scenario):
+    def __init__(self, scenario: Scenario, tls: ssl.SSLContext | None = None):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.scenario = scenario
+        self.tls = tls
         self.seen: list[Received] = []
         self.stopping = threading.Event()
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        sock, address = super().get_request()
+        if self.tls is not None:
+            sock = self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        return sock, address
 
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"{'https' if self.tls else 'http'}://{host}:{port}"
 
 
 @contextmanager
-def hostile(scenario: Scenario) -> Iterator[HostileServer]:
-    server = HostileServer(scenario)
+def hostile(scenario: Scenario, tls: ssl.SSLContext | None = None) -> Iterator[HostileServer]:
+    server = HostileServer(scenario, tls)
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
@@ -139,15 +150,3 @@ def hostile(scenario: Scenario) -> Iterator[HostileServer]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
-
-
-@dataclass
-class Clock:
-    """How long a block took, on the monotonic clock."""
-
-    started: float = field(default_factory=time.monotonic)
-    seconds: float = 0.0
-
-    def stop(self) -> float:
-        self.seconds = time.monotonic() - self.started
-        return self.seconds

@@ -9,7 +9,9 @@ and loaded nothing; or, for bad rows, that they are quarantined once and the cou
 
 from __future__ import annotations
 
+import gzip
 import json
+import ssl
 import subprocess
 import threading
 import time
@@ -18,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from itertools import count
+from typing import Any
 
 import psycopg
 import pytest
@@ -76,10 +79,16 @@ def bounded(
 
 
 def against(
-    dsn: str, source: str, scenario: Scenario, options: JobOptions = OPTIONS, scheme: str = "http"
+    dsn: str,
+    source: str,
+    scenario: Scenario,
+    options: JobOptions = OPTIONS,
+    scheme: str | None = None,
+    tls: ssl.SSLContext | None = None,
 ) -> Outcome:
-    with hostile(scenario) as server:
-        url = server.url.replace("http", scheme, 1)
+    """Run the job on a hostile server (over TLS with `tls`; `scheme` overrides the URL's)."""
+    with hostile(scenario, tls) as server:
+        url = server.url if scheme is None else f"{scheme}://{server.url.split('://')[1]}"
         result, seconds = bounded(lambda: run(source, dsn, aimed(source, url), options=options))
     return Outcome(result, seconds, server)
 
@@ -215,6 +224,12 @@ def not_json(request: Received, reply: Reply) -> None:
     reply.json(b"<html>maintenance</html>")
 
 
+def endless_headers(request: Received, reply: Reply) -> None:
+    reply.raw(b"HTTP/1.1 200 OK\r\n")
+    while not reply.stopping.is_set():
+        reply.raw(b"X-Filler: yes\r\n" * 1000)
+
+
 def server_error(request: Received, reply: Reply) -> None:
     reply.json({"error": "internal"}, status=503)
 
@@ -225,10 +240,18 @@ def server_error(request: Received, reply: Reply) -> None:
         (truncated, "the body was cut off before its end"),
         (broken_chunks, "the body was cut off before its end"),
         (reset, "the connection broke before a complete answer"),
+        (endless_headers, "the connection broke before a complete answer"),
         (not_json, "malformed JSON in the response body"),
         (server_error, "HTTP 503"),
     ],
-    ids=["truncated-body", "broken-chunked-encoding", "connection-reset", "not-json", "http-503"],
+    ids=[
+        "truncated-body",
+        "broken-chunked-encoding",
+        "connection-reset",
+        "endless-headers",
+        "not-json",
+        "http-503",
+    ],
 )
 def test_transient_failures_are_retried_then_fail_in_one_line(migrated_db, scenario, cause):
     outcome = against(migrated_db, "source_a", scenario)
@@ -260,6 +283,10 @@ def endless(request: Received, reply: Reply) -> None:
         reply.raw(b" " * 65536)
 
 
+def gzip_bomb(request: Received, reply: Reply) -> None:
+    reply.json(gzip.compress(b" " * (32 * 1024 * 1024)), headers={"Content-Encoding": "gzip"})
+
+
 def redirect_loop(request: Received, reply: Reply) -> None:
     reply.json({}, status=302, headers={"Location": request.path})
 
@@ -282,6 +309,7 @@ def asks_to_wait_a_day(request: Received, reply: Reply) -> None:
         (too_deep, "nests too deeply"),
         (too_large, "larger than 1048576 bytes"),
         (endless, "larger than 1048576 bytes"),
+        (gzip_bomb, "larger than 1048576 bytes"),
         (redirect_loop, "redirect loop"),
         (echoes_the_token, "answered HTTP 401 ***"),
     ],
@@ -291,6 +319,7 @@ def asks_to_wait_a_day(request: Received, reply: Reply) -> None:
         "nested-too-deep",
         "declared-too-large",
         "endless-body",
+        "gzip-bomb",
         "redirect-loop",
         "token-echoed-in-reason",
     ],
@@ -310,6 +339,36 @@ def test_a_retry_after_beyond_the_job_deadline_is_not_waited_for(migrated_db):
 def test_tls_failures_are_not_retried(migrated_db):
     outcome = against(migrated_db, "source_a", silent, scheme="https")
     assert_failed_cleanly(outcome, migrated_db, "source_a", "TLS with 127.0.0.1", "not retried")
+
+
+@pytest.fixture(scope="module")
+def authority() -> Any:
+    """A certificate authority of the test's own (trustme, in the `test` extra)."""
+    trustme = pytest.importorskip("trustme", reason="trustme is missing: pip install -e '.[test]'")
+    return trustme.CA()
+
+
+def served_with(authority: Any) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("127.0.0.1").configure_cert(context)
+    return context
+
+
+def test_an_untrusted_certificate_is_refused_before_the_token_is_sent(migrated_db, authority):
+    outcome = against(migrated_db, "source_a", silent, tls=served_with(authority))
+    assert_failed_cleanly(outcome, migrated_db, "source_a", "TLS with 127.0.0.1", "not retried")
+    assert outcome.server.seen == []
+
+
+def test_over_tls_a_dribbling_server_is_cut_at_the_job_deadline(
+    migrated_db, authority, tmp_path, monkeypatch
+):
+    bundle = tmp_path / "authority.pem"
+    authority.cert_pem.write_to_path(str(bundle))
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
+    outcome = against(migrated_db, "source_a", dribbled_body, tls=served_with(authority))
+    assert_failed_cleanly(outcome, migrated_db, "source_a", "job deadline of 3 s passed")
+    assert outcome.seconds >= JOB_SECONDS and len(outcome.server.seen) >= 2
 
 
 def test_a_redirect_to_another_origin_is_refused_and_the_token_does_not_follow(migrated_db):
