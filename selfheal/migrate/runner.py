@@ -16,6 +16,7 @@ import psycopg
 from selfheal.core.db import connect
 from selfheal.core.settings import redact_dsn
 from selfheal.core.shim import apply_shim
+from selfheal.core.text import first_line
 from selfheal.migrate.files import MigrationFile, discover
 from selfheal.migrate.statements import split_statements
 
@@ -101,7 +102,7 @@ def apply_file(conn: psycopg.Connection, migration: MigrationFile) -> None:
             with conn.transaction():
                 _record(conn, migration)
     except psycopg.Error as error:
-        reason = error.diag.message_primary or str(error).splitlines()[0]
+        reason = first_line(error)
         raise MigrationError(f"{migration.filename} failed and was rolled back: {reason}") from None
 
 
