@@ -7,6 +7,7 @@ ledger row in one transaction, so a failing file rolls back whole and stops the 
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -22,6 +23,7 @@ from selfheal.migrate.statements import split_statements
 
 LEDGER = "selfheal.schema_migrations"
 _LOCK_KEY = "selfheal.migrate"
+log = logging.getLogger(__name__)
 
 _CREATE_LEDGER = """
 CREATE SCHEMA IF NOT EXISTS selfheal;
@@ -104,6 +106,7 @@ def apply_file(conn: psycopg.Connection, migration: MigrationFile) -> None:
     except psycopg.Error as error:
         reason = first_line(error)
         raise MigrationError(f"{migration.filename} failed and was rolled back: {reason}") from None
+    log.info("applied %s", migration.filename)
 
 
 def _record(conn: psycopg.Connection, migration: MigrationFile) -> None:
