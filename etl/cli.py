@@ -6,6 +6,9 @@ SUPABASE_DB_URL the embedded local default is used (migrated first: the caller h
 the ETL sits beside the migration engine, not above it). `--fake SEED` serves the
 local fake sources for the run (with a few malformed and duplicate rows), for demos.
 
+Every HTTP request has a wall-clock deadline (--request-timeout) and every source job a budget
+(--job-timeout). `all` runs every job even when one fails; each failure is one line on stderr.
+
 Exit codes: 0 success, 1 a job failed, 2 bad usage or settings, 75 another run holds the lock.
 """
 
@@ -15,10 +18,12 @@ import argparse
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
+from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
 
 from etl import fake, progress
+from etl.http import RetryPolicy
 from etl.jobs import JobOptions, JobResult, job_name, run
 from selfheal.core import logs
 from selfheal.core.db import DatabaseUnreachable
@@ -48,6 +53,13 @@ def _non_negative(raw: str) -> float:
         raise argparse.ArgumentTypeError(f"{raw!r} is not a number") from None
     if not value >= 0:
         raise argparse.ArgumentTypeError(f"{raw!r} must be zero or more")
+    return value
+
+
+def _positive(raw: str) -> float:
+    value = _non_negative(raw)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{raw!r} must be more than zero")
     return value
 
 
@@ -89,6 +101,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=0.0,
         metavar="SECONDS",
         help="wait this long for a concurrent run of the same source",
+    )
+    parser.add_argument(
+        "--request-timeout",
+        type=_positive,
+        default=RetryPolicy.timeout_seconds,
+        metavar="SECONDS",
+        help="wall-clock deadline of one HTTP request: connect, headers and body",
+    )
+    parser.add_argument(
+        "--job-timeout",
+        type=_positive,
+        default=JobOptions.job_timeout_seconds,
+        metavar="SECONDS",
+        help="wall-clock budget of one source job: no request, page or retry starts after it",
     )
     parser.add_argument(
         "--fake",
@@ -139,6 +165,8 @@ def execute(args: argparse.Namespace, settings: Settings, prepare: Prepare) -> i
             lookback=timedelta(days=args.lookback_days),
             lock_wait_seconds=args.lock_wait,
             progress=progress.wanted(),
+            retry=replace(RetryPolicy(), timeout_seconds=args.request_timeout),
+            job_timeout_seconds=args.job_timeout,
         )
         with ExitStack() as stack:
             if args.fake is not None:
@@ -159,6 +187,7 @@ def execute(args: argparse.Namespace, settings: Settings, prepare: Prepare) -> i
         print(f"etl {args.job}: {error}", file=sys.stderr)
         return EXIT_USAGE
     _print(result)
-    if not result.ok and result.error:
-        print(f"etl {args.job}: {result.status}: {result.error}", file=sys.stderr)
+    for part in result.parts or [result]:
+        if not part.ok and part.error:
+            print(f"etl {part.job}: {part.status}: {part.error}", file=sys.stderr)
     return exit_code(result)
