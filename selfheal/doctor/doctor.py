@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from selfheal.core.text import first_line
 from selfheal.doctor.recheck import Recheck, rerun
 from selfheal.doctor.remedies import REGISTRY, Action, Context, Registry, Remedy
 from selfheal.reporting import Outcome
@@ -128,8 +129,7 @@ class Doctor:
 
 
 def _reason(error: Exception) -> str:
-    first = str(error).strip().splitlines()[0] if str(error).strip() else ""
-    return f"{type(error).__name__}: {first}"
+    return f"{type(error).__name__}: {first_line(error)}"
 
 
 def render_plan(results: list[Heal]) -> str:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from selfheal.core.files import write_atomic
+from selfheal.core.text import markdown_cell
 from selfheal.health.model import PARTS, Check, CheckResult
 
 TITLES = {
@@ -41,10 +42,6 @@ def record_of(check: Check, result: CheckResult) -> dict[str, Any]:
         "examined": result.examined,
         "findings": [asdict(f) for f in result.findings],
     }
-
-
-def _cell(text: object) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
 
 
 def render(records: list[CheckRecord], generated: datetime, target: str) -> str:
@@ -81,10 +78,11 @@ def render(records: list[CheckRecord], generated: datetime, target: str) -> str:
 
 def _rows(record: CheckRecord) -> list[str]:
     if not record.findings:
-        return [f"| {record.check} | clean | | examined {_cell(record.examined)} | |"]
+        return [f"| {record.check} | clean | | examined {markdown_cell(record.examined)} | |"]
     return [
-        f"| {record.check} | {f['level']} | {_cell(f['subject'])} | {_cell(f['message'])} "
-        f"| {_cell(f['remediation'])} |"
+        f"| {record.check} | {f['level']} | {markdown_cell(f['subject'])} "
+        f"| {markdown_cell(f['message'])} "
+        f"| {markdown_cell(f['remediation'])} |"
         for f in record.findings
     ]
 
