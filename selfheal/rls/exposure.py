@@ -14,7 +14,8 @@ from collections.abc import Callable, Iterator
 
 import psycopg
 
-from selfheal.catalog import Constraint, dotted
+from selfheal.catalog import Constraint
+from selfheal.core.identifiers import qualified
 from selfheal.rls.lint_model import (
     ERROR,
     INFO,
@@ -87,7 +88,7 @@ def extension_in_public(ix: LintIndex, config: LintConfig) -> Iterator[LintFindi
             extension,
             f"extension is installed in the exposed schema {extension.schema}: its functions "
             "and types are reachable over the API",
-            f"CREATE SCHEMA IF NOT EXISTS extensions; ALTER EXTENSION {dotted(extension.name)} "
+            f"CREATE SCHEMA IF NOT EXISTS extensions; ALTER EXTENSION {qualified(extension.name)} "
             "SET SCHEMA extensions (a non-relocatable extension is dropped and re-created there)",
             f"extension_in_public_{extension.name}",
         )
@@ -193,7 +194,7 @@ def fkey_to_auth_unique(ix: LintIndex, config: LintConfig) -> Iterator[LintFindi
     for fk in ix.snapshot.constraints.values():
         if fk.type != "f" or fk.inherited or not _references_non_primary_key(ix, fk):
             continue
-        target = dotted(*fk.referenced_table)
+        target = qualified(*fk.referenced_table)
         yield finding(
             "fkey_to_auth_unique",
             ERROR,
@@ -201,7 +202,7 @@ def fkey_to_auth_unique(ix: LintIndex, config: LintConfig) -> Iterator[LintFindi
             fk,
             f"foreign key references a unique key of {target} other than its primary key: "
             "the auth service may change or drop that key",
-            f"ALTER TABLE {dotted(fk.schema, fk.table)} DROP CONSTRAINT {dotted(fk.name)}; "
+            f"ALTER TABLE {qualified(fk.schema, fk.table)} DROP CONSTRAINT {qualified(fk.name)}; "
             f"reference {target} by its primary key instead",
             f"fkey_to_auth_unique_{fk.schema}_{fk.table}_{fk.name}",
         )
@@ -218,8 +219,8 @@ def unsupported_reg_types(ix: LintIndex, config: LintConfig) -> Iterator[LintFin
             column,
             f"column has type {column.type}, whose OIDs pg_upgrade cannot carry over: the "
             "database cannot be upgraded while it exists",
-            f"ALTER TABLE {dotted(column.schema, column.table)} ALTER COLUMN "
-            f"{dotted(column.name)} TYPE text USING {dotted(column.name)}::text",
+            f"ALTER TABLE {qualified(column.schema, column.table)} ALTER COLUMN "
+            f"{qualified(column.name)} TYPE text USING {qualified(column.name)}::text",
             f"unsupported_reg_types_{column.schema}_{column.table}_{column.name}",
         )
 
