@@ -28,6 +28,7 @@ from pathlib import Path
 from etl import fake, progress
 from etl.http import RetryPolicy
 from etl.jobs import JobOptions, JobResult, job_name, run
+from selfheal.core import logs
 from selfheal.core.db import DatabaseUnreachable
 from selfheal.core.embedded import ServerBinariesMissing
 from selfheal.core.settings import Settings, SettingsError
@@ -73,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_arguments(parser)
+    logs.add_verbose_option(parser)
     return parser
 
 
@@ -164,6 +166,7 @@ def _print(result: JobResult) -> None:
 
 def main(argv: Sequence[str] | None = None, *, prepare: Prepare) -> int:
     args = build_parser().parse_args(argv)
+    logs.configure(args.verbose)
     try:
         settings = Settings.from_env()
     except SettingsError as error:
