@@ -27,12 +27,16 @@ _SUITE = pytest.StashKey[Suite]()
 def suite_of(config: pytest.Config) -> Suite:
     """The rules of this session's folders, loaded once; a bad file fails collection."""
     if _SUITE not in config.stash:
-        settings = settings_of(config)
-        try:
-            config.stash[_SUITE] = load_suite(settings.dq_dir, settings.dq_sql_dir)
-        except ConfigError as error:
-            pytest.fail(str(error), pytrace=False)
+        config.stash[_SUITE] = _load_suite(settings_of(config))
     return config.stash[_SUITE]
+
+
+def _load_suite(settings: Settings) -> Suite:
+    try:
+        return load_suite(settings.dq_dir, settings.dq_sql_dir)
+    except ConfigError as error:
+        problem = str(error)
+    pytest.fail(problem, pytrace=False)  # outside the handler: no "during handling" chain
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
