@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from selfheal import notify
-from selfheal.core.settings import Settings, redact_dsn
+from selfheal.core.dsn import redact_dsn
 from selfheal.evidence import FailedFixtures
 from selfheal.pipeline import (
     COLLECT,
@@ -35,6 +35,7 @@ from selfheal.pipeline import (
     in_stage_order,
     stage_of,
 )
+from selfheal.pytest_plugin.session import settings_of
 from selfheal.reporting import CRASH, Outcome, redact, write_preflight_report
 from selfheal.run.problem import COLLECT_ERROR, Problem
 from selfheal.summary import Run, write_run_files
@@ -59,7 +60,7 @@ class OutcomeCollector:
 
     def __init__(self, config: pytest.Config, run_id: str) -> None:
         self.config = config
-        self.settings = Settings.from_env(strict=False)
+        self.settings = settings_of(config)
         self.run_dir = self.settings.reports_dir / "exec" / f".run-{run_id}"
         self.run_id = run_id
         self.gate = PreflightGate(self.run_dir / "preflight_failed")
