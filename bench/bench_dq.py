@@ -27,11 +27,12 @@ from pathlib import Path
 import psycopg
 
 from selfheal.db import connect, create_database
-from selfheal.dq.catalog import Catalog
+from selfheal.dq.catalog import describe
 from selfheal.dq.compiler import compile_table
 from selfheal.dq.config import load_suite
 from selfheal.dq.runner import Runner
 from selfheal.embedded import start_embedded
+from selfheal.readonly import Reader
 
 RULES = """table = "events"
 [row_count]
@@ -93,7 +94,7 @@ def measurements(conn: psycopg.Connection, rules_dir: Path) -> dict[str, Callabl
     seven = [rule for rule in suite.rules if rule.kind != "unique"]
     without_unique = [rule.id for rule in seven]
     table = suite.rules[0].table
-    info = Catalog(conn).table(table.schema, table.name)
+    info = describe(Reader(conn), table.schema, table.name)
 
     def fused(selected: list[str]) -> Callable[[], object]:
         def run() -> object:
