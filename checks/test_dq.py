@@ -1,8 +1,10 @@
 """Data-quality gates (`pytest -m dq`): one test per (table, rule), one scan per table.
 
 Rules are read from checks/dq/*.toml (or the folder in $SELFHEAL_DQ_DIR) and custom SQL checks
-from checks/sql/*.sql (or $SELFHEAL_DQ_SQL_DIR). A bad rule file is one collection error naming
-the file, the table and the key; a name the live database lacks fails that rule's test.
+from checks/sql/*.sql (or $SELFHEAL_DQ_SQL_DIR). A bad rule file, or SQL in it that could write,
+call a volatile function or read outside the checked schemas, is one collection error naming the
+file, the table and the key; a name the live database lacks fails that rule's test. Rule SQL runs
+as selfheal_reader where the target has it (see test_preflight.py::test_read_only_boundary).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from selfheal.dq.config import ConfigError, Suite, load_suite
 from selfheal.dq.report import failure_text, html_report
 from selfheal.dq.runner import CheckResult, Runner
 from selfheal.evidence import DETAILS, QUERIES, SAMPLE_ROWS, attach, warn
+from selfheal.readonly import boundary
 from selfheal.settings import Settings
 
 pytestmark = pytest.mark.dq
@@ -50,6 +53,7 @@ def dq_runner(db: psycopg.Connection, settings: Settings, request: pytest.Fixtur
         zone=settings.tz,
         statement_timeout_ms=settings.statement_timeout_ms,
         selected=selected,
+        role=boundary(db).role,
     )
 
 

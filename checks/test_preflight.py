@@ -18,6 +18,7 @@ from selfheal.evidence import DETAILS, attach, warn
 from selfheal.migrate.files import MigrationFile, MigrationFilesError, discover
 from selfheal.migrate.guard import GuardReport, check_migrations
 from selfheal.migrate.runner import MigrationPlan, read_ledger
+from selfheal.readonly import boundary
 from selfheal.settings import VARIABLES, Settings, redact_dsn
 
 pytestmark = pytest.mark.preflight
@@ -98,6 +99,15 @@ def test_extension_available(extension: str, db: psycopg.Connection) -> None:
         "SELECT installed_version FROM pg_available_extensions WHERE name = %s", (extension,)
     ).fetchone()
     assert row is not None, f"extension {extension} is not available on the server"
+
+
+def test_read_only_boundary(db: psycopg.Connection, request: pytest.FixtureRequest) -> None:
+    """Says what keeps checks from writing: always READ ONLY transactions sent one statement at
+    a time; on top, where the target has it, the SELECT-only role selfheal_reader."""
+    found = boundary(db)
+    attach(request, DETAILS, {"boundary": found.summary, "why": found.reason})
+    if found.role is None:
+        warn(request, f"checks are kept read-only by their transactions only: {found.reason}")
 
 
 def test_migration_guard(migration_name: str, guard_report: GuardReport) -> None:

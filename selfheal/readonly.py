@@ -153,3 +153,60 @@ class Reader:
     def value(self, query: str | sql.Composable, params: Any = None) -> Any:
         row = self.one(query, params)
         return row[0] if row else None
+
+
+_READER_FACTS = """
+SELECT r.rolsuper, r.rolbypassrls, pg_has_role(session_user, r.oid, 'MEMBER'),
+       (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')
+          AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+          AND has_table_privilege(r.oid, c.oid, 'INSERT, UPDATE, DELETE, TRUNCATE')),
+       session_user
+FROM pg_roles r WHERE r.rolname = %s
+"""
+
+
+@dataclass(frozen=True)
+class Boundary:
+    """What keeps rule SQL from writing on this target, said for people."""
+
+    role: str | None  # the role rule SQL runs as; None when only the transaction boundary holds
+    reason: str
+
+    @property
+    def summary(self) -> str:
+        if self.role:
+            return f"role {self.role} (SELECT only) inside READ ONLY transactions"
+        return "READ ONLY transactions only (no reader role in force)"
+
+
+def _reader_problem(facts: tuple | None, role: str) -> str | None:
+    if facts is None:
+        return f"no role {role} on this database (the selfheal_reader migration creates it)"
+    superuser, bypassrls, member, writable, login = facts
+    if superuser:
+        return f"{role} is a superuser, which is no boundary"
+    if writable:
+        return f"{role} may write to {writable} tables; grant it SELECT only"
+    if not bypassrls:
+        return (
+            f"{role} lacks BYPASSRLS, so row-level security would hide rows from data-quality "
+            f"checks; as a superuser: ALTER ROLE {role} BYPASSRLS"
+        )
+    if not member:
+        return f"the login {login} may not SET ROLE {role}; run: GRANT {role} TO {login}"
+    return None
+
+
+def boundary(conn: psycopg.Connection, role: str = READER_ROLE) -> Boundary:
+    """The reader role when the target has one the session may use, else the transaction only."""
+    reader = Reader(conn)
+    problem = _reader_problem(reader.one(_READER_FACTS, (role,)), role)
+    if problem is None:
+        try:
+            reader.fetch("SELECT 1", role=role)
+        except psycopg.Error as error:
+            problem = f"SET ROLE {role} failed: {error.diag.message_primary or error}"
+    if problem:
+        return Boundary(None, problem)
+    return Boundary(role, f"rule SQL runs as {role}: SELECT only, BYPASSRLS, no write privilege")
