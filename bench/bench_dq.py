@@ -26,13 +26,13 @@ from pathlib import Path
 
 import psycopg
 
-from selfheal.db import connect, create_database
+from selfheal.core.db import connect, create_database
+from selfheal.core.embedded import start_embedded
+from selfheal.core.readonly import Reader
 from selfheal.dq.catalog import describe
 from selfheal.dq.compiler import compile_table
 from selfheal.dq.config import load_suite
 from selfheal.dq.runner import Runner
-from selfheal.embedded import start_embedded
-from selfheal.readonly import Reader
 
 RULES = """table = "events"
 [row_count]

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 import psycopg
 
-from selfheal.readonly import Reader
+from selfheal.core.readonly import Reader
 
 # Schemas that belong to PostgreSQL or to selfheal itself (the migration ledger).
 IGNORED_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast", "selfheal")

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
+from selfheal.core.readonly import Reader
+from selfheal.core.usersql import FunctionPolicy
 from selfheal.dq.rules import CustomCheck, Rule, Table, raw_condition
 from selfheal.dq.session import DqSession
-from selfheal.readonly import Reader
-from selfheal.usersql import FunctionPolicy
 
 _TABLE = """
 SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace

@@ -3,7 +3,7 @@
 Each checked table's selected rules are validated against the catalog, those a constraint proves
 pass unscanned, and the rest run as one SELECT. If that SELECT fails (a statement timeout, a type
 error in one rule), each rule runs alone so only the culprit fails. Failing rules then fetch a
-sample of offending rows. Every query goes through the read-only executor (selfheal.readonly): its
+sample of offending rows. Every query goes through the read-only executor (selfheal.core.readonly): its
 own READ ONLY transaction, rolled back, as the reader role when one is in force, with the
 configured statement timeout and time zone (so dates and now() read in that zone).
 """
@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 from psycopg import sql
 
+from selfheal.core.readonly import Reader, ReadRefused
 from selfheal.dq.catalog import Catalog, TableInfo, first_line
 from selfheal.dq.compiler import NOW, compile_custom, compile_table
 from selfheal.dq.config import Suite
@@ -29,7 +30,6 @@ from selfheal.dq.rules import CustomCheck, Rule, Scope, Status, Table, Verdict
 from selfheal.dq.sampling import follow_up_query, sample_query
 from selfheal.dq.session import DqSession
 from selfheal.dq.vetting import checked_schemas
-from selfheal.readonly import Reader, ReadRefused
 
 SAMPLE_LIMIT = 5
 
@@ -89,7 +89,7 @@ class Runner:
 
     `conn` is an autocommit connection (the `db` fixture's read-only session): every query opens
     its own short transaction. `role` is the role rule SQL runs as (selfheal_reader where the
-    target has it, see `selfheal.readonly.boundary`); None keeps the session's own.
+    target has it, see `selfheal.core.readonly.boundary`); None keeps the session's own.
     """
 
     def __init__(

@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 
 from psycopg import sql
 
+from selfheal.core.readonly import Reader, Rows
 from selfheal.dq.rules import Table
-from selfheal.readonly import Reader, Rows
 
 
 @dataclass(frozen=True)

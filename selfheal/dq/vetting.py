@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from selfheal.core.usersql import UnsafeSql, vet_condition, vet_query
 from selfheal.dq.rules import CustomCheck, References, Rule, Table
-from selfheal.usersql import UnsafeSql, vet_condition, vet_query
 
 
 def checked_schemas(rules: tuple[Rule, ...], custom: tuple[CustomCheck, ...]) -> frozenset[str]:

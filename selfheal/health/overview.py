@@ -9,8 +9,8 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from selfheal.core.readonly import Reader
 from selfheal.health.config import HealthConfig, TableName
-from selfheal.readonly import Reader
 
 TABLES = """
 SELECT n.nspname AS schema, c.relname AS name, pg_total_relation_size(c.oid) AS bytes

@@ -25,10 +25,10 @@ from dataclasses import dataclass, field
 import psycopg
 from psycopg import sql
 
-from selfheal.db import connect, scratch_database
+from selfheal.core.db import connect, scratch_database
+from selfheal.core.shim import apply_shim
 from selfheal.migrate.files import MigrationFile
 from selfheal.migrate.statements import split_statements
-from selfheal.shim import apply_shim
 
 KINDS = ("drop", "rename", "narrow", "disable-rls", "truncate", "delete", "not-idempotent", "error")
 WAIVER = re.compile(

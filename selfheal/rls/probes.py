@@ -3,7 +3,7 @@
 Each probe runs in its own transaction that is always rolled back: `SET LOCAL ROLE <role>` plus
 `set_config('request.jwt.claims', <claims>, true)`, exactly what PostgREST does per request.
 What a role sees is compared with a privileged count taken as the session user (who must bypass
-RLS). Read probes go through the read-only executor (selfheal.readonly): READ ONLY transactions,
+RLS). Read probes go through the read-only executor (selfheal.core.readonly): READ ONLY transactions,
 one statement at a time. Write probes (opt-in, `--rls-write-probes`) are the one explicit
 exception: they need a writable session and still roll back. A probe that errors (permission
 denied, a claim that is not a uuid) saw nothing.
@@ -21,7 +21,7 @@ import psycopg
 from psycopg import sql
 
 from selfheal.catalog import Column
-from selfheal.readonly import Reader
+from selfheal.core.readonly import Reader
 from selfheal.rls.access import TableAccess
 
 _SAMPLE_OWNERS = 3

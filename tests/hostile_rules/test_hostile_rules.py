@@ -15,12 +15,12 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from selfheal.core.db import connect, create_database, drop_database
 
 from selfheal.catalog import snapshot
-from selfheal.db import connect, create_database, drop_database
+from selfheal.core.readonly import Reader, ReadRefused
 from selfheal.dq.config import ConfigError, load_suite
 from selfheal.dq.runner import Runner
-from selfheal.readonly import Reader, ReadRefused
 
 CORPUS = Path(__file__).parent / "corpus"
 RULE_FILES = sorted((CORPUS / "rules").glob("*.toml"))

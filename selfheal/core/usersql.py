@@ -31,7 +31,7 @@ from sqlglot.dialects.postgres import Postgres
 from sqlglot.errors import ParseError, TokenError
 from sqlglot.tokens import Token, TokenType
 
-from selfheal.readonly import Reader
+from selfheal.core.readonly import Reader
 
 SYSTEM_SCHEMA = "pg_catalog"
 
