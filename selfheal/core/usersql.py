@@ -107,6 +107,7 @@ _WHAT = {
     "Into": "SELECT ... INTO creates a table",
     "Lock": "a locking clause (FOR UPDATE / FOR SHARE) takes row locks",
     "Command": "a statement that is not a query",
+    "Block": "more than one statement",
 }
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*\Z")
 _UNICODE_IDENTIFIER = re.compile(r'u&"', re.IGNORECASE)  # sqlglot does not decode them
@@ -183,10 +184,16 @@ def _refuse_functions(text: str, schemas: frozenset[str]) -> None:
             raise UnsafeSql(f"calls {schema}.{name}(), outside pg_catalog and the checked schemas")
 
 
+def _refuse_separators(text: str) -> None:
+    if any(token.token_type == TokenType.SEMICOLON for token in Postgres().tokenize(text)):
+        raise UnsafeSql("holds more than one statement (a `;` outside quotes)")
+
+
 def _rendered(tree: exp.Expression, schemas: frozenset[str]) -> str:
     _refuse_statements(tree)
     _refuse_relations(tree, schemas)
     text = tree.sql(dialect="postgres", comments=False)
+    _refuse_separators(text)
     _refuse_functions(text, schemas)
     return text
 

@@ -9,83 +9,20 @@ from __future__ import annotations
 
 import re
 import shutil
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
-from selfheal.core.db import connect, create_database, drop_database
 
-from selfheal.catalog import snapshot
+from selfheal.core.db import connect
 from selfheal.core.readonly import Reader, ReadRefused
 from selfheal.dq.config import ConfigError, load_suite
 from selfheal.dq.runner import Runner
+from tests.hostile_rules.conftest import flushed, state, written
 
 CORPUS = Path(__file__).parent / "corpus"
 RULE_FILES = sorted((CORPUS / "rules").glob("*.toml"))
 SQL_FILES = sorted((CORPUS / "sql").glob("*.sql"))
-TEMPLATE = "selfheal_hostile_template"
-
-VICTIM = """
-CREATE TABLE public.victim (id integer PRIMARY KEY, note text);
-INSERT INTO public.victim SELECT i, 'row ' || i FROM generate_series(1, 10) i;
-CREATE SEQUENCE public.victim_seq;
-CREATE FUNCTION public.zap() RETURNS bigint LANGUAGE sql VOLATILE
-  AS 'WITH d AS (DELETE FROM public.victim RETURNING 1) SELECT count(*) FROM d';
-CREATE FUNCTION public.stable_writer() RETURNS integer LANGUAGE plpgsql STABLE
-  AS $$ BEGIN EXECUTE 'DELETE FROM public.victim'; RETURN 1; END $$;
-CREATE PROCEDURE public.wipe() LANGUAGE sql AS 'DELETE FROM public.victim';
-CREATE TABLE IF NOT EXISTS auth.users (id integer PRIMARY KEY, email text);
-ANALYZE;
-"""
-# What must stay as it was: rows, sequences, roles, large objects (the catalog is compared whole).
-STATE = """
-SELECT (SELECT array_agg(note ORDER BY id) FROM public.victim),
-       (SELECT last_value FROM public.victim_seq),
-       (SELECT array_agg(rolname || rolsuper::text || rolbypassrls::text ORDER BY rolname)
-          FROM pg_roles),
-       (SELECT count(*) FROM pg_largeobject_metadata),
-       to_regclass('public.stolen') IS NULL
-"""
-COUNTERS = (
-    "SELECT tup_inserted, tup_updated, tup_deleted FROM pg_stat_database"
-    " WHERE datname = current_database()"
-)
-
-
-@pytest.fixture(scope="module")
-def hostile_template(admin_dsn: str, migrated_template: str) -> Iterator[str]:
-    dsn = create_database(admin_dsn, TEMPLATE, template=migrated_template)
-    with connect(dsn, autocommit=True) as conn:
-        conn.execute(VICTIM)
-    yield TEMPLATE
-    drop_database(admin_dsn, TEMPLATE)
-
-
-@pytest.fixture
-def victim_db(admin_dsn: str, hostile_template: str) -> Iterator[str]:
-    name = f"hostile_{uuid.uuid4().hex[:12]}"
-    dsn = create_database(admin_dsn, name, template=hostile_template)
-    yield dsn
-    drop_database(admin_dsn, name)
-
-
-def written(dsn: str) -> tuple[int, int, int]:
-    """Rows inserted, updated and deleted in the database, by the server's statistics."""
-    with connect(dsn, autocommit=True) as conn:
-        conn.execute("SELECT pg_stat_clear_snapshot()")
-        return conn.execute(COUNTERS).fetchone()
-
-
-def state(dsn: str) -> tuple:
-    with connect(dsn, autocommit=True) as conn:
-        return snapshot(conn), conn.execute(STATE).fetchone()
-
-
-def flushed(conn: psycopg.Connection) -> None:
-    """Make the session report its statistics now (PostgreSQL 15 batches them)."""
-    conn.execute("SELECT pg_stat_force_next_flush()")
 
 
 def folder_with(tmp_path: Path, path: Path) -> tuple[Path, Path]:
