@@ -18,6 +18,7 @@ from selfheal.core.settings import Settings
 from selfheal.dq.config import ConfigError, Suite, load_suite
 from selfheal.dq.report import failure_text, html_report
 from selfheal.dq.runner import CheckResult, Runner
+from selfheal.dq.vetting import checked_schemas
 from selfheal.evidence import DETAILS, QUERIES, SAMPLE_ROWS, attach, warn
 
 pytestmark = pytest.mark.dq
@@ -53,7 +54,7 @@ def dq_runner(db: psycopg.Connection, settings: Settings, request: pytest.Fixtur
         zone=settings.tz,
         statement_timeout_ms=settings.statement_timeout_ms,
         selected=selected,
-        role=boundary(db).role,
+        role=boundary(db, checked_schemas(SUITE.rules, SUITE.custom)).role,
     )
 
 

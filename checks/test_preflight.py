@@ -101,10 +101,13 @@ def test_extension_available(extension: str, db: psycopg.Connection) -> None:
     assert row is not None, f"extension {extension} is not available on the server"
 
 
-def test_read_only_boundary(db: psycopg.Connection, request: pytest.FixtureRequest) -> None:
+def test_read_only_boundary(
+    db: psycopg.Connection, settings: Settings, request: pytest.FixtureRequest
+) -> None:
     """Says what keeps checks from writing: always READ ONLY transactions sent one statement at
-    a time; on top, where the target has it, the SELECT-only role selfheal_reader."""
-    found = boundary(db)
+    a time; on top, where the target has it, the SELECT-only role selfheal_reader (which must
+    read every table of the exposed schemas)."""
+    found = boundary(db, settings.exposed_schemas)
     attach(request, DETAILS, {"boundary": found.summary, "why": found.reason})
     if found.role is None:
         warn(request, f"checks are kept read-only by their transactions only: {found.reason}")

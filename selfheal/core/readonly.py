@@ -17,7 +17,7 @@ Writes happen elsewhere: migrations, ETL, `--heal`, and the opt-in RLS write pro
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -161,7 +161,13 @@ SELECT r.rolsuper, r.rolbypassrls, pg_has_role(session_user, r.oid, 'MEMBER'),
         WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')
           AND n.nspname NOT IN ('pg_catalog', 'information_schema')
           AND has_table_privilege(r.oid, c.oid, 'INSERT, UPDATE, DELETE, TRUNCATE')),
-       session_user
+       session_user,
+       array(SELECT format('%%I.%%I', n.nspname, c.relname)
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND n.nspname = ANY(%s)
+               AND NOT (has_schema_privilege(r.oid, n.oid, 'USAGE')
+                        AND has_table_privilege(r.oid, c.oid, 'SELECT'))
+             ORDER BY 1)
 FROM pg_roles r WHERE r.rolname = %s
 """
 
@@ -183,7 +189,7 @@ class Boundary:
 def _reader_problem(facts: tuple | None, role: str) -> str | None:
     if facts is None:
         return f"no role {role} on this database (the selfheal_reader migration creates it)"
-    superuser, bypassrls, member, writable, login = facts
+    superuser, bypassrls, member, writable, login, unreadable = facts
     if superuser:
         return f"{role} is a superuser, which is no boundary"
     if writable:
@@ -195,13 +201,22 @@ def _reader_problem(facts: tuple | None, role: str) -> str | None:
         )
     if not member:
         return f"the login {login} may not SET ROLE {role}; run: GRANT {role} TO {login}"
+    if unreadable:
+        shown = ", ".join(unreadable[:3]) + (", ..." if len(unreadable) > 3 else "")
+        return (
+            f"{role} may not read {len(unreadable)} checked tables ({shown}); "
+            f"GRANT SELECT ON ALL TABLES IN SCHEMA <schema> TO {role}"
+        )
     return None
 
 
-def boundary(conn: psycopg.Connection, role: str = READER_ROLE) -> Boundary:
-    """The reader role when the target has one the session may use, else the transaction only."""
+def boundary(
+    conn: psycopg.Connection, schemas: Iterable[str] = ("public",), role: str = READER_ROLE
+) -> Boundary:
+    """The reader role when the target has one the session may use and that may read every
+    table of the checked `schemas`, else the transaction boundary only."""
     reader = Reader(conn)
-    problem = _reader_problem(reader.one(_READER_FACTS, (role,)), role)
+    problem = _reader_problem(reader.one(_READER_FACTS, (sorted(schemas), role)), role)
     if problem is None:
         try:
             reader.fetch("SELECT 1", role=role)

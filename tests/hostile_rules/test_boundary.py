@@ -78,7 +78,7 @@ def test_rule_sql_as_the_reader_sees_every_row_despite_rls(
 
 def test_no_such_role_keeps_to_the_transaction_boundary(migrated_db: str, role_name: str) -> None:
     with connect(migrated_db, autocommit=True) as conn:
-        found = boundary(conn, role_name)
+        found = boundary(conn, role=role_name)
     assert found.role is None
     assert f"no role {role_name}" in found.reason
     assert "only" in found.summary
@@ -99,11 +99,20 @@ def test_a_role_that_is_no_boundary_is_not_used(
     execute(migrated_db, sql.SQL(setup).format(r=sql.Identifier(role_name)))
     try:
         with connect(migrated_db, autocommit=True) as conn:
-            found = boundary(conn, role_name)
+            found = boundary(conn, role=role_name)
         assert found.role is None
         assert reason in found.reason
     finally:
         execute(migrated_db, sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role_name)))
+
+
+def test_a_reader_that_may_not_read_a_checked_table_is_not_used(migrated_db: str) -> None:
+    execute(migrated_db, "CREATE SCHEMA elsewhere; CREATE TABLE elsewhere.t (x int)")
+    with connect(migrated_db, autocommit=True) as conn:
+        assert boundary(conn, ["public"]).role == READER_ROLE
+        found = boundary(conn, ["public", "elsewhere"])
+    assert found.role is None
+    assert "may not read 1 checked tables (elsewhere.t)" in found.reason
 
 
 def test_a_login_that_may_not_set_role_is_told_the_grant(migrated_db: str, role_name: str) -> None:
