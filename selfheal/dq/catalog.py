@@ -13,6 +13,7 @@ import psycopg
 from psycopg import sql
 
 from selfheal.core.readonly import Reader
+from selfheal.core.text import first_line
 from selfheal.core.usersql import FunctionPolicy
 from selfheal.dq.rules import CustomCheck, Rule, Table, raw_condition
 from selfheal.dq.session import DqSession
@@ -150,8 +151,3 @@ class Catalog:
         except psycopg.Error as error:
             return table.problem(key, f"does not compile: {first_line(error)}")
         return None
-
-
-def first_line(error: Exception) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__

@@ -27,6 +27,7 @@ from psycopg import sql
 
 from selfheal.core.db import connect, scratch_database
 from selfheal.core.shim import apply_shim
+from selfheal.core.text import first_line
 from selfheal.migrate.files import MigrationFile
 from selfheal.migrate.statements import split_statements
 
@@ -376,7 +377,7 @@ def _apply_instrumented(
             try:
                 conn.execute(statement.text)
             except psycopg.Error as error:
-                failure = f"does not apply: {_reason(error)}"
+                failure = f"does not apply: {first_line(error)}"
                 raise _StatementFailed(
                     Finding(name, "error", name, failure, statement.line)
                 ) from None
@@ -419,7 +420,10 @@ def _reapply(
     except psycopg.Error as error:
         return [
             Finding(
-                name, "not-idempotent", name, f"fails when applied a second time: {_reason(error)}"
+                name,
+                "not-idempotent",
+                name,
+                f"fails when applied a second time: {first_line(error)}",
             )
         ], log_id
     log_id, entries = _read_log(conn, log_id)
@@ -438,10 +442,6 @@ def _reapply(
         for line in sorted(before - after)
     ]
     return findings, log_id
-
-
-def _reason(error: psycopg.Error) -> str:
-    return error.diag.message_primary or str(error).splitlines()[0]
 
 
 def check_migrations(admin_dsn: str, migrations: list[MigrationFile]) -> GuardReport:

@@ -1,4 +1,4 @@
-"""The role boundary: selfheal_reader from migration 0004, when it is in force and when it is not.
+"""The role boundary: selfheal_reader from migration 0005, when it is in force and when it is not.
 
 Roles belong to the server, not to one database, so each case names its own role.
 """
