@@ -56,13 +56,14 @@ def dq_runner(db: psycopg.Connection, settings: Settings, request: pytest.Fixtur
         for item in request.session.items
         if getattr(item, "function", None) is test_dq
     ]
+    suite = suite_of(request.config)
     return Runner(
         db,
-        suite_of(request.config),
+        suite,
         zone=settings.tz,
         statement_timeout_ms=settings.statement_timeout_ms,
         selected=selected,
-        role=boundary(db, checked_schemas(SUITE.rules, SUITE.custom)).role,
+        role=boundary(db, checked_schemas(suite.rules, suite.custom)).role,
     )
 
 
