@@ -33,6 +33,7 @@ from hypothesis import strategies as st
 from etl.cli import EXIT_INTERRUPTED
 from etl.http import RetryPolicy
 from etl.jobs import INTERRUPTED, JobOptions, JobResult, run
+from etl.rerun import JobFailed, etl_runner
 from etl.sources import CONNECTION
 from selfheal.core.settings import Secret, Settings
 
@@ -394,6 +395,15 @@ def test_a_redirect_within_the_origin_is_followed(migrated_db):
     assert outcome.result.status == "succeeded" and outcome.result.inserted == 1
     assert [r.path for r in outcome.server.seen] == ["/v1/ad-stats", "/moved"]
     assert all(r.headers["authorization"] == f"Bearer {TOKEN}" for r in outcome.server.seen)
+
+
+def test_the_doctor_does_not_rerun_a_job_whose_failure_a_retry_cannot_fix(migrated_db):
+    with hostile(bad_gzip) as server:
+        rerun = etl_runner(migrated_db, aimed("source_a", server.url), backoff_seconds=0.01)
+        with pytest.raises(JobFailed) as failure:
+            rerun("source_a", None, None)
+    assert not failure.value.retryable and len(server.seen) == 1
+    assert "Content-Encoding" in str(failure.value) and TOKEN not in str(failure.value)
 
 
 # ---- pagination guards ---------------------------------------------------------------------------
