@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from etl import jobs
 from etl.contracts import LOADS
@@ -36,14 +36,19 @@ class EtlRunner:
 class JobFailed(RuntimeError):
     """The job's result was not ok; the message is its one-line summary."""
 
+    def __init__(self, summary: str, retryable: bool):
+        super().__init__(summary)
+        self.retryable = retryable
+
 
 def etl_runner(dsn: str, settings: Settings, backoff_seconds: float = 1.0) -> EtlRunner:
     """The ETL for the remedies: its jobs in order, the table each loads (from the contracts),
-    and `run(job, since, until)`, retried with exponential backoff."""
+    and `run(job, since, until)`, retried with exponential backoff unless the failure is one a
+    retry cannot fix (JobResult.retryable)."""
 
     def run_job(job: str, since: datetime | None, until: datetime | None) -> None:
         retrying = Retrying(
-            retry=retry_if_exception_type(JobFailed),
+            retry=retry_if_exception(lambda error: getattr(error, "retryable", False)),
             stop=stop_after_attempt(ATTEMPTS),
             wait=wait_exponential(multiplier=backoff_seconds, max=10 * backoff_seconds),
             reraise=True,
@@ -58,7 +63,7 @@ def etl_runner(dsn: str, settings: Settings, backoff_seconds: float = 1.0) -> Et
                     until=until.date() if until else None,
                 )
                 if not result.ok:
-                    raise JobFailed(result.summary())
+                    raise JobFailed(result.summary(), result.retryable)
 
     job_of_table = {(SCHEMA, table): job for job, table in LOADS.items()}
     return EtlRunner(run_job, jobs.JOBS, job_of_table)
