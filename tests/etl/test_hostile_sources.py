@@ -410,7 +410,7 @@ def test_the_doctor_does_not_rerun_a_job_whose_failure_a_retry_cannot_fix(migrat
     with hostile(bad_gzip) as server:
         rerun = etl_runner(migrated_db, aimed("source_a", server.url), backoff_seconds=0.01)
         with pytest.raises(JobFailed) as failure:
-            rerun("source_a", None, None)
+            rerun.run("source_a", None, None)
     assert not failure.value.retryable and len(server.seen) == 1
     assert "Content-Encoding" in str(failure.value) and TOKEN not in str(failure.value)
 
