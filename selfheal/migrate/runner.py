@@ -15,7 +15,7 @@ import psycopg
 
 from selfheal.db import connect
 from selfheal.migrate.files import MigrationFile, discover
-from selfheal.migrate.statements import split_statements
+from selfheal.migrate.statements import atomicity_problems, split_statements
 from selfheal.settings import redact_dsn
 
 LEDGER = "selfheal.schema_migrations"
@@ -86,8 +86,17 @@ def plan(conn: psycopg.Connection, folder: Path) -> MigrationPlan:
     return MigrationPlan(files=discover(folder), applied=read_ledger(conn))
 
 
+def refuse_non_atomic(migration: MigrationFile) -> None:
+    """A transactional file that commits part of itself cannot be rolled back whole: refuse it."""
+    problems = atomicity_problems(migration.sql, migration.in_transaction)
+    if problems:
+        where = "; ".join(f"line {line}: {reason}" for line, reason in problems)
+        raise MigrationError(f"{migration.filename} was not applied: {where}")
+
+
 def apply_file(conn: psycopg.Connection, migration: MigrationFile) -> None:
     """Apply one file and record it; on error roll back and raise naming the file."""
+    refuse_non_atomic(migration)
     try:
         if migration.in_transaction:
             with conn.transaction():
@@ -123,6 +132,8 @@ def apply_pending(conn: psycopg.Connection, folder: Path) -> list[MigrationFile]
         ensure_ledger(conn)
         current = plan(conn, folder)
         current.refuse_edited()
+        for migration in current.pending:
+            refuse_non_atomic(migration)  # before anything is applied
         for migration in current.pending:
             apply_file(conn, migration)
         return current.pending
