@@ -16,12 +16,12 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from selfheal.db import connect
-from selfheal.embedded import EmbeddedPostgres, start_embedded
-from selfheal.environment import ensure_embedded_database, prepare_database
+from selfheal.core.db import connect
+from selfheal.core.embedded import EmbeddedPostgres, start_embedded
+from selfheal.core.settings import Settings
+from selfheal.core.target import ensure_embedded_database
 from selfheal.migrate.files import MigrationFilesError
-from selfheal.migrate.runner import MigrationError
-from selfheal.settings import Settings
+from selfheal.migrate.runner import MigrationError, prepare_database
 
 
 @pytest.fixture(scope="session")

@@ -26,12 +26,12 @@ from pathlib import Path
 
 import psycopg
 
-from selfheal.db import connect, create_database
+from selfheal.core.db import connect, create_database
+from selfheal.core.embedded import start_embedded
 from selfheal.dq.catalog import Catalog
 from selfheal.dq.compiler import compile_table
 from selfheal.dq.config import load_suite
 from selfheal.dq.runner import Runner
-from selfheal.embedded import start_embedded
 
 RULES = """table = "events"
 [row_count]

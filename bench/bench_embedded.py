@@ -5,7 +5,7 @@
 Measures in the same run, each figure the median of --repeat rounds:
   baseline   initdb, then `pg_ctl start -w` and a first session, then `pg_ctl stop` (the floor:
              what any embedded server must do)
-  embedded   selfheal.embedded.start_embedded() until a session opens, then stop()
+  embedded   selfheal.core.embedded.start_embedded() until a session opens, then stop()
   template   a migrated database cloned from a template (what each test that writes pays)
   migrate    shim + every migration applied to an empty database (what the clone avoids)
 Prints the seconds and the ratios embedded/baseline and migrate/template. Not a timed test.
@@ -26,9 +26,9 @@ from pathlib import Path
 import port_for
 import psycopg
 
-from selfheal.db import create_database, drop_database
-from selfheal.embedded import find_pg_ctl, start_embedded
-from selfheal.environment import prepare_database
+from selfheal.core.db import create_database, drop_database
+from selfheal.core.embedded import find_pg_ctl, start_embedded
+from selfheal.migrate.runner import prepare_database
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 

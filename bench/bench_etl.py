@@ -24,9 +24,9 @@ import psycopg
 
 from etl import load
 from etl.contracts import SOURCE_B_TABLE
-from selfheal.db import create_database
-from selfheal.embedded import start_embedded
-from selfheal.environment import prepare_database
+from selfheal.core.db import create_database
+from selfheal.core.embedded import start_embedded
+from selfheal.migrate.runner import prepare_database
 
 ROOT = Path(__file__).resolve().parent.parent
 CAMPAIGNS = 10

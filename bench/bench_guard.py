@@ -20,12 +20,12 @@ from pathlib import Path
 
 from psycopg import sql
 
-from selfheal.db import connect, scratch_database
-from selfheal.embedded import start_embedded
+from selfheal.core.db import connect, scratch_database
+from selfheal.core.embedded import start_embedded
+from selfheal.core.shim import apply_shim
 from selfheal.migrate.files import MigrationFile, discover
 from selfheal.migrate.guard import check_migrations
 from selfheal.migrate.runner import apply_file, ensure_ledger
-from selfheal.shim import apply_shim
 
 ROOT = Path(__file__).resolve().parents[1]
 GOAL = 4.0

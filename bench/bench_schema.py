@@ -24,9 +24,9 @@ from pathlib import Path
 from psycopg import sql
 
 from selfheal.catalog import QUERIES, snapshot
-from selfheal.db import connect, create_database
-from selfheal.embedded import start_embedded
-from selfheal.environment import prepare_database
+from selfheal.core.db import connect, create_database
+from selfheal.core.embedded import start_embedded
+from selfheal.migrate.runner import prepare_database
 from selfheal.schema import diff, expected_snapshot
 from selfheal.schema.lock import write_lock
 

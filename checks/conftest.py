@@ -15,12 +15,12 @@ import pytest
 from _pytest.mark.expression import Expression
 
 from selfheal.catalog import CatalogObject, CatalogSnapshot, snapshot
+from selfheal.core.settings import Settings
 from selfheal.rls.access import load_access
 from selfheal.rls.lints import LINTS, LintConfig, LintFinding, lint_targets, run_lints
 from selfheal.rls.waivers import Waiver, apply_waivers, load_waivers
 from selfheal.schema import SchemaDiff, diff
 from selfheal.schema.expected import locked_or_built
-from selfheal.settings import Settings
 
 HERE = Path(__file__).resolve().parent
 ACCESS_FILE = HERE / "rls_access.toml"

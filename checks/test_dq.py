@@ -11,11 +11,11 @@ import psycopg
 import pytest
 import pytest_html
 
+from selfheal.core.settings import Settings
 from selfheal.dq.config import ConfigError, Suite, load_suite
 from selfheal.dq.report import failure_text, html_report
 from selfheal.dq.runner import CheckResult, Runner
 from selfheal.evidence import DETAILS, QUERIES, SAMPLE_ROWS, attach, warn
-from selfheal.settings import Settings
 
 pytestmark = pytest.mark.dq
 

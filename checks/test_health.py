@@ -14,11 +14,12 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from selfheal.core.settings import Settings
 from selfheal.evidence import DETAILS, SAMPLE_ROWS, attach, warn
 from selfheal.health.audit import CHECKS, configured
 from selfheal.health.model import AuditContext, Check
 from selfheal.health.report import details_of
-from selfheal.settings import Settings
+from selfheal.tickets import load_tickets
 
 CONFIG_PATH = Path(__file__).with_name("health.toml")
 DQ_DIR_VARIABLE = "SELFHEAL_DQ_DIR"
@@ -30,7 +31,7 @@ def audit_context(db: psycopg.Connection, settings: Settings) -> AuditContext:
     config = configured(CONFIG_PATH)
     if os.environ.get(DQ_DIR_VARIABLE):  # the folder the dq checks read, when moved
         config = replace(config, dq_rules_dir=Path(os.environ[DQ_DIR_VARIABLE]))
-    return AuditContext(db, config, settings.backlog_dir)
+    return AuditContext(db, config, settings.backlog_dir, load_tickets)
 
 
 @pytest.mark.health

@@ -14,14 +14,14 @@ import psycopg
 import pytest
 
 from etl import fake, jobs
+from etl.rerun import etl_runner
+from selfheal.core.settings import Settings
 from selfheal.doctor import Context, Doctor, render_plan
 from selfheal.doctor.doctor import FAILED
-from selfheal.doctor.etl import etl_runner
 from selfheal.evidence import DETAILS, SAMPLE_ROWS, attach, warn
 from selfheal.migrate.runner import migrate
 from selfheal.plugin import collector
 from selfheal.reporting import HEALS
-from selfheal.settings import Settings
 from selfheal.tickets import load_tickets
 
 

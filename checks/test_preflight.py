@@ -13,12 +13,12 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from selfheal.db import connect
+from selfheal.core.db import connect
+from selfheal.core.settings import VARIABLES, Settings, redact_dsn
 from selfheal.evidence import DETAILS, attach, warn
 from selfheal.migrate.files import MigrationFile, MigrationFilesError, discover
 from selfheal.migrate.guard import GuardReport, check_migrations
 from selfheal.migrate.runner import MigrationPlan, read_ledger
-from selfheal.settings import VARIABLES, Settings, redact_dsn
 
 pytestmark = pytest.mark.preflight
 

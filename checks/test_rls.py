@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from selfheal.db import connect
+from selfheal.core.db import connect
 from selfheal.evidence import DETAILS, attach, warn
 from selfheal.rls.claims import claims
 from selfheal.rls.lints import ERROR

@@ -2,7 +2,8 @@
 [--backfill]`: pull sources and compute metrics. One summary line per job.
 
 RUN_BACKFILL, BACKFILL_SOURCES, BACKFILL_START and BACKFILL_END do what the flags do. Without
-SUPABASE_DB_URL the embedded local default is used (migrated first). `--fake SEED` serves the
+SUPABASE_DB_URL the embedded local default is used (migrated first: the caller hands in how, since
+the ETL sits beside the migration engine, not above it). `--fake SEED` serves the
 local fake sources for the run (with a few malformed and duplicate rows), for demos.
 
 Exit codes: 0 success, 1 a job failed, 2 bad usage or settings, 75 another run holds the lock.
@@ -12,20 +13,24 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from datetime import date, timedelta
+from pathlib import Path
 
 from etl import fake, progress
 from etl.jobs import JobOptions, JobResult, job_name, run
-from selfheal.db import DatabaseUnreachable
-from selfheal.embedded import ServerBinariesMissing
-from selfheal.environment import prepare_database, target_database
-from selfheal.settings import Settings, SettingsError
+from selfheal.core.db import DatabaseUnreachable
+from selfheal.core.embedded import ServerBinariesMissing
+from selfheal.core.settings import Settings, SettingsError
+from selfheal.core.target import target_database
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_BUSY = 75
+
+# Applies the migrations to an empty database (`selfheal.migrate.runner.prepare_database`).
+Prepare = Callable[[str, Path], None]
 
 
 def _day(raw: str) -> date:
@@ -51,6 +56,12 @@ def build_parser() -> argparse.ArgumentParser:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    add_arguments(parser)
+    return parser
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The command's arguments, on its own parser or on `selfheal etl`'s."""
     parser.add_argument("job", type=job_name, help="events, source-a, source-b, metrics or all")
     parser.add_argument(
         "--dry-run",
@@ -83,15 +94,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SEED",
         help="serve the local fake sources (deterministic from SEED)",
     )
-    return parser
 
 
 @contextmanager
-def database(settings: Settings) -> Iterator[str]:
+def database(settings: Settings, prepare: Prepare) -> Iterator[str]:
     """The DSN to load into: SUPABASE_DB_URL, or the embedded default with migrations applied."""
     with target_database(settings) as dsn:
         if not settings.live:
-            prepare_database(dsn, settings.migrations_dir)
+            prepare(dsn, settings.migrations_dir)
         yield dsn
 
 
@@ -108,10 +118,19 @@ def _print(result: JobResult) -> None:
         print(result.summary())
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, prepare: Prepare) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = Settings.from_env()
+    except SettingsError as error:
+        print(f"etl {args.job}: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    return execute(args, settings, prepare)
+
+
+def execute(args: argparse.Namespace, settings: Settings, prepare: Prepare) -> int:
+    """Run the job the arguments name; print one summary line per job; return the exit code."""
+    try:
         backfill = args.backfill or settings.run_backfill
         options = JobOptions(
             lookback=timedelta(days=args.lookback_days),
@@ -122,7 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.fake is not None:
                 fakes = stack.enter_context(fake.serve_all(seed=args.fake, faults=fake.DEMO_FAULTS))
                 settings = fakes.configure(settings)
-            dsn = stack.enter_context(database(settings))
+            dsn = stack.enter_context(database(settings, prepare))
             result = run(
                 args.job,
                 dsn,

@@ -24,7 +24,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from selfheal.settings import Secret
+from selfheal.core.settings import Secret
 
 
 @dataclass(frozen=True)

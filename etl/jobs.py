@@ -24,8 +24,8 @@ from etl import ledger, load, metrics, sources, validate
 from etl.http import HttpClient, RetryPolicy
 from etl.ledger import Window
 from etl.progress import Progress
-from selfheal.db import connect
-from selfheal.settings import KNOWN_SOURCES, Settings, SettingsError
+from selfheal.core.db import connect
+from selfheal.core.settings import KNOWN_SOURCES, Settings, SettingsError
 
 JOBS = (*KNOWN_SOURCES, "metrics")
 APPLICATION = "selfheal-etl"

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from etl.contracts import AUTH_HEADER, EVENTS_PATH, SOURCE_A_PATH, SOURCE_B_PATH
 from etl.http import HttpClient, RetryPolicy, SourceError
 from etl.ledger import Window
-from selfheal.settings import Secret, Settings, SettingsError
+from selfheal.core.settings import Secret, Settings, SettingsError
 
 MAX_PAGES = 100_000
 Progress = Callable[[int], None]

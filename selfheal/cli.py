@@ -3,6 +3,9 @@
 Without SUPABASE_DB_URL the commands act on the embedded local default.
 """
 
+# The top layer: it wires the ETL (which knows only selfheal.core) to the migration engine and
+# hands the doctor its ETL runner.
+
 from __future__ import annotations
 
 import argparse
@@ -11,18 +14,19 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 
+from etl import cli as etl_cli
 from selfheal.catalog import snapshot
-from selfheal.db import DatabaseUnreachable, connect
-from selfheal.embedded import ServerBinariesMissing, start_embedded
-from selfheal.environment import target_database
-from selfheal.migrate.delta import build_delta
+from selfheal.core.db import DatabaseUnreachable, connect
+from selfheal.core.embedded import ServerBinariesMissing, start_embedded
+from selfheal.core.settings import Settings, SettingsError
+from selfheal.core.target import target_database
 from selfheal.migrate.files import MigrationFilesError, discover
 from selfheal.migrate.guard import check_migrations
-from selfheal.migrate.runner import MigrationError, migrate
+from selfheal.migrate.runner import MigrationError, migrate, prepare_database
 from selfheal.schema import diff, expected_snapshot
+from selfheal.schema.delta import build_delta
 from selfheal.schema.expected import locked_or_built
 from selfheal.schema.lock import write_lock
-from selfheal.settings import Settings, SettingsError
 
 # Errors that are the user's to fix: one clear line, exit 2, no traceback.
 USER_ERRORS = (
@@ -101,9 +105,9 @@ def cmd_lock(args: argparse.Namespace, settings: Settings) -> int:
 
 # --- doctor: treat the last run's failures (reports/exec/last_run.json) -------------------
 def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
+    from etl.rerun import etl_runner
     from selfheal.doctor import Context, Doctor, render_plan
     from selfheal.doctor.doctor import FAILED
-    from selfheal.doctor.etl import etl_runner
     from selfheal.reporting import redact
     from selfheal.summary import read_last_run
     from selfheal.tickets import Backlog, load_tickets
@@ -119,6 +123,11 @@ def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
     if not args.heal and results:
         print("(plan only: nothing changed; run `selfheal doctor --heal` to apply it)")
     return 1 if any(r.outcome == FAILED for r in results) else 0
+
+
+def cmd_etl(args: argparse.Namespace, settings: Settings) -> int:
+    """`python -m etl`, as a subcommand."""
+    return etl_cli.execute(args, settings, prepare_database)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -142,6 +151,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("doctor", help="plan (or with --heal apply) remedies for the last run")
     p.add_argument("--heal", action="store_true", help="apply the plan, then re-check")
     p.set_defaults(handler=cmd_doctor)
+
+    p = commands.add_parser(
+        "etl",
+        help="pull the sources and compute metrics (as `python -m etl`)",
+        description=etl_cli.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    etl_cli.add_arguments(p)
+    p.set_defaults(handler=cmd_etl)
     return parser
 
 

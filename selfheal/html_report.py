@@ -21,14 +21,14 @@ from typing import Any
 import psycopg
 import pytest
 
-from selfheal.db import DatabaseUnreachable, connect
+from selfheal.core.db import DatabaseUnreachable, connect
+from selfheal.core.settings import Settings
 from selfheal.evidence import DETAILS, SAMPLE_ROWS, from_report
 from selfheal.health.config import HealthConfigError, load_config
 from selfheal.health.overview import TableOverview, table_overview
 from selfheal.kpi import write_kpi_page
 from selfheal.plugin import STAGE_PROPERTY
 from selfheal.reporting import redact
-from selfheal.settings import Settings
 
 HEALTH_CONFIG = Path("checks") / "health.toml"
 MAX_ROWS = 10

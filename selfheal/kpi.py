@@ -15,10 +15,10 @@ from pathlib import Path
 
 import psycopg
 
-from selfheal.db import DatabaseUnreachable, connect
-from selfheal.environment import target_database
-from selfheal.reporting import write_atomic
-from selfheal.settings import Settings, SettingsError
+from selfheal.core.db import DatabaseUnreachable, connect
+from selfheal.core.files import write_atomic
+from selfheal.core.settings import Settings, SettingsError
+from selfheal.core.target import target_database
 
 DAYS = 30
 

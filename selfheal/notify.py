@@ -17,7 +17,7 @@ from tenacity import (
     wait_exponential,
 )
 
-from selfheal.settings import Settings
+from selfheal.core.settings import Settings
 
 ATTEMPTS = 3
 TIMEOUT_SECONDS = 5.0

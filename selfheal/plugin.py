@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from selfheal import notify
+from selfheal.core.settings import Settings, redact_dsn
 from selfheal.pipeline import (
     COLLECT,
     NOT_RUN,
@@ -33,7 +34,6 @@ from selfheal.pipeline import (
     stage_of,
 )
 from selfheal.reporting import CRASH, KIND, Outcome, redact, write_preflight_report
-from selfheal.settings import Settings, redact_dsn
 from selfheal.summary import Run, write_run_files
 from selfheal.tickets import Backlog, Observation, RunChanges
 

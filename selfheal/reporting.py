@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -13,7 +11,8 @@ from typing import Any
 import pytest
 
 from selfheal import evidence
-from selfheal.settings import Settings, redact_dsn
+from selfheal.core.files import write_atomic
+from selfheal.core.settings import Settings, redact_dsn
 
 KIND = "selfheal.kind"  # user property: the exception type (or evidence kind) of a failure
 CRASH = "selfheal.crash"  # user property: {"message", "where"} of a failure, before redaction
@@ -96,15 +95,6 @@ def redact(text: str, settings: Settings) -> str:
     for secret in settings.secrets():
         text = text.replace(secret, "***")
     return text
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write to a temporary file beside `path`, then rename: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
 
 
 def _cell(text: str) -> str:

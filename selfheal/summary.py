@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from selfheal.core.files import write_atomic
 from selfheal.notify import Delivery, RunNews, StageCount
 from selfheal.pipeline import STAGES, stage_rank
-from selfheal.reporting import Outcome, write_atomic
+from selfheal.reporting import Outcome
 from selfheal.tickets import RunChanges, Ticket
 
 LAST_RUN = "last_run.json"

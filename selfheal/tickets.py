@@ -25,7 +25,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from selfheal.reporting import write_atomic
+from selfheal.core.files import write_atomic
 
 OPEN_PREFIX = "READY_system_fix_"
 RESOLVED_PREFIX = "RESOLVED_system_fix_"

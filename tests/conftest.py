@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from selfheal.db import connect, create_database, drop_database
-from selfheal.embedded import EmbeddedPostgres, start_embedded
-from selfheal.environment import prepare_database
-from selfheal.shim import apply_shim
+from selfheal.core.db import connect, create_database, drop_database
+from selfheal.core.embedded import EmbeddedPostgres, start_embedded
+from selfheal.core.shim import apply_shim
+from selfheal.migrate.runner import prepare_database
 
 ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS = ROOT / "migrations"

@@ -18,7 +18,7 @@ from etl.fake.server import (
     SourceAContract,
     SourceBContract,
 )
-from selfheal.settings import Secret, Settings
+from selfheal.core.settings import Secret, Settings
 
 __all__ = ["DEMO_FAULTS", "FakeSources", "Faults", "serve_all"]
 DEFAULT_DAYS = 30

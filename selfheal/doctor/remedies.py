@@ -19,13 +19,13 @@ import psycopg
 from psycopg import sql
 
 from selfheal.catalog import CatalogSnapshot, snapshot
-from selfheal.db import connect
-from selfheal.migrate.delta import build_delta
+from selfheal.core.db import connect
+from selfheal.core.settings import Settings
 from selfheal.reporting import Outcome
 from selfheal.rls.lints import run_lints, unindexed_foreign_key_constraints
 from selfheal.schema import diff
+from selfheal.schema.delta import build_delta
 from selfheal.schema.expected import locked_or_built
-from selfheal.settings import Settings
 
 MAX_IDENTIFIER_BYTES = 63
 LOCK_TIMEOUT = "10s"

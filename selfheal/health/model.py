@@ -57,11 +57,13 @@ class AuditContext:
     """What every check reads: one read-only session, the configuration, the backlog folder.
 
     One context serves a whole audit, so what several checks need is computed once (`once`).
+    Tickets belong to a higher layer (the run's records): the caller hands in their reader.
     """
 
     conn: psycopg.Connection
     config: HealthConfig
-    backlog_dir: Path = Path("backlog")
+    backlog_dir: Path
+    read_tickets: Callable[[Path], list[Any]]
     _memo: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def once(self, key: str, compute: Callable[[], Any]) -> Any:
@@ -102,9 +104,7 @@ class AuditContext:
 
     @property
     def tickets(self) -> list[Any]:
-        from selfheal.tickets import load_tickets
-
-        return self.once("tickets", lambda: load_tickets(self.backlog_dir))
+        return self.once("tickets", lambda: self.read_tickets(self.backlog_dir))
 
 
 Runner = Callable[[AuditContext], CheckResult]

@@ -7,8 +7,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from selfheal.core.files import write_atomic
 from selfheal.health.model import PARTS, Check, CheckResult
-from selfheal.reporting import write_atomic
 
 TITLES = {
     "feedback_loops": "1. Feedback loops",

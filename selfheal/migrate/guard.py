@@ -30,7 +30,8 @@ from dataclasses import dataclass, field, replace
 
 import psycopg
 
-from selfheal.db import connect, create_database, drop_database, scratch_database
+from selfheal.core.db import connect, create_database, drop_database, scratch_database
+from selfheal.core.shim import apply_shim
 from selfheal.migrate import access, catalog_changes, digest, instruments, probes, seeding
 from selfheal.migrate.catalog_changes import is_widening
 from selfheal.migrate.files import MigrationFile
@@ -39,7 +40,6 @@ from selfheal.migrate.idempotency import fingerprint
 from selfheal.migrate.instruments import LogEntry
 from selfheal.migrate.statements import Statement, atomicity_problems, split_statements
 from selfheal.migrate.waivers import apply_waivers
-from selfheal.shim import apply_shim
 
 __all__ = [
     "KINDS",

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import psycopg
 
-from selfheal.db import connect
+from selfheal.core.db import connect
+from selfheal.core.settings import redact_dsn
+from selfheal.core.shim import apply_shim
 from selfheal.migrate.files import MigrationFile, discover
 from selfheal.migrate.statements import atomicity_problems, split_statements
-from selfheal.settings import redact_dsn
 
 LEDGER = "selfheal.schema_migrations"
 _LOCK_KEY = "selfheal.migrate"
@@ -161,3 +162,11 @@ def migrate(
         else:
             applied = apply_pending(conn, folder)
     return MigrateResult(target=redact_dsn(dsn), applied=applied, dry_run=dry_run)
+
+
+def prepare_database(dsn: str, migrations_dir: Path) -> None:
+    """Make an empty database look like a deployed project: the Supabase shim (only where
+    Supabase's auth is absent), then every pending migration."""
+    with connect(dsn, autocommit=True) as conn:
+        apply_shim(conn)
+        apply_pending(conn, migrations_dir)

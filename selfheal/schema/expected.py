@@ -10,12 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from selfheal.catalog import CatalogSnapshot, snapshot
-from selfheal.db import connect, scratch_database
-from selfheal.embedded import start_embedded
-from selfheal.environment import prepare_database
+from selfheal.core.db import connect, scratch_database
+from selfheal.core.embedded import start_embedded
+from selfheal.core.shim import apply_shim
 from selfheal.migrate.files import discover
+from selfheal.migrate.runner import prepare_database
 from selfheal.schema.lock import read_lock
-from selfheal.shim import apply_shim
 
 
 def expected_snapshot(admin_dsn: str, migrations_dir: Path) -> CatalogSnapshot:

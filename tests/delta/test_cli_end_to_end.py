@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from selfheal.db import connect
+from selfheal.core.db import connect
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent

@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 import psycopg
 import pytest
 
+from selfheal.core.settings import Settings
 from selfheal.doctor import Context, Doctor
 from selfheal.doctor.doctor import FAILED, HEALED, NEEDS_PERSON, NO_REMEDY, PLANNED
 from selfheal.reporting import Outcome
-from selfheal.settings import Settings
 from selfheal.tickets import Backlog, HealAttempt, Observation, load_tickets
 
 pytest_plugins = ["pytester"]

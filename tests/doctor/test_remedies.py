@@ -5,6 +5,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
+from selfheal.core.settings import Settings
 from selfheal.doctor.remedies import (
     Context,
     EnableRowLevelSecurity,
@@ -14,7 +15,6 @@ from selfheal.doctor.remedies import (
     bounded_identifier,
 )
 from selfheal.reporting import Outcome
-from selfheal.settings import Settings
 
 FAILURE = Outcome("checks/test_x.py::test_y", "schema", "failed", "", 0.0)
 

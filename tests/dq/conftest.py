@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from selfheal.db import connect
+from selfheal.core.db import connect
 from selfheal.dq.config import load_suite
 from selfheal.dq.runner import CheckResult, Runner
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from selfheal.db import connect
+from selfheal.core.db import connect
 from tests.dq.conftest import RunChecks
 
 RULES = """table = "t"

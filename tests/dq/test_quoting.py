@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from psycopg import sql
 
-from selfheal.db import connect
+from selfheal.core.db import connect
 from tests.dq.conftest import RunChecks
 
 SCHEMA = 'Odd "Schema"'

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from selfheal.db import connect
+from selfheal.core.db import connect
 from selfheal.dq.config import load_suite
 from selfheal.dq.runner import Runner
 from tests.dq.conftest import execute

@@ -8,7 +8,7 @@ import pytest
 from etl_support import NOW, SEED, settings_for
 
 from etl.fake import FakeSources, serve_all
-from selfheal.settings import Settings
+from selfheal.core.settings import Settings
 
 
 @pytest.fixture

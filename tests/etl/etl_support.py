@@ -14,7 +14,7 @@ from psycopg import sql
 from etl.fake import FakeSources
 from etl.http import RetryPolicy
 from etl.jobs import JobOptions
-from selfheal.settings import Settings
+from selfheal.core.settings import Settings
 
 NOW = datetime.now(UTC).replace(minute=17, second=0, microsecond=0)
 SEED = 11

@@ -14,7 +14,7 @@ from etl.contracts import AUTH_HEADER, SOURCE_A_PATH
 from etl.fake import Faults, serve_all
 from etl.fake.server import FakeServer
 from etl.http import HttpClient, RetryPolicy, SourceError, parse_retry_after
-from selfheal.settings import Secret
+from selfheal.core.settings import Secret
 
 PARAMS = {"start_date": "2000-01-01", "end_date": "2100-01-01", "limit": 5}
 

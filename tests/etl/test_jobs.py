@@ -12,7 +12,7 @@ from etl_support import NOW, OPTIONS, SEED, domain_state, row_versions, runs, se
 
 from etl.fake import DEMO_FAULTS, Faults, serve_all
 from etl.jobs import JobResult, run
-from selfheal.settings import Settings
+from selfheal.core.settings import Settings
 
 SOURCES = ("events", "source_a", "source_b")
 

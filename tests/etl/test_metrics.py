@@ -16,7 +16,7 @@ from psycopg.types.json import Jsonb
 
 from etl import metrics
 from etl.jobs import run
-from selfheal.settings import Settings
+from selfheal.core.settings import Settings
 
 TORONTO = "America/Toronto"
 USER = "6f1c8a2e-4b1d-4c3e-9a55-1f0e2d3c4b5a"

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from etl.fake import FakeSources
-from selfheal.settings import Settings
+from selfheal.core.settings import Settings
 from selfheal.tickets import Ticket, load_tickets
 
 ROOT = Path(__file__).resolve().parents[2]

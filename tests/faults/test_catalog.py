@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import psycopg
 import pytest
 
-from selfheal.db import scratch_database
+from selfheal.core.db import scratch_database
 from selfheal.tickets import Ticket
 from tests.faults.conftest import make_pipeline
 

@@ -141,3 +141,30 @@ def test_the_whole_pipeline_passes_under_xdist_on_the_embedded_default(tmp_path)
     assert " failed" not in result.stdout.splitlines()[-1]
     summary = next((tmp_path / "exec").glob("run_summary_*.md")).read_text()
     assert "| etl | 4 | 0 |" in summary.replace("  ", " ")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://app:pa/ss-zq81@127.0.0.1:1/prod",  # libpq would read a host and a port
+        "postgresql://app:p@ss-zq81@127.0.0.1:1/prod",  # libpq would split at the first @
+        "postgresql://app:p?ss-zq81@127.0.0.1:1/prod",  # unambiguous: libpq reads it right
+    ],
+)
+def test_a_password_with_reserved_characters_appears_in_no_output(tmp_path, url):
+    """Preflight with the live target unreachable or refused: every report, ticket and line of
+    output is searched for any piece of the password."""
+    env = {
+        "SUPABASE_DB_URL": url,
+        "SELFHEAL_BACKLOG_DIR": str(tmp_path / "backlog"),
+        "SELFHEAL_REPORTS_DIR": str(tmp_path / "reports"),
+    }
+    result = _preflight(tmp_path / "reports", **env)
+    cli = _run([sys.executable, "-m", "selfheal", "migrate"], env)
+    assert result.returncode == 1 and cli.returncode == 2
+    written = [p.read_text(errors="replace") for p in tmp_path.rglob("*") if p.is_file()]
+    everything = "".join([result.stdout, result.stderr, cli.stdout, cli.stderr, *written])
+    assert "zq81" not in everything
+    assert "Traceback" not in cli.stderr
+    refused = "?" not in url  # a URL libpq would mis-split is refused, naming its variable
+    assert ("SUPABASE_DB_URL" in cli.stderr and "percent-encode" in cli.stderr) == refused

@@ -4,8 +4,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from selfheal.db import DatabaseUnreachable, connect
-from selfheal.shim import SUPABASE_ROLES, apply_shim, has_supabase_auth
+from selfheal.core.db import DatabaseUnreachable, connect
+from selfheal.core.shim import SUPABASE_ROLES, apply_shim, has_supabase_auth
 
 
 def test_embedded_server_runs_unprivileged(pg_server):

@@ -4,7 +4,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from selfheal.settings import DEFAULT_TZ, Secret, Settings, SettingsError, redact_dsn, required_dsn
+from selfheal.core.settings import (
+    DEFAULT_TZ,
+    Secret,
+    Settings,
+    SettingsError,
+    redact_dsn,
+    required_dsn,
+)
 
 
 def test_defaults_without_any_variable():
@@ -104,7 +111,7 @@ def test_redact_dsn_never_contains_the_password(password):
 
 
 def test_env_example_documents_every_variable():
-    from selfheal.settings import VARIABLES
+    from selfheal.core.settings import VARIABLES
 
     example = (Path(__file__).resolve().parents[2] / ".env.example").read_text()
     documented = {

@@ -8,10 +8,11 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from selfheal.db import connect
+from selfheal.core.db import connect
 from selfheal.health.audit import check_by_id
 from selfheal.health.config import HealthConfig, load_config
 from selfheal.health.model import AuditContext, CheckResult
+from selfheal.tickets import load_tickets
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED_CONFIG = ROOT / "checks" / "health.toml"
@@ -37,7 +38,7 @@ def audit(migrated_db: str, shipped_config: HealthConfig, tmp_path: Path) -> Aud
 
     def run(check_id: str, config: HealthConfig | None = None) -> CheckResult:
         with connect(migrated_db, read_only=True, autocommit=True) as conn:
-            ctx = AuditContext(conn, config or shipped_config, tmp_path / "backlog")
+            ctx = AuditContext(conn, config or shipped_config, tmp_path / "backlog", load_tickets)
             return check_by_id(check_id)(ctx)
 
     return run

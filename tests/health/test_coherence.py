@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from selfheal.db import connect
+from selfheal.core.db import connect
 
 from .conftest import add_run
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import port_for
 import pytest
 
+from selfheal.core.settings import Secret, Settings
 from selfheal.notify import RunNews, StageCount, send
-from selfheal.settings import Secret, Settings
 
 NEWS = RunNews(
     title="selfheal run: 1 failed",

@@ -9,7 +9,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from selfheal.db import connect
+from selfheal.core.db import connect
 from selfheal.kpi import DayKpi, daily_trend, render_svg, write_kpi_page
 
 TODAY = date(2026, 11, 25)

@@ -16,7 +16,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from selfheal.db import connect, create_database, drop_database
+from selfheal.core.db import connect, create_database, drop_database
 from selfheal.tickets import load_tickets
 
 from .dom import tables_in

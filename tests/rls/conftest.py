@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from selfheal.catalog import CatalogSnapshot, snapshot
-from selfheal.db import connect
+from selfheal.core.db import connect
 
 
 @pytest.fixture

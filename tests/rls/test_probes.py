@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, find, given, settings
 from hypothesis import strategies as st
 
-from selfheal.db import connect
+from selfheal.core.db import connect
 from selfheal.rls.access import AccessFileError, load_access
 from selfheal.rls.claims import claims
 from selfheal.rls.probes import baseline, claims_violation, exact_violations, write_violations

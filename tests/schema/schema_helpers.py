@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from selfheal.catalog import CatalogSnapshot, snapshot
-from selfheal.db import connect
+from selfheal.core.db import connect
 
 ROOT = Path(__file__).resolve().parents[2]
 MIGRATIONS = ROOT / "migrations"

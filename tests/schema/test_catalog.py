@@ -5,7 +5,7 @@ from __future__ import annotations
 from schema_helpers import LONG_NAME, live
 
 from selfheal.catalog import CatalogSnapshot
-from selfheal.environment import prepare_database
+from selfheal.migrate.runner import prepare_database
 
 
 def test_awkward_objects_are_snapshotted(awkward_expected):

@@ -8,12 +8,11 @@ from pathlib import Path
 import pytest
 from schema_helpers import live, run
 
-from selfheal.db import connect
-from selfheal.environment import prepare_database
-from selfheal.migrate.delta import build_delta, render_delta
+from selfheal.core.db import connect
 from selfheal.migrate.files import read_migration
-from selfheal.migrate.runner import apply_file, ensure_ledger
+from selfheal.migrate.runner import apply_file, ensure_ledger, prepare_database
 from selfheal.schema import diff
+from selfheal.schema.delta import build_delta, render_delta
 
 # (what to remove, the problem kind the diff must report, words its message must hold)
 REMOVALS = {

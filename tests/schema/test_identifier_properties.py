@@ -8,9 +8,9 @@ from hypothesis import strategies as st
 from psycopg import sql
 
 from selfheal.catalog import snapshot
-from selfheal.db import connect
-from selfheal.migrate.delta import render_delta
+from selfheal.core.db import connect
 from selfheal.schema import diff
+from selfheal.schema.delta import render_delta
 
 # Names of 1 to 63 bytes, any character but NUL; PostgreSQL truncates nothing at 63 bytes.
 names = st.text(

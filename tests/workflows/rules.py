@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from selfheal.settings import VARIABLES
+from selfheal.core.settings import VARIABLES
 
 Workflow = dict[str, Any]
 Rule = Callable[[str, Workflow], list[str]]

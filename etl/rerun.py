@@ -1,16 +1,22 @@
-"""The doctor's handle on the ETL: run one job, again with backoff while it fails."""
+"""The doctor's handle on the ETL: run one job, again with backoff while it fails.
+
+The doctor does not import the ETL: whoever starts it (the CLI, the doctor stage) hands it the
+runner made here, a plain `(job, since, until) -> None` callable.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from etl import jobs
-from selfheal.doctor.remedies import EtlRunner
-from selfheal.settings import Settings
+from selfheal.core.settings import Settings
 
 ATTEMPTS = 3
+
+EtlRunner = Callable[[str, datetime | None, datetime | None], None]
 
 
 class JobFailed(RuntimeError):

@@ -7,10 +7,10 @@ from datetime import datetime
 
 import pytest
 
+from selfheal.core.settings import Settings, redact_dsn
 from selfheal.evidence import DETAILS, from_report
 from selfheal.health.report import CheckRecord, render, write_health_report
 from selfheal.reporting import redact
-from selfheal.settings import Settings, redact_dsn
 
 
 class HealthReportWriter:

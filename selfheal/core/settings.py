@@ -16,7 +16,9 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
-from psycopg.conninfo import conninfo_to_dict
+
+from selfheal.core.dsn import dsn_password, intended_password, parse_dsn
+from selfheal.core.dsn import redact_dsn as redact_dsn  # the name the readers import
 
 DEFAULT_TZ = "America/Toronto"
 KNOWN_SOURCES = ("events", "source_a", "source_b")
@@ -54,25 +56,8 @@ class Secret:
         return hash(self._value)
 
 
-def redact_dsn(dsn: str) -> str:
-    """`user@host:port/dbname` of a libpq DSN or URL, without the password or other options."""
-    try:
-        parts = conninfo_to_dict(dsn)
-    except Exception:
-        return "<unparseable DSN>"
-    user = parts.get("user") or ""
-    host = parts.get("host") or "localhost"
-    port = parts.get("port") or "5432"
-    dbname = parts.get("dbname") or user
-    return f"{user + '@' if user else ''}{host}:{port}/{dbname}"
-
-
 def _parse_dsn(raw: str) -> Secret:
-    try:
-        conninfo_to_dict(raw)
-    except Exception:
-        # The libpq message may quote the DSN, password included: do not chain it.
-        raise ValueError("is not a valid PostgreSQL connection string or URL") from None
+    parse_dsn(raw)
     return Secret(raw)
 
 
@@ -153,7 +138,8 @@ VARIABLES: tuple[Variable, ...] = (
         "SUPABASE_DB_URL",
         "db_url",
         _parse_dsn,
-        "PostgreSQL DSN or URL of the live database; unset = the embedded local default",
+        "PostgreSQL DSN or URL of the live database (in a URL, percent-encode reserved "
+        "characters of the password: @ / : ? # and spaces); unset = the embedded local default",
         secret=True,
     ),
     Variable("SUPABASE_URL", "supabase_url", _parse_url, "Supabase project URL (informational)"),
@@ -281,6 +267,8 @@ class Settings:
     connect_timeout: int = 10
     statement_timeout_ms: int = 60_000
     problems: dict[str, str] = field(default_factory=dict, compare=False)
+    # Values of secret variables that did not parse: never used, but redacted wherever they show.
+    rejected_secrets: tuple[str, ...] = field(default=(), compare=False)
 
     @property
     def live(self) -> bool:
@@ -298,7 +286,9 @@ class Settings:
         values = {getattr(self, v.attribute) for v in VARIABLES if v.secret} - {None}
         revealed = {value.reveal() for value in values}
         if self.db_url is not None:
-            revealed.add(conninfo_to_dict(self.db_url.reveal()).get("password") or "")
+            revealed.add(dsn_password(self.db_url.reveal()) or "")
+        for raw in self.rejected_secrets:
+            revealed.update({raw, intended_password(raw)})
         return sorted(revealed - {""}, key=len, reverse=True)
 
     @classmethod
@@ -321,6 +311,7 @@ class Settings:
 
         values: dict[str, Any] = {}
         problems: dict[str, str] = {}
+        rejected_secrets: list[str] = []
         for variable in VARIABLES:
             raw = merged.get(variable.name)
             if raw is None or raw == "":
@@ -329,12 +320,14 @@ class Settings:
                 values[variable.attribute] = variable.parse(raw)
             except ValueError as error:
                 problems[variable.name] = str(error)
+                if variable.secret:
+                    rejected_secrets.append(raw)
         backfill_window = (values.get("backfill_start"), values.get("backfill_end"))
         if all(backfill_window) and backfill_window[0] > backfill_window[1]:
             problems["BACKFILL_END"] = "is before BACKFILL_START"
         if problems and strict:
             raise SettingsError(problems)
-        return cls(**values, problems=problems)
+        return cls(**values, problems=problems, rejected_secrets=tuple(rejected_secrets))
 
 
 def required_dsn(settings: Settings) -> str:

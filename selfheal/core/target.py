@@ -1,9 +1,9 @@
 """The target database: the live one from `SUPABASE_DB_URL`, or the embedded local default.
 
-`prepare_database` makes an empty database look like a deployed project: the Supabase shim, then
-every migration. `target_database` gives command-line tools their DSN: the live one, or a local
-server whose data persists between commands (so `selfheal migrate` twice applies nothing the
-second time), started for the command and stopped after it.
+`target_database` gives command-line tools their DSN: the live one, or a local server whose data
+persists between commands (so `selfheal migrate` twice applies nothing the second time), started
+for the command and stopped after it. Migrations are the caller's (`migrate.prepare_database`):
+this layer knows databases, not what a project puts in them.
 """
 
 from __future__ import annotations
@@ -15,20 +15,12 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from selfheal.db import connect, with_dbname
-from selfheal.embedded import persistent_dir, start_embedded
-from selfheal.migrate.runner import apply_pending
-from selfheal.settings import Settings
-from selfheal.shim import apply_shim
+from selfheal.core.db import connect, with_dbname
+from selfheal.core.embedded import persistent_dir, start_embedded
+from selfheal.core.settings import Settings
+from selfheal.core.shim import apply_shim
 
 EMBEDDED_DBNAME = "selfheal"
-
-
-def prepare_database(dsn: str, migrations_dir: Path) -> None:
-    """Shim (only where Supabase's auth is absent) and apply all pending migrations."""
-    with connect(dsn, autocommit=True) as conn:
-        apply_shim(conn)
-        apply_pending(conn, migrations_dir)
 
 
 def ensure_embedded_database(admin_dsn: str) -> str:

@@ -8,9 +8,9 @@ from contextlib import contextmanager
 
 import psycopg
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.conninfo import make_conninfo
 
-from selfheal.settings import redact_dsn
+from selfheal.core.dsn import DsnError, dsn_password, parse_dsn, redact_dsn
 
 
 class DatabaseUnreachable(ConnectionError):
@@ -39,6 +39,11 @@ def connect(
     if options:
         params["options"] = " ".join(options)
     try:
+        # Strictly first: libpq's own messages quote a malformed token, which may be the password.
+        parse_dsn(dsn)
+    except DsnError as error:
+        raise DatabaseUnreachable(f"cannot connect: the connection string {error}") from None
+    try:
         return psycopg.connect(make_conninfo(dsn, **params), autocommit=autocommit)
     except psycopg.OperationalError as error:
         raise DatabaseUnreachable(
@@ -49,7 +54,7 @@ def connect(
 def _first_line(error: Exception, dsn: str) -> str:
     """The server's reason, stripped of anything that could carry the password."""
     text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    password = conninfo_to_dict(dsn).get("password")
+    password = dsn_password(dsn)
     return text.replace(password, "***") if password else text
 
 
