@@ -62,12 +62,13 @@ _DYNAMIC_DROP = re.compile(
     r"(?!IF\s)((?:\"[^\"]+\"|[A-Za-z_][\w$]*)(?:\.(?:\"[^\"]+\"|[A-Za-z_][\w$]*))?)",
     re.IGNORECASE,
 )
+# Per seeded table: rows updated or deleted so far in this transaction, and its file node (a
+# TRUNCATE or a rewrite changes it); per sequence: its last value.
 _ACTIVITY = """
 SELECT o, pg_stat_get_xact_tuples_updated(o) + pg_stat_get_xact_tuples_deleted(o),
        pg_relation_filenode(o)
 FROM unnest(%s::oid[]) o
-"""
-_SEQUENCE_ACTIVITY = """
+UNION ALL
 SELECT c.oid, pg_sequence_last_value(c.oid), pg_relation_filenode(c.oid)
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind = 'S' AND n.nspname <> 'selfheal_guard'
@@ -119,10 +120,7 @@ class _Scratch:
         self.log.read(self.conn)  # the guard's own DDL is not the file's
 
     def activity(self) -> dict[int, tuple]:
-        """Per seeded table: rows updated or deleted so far in this transaction, and its file;
-        per sequence: its last value."""
         rows = self.conn.execute(_ACTIVITY, (list(self.digests),)).fetchall()
-        rows += self.conn.execute(_SEQUENCE_ACTIVITY).fetchall()
         return {oid: (changed, filenode) for oid, changed, filenode in rows}
 
 
@@ -239,7 +237,10 @@ def _check_file(scratch: _Scratch, migration: MigrationFile) -> list[Finding]:
         _judge_rows(scratch, run)
         _judge_writes(scratch, run)
         _note_new_objects(scratch, run, before, after)
-    _judge_session(conn, run, session)
+    if migration.in_transaction:
+        _judge_session(conn, run, session)
+    else:
+        conn.execute("RESET ALL")  # as the runner does after a no-transaction file
     return run.findings + _reapply(scratch, migration)
 
 
@@ -451,6 +452,7 @@ def _reapply(scratch: _Scratch, migration: MigrationFile) -> list[Finding]:
         else:
             for statement in split_statements(migration.sql):
                 conn.execute(statement.text)
+            conn.execute("RESET ALL")
             _refresh_digests(scratch, {})
     except psycopg.Error as error:
         detail = f"fails when applied a second time: {_reason(error)}"

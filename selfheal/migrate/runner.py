@@ -107,6 +107,7 @@ def apply_file(conn: psycopg.Connection, migration: MigrationFile) -> None:
             # CREATE INDEX CONCURRENTLY and friends: statement by statement, outside a transaction.
             for statement in split_statements(migration.sql):
                 conn.execute(statement.text)
+            conn.execute("RESET ALL")  # its session settings end with it
             with conn.transaction():
                 _record(conn, migration)
     except psycopg.Error as error:

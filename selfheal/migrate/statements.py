@@ -111,13 +111,10 @@ def escapes_transaction(statement: Statement) -> str | None:
 
 
 def atomicity_problems(sql_text: str, in_transaction: bool) -> list[tuple[int, str]]:
-    """(line, reason) of each statement that would let part of the file outlive a failure.
-
-    A transactional file may not end or start transactions; no file may change the session.
-    """
-    problems = []
-    for statement in split_statements(sql_text):
-        reason = escapes_transaction(statement)
-        if reason and (in_transaction or statement.words[0] in ("SET", "RESET")):
-            problems.append((statement.line, reason))
-    return problems
+    """(line, reason) of each statement that would let part of a transactional file outlive a
+    failure, or its settings outlive the file. (A no-transaction file runs statement by statement
+    and the runner resets the session after it.)"""
+    if not in_transaction:
+        return []
+    found = [(s.line, escapes_transaction(s)) for s in split_statements(sql_text)]
+    return [(line, reason) for line, reason in found if reason]
