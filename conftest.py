@@ -9,7 +9,7 @@ worker, so all workers check (and the ETL stage loads) one database.
 
 from __future__ import annotations
 
-import warnings
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -41,6 +41,8 @@ def scratch_server() -> Iterator[EmbeddedPostgres]:
     with start_embedded() as server:
         yield server
 
+
+log = logging.getLogger("selfheal.target")
 
 SHARED_TARGET = "selfheal_target_dsn"  # key of the workers' input under pytest-xdist
 _SHARED_SERVER = pytest.StashKey[EmbeddedPostgres]()
@@ -86,7 +88,7 @@ def prepare_embedded_target(server: EmbeddedPostgres, settings: Settings) -> str
     except (MigrationError, MigrationFilesError) as error:
         # Preflight names the culprit in its own tests; the other checks see the database as
         # the broken migrations left it, which is the truth.
-        warnings.warn(f"embedded default not fully migrated: {error}", stacklevel=1)
+        log.warning("embedded default not fully migrated: %s", error)
     return dsn
 
 

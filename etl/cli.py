@@ -6,6 +6,9 @@ SUPABASE_DB_URL the embedded local default is used (migrated first: the caller h
 the ETL sits beside the migration engine, not above it). `--fake SEED` serves the
 local fake sources for the run (with a few malformed and duplicate rows), for demos.
 
+Every HTTP request has a wall-clock deadline (--request-timeout) and every source job a budget
+(--job-timeout). `all` runs every job even when one fails; each failure is one line on stderr.
+
 Exit codes: 0 success, 1 a job failed, 2 bad usage or settings, 75 another run holds the lock.
 """
 
@@ -15,11 +18,14 @@ import argparse
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
+from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
 
 from etl import fake, progress
+from etl.http import RetryPolicy
 from etl.jobs import JobOptions, JobResult, job_name, run
+from selfheal.core import logs
 from selfheal.core.db import DatabaseUnreachable
 from selfheal.core.embedded import ServerBinariesMissing
 from selfheal.core.settings import Settings, SettingsError
@@ -50,6 +56,13 @@ def _non_negative(raw: str) -> float:
     return value
 
 
+def _positive(raw: str) -> float:
+    value = _non_negative(raw)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{raw!r} must be more than zero")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m etl",
@@ -57,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_arguments(parser)
+    logs.add_verbose_option(parser)
     return parser
 
 
@@ -87,6 +101,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=0.0,
         metavar="SECONDS",
         help="wait this long for a concurrent run of the same source",
+    )
+    parser.add_argument(
+        "--request-timeout",
+        type=_positive,
+        default=RetryPolicy.timeout_seconds,
+        metavar="SECONDS",
+        help="wall-clock deadline of one HTTP request: connect, headers and body",
+    )
+    parser.add_argument(
+        "--job-timeout",
+        type=_positive,
+        default=JobOptions.job_timeout_seconds,
+        metavar="SECONDS",
+        help="wall-clock budget of one source job: no request, page or retry starts after it",
     )
     parser.add_argument(
         "--fake",
@@ -120,6 +148,7 @@ def _print(result: JobResult) -> None:
 
 def main(argv: Sequence[str] | None = None, *, prepare: Prepare) -> int:
     args = build_parser().parse_args(argv)
+    logs.configure(args.verbose)
     try:
         settings = Settings.from_env()
     except SettingsError as error:
@@ -136,6 +165,8 @@ def execute(args: argparse.Namespace, settings: Settings, prepare: Prepare) -> i
             lookback=timedelta(days=args.lookback_days),
             lock_wait_seconds=args.lock_wait,
             progress=progress.wanted(),
+            retry=replace(RetryPolicy(), timeout_seconds=args.request_timeout),
+            job_timeout_seconds=args.job_timeout,
         )
         with ExitStack() as stack:
             if args.fake is not None:
@@ -156,6 +187,7 @@ def execute(args: argparse.Namespace, settings: Settings, prepare: Prepare) -> i
         print(f"etl {args.job}: {error}", file=sys.stderr)
         return EXIT_USAGE
     _print(result)
-    if not result.ok and result.error:
-        print(f"etl {args.job}: {result.status}: {result.error}", file=sys.stderr)
+    for part in result.parts or [result]:
+        if not part.ok and part.error:
+            print(f"etl {part.job}: {part.status}: {part.error}", file=sys.stderr)
     return exit_code(result)

@@ -9,6 +9,7 @@ what would change; it writes nothing, not even the ledger.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -21,7 +22,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 
 from etl import ledger, load, metrics, sources, validate
-from etl.http import HttpClient, RetryPolicy
+from etl.http import Deadline, HttpClient, RetryPolicy
 from etl.ledger import Window
 from etl.progress import Progress
 from selfheal.core.db import connect
@@ -29,6 +30,8 @@ from selfheal.core.settings import KNOWN_SOURCES, Settings, SettingsError
 
 JOBS = (*KNOWN_SOURCES, "metrics")
 APPLICATION = "selfheal-etl"
+INTERRUPTED = "interrupted (a signal or Ctrl-C) before the run finished"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,10 @@ class JobOptions:
     initial_days: int = 30
     page_size: int = 500
     retry: RetryPolicy = RetryPolicy()
+    # Wall-clock budget of one source job: no request, page or retry starts after it.
+    job_timeout_seconds: float = 1800.0
+    # A row dated later than now + this is quarantined as "in the future".
+    future_tolerance: timedelta = timedelta(minutes=10)
     lock_wait_seconds: float = 0.0
     progress: bool = False
     now: datetime | None = None
@@ -108,6 +115,10 @@ class Request:
     def now(self) -> datetime:
         return self.options.now or datetime.now(UTC)
 
+    def latest_plausible(self) -> datetime:
+        """The latest instant a row may carry: later ones are in the future."""
+        return self.now() + self.options.future_tolerance
+
     def today(self) -> date:
         return self.now().astimezone(self.zone).date()
 
@@ -144,10 +155,14 @@ def _run(request: Request) -> JobResult:
 
 
 def _guarded(name: str, body: Callable[[], JobResult]) -> JobResult:
-    """The job's result; configuration, source and database errors become a failed result."""
+    """The job's result; any error (settings, source, database, a bug) becomes a failed result,
+    so `all` goes on with the next job. Unexpected ones leave their traceback in the debug log."""
     try:
         return body()
     except (SettingsError, psycopg.Error, ConnectionError, RuntimeError, ValueError) as error:
+        return JobResult(name, "failed", error=_describe(error))
+    except Exception as error:
+        log.debug("%s: unexpected failure", name, exc_info=True)
         return JobResult(name, "failed", error=_describe(error))
 
 
@@ -227,7 +242,7 @@ def plan(conn: psycopg.Connection, request: Request) -> tuple[str, list[Window]]
             Window(_local_midnight(first, zone), _local_midnight(last + timedelta(days=1), zone))
         ]
     now = request.now()
-    mark = ledger.last_watermark(conn, name)
+    mark = ledger.last_watermark(conn, name, not_after=request.latest_plausible())
     start = (
         mark - request.options.lookback
         if mark
@@ -257,14 +272,15 @@ def _extract(request: Request, client: HttpClient, window: Window) -> _Extracted
         )
     finally:
         progress.done()
-    checked = validate.validate(name, payloads)
+    checked = validate.validate(name, payloads, request.latest_plausible(), request.zone)
     instants = [_row_instant(name, row, request.zone) for row in checked.rows]
     return _Extracted(checked, max(instants, default=None))
 
 
 def _source(request: Request) -> JobResult:
     name, options = request.job, request.options
-    client = sources.client_for(name, request.settings, options.retry)
+    deadline = Deadline.after(options.job_timeout_seconds)
+    client = sources.client_for(name, request.settings, options.retry, deadline)
     try:
         if request.dry_run:
             return _preview_source(request, client)
@@ -294,7 +310,11 @@ def _load_window(
     window: Window,
     result: JobResult,
 ) -> None:
-    """Load one window in one transaction; a failure rolls it back and is recorded apart."""
+    """Load one window in one transaction; a failure rolls it back and is recorded apart.
+
+    Whatever happens, the ledger row does not stay `running`: it is closed `succeeded` with the
+    data, or `failed` with the reason (on an interrupt too, which is then raised again).
+    """
     name = request.job
     spec = validate.ROW_BUILDERS[name][0]
     run_id = ledger.start_run(conn, name, mode, window)
@@ -315,11 +335,26 @@ def _load_window(
                 quarantined=len(checked.rejected),
                 watermark=extracted.watermark,
             )
-    except (psycopg.Error, RuntimeError, ValueError) as error:
-        result.status, result.error = "failed", _describe(error)
-        ledger.fail_run(conn, run_id, result.error)
+    except Exception as error:
+        result.status, result.error = "failed", _close_failed(conn, run_id, name, error)
         return
+    except BaseException:
+        _close_failed(conn, run_id, name, None)
+        raise
     result.add(counts.inserted, counts.updated, unchanged, len(checked.rejected))
+
+
+def _close_failed(conn: psycopg.Connection, run_id: int, name: str, error: Exception | None) -> str:
+    """Mark the run failed with the error's one-line description (None: interrupted) and return
+    it. If even that fails (the database is gone), the next run marks the row abandoned."""
+    if error is not None and not isinstance(error, psycopg.Error | RuntimeError | ValueError):
+        log.debug("%s: unexpected failure", name, exc_info=error)
+    reason = INTERRUPTED if error is None else _describe(error)
+    try:
+        ledger.fail_run(conn, run_id, reason)
+    except psycopg.Error:
+        log.warning("%s: run %s could not be marked failed; the next run will", name, run_id)
+    return reason
 
 
 def _preview_source(request: Request, client: HttpClient) -> JobResult:
@@ -400,7 +435,11 @@ def _metrics(request: Request) -> JobResult:
                     quarantined=0,
                     watermark=now,
                 )
-        except psycopg.Error as error:
-            ledger.fail_run(conn, run_id, _describe(error))
-            return JobResult("metrics", "failed", error=_describe(error))
+        except Exception as error:
+            return JobResult(
+                "metrics", "failed", error=_close_failed(conn, run_id, "metrics", error)
+            )
+        except BaseException:
+            _close_failed(conn, run_id, "metrics", None)
+            raise
     return _metrics_result("succeeded", counts)

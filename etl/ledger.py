@@ -92,10 +92,15 @@ def fail_run(conn: psycopg.Connection, run_id: int, error: str) -> None:
     )
 
 
-def last_watermark(conn: psycopg.Connection, source: str) -> datetime | None:
+def last_watermark(
+    conn: psycopg.Connection, source: str, not_after: datetime | None = None
+) -> datetime | None:
+    """The newest watermark of a succeeded run; one later than `not_after` (a future date that
+    poisoned the ledger before future rows were quarantined) is ignored."""
     return conn.execute(
-        "SELECT max(watermark) FROM public.etl_runs WHERE source = %s AND status = 'succeeded'",
-        (source,),
+        "SELECT max(watermark) FROM public.etl_runs WHERE source = %s AND status = 'succeeded'"
+        " AND (%s::timestamptz IS NULL OR watermark <= %s)",
+        (source, not_after, not_after),
     ).fetchone()[0]
 
 

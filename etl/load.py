@@ -7,6 +7,7 @@ window. `classify` answers the same question read-only, for dry runs.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -178,11 +179,18 @@ def classify(
 def quarantine(
     conn: psycopg.Connection, run_id: int | None, source: str, rejected: Sequence[Rejected]
 ) -> None:
+    """Keep each rejected payload once per source: one rejected again (a look-back re-run) is
+    not inserted again; its row then names the latest run that rejected it."""
     if not rejected:
         return
     with conn.cursor() as cur:
         cur.executemany(
-            "INSERT INTO public.etl_quarantine (run_id, source, raw_payload, reason)"
-            " VALUES (%s, %s, %s, %s)",
-            [(run_id, source, r.raw_payload, r.reason) for r in rejected],
+            "INSERT INTO public.etl_quarantine (run_id, source, raw_payload, reason, payload_sha256)"
+            " VALUES (%s, %s, %s, %s, %s)"
+            " ON CONFLICT (source, payload_sha256) DO UPDATE SET run_id = excluded.run_id",
+            [(run_id, source, r.raw_payload, r.reason, _sha256(r.raw_payload)) for r in rejected],
         )
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()

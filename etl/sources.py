@@ -1,18 +1,23 @@
 """Extractors: page through one source's contract (see etl/contracts.py) for a window.
 
-Each returns the raw JSON rows; validation happens afterwards. Pagination is bounded: a source
-that never stops paging, or repeats a cursor, fails with a clear message.
+Each returns the raw JSON rows; validation happens afterwards. Pagination is guarded, each guard
+failing the job with its reason: a cursor that comes back, a page repeating an earlier page, a
+page number other than the one asked for, a total of pages that grows, an empty page before the
+end, an events watermark that does not advance or goes back, more than MAX_PAGES pages; and the
+job deadline (in the client) stops a source that pages on with ever new data.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from etl import strict_json
 from etl.contracts import AUTH_HEADER, EVENTS_PATH, SOURCE_A_PATH, SOURCE_B_PATH
-from etl.http import HttpClient, RetryPolicy, SourceError
+from etl.http import NO_DEADLINE, Deadline, HttpClient, RetryPolicy, SourceError
 from etl.ledger import Window
 from selfheal.core.settings import Secret, Settings, SettingsError
 
@@ -37,7 +42,9 @@ CONNECTION = {
 }
 
 
-def client_for(source: str, settings: Settings, policy: RetryPolicy) -> HttpClient:
+def client_for(
+    source: str, settings: Settings, policy: RetryPolicy, deadline: Deadline = NO_DEADLINE
+) -> HttpClient:
     url_attr, url_var, token_attr, token_var = CONNECTION[source]
     base_url: str | None = getattr(settings, url_attr)
     token: Secret | None = getattr(settings, token_attr)
@@ -48,11 +55,8 @@ def client_for(source: str, settings: Settings, policy: RetryPolicy) -> HttpClie
     }
     if missing:
         raise SettingsError(missing)
-    return HttpClient(base_url, (AUTH_HEADER, Secret(f"Bearer {token.reveal()}")), policy)
-
-
-def _iso(moment: datetime) -> str:
-    return moment.isoformat()
+    bearer = Secret(f"Bearer {token.reveal()}")
+    return HttpClient(base_url, (AUTH_HEADER, bearer), policy, deadline=deadline)
 
 
 def _list(body: Any, field: str, path: str) -> list[Any]:
@@ -60,6 +64,31 @@ def _list(body: Any, field: str, path: str) -> list[Any]:
     if not isinstance(rows, list):
         raise SourceError(f"GET {path}: the response has no {field!r} list")
     return rows
+
+
+class _Pages:
+    """The pages of one extraction so far: refuses a page that repeats an earlier one (the same
+    rows again: the source is not moving on) and more than MAX_PAGES of them."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.rows: list[Any] = []
+        self.count = 0
+        self._digests: dict[str, int] = {}
+
+    def add(self, rows: list[Any], progress: Progress) -> None:
+        self.count += 1
+        if self.count > MAX_PAGES:
+            raise SourceError(f"GET {self.path}: more than {MAX_PAGES} pages")
+        digest = hashlib.sha256(strict_json.dumps(rows).encode()).hexdigest()
+        if digest in self._digests:
+            raise SourceError(
+                f"GET {self.path}: page {self.count} repeats page {self._digests[digest]}"
+                f" ({len(rows)} rows); the source is not moving on"
+            )
+        self._digests[digest] = self.count
+        self.rows += rows
+        progress(len(self.rows))
 
 
 def source_a(
@@ -70,77 +99,114 @@ def source_a(
         "end_date": (window.end - timedelta(microseconds=1)).astimezone(zone).date().isoformat(),
         "limit": page_size,
     }
-    rows: list[Any] = []
+    pages = _Pages(SOURCE_A_PATH)
     seen: set[str] = set()
-    for _ in range(MAX_PAGES):
+    while True:
         body = client.get_json(SOURCE_A_PATH, params)
-        rows += _list(body, "data", SOURCE_A_PATH)
-        progress(len(rows))
+        pages.add(_list(body, "data", SOURCE_A_PATH), progress)
         cursor = body.get("next_cursor")
         if cursor is None:
-            return rows
-        if cursor in seen:
-            raise SourceError(f"GET {SOURCE_A_PATH}: cursor {cursor!r} came back twice")
-        seen.add(cursor)
+            return pages.rows
+        if not isinstance(cursor, str | int) or isinstance(cursor, bool):
+            raise SourceError(f"GET {SOURCE_A_PATH}: next_cursor is not a string")
+        if str(cursor) in seen:
+            raise SourceError(f"GET {SOURCE_A_PATH}: cursor {str(cursor)[:40]!r} came back twice")
+        seen.add(str(cursor))
         params["cursor"] = cursor
-    raise SourceError(f"GET {SOURCE_A_PATH}: more than {MAX_PAGES} pages")
 
 
 def source_b(
     client: HttpClient, window: Window, zone: ZoneInfo, page_size: int, progress: Progress
 ) -> list[Any]:
+    """Pages 1..T, T as the first page says; a later page may lower T, never raise it."""
     params: dict[str, Any] = {
-        "start": _iso(window.start),
-        "end": _iso(window.end),
+        "start": window.start.isoformat(),
+        "end": window.end.isoformat(),
         "per_page": page_size,
     }
-    rows: list[Any] = []
-    for page in range(1, MAX_PAGES + 1):
+    pages = _Pages(SOURCE_B_PATH)
+    total: int | None = None
+    page = 1
+    while True:
         params["page"] = page
         body = client.get_json(SOURCE_B_PATH, params)
-        rows += _list(body, "results", SOURCE_B_PATH)
-        progress(len(rows))
-        total = body.get("total_pages")
-        if not isinstance(total, int):
-            raise SourceError(f"GET {SOURCE_B_PATH}: the response has no total_pages")
+        rows = _list(body, "results", SOURCE_B_PATH)
+        said = _total_pages(body)
+        if body.get("page", page) != page:
+            raise SourceError(
+                f"GET {SOURCE_B_PATH}: asked for page {page}, answered page {body.get('page')!r}"
+            )
+        if total is not None and said > total:
+            raise SourceError(
+                f"GET {SOURCE_B_PATH}: total_pages grew from {total} to {said} while paging"
+            )
+        total = said
+        if not rows and page < total:
+            raise SourceError(f"GET {SOURCE_B_PATH}: page {page} of {total} is empty")
+        pages.add(rows, progress)
         if page >= total:
-            return rows
-    raise SourceError(f"GET {SOURCE_B_PATH}: more than {MAX_PAGES} pages")
+            return pages.rows
+        page += 1
+
+
+def _total_pages(body: dict[str, Any]) -> int:
+    total = body.get("total_pages")
+    if isinstance(total, bool) or not isinstance(total, int) or total < 0:
+        raise SourceError(f"GET {SOURCE_B_PATH}: total_pages is not a count: {str(total)[:40]}")
+    return total
 
 
 def events(
     client: HttpClient, window: Window, zone: ZoneInfo, page_size: int, progress: Progress
 ) -> list[Any]:
+    """Pages on the (occurred_at, event_id) watermark, which must move forward on every page."""
     # `after` is exclusive: start one microsecond early so the window's first instant is included.
     params: dict[str, Any] = {
-        "after": _iso(window.start - timedelta(microseconds=1)),
-        "until": _iso(window.end),
+        "after": (window.start - timedelta(microseconds=1)).isoformat(),
+        "until": window.end.isoformat(),
         "limit": page_size,
     }
-    rows: list[Any] = []
-    for _ in range(MAX_PAGES):
+    pages = _Pages(EVENTS_PATH)
+    mark: tuple[datetime, str] = (window.start - timedelta(microseconds=1), "")
+    while True:
         body = client.get_json(EVENTS_PATH, params)
         page = _list(body, "events", EVENTS_PATH)
-        rows += page
-        progress(len(rows))
-        if not body.get("has_more") or not page:
-            return rows
-        mark = _watermark(page)
-        if mark is None or mark == (params["after"], params.get("after_id")):
-            raise SourceError(f"GET {EVENTS_PATH}: the watermark did not advance")
-        params["after"], params["after_id"] = mark
-    raise SourceError(f"GET {EVENTS_PATH}: more than {MAX_PAGES} pages")
+        more = body.get("has_more")
+        if not isinstance(more, bool) and more is not None:
+            raise SourceError(f"GET {EVENTS_PATH}: has_more is not true or false")
+        if more and not page:
+            raise SourceError(f"GET {EVENTS_PATH}: an empty page says it has more")
+        pages.add(page, progress)
+        if not more:
+            return pages.rows
+        mark = _advanced(mark, page)
+        params["after"], params["after_id"] = mark[0].isoformat(), mark[1]
 
 
-def _watermark(page: list[Any]) -> tuple[str, str] | None:
+def _advanced(previous: tuple[datetime, str], page: list[Any]) -> tuple[datetime, str]:
+    """The page's watermark (its last event that has one), which must be past the previous."""
+    mark = _watermark(page)
+    if mark is None or mark == previous:
+        raise SourceError(f"GET {EVENTS_PATH}: the watermark did not advance")
+    if mark < previous:
+        raise SourceError(
+            f"GET {EVENTS_PATH}: the watermark went back from {previous[0].isoformat()}"
+            f" to {mark[0].isoformat()}"
+        )
+    return mark
+
+
+def _watermark(page: list[Any]) -> tuple[datetime, str] | None:
     """(occurred_at, event_id) of the page's last event that has both (malformed ones may not)."""
     for row in reversed(page):
-        if (
-            isinstance(row, dict)
-            and isinstance(row.get("occurred_at"), str)
-            and row.get("event_id")
-        ):
-            return row["occurred_at"], str(row["event_id"])
+        if not isinstance(row, dict) or not row.get("event_id"):
+            continue
+        try:
+            moment = datetime.fromisoformat(row.get("occurred_at"))
+        except (TypeError, ValueError):
+            continue
+        if moment.tzinfo is not None:
+            return moment, str(row["event_id"])
     return None
 
 

@@ -1,22 +1,25 @@
 """Row validation: each payload becomes a typed row in its table's column order, or a rejection.
 
-A rejected payload keeps its raw JSON and the reason, for `etl_quarantine`. Rows repeating a key
-(duplicates across pages) are collapsed, the last one winning, and counted.
+A rejected payload keeps its raw JSON (every member, a repeated one too) and the reason, for
+`etl_quarantine`. Besides malformed fields, a payload is rejected when an object in it repeats a
+member (which value is meant is ambiguous) or when it is dated later than `not_after` (in the
+future: it must not move the watermark). Rows repeating a key (duplicates across pages) are
+collapsed, the last one winning, and counted.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from psycopg.types.json import Jsonb
 
+from etl import strict_json
 from etl.contracts import EVENTS_TABLE, SOURCE_A_TABLE, SOURCE_B_TABLE, TableSpec
 
 MAX_SPEND_DECIMALS = 4
@@ -181,19 +184,63 @@ ROW_BUILDERS: dict[str, tuple[TableSpec, Callable[[dict[str, Any]], tuple[Any, .
 }
 
 
-def validate(source: str, payloads: Iterable[Any]) -> Validated:
-    """Typed rows (unique by key, last wins), rejections with reasons, and the duplicate count."""
-    spec, build = ROW_BUILDERS[source]
-    key_width = len(spec.key)
+# The dated fields of each source's row: (column index, payload field); none may be in the future.
+DATED: dict[str, tuple[tuple[int, str], ...]] = {
+    "source_a": ((0, "date"),),
+    "source_b": ((0, "hour"),),
+    "events": ((3, "occurred_at"), (4, "received_at")),
+}
+
+
+def _not_in_future(source: str, row: tuple[Any, ...], not_after: datetime, zone: tzinfo) -> None:
+    for index, name in DATED[source]:
+        value = row[index]
+        late = (
+            value > not_after if isinstance(value, datetime) else value > _day_of(not_after, zone)
+        )
+        if late:
+            raise Invalid(f"{name!r} is in the future: {value.isoformat()}")
+
+
+def _day_of(moment: datetime, zone: tzinfo) -> date:
+    return moment.astimezone(zone).date()
+
+
+def _row(source: str, payload: Any, not_after: datetime | None, zone: tzinfo) -> tuple[Any, ...]:
+    """The typed row of one payload; raises Invalid with the reason."""
+    if not isinstance(payload, dict):
+        raise Invalid(f"a row must be a JSON object, got {type(payload).__name__}")
+    repeated = strict_json.repeated_members(payload)
+    if repeated:
+        raise Invalid(f"an object repeats member {', '.join(repr(n) for n in repeated)}")
+    row = ROW_BUILDERS[source][1](payload)
+    if not_after is not None:
+        _not_in_future(source, row, not_after, zone)
+    return row
+
+
+def validate(
+    source: str,
+    payloads: Iterable[Any],
+    not_after: datetime | None = None,
+    zone: tzinfo = UTC,
+) -> Validated:
+    """Typed rows (unique by key, last wins), rejections with reasons, and the duplicate count.
+
+    With `not_after`, rows dated later are rejected as in the future (source A's days compare
+    with the day of `not_after` in `zone`).
+    """
+    key_width = len(ROW_BUILDERS[source][0].key)
     result = Validated()
     by_key: dict[tuple[Any, ...], tuple[Any, ...]] = {}
     for payload in payloads:
         try:
-            if not isinstance(payload, dict):
-                raise Invalid(f"a row must be a JSON object, got {type(payload).__name__}")
-            row = build(payload)
+            row = _row(source, payload, not_after, zone)
         except Invalid as error:
             result.rejected.append(Rejected(_raw(payload), str(error)))
+            continue
+        except RecursionError:
+            result.rejected.append(Rejected(_raw(payload), "nested too deeply to check"))
             continue
         key = row[:key_width]
         if key in by_key:
@@ -204,4 +251,7 @@ def validate(source: str, payloads: Iterable[Any]) -> Validated:
 
 
 def _raw(payload: Any) -> str:
-    return json.dumps(payload, sort_keys=True, default=str)
+    try:
+        return strict_json.dumps(payload)
+    except RecursionError:
+        return f"(a payload nested too deeply to serialise: {type(payload).__name__})"

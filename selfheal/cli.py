@@ -16,6 +16,7 @@ from pathlib import Path
 
 from etl import cli as etl_cli
 from selfheal.catalog import snapshot
+from selfheal.core import logs
 from selfheal.core.db import DatabaseUnreachable, connect
 from selfheal.core.embedded import ServerBinariesMissing, start_embedded
 from selfheal.core.settings import Settings, SettingsError
@@ -132,6 +133,7 @@ def cmd_etl(args: argparse.Namespace, settings: Settings) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="selfheal", description=__doc__)
+    logs.add_verbose_option(parser)
     commands = parser.add_subparsers(dest="command", required=True)
 
     p = commands.add_parser("migrate", help="apply pending migrations to the target database")
@@ -165,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    logs.configure(args.verbose)
     handler: Callable[[argparse.Namespace, Settings], int] = args.handler
     try:
         return handler(args, Settings.from_env())

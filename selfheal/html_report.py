@@ -13,6 +13,7 @@ moment, from the same state.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from html import escape
 from pathlib import Path
@@ -31,6 +32,7 @@ from selfheal.plugin import STAGE_PROPERTY
 from selfheal.reporting import redact
 
 HEALTH_CONFIG = Path("checks") / "health.toml"
+log = logging.getLogger(__name__)
 MAX_ROWS = 10
 STYLE = (
     "<style>"
@@ -80,6 +82,7 @@ class TargetSnapshot:
         except (HealthConfigError, OSError, psycopg.Error, DatabaseUnreachable) as error:
             # The report is still written, and says why this section is missing.
             self.problem = redact(f"{type(error).__name__}: {error}", settings)
+            log.warning("no table overview in the HTML report: %s", self.problem)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_summary(

@@ -13,6 +13,7 @@ import pytest
 from selfheal import evidence
 from selfheal.core.files import write_atomic
 from selfheal.core.settings import Settings, redact_dsn
+from selfheal.core.text import markdown_cell
 
 KIND = "selfheal.kind"  # user property: the exception type (or evidence kind) of a failure
 CRASH = "selfheal.crash"  # user property: {"message", "where"} of a failure, before redaction
@@ -97,10 +98,6 @@ def redact(text: str, settings: Settings) -> str:
     return text
 
 
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
 def write_preflight_report(reports_dir: Path, outcomes: list[Outcome], settings: Settings) -> Path:
     failed = [o for o in outcomes if o.outcome == "failed"]
     target = redact_dsn(settings.db_url.reveal()) if settings.db_url else "embedded default"
@@ -117,7 +114,7 @@ def write_preflight_report(reports_dir: Path, outcomes: list[Outcome], settings:
         "| --- | --- | --- |",
     ]
     for o in outcomes:
-        lines.append(f"| `{_cell(o.nodeid)}` | {o.outcome} | {_cell(o.message)} |")
+        lines.append(f"| `{markdown_cell(o.nodeid)}` | {o.outcome} | {markdown_cell(o.message)} |")
     path = reports_dir / "exec" / "preflight_report.md"
     write_atomic(path, redact("\n".join(lines) + "\n", settings))
     return path

@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 
 from selfheal.core.files import write_atomic
+from selfheal.core.text import markdown_cell
 from selfheal.notify import Delivery, RunNews, StageCount
 from selfheal.pipeline import STAGES, stage_rank
 from selfheal.reporting import Outcome
@@ -60,10 +61,6 @@ class Run:
 
     def count(self, stage: str, outcome: str) -> int:
         return sum(1 for o in self.outcomes if o.stage == stage and o.outcome == outcome)
-
-
-def _cell(text: object) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
 
 
 def _tickets_of(tickets: list[Ticket], stage: str) -> int:
@@ -118,16 +115,18 @@ def render_summary(run: Run, target: str) -> str:
         lines.append("| --- | --- | --- | --- | --- |")
         for o in failures:
             lines.append(
-                f"| `{_cell(o.nodeid)}` | {o.stage} | {_cell(o.kind)} | {_cell(o.message)} "
-                f"| `pytest '{_cell(o.nodeid)}'` |"
+                f"| `{markdown_cell(o.nodeid)}` | {o.stage} | {markdown_cell(o.kind)} "
+                f"| {markdown_cell(o.message)} "
+                f"| `pytest '{markdown_cell(o.nodeid)}'` |"
             )
     if run.heals():
         lines += ["", "## Doctor", "", "| check | remedy | outcome | detail |"]
         lines.append("| --- | --- | --- | --- |")
         for h in run.heals():
             lines.append(
-                f"| `{_cell(h['node_id'])}` | {_cell(h['remedy'])} | {h['outcome']} "
-                f"| {_cell(h.get('detail', ''))} |"
+                f"| `{markdown_cell(h['node_id'])}` | {markdown_cell(h['remedy'])} "
+                f"| {h['outcome']} "
+                f"| {markdown_cell(h.get('detail', ''))} |"
             )
     if run.changes is not None:
         lines += ["", "## Tickets", ""]

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from selfheal.core.files import write_atomic
+from selfheal.core.text import markdown_cell
 
 OPEN_PREFIX = "READY_system_fix_"
 RESOLVED_PREFIX = "RESOLVED_system_fix_"
@@ -150,16 +151,12 @@ def _from_record(record: dict[str, Any]) -> Ticket:
     return Ticket(**record)
 
 
-def _cell(value: Any) -> str:
-    return str(value).replace("|", "\\|").replace("\n", " ")
-
-
 def _rows_table(rows: list[dict[str, Any]]) -> list[str]:
     columns = list(dict.fromkeys(name for row in rows for name in row))
-    lines = ["| " + " | ".join(_cell(c) for c in columns) + " |"]
+    lines = ["| " + " | ".join(markdown_cell(c) for c in columns) + " |"]
     lines.append("|" + " --- |" * len(columns))
     for row in rows:
-        lines.append("| " + " | ".join(_cell(row.get(c, "")) for c in columns) + " |")
+        lines.append("| " + " | ".join(markdown_cell(row.get(c, "")) for c in columns) + " |")
     return lines
 
 
@@ -203,7 +200,9 @@ def render(ticket: Ticket) -> str:
         lines.append("Nothing yet.")
     for heal in ticket.heals:
         at = heal.at.isoformat(timespec="seconds")
-        lines.append(f"- {at}: {heal.remedy} -> **{heal.outcome}** {_cell(heal.detail)}".rstrip())
+        lines.append(
+            f"- {at}: {heal.remedy} -> **{heal.outcome}** {markdown_cell(heal.detail)}".rstrip()
+        )
     lines += ["", "## History (latest runs)", ""]
     lines += [f"- {at.isoformat(timespec='seconds')}: {outcome}" for at, outcome in ticket.history]
     return "\n".join(lines) + "\n"

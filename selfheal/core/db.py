@@ -11,6 +11,7 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from selfheal.core.dsn import DsnError, dsn_password, parse_dsn, redact_dsn
+from selfheal.core.text import first_line
 
 
 class DatabaseUnreachable(ConnectionError):
@@ -53,7 +54,7 @@ def connect(
 
 def _first_line(error: Exception, dsn: str) -> str:
     """The server's reason, stripped of anything that could carry the password."""
-    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    text = first_line(error)
     password = dsn_password(dsn)
     return text.replace(password, "***") if password else text
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import glob
 import hashlib
+import logging
 import os
 import pwd
 import shutil
@@ -28,6 +29,7 @@ FALLBACK_SYSTEM_USER = "selfheal-pg"
 # Durability is pointless for a throwaway server; these make it several times faster.
 THROWAWAY_OPTIONS = "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
 READY_SECONDS = 60
+log = logging.getLogger(__name__)
 SERVER_OPTIONS = "-c max_connections=200 -c shared_preload_libraries=pg_stat_statements"
 
 
@@ -115,6 +117,7 @@ class EmbeddedPostgres:
         return make_conninfo(host=self.host, port=self.port, user=SUPERUSER, dbname=dbname)
 
     def stop(self) -> None:
+        log.info("stopping the embedded server on port %s", self.port)
         self.executor.stop()
         if self.throwaway:
             shutil.rmtree(self.base_dir, ignore_errors=True)
@@ -151,6 +154,7 @@ def start_embedded(base_dir: Path | None = None, port: int | None = None) -> Emb
     executor.start()
     server = EmbeddedPostgres(base_dir=base_dir, port=port, executor=executor, throwaway=throwaway)
     _wait_until_ready(server)
+    log.info("embedded server %s on port %s, data in %s", pg_ctl.parent, port, base_dir)
     return server
 
 

@@ -8,6 +8,7 @@ this layer knows databases, not what a project puts in them.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,6 +22,7 @@ from selfheal.core.settings import Settings
 from selfheal.core.shim import apply_shim
 
 EMBEDDED_DBNAME = "selfheal"
+log = logging.getLogger(__name__)
 
 
 def ensure_embedded_database(admin_dsn: str) -> str:
@@ -30,6 +32,7 @@ def ensure_embedded_database(admin_dsn: str) -> str:
             "SELECT 1 FROM pg_database WHERE datname = %s", (EMBEDDED_DBNAME,)
         ).fetchone()
         if not exists:
+            log.info("creating the embedded default database %s", EMBEDDED_DBNAME)
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(EMBEDDED_DBNAME)))
     dsn = with_dbname(admin_dsn, EMBEDDED_DBNAME)
     with connect(dsn, autocommit=True) as conn:

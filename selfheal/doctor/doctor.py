@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from selfheal.core.text import first_line
 from selfheal.doctor.recheck import Recheck, rerun
 from selfheal.doctor.remedies import REMEDIES, Action, Context, Remedy
 from selfheal.reporting import Outcome
@@ -133,8 +134,7 @@ def _result(failure: Outcome, remedy: str, outcome: str, detail: str) -> HealRes
 
 
 def _reason(error: Exception) -> str:
-    first = str(error).strip().splitlines()[0] if str(error).strip() else ""
-    return f"{type(error).__name__}: {first}"
+    return f"{type(error).__name__}: {first_line(error)}"
 
 
 def render_plan(results: list[HealResult]) -> str:

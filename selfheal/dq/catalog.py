@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
+from selfheal.core.text import first_line
 from selfheal.dq.rules import Rule, Table, raw_condition
 
 _TABLE = """
@@ -131,8 +132,3 @@ class Catalog:
         except psycopg.Error as error:
             return table.problem(key, f"does not compile: {first_line(error)}")
         return None
-
-
-def first_line(error: Exception) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__

@@ -21,7 +21,8 @@ from zoneinfo import ZoneInfo
 import psycopg
 from psycopg import sql
 
-from selfheal.dq.catalog import Catalog, TableInfo, first_line
+from selfheal.core.text import first_line
+from selfheal.dq.catalog import Catalog, TableInfo
 from selfheal.dq.compiler import NOW, compile_custom, compile_table
 from selfheal.dq.config import Suite
 from selfheal.dq.rules import CustomCheck, Rule, Scope, Status, Table, Verdict

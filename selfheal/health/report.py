@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from selfheal.core.files import write_atomic
+from selfheal.core.text import markdown_cell
 from selfheal.health.model import PARTS, Check, CheckResult
 
 TITLES = {
@@ -47,10 +48,6 @@ def details_of(check: Check, result: CheckResult) -> dict[str, Any]:
     }
 
 
-def _cell(text: object) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
-
-
 def render(records: list[CheckRecord], generated: datetime, target: str) -> str:
     findings = [f for r in records for f in r.findings]
     counts = {
@@ -85,10 +82,11 @@ def render(records: list[CheckRecord], generated: datetime, target: str) -> str:
 
 def _rows(record: CheckRecord) -> list[str]:
     if not record.findings:
-        return [f"| {record.check} | clean | | examined {_cell(record.examined)} | |"]
+        return [f"| {record.check} | clean | | examined {markdown_cell(record.examined)} | |"]
     return [
-        f"| {record.check} | {f['level']} | {_cell(f['subject'])} | {_cell(f['message'])} "
-        f"| {_cell(f['remediation'])} |"
+        f"| {record.check} | {f['level']} | {markdown_cell(f['subject'])} "
+        f"| {markdown_cell(f['message'])} "
+        f"| {markdown_cell(f['remediation'])} |"
         for f in record.findings
     ]
 

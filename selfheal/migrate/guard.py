@@ -32,6 +32,7 @@ import psycopg
 
 from selfheal.core.db import connect, create_database, drop_database, scratch_database
 from selfheal.core.shim import apply_shim
+from selfheal.core.text import first_line
 from selfheal.migrate import access, catalog_changes, digest, instruments, probes, seeding
 from selfheal.migrate.catalog_changes import is_widening
 from selfheal.migrate.files import MigrationFile
@@ -266,7 +267,7 @@ def _apply_statements(scratch: _Scratch, run: _Run, before: dict) -> None:
 
 
 def _error_finding(migration: MigrationFile, statement: Statement, error: psycopg.Error) -> Finding:
-    reason = _reason(error)
+    reason = first_line(error)
     if error.sqlstate and error.sqlstate[:2] in ("22", "23"):
         reason += " (the guard's tables hold sample rows: a live table with rows fails too)"
     return Finding(
@@ -455,7 +456,7 @@ def _reapply(scratch: _Scratch, migration: MigrationFile) -> list[Finding]:
             conn.execute("RESET ALL")
             _refresh_digests(scratch, {})
     except psycopg.Error as error:
-        detail = f"fails when applied a second time: {_reason(error)}"
+        detail = f"fails when applied a second time: {first_line(error)}"
         return [Finding(name, "not-idempotent", name, detail)]
     entries = scratch.log.read(conn)
     after = fingerprint(conn)
@@ -482,7 +483,3 @@ def _refresh_digests(scratch: _Scratch, activity: dict[int, tuple[int, int]]) ->
         fresh = digest.take(scratch.conn, oid)
         if fresh is not None:
             scratch.digests[oid] = fresh
-
-
-def _reason(error: psycopg.Error) -> str:
-    return error.diag.message_primary or str(error).splitlines()[0]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import psycopg
 from psycopg import sql
 
+from selfheal.core.text import first_line
 from selfheal.migrate.seeding import CannotSeed, Table, insert_rows
 
 _PROBE_START = 1_000_003  # row numbers no seeded row used
@@ -40,7 +41,7 @@ def probe(conn: psycopg.Connection, table: Table, parents: dict[int, int]) -> st
     except CannotSeed as reason:
         outcome = f"no probe row can be built: {reason}"
     except psycopg.Error as error:
-        outcome = f"a write fails: {error.diag.message_primary or str(error).splitlines()[0]}"
+        outcome = f"a write fails: {first_line(error)}"
     return outcome
 
 

@@ -7,6 +7,7 @@ ledger row in one transaction, so a failing file rolls back whole and stops the 
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -16,11 +17,13 @@ import psycopg
 from selfheal.core.db import connect
 from selfheal.core.settings import redact_dsn
 from selfheal.core.shim import apply_shim
+from selfheal.core.text import first_line
 from selfheal.migrate.files import MigrationFile, discover
 from selfheal.migrate.statements import atomicity_problems, split_statements
 
 LEDGER = "selfheal.schema_migrations"
 _LOCK_KEY = "selfheal.migrate"
+log = logging.getLogger(__name__)
 
 _CREATE_LEDGER = """
 CREATE SCHEMA IF NOT EXISTS selfheal;
@@ -111,8 +114,9 @@ def apply_file(conn: psycopg.Connection, migration: MigrationFile) -> None:
             with conn.transaction():
                 _record(conn, migration)
     except psycopg.Error as error:
-        reason = error.diag.message_primary or str(error).splitlines()[0]
+        reason = first_line(error)
         raise MigrationError(f"{migration.filename} failed and was rolled back: {reason}") from None
+    log.info("applied %s", migration.filename)
 
 
 def _record(conn: psycopg.Connection, migration: MigrationFile) -> None:

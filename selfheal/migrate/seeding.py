@@ -20,6 +20,8 @@ from graphlib import CycleError, TopologicalSorter
 import psycopg
 from psycopg import sql
 
+from selfheal.core.text import first_line
+
 ROWS = 200  # per table; a few hundred is enough to see any change to rows
 _POOL = 4  # candidate rows generated per row kept, before constraints filter them
 
@@ -361,8 +363,7 @@ def seed(
             except CannotSeed as reason:
                 result.problems.append(f"{table.label}: not seeded: {reason}")
             except psycopg.Error as error:
-                reason = error.diag.message_primary or str(error).splitlines()[0]
-                result.problems.append(f"{table.label}: not seeded: {reason}")
+                result.problems.append(f"{table.label}: not seeded: {first_line(error)}")
         result.seeded = row_counts(conn, list(result.tables))
         parents.update(result.seeded)
     return result

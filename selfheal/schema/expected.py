@@ -7,6 +7,7 @@ are never "expected" (a real Supabase provides its own), while everything a migr
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from selfheal.catalog import CatalogSnapshot, snapshot
@@ -16,6 +17,8 @@ from selfheal.core.shim import apply_shim
 from selfheal.migrate.files import discover
 from selfheal.migrate.runner import prepare_database
 from selfheal.schema.lock import read_lock
+
+log = logging.getLogger(__name__)
 
 
 def expected_snapshot(admin_dsn: str, migrations_dir: Path) -> CatalogSnapshot:
@@ -35,6 +38,8 @@ def locked_or_built(migrations_dir: Path, lock: Path) -> CatalogSnapshot:
     """The expected snapshot from a fresh lock file, else built on a throwaway local server."""
     locked = read_lock(lock, migrations_dir)
     if locked is not None:
+        log.info("expected schema read from %s", lock)
         return locked
+    log.info("%s is missing or stale: building the expected schema from %s", lock, migrations_dir)
     with start_embedded() as server:
         return expected_snapshot(server.dsn(), migrations_dir)

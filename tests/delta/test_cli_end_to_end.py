@@ -35,7 +35,8 @@ def test_check_delta_migrate_recheck(migrated_db, tmp_path):
     assert "test_table[public.events]" in failing.stdout
     assert "rls_enabled expected True, live has False" in failing.stdout
 
-    out = tmp_path / "0004_delta.sql"
+    after_the_last = max(int(f.name[:4]) for f in (ROOT / "migrations").glob("[0-9]*.sql")) + 1
+    out = tmp_path / f"{after_the_last:04d}_delta.sql"
     written = _run([str(BIN / "selfheal"), "delta", "--out", str(out)], migrated_db, tmp_path)
     assert written.returncode == 0, written.stderr
     assert "CREATE INDEX CONCURRENTLY IF NOT EXISTS" in out.read_text()
@@ -53,7 +54,7 @@ def test_check_delta_migrate_recheck(migrated_db, tmp_path):
         timeout=300,
     )
     assert applied.returncode == 0, applied.stderr
-    assert "applied 0004_delta.sql" in applied.stdout
+    assert f"applied {out.name}" in applied.stdout
 
     passing = _run(check, migrated_db, tmp_path)
     assert passing.returncode == 0, passing.stdout[-2000:]

@@ -31,6 +31,16 @@ def test_migrate_twice_applies_nothing_the_second_time(shimmed_db):
     assert "nothing applied" in second.stdout
 
 
+def test_verbose_logs_what_is_done_on_stderr_and_quiet_logs_nothing(shimmed_db):
+    verbose = _selfheal("--verbose", "migrate", SUPABASE_DB_URL=shimmed_db)
+    quiet = _selfheal("migrate", SUPABASE_DB_URL=shimmed_db)
+    assert verbose.returncode == 0, verbose.stderr
+    assert "INFO selfheal.migrate.runner: applied 0001_domain_tables.sql" in verbose.stderr
+    assert "applied 0001_domain_tables.sql" in verbose.stdout  # the command's own output
+    assert quiet.returncode == 0, quiet.stderr
+    assert quiet.stderr == ""
+
+
 def test_migrate_dry_run_changes_nothing(shimmed_db):
     result = _selfheal("migrate", "--dry-run", SUPABASE_DB_URL=shimmed_db)
     assert "would apply 0001_domain_tables.sql" in result.stdout
