@@ -37,7 +37,8 @@ WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p', 'v', 'm', 
   AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'selfheal_guard', 'pg_toast') AND c.relpersistence <> 't'
 UNION ALL
 SELECT 'pg_constraint'::regclass::oid, o.oid, 0, o.conname,
-       'constraint ' || quote_ident(o.conname) || ' on ' || selfheal_guard.rel(o.conrelid), '', '{}'
+       'constraint ' || quote_ident(o.conname) || ' on ' ||
+       coalesce(selfheal_guard.rel(o.conrelid), 'domain ' || o.contypid::regtype::text), '', '{}'
 FROM pg_constraint o JOIN pg_namespace n ON n.oid = o.connamespace
 WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'selfheal_guard', 'pg_toast')
 UNION ALL

@@ -29,6 +29,7 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 
 import psycopg
+from psycopg import sql
 
 from selfheal.core.db import connect, create_database, drop_database, scratch_database
 from selfheal.core.shim import apply_shim
@@ -120,6 +121,26 @@ class _Scratch:
         instruments.arm_removal_triggers(self.conn)
         self.log.read(self.conn)  # the guard's own DDL is not the file's
 
+    def forget_rows(self, oid: int) -> list[int]:
+        """Empty a table of its sample rows, and the tables whose rows reference them (TRUNCATE
+        CASCADE); they are seeded again before the next file. Returns the tables emptied."""
+        conn = self.conn
+        schema, table = conn.execute(
+            "SELECT n.nspname, c.relname FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = %s",
+            (oid,),
+        ).fetchone()
+        conn.execute(sql.SQL("TRUNCATE {} CASCADE").format(sql.Identifier(schema, table)))
+        self.log.read(conn)  # the guard's own removal is not the file's
+        counts = seeding.row_counts(conn, list(self.digests))
+        emptied = [o for o, count in counts.items() if count == 0]
+        for known in emptied:
+            self.digests.pop(known, None)
+            self.writable.pop(known, None)
+            self.row_counts[known] = 0
+            self.seen_tables.remove(known)
+        return emptied
+
     def activity(self) -> dict[int, tuple]:
         rows = self.conn.execute(_ACTIVITY, (list(self.digests),)).fetchall()
         return {oid: (changed, filenode) for oid, changed, filenode in rows}
@@ -133,7 +154,7 @@ class _Run:
     findings: list[Finding] = field(default_factory=list)
     touched_at: dict[int, int] = field(default_factory=dict)  # object or table oid -> line
     data_at: dict[int, int] = field(default_factory=dict)  # table oid -> line that changed rows
-    removals: list[Finding] = field(default_factory=list)  # TRUNCATE / DELETE findings
+    removals: list[tuple[int, Finding]] = field(default_factory=list)  # table, TRUNCATE/DELETE
     statements: list[Statement] = field(default_factory=list)
     grant_lines: list[int] = field(default_factory=list)  # GRANT / REVOKE / default privileges
     shared_code_changed: bool = False  # a function or type changed: any table's writes may fail
@@ -253,7 +274,7 @@ def _apply_statements(scratch: _Scratch, run: _Run, before: dict) -> None:
     for statement in split_statements(run.migration.sql):
         run.statements.append(statement)
         try:
-            conn.execute(statement.text)
+            _execute(scratch, run, statement)
         except psycopg.Error as error:
             raise _Refused([_error_finding(run.migration, statement, error)]) from None
         entries = scratch.log.read(conn)
@@ -264,6 +285,55 @@ def _apply_statements(scratch: _Scratch, run: _Run, before: dict) -> None:
                 if state != activity.get(oid):
                     run.data_at[oid] = statement.line
             activity = now
+
+
+def _execute(scratch: _Scratch, run: _Run, statement: Statement) -> None:
+    """Run one statement; when only the sample rows are in its way, remove them and retry.
+
+    A new CHECK, unique index, foreign key or type change can fail on the guard's sample rows
+    where live rows may be fine: the rows of the table the error names (or the statement
+    names) are removed, noted, re-seeded before the next file, and the statement runs again.
+    A NOT NULL column without a default fails on any table with rows: that stays an error.
+    """
+    conn = scratch.conn
+    if not run.migration.in_transaction:
+        conn.execute(statement.text)
+        return
+    try:
+        with conn.transaction():
+            conn.execute(statement.text)
+        return
+    except psycopg.Error as error:
+        state = error.sqlstate or ""
+        in_the_way = _tables_in_the_way(scratch, statement, error)
+        if state[:2] not in ("22", "23") or state == "23502" or not in_the_way:
+            raise
+        reason = first_line(error)
+    for oid, label in in_the_way:
+        scratch.forget_rows(oid)
+        scratch.notes.append(
+            f"{run.migration.filename}:{statement.line}: the sample rows of {label} are in the "
+            f"way ({reason}); removed to go on: live rows like them would fail the same way"
+        )
+    conn.execute(statement.text)
+
+
+def _tables_in_the_way(
+    scratch: _Scratch, statement: Statement, error: psycopg.Error
+) -> list[tuple[int, str]]:
+    """(oid, name) of the seeded tables the error names, else those the statement names."""
+    rows = scratch.conn.execute(
+        "SELECT c.oid, selfheal_guard.rel(c.oid), n.nspname, c.relname FROM pg_class c "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = ANY(%s)",
+        (list(scratch.digests),),
+    ).fetchall()
+    named = [
+        (oid, label)
+        for oid, label, schema, table in rows
+        if (schema, table) == (error.diag.schema_name, error.diag.table_name)
+    ]
+    text = statement.text.lower()
+    return named or [(oid, label) for oid, label, _, table in rows if table.lower() in text]
 
 
 def _error_finding(migration: MigrationFile, statement: Statement, error: psycopg.Error) -> Finding:
@@ -294,16 +364,10 @@ def _read_entries(
             if entry.kind == "drop" and _destroyed_existing(entry, before, catalogs):
                 how = "dropped" if entry.original else "dropped by CASCADE"
                 run.finding("drop", entry.object, f"{how} by the migration", line)
-        elif entry.kind in ("truncate", "delete"):
-            run.removals.append(
-                Finding(
-                    run.migration.filename,
-                    entry.kind,
-                    entry.object,
-                    f"{entry.kind} by the migration",
-                    line,
-                )
-            )
+        elif entry.kind in ("truncate", "delete") and entry.key:
+            detail = f"{entry.kind} by the migration"
+            finding = Finding(run.migration.filename, entry.kind, entry.object, detail, line)
+            run.removals.append((entry.key[1], finding))
     _absent_drops(run, statement, entries, dropped)
 
 
@@ -369,7 +433,7 @@ def _judge_rows(scratch: _Scratch, run: _Run) -> None:
     conn = scratch.conn
     moved = set(run.data_at) if run.migration.in_transaction else set(scratch.digests)
     suspects = moved & set(scratch.digests)
-    lost = set()
+    lost: set[int] = set()
     for oid in sorted(suspects):
         now = digest.take(conn, oid)
         if now is None:
@@ -379,10 +443,18 @@ def _judge_rows(scratch: _Scratch, run: _Run) -> None:
             line = run.data_at.get(oid) or run.touched_at.get(oid)
             line = line or run.line_mentioning(change.table.split(".")[-1])
             run.finding(change.kind, f"table {change.table}", change.detail, line)
-            lost.add(f"table {change.table}")
+            lost.add(oid)
         scratch.digests[oid] = now
         scratch.row_counts[oid] = now.row_count
-    run.findings += [f for f in run.removals if f.object not in lost]
+    # A TRUNCATE or DELETE whose rows the digest saw go (on the table or its partitions) is
+    # reported once, as the data-loss; one that removed no sample row stays a finding.
+    covered = lost | {
+        row[0]
+        for row in conn.execute(
+            "SELECT a::oid FROM unnest(%s::oid[]) o, pg_partition_ancestors(o) a", (list(lost),)
+        )
+    }
+    run.findings += [f for table, f in run.removals if table not in covered]
 
 
 def _judge_writes(scratch: _Scratch, run: _Run) -> None:

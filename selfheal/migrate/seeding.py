@@ -123,7 +123,8 @@ def read_tables(
         tables[row[0]].foreign_keys.append(ForeignKey(row[1], (row[2], row[3]), row[4], row[5]))
     for table in tables.values():
         for column in table.columns:
-            column.literals = _literals_for(column.name, table.constraints)
+            literals = _literals_for(column.name, table.constraints)
+            column.literals = [v for v in literals if _fits(column, v)]
     return tables
 
 
@@ -140,6 +141,24 @@ def _literals_for(column: str, constraints: list[str]) -> list[str]:
             found += [m.replace("''", "'") for m in _STRING.findall(expression)]
             found += _NUMBER.findall(_STRING.sub("''", expression))
     return list(dict.fromkeys(found))[:20]
+
+
+_FITS = {  # what a literal must look like to be tried as a value of a type category
+    "N": re.compile(r"-?\d+(\.\d+)?"),
+    "B": re.compile(r"(?i)true|false|t|f"),
+    "D": re.compile(r"\d{4}-\d{2}-\d{2}.*|\d{2}:\d{2}.*"),
+    "U": re.compile(r"(?i)[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"),
+}
+
+
+def _fits(column: Column, literal: str) -> bool:
+    """Whether a constraint's literal can be a value of the column (the text-like take any)."""
+    if column.labels:
+        return literal in column.labels
+    if column.category == "S":
+        return True
+    pattern = _FITS.get(column.category)
+    return bool(pattern and pattern.fullmatch(literal))
 
 
 def _generic(column: Column, g: sql.Composable) -> sql.Composable | None:
@@ -261,7 +280,8 @@ def _candidates(table: Table, start: int, count: int, parents: dict[int, int]) -
         pairs += [sql.Literal(column.name), value]
     if not pairs:
         raise CannotSeed("no column the guard can fill")
-    checks = [sql.SQL("({})").format(sql.SQL(c)) for c in table.constraints]  # server-made SQL
+    # As a constraint does, a row passes unless an expression is false (NULL passes).
+    checks = [sql.SQL("({}) IS NOT FALSE").format(sql.SQL(c)) for c in table.constraints]
     where = sql.SQL(" WHERE ") + sql.SQL(" AND ").join(checks) if checks else sql.SQL("")
     return sql.SQL(
         "SELECT x.* FROM generate_series({start}, {end}) {g} {joins}, "
@@ -359,7 +379,8 @@ def seed(
         for table in _order(result.tables):
             try:
                 with conn.transaction():
-                    insert_rows(conn, table, 1, rows, parents)
+                    landed = insert_rows(conn, table, 1, rows, parents)
+                parents[table.oid] = parents.get(table.oid, 0) + landed
             except CannotSeed as reason:
                 result.problems.append(f"{table.label}: not seeded: {reason}")
             except psycopg.Error as error:

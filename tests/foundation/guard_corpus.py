@@ -114,7 +114,7 @@ DESTRUCTIVE = [
     ),
     (
         "narrow-char",
-        "error",
+        "narrow",
         "ALTER TABLE public.ads_source_a ALTER COLUMN currency TYPE char(2);",
     ),
     ("narrow-varchar", "narrow", "ALTER TABLE public.corpus_t ALTER COLUMN label TYPE varchar(5);"),
