@@ -17,6 +17,7 @@ from _pytest.mark.expression import Expression
 from selfheal.catalog import CatalogObject, CatalogSnapshot, snapshot
 from selfheal.core.settings import Settings
 from selfheal.rls.access import load_access
+from selfheal.rls.exposure import read_usage
 from selfheal.rls.lints import LINTS, LintConfig, LintFinding, lint_targets, run_lints
 from selfheal.rls.waivers import Waiver, apply_waivers, load_waivers
 from selfheal.schema import SchemaDiff, diff
@@ -155,10 +156,14 @@ def waivers() -> list[Waiver]:
 
 @pytest.fixture(scope="session")
 def lint_results(
-    live_snapshot: CatalogSnapshot, lint_config: LintConfig, waivers: list[Waiver]
+    db: psycopg.Connection,
+    live_snapshot: CatalogSnapshot,
+    lint_config: LintConfig,
+    waivers: list[Waiver],
 ) -> tuple[list[LintFinding], list[Waiver]]:
     """Every finding (waived ones marked) and the waivers that matched nothing."""
-    return apply_waivers(run_lints(live_snapshot, lint_config), waivers)
+    findings = run_lints(live_snapshot, lint_config, usage=read_usage(db))
+    return apply_waivers(findings, waivers)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -54,8 +54,10 @@ def guard_report(migrations: dict[str, MigrationFile], scratch_server) -> GuardR
 
 
 @pytest.fixture(scope="module")
-def migration_plan(db: psycopg.Connection, migrations: dict[str, MigrationFile]) -> MigrationPlan:
-    return MigrationPlan(files=list(migrations.values()), applied=read_ledger(db))
+def migration_plan(
+    db: psycopg.Connection, migrations: dict[str, MigrationFile], migrations_dir
+) -> MigrationPlan:
+    return MigrationPlan(files=list(migrations.values()), applied=read_ledger(db, migrations_dir))
 
 
 @pytest.mark.parametrize("variable", VARIABLES, ids=[v.name for v in VARIABLES])

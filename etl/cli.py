@@ -9,13 +9,16 @@ local fake sources for the run (with a few malformed and duplicate rows), for de
 Every HTTP request has a wall-clock deadline (--request-timeout) and every source job a budget
 (--job-timeout). `all` runs every job even when one fails; each failure is one line on stderr.
 
-Exit codes: 0 success, 1 a job failed, 2 bad usage or settings, 75 another run holds the lock.
+Exit codes: 0 success, 1 a job failed, 2 bad usage or settings, 75 another run holds the lock,
+130 interrupted (Ctrl-C or SIGTERM; the run's ledger row is closed failed).
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import replace
@@ -34,6 +37,7 @@ from selfheal.core.target import target_database
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_BUSY = 75
+EXIT_INTERRUPTED = 130
 
 # Applies the migrations to an empty database (`selfheal.migrate.runner.prepare_database`).
 Prepare = Callable[[str, Path], None]
@@ -139,6 +143,20 @@ def exit_code(result: JobResult) -> int:
     return 0 if result.ok else EXIT_FAILED
 
 
+@contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a cancelled CI job, a stopped service) ends the run as Ctrl-C does: the window
+    rolls back and its ledger row is closed `failed`, instead of dying with the row `running`."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _print(result: JobResult) -> None:
     for part in result.parts or [result]:
         print(part.summary())
@@ -169,6 +187,7 @@ def execute(args: argparse.Namespace, settings: Settings, prepare: Prepare) -> i
             job_timeout_seconds=args.job_timeout,
         )
         with ExitStack() as stack:
+            stack.enter_context(_terminate_as_interrupt())
             if args.fake is not None:
                 fakes = stack.enter_context(fake.serve_all(seed=args.fake, faults=fake.DEMO_FAULTS))
                 settings = fakes.configure(settings)
@@ -186,6 +205,11 @@ def execute(args: argparse.Namespace, settings: Settings, prepare: Prepare) -> i
     except (SettingsError, DatabaseUnreachable, ServerBinariesMissing) as error:
         print(f"etl {args.job}: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(
+            f"etl {args.job}: interrupted; the run's ledger row is closed failed", file=sys.stderr
+        )
+        return EXIT_INTERRUPTED
     _print(result)
     for part in result.parts or [result]:
         if not part.ok and part.error:

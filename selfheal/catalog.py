@@ -14,8 +14,14 @@ from typing import Any, ClassVar
 
 import psycopg
 
-# Schemas that belong to PostgreSQL or to selfheal itself (the migration ledger).
-IGNORED_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast", "selfheal")
+# Schemas that belong to PostgreSQL, to selfheal itself or to the Supabase CLI (the ledgers).
+IGNORED_SCHEMAS = (
+    "pg_catalog",
+    "information_schema",
+    "pg_toast",
+    "selfheal",
+    "supabase_migrations",
+)
 _IGNORED_PATTERN = r"^pg_(temp|toast_temp)_"
 _PLAIN_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 

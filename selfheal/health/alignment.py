@@ -13,7 +13,9 @@ from selfheal.health.model import AuditContext, Check, CheckResult, Finding
 PART = "socio_technical_alignment"
 
 TABLES = """
-SELECT n.nspname AS schema, c.relname AS name, obj_description(c.oid, 'pg_class') AS comment
+SELECT n.nspname AS schema, c.relname AS name, obj_description(c.oid, 'pg_class') AS comment,
+       CASE c.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW'
+                      WHEN 'f' THEN 'FOREIGN TABLE' ELSE 'TABLE' END AS comment_keyword
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND NOT c.relispartition
@@ -30,6 +32,7 @@ class Stewardship:
     table: TableName
     owner: str | None
     purpose: str | None
+    comment_keyword: str = "TABLE"  # COMMENT ON TABLE is refused for a view: VIEW, ...
 
 
 def stewardship(ctx: AuditContext) -> list[Stewardship]:
@@ -50,6 +53,7 @@ def stewardship(ctx: AuditContext) -> list[Stewardship]:
                 purpose.group(1).strip()
                 if purpose
                 else (comment if comment and not owner else None),
+                r["comment_keyword"],
             )
         )
     return result
@@ -64,7 +68,7 @@ def owners(ctx: AuditContext) -> CheckResult:
             "warn",
             "no "
             + " and no ".join(m for m, v in (("owner", t.owner), ("purpose", t.purpose)) if not v),
-            f"COMMENT ON TABLE {t.table} IS 'owner: <team>; purpose: <what it holds>'; "
+            f"COMMENT ON {t.comment_keyword} {t.table} IS 'owner: <team>; purpose: <what it holds>'; "
             "or declare the owner under [owners] in checks/health.toml",
         )
         for t in tables

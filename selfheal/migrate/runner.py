@@ -2,14 +2,14 @@
 
 Like Django's migration executor: `plan` compares the folder with the ledger; `migrate` refuses to
 start when an applied file was edited, then applies the pending files in order, each with its
-ledger row in one transaction, so a failing file rolls back whole and stops the run.
+ledger row in one transaction, so a failing file rolls back whole and stops the run. The ledger
+is selfheal's own or, in a Supabase CLI project, the CLI's (`ledger.py`).
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 
 import psycopg
@@ -19,33 +19,15 @@ from selfheal.core.settings import redact_dsn
 from selfheal.core.shim import apply_shim
 from selfheal.core.text import first_line
 from selfheal.migrate.files import MigrationFile, discover
+from selfheal.migrate.ledger import AppliedMigration, Ledger, ledger_for
 from selfheal.migrate.statements import atomicity_problems, split_statements
 
-LEDGER = "selfheal.schema_migrations"
 _LOCK_KEY = "selfheal.migrate"
 log = logging.getLogger(__name__)
-
-_CREATE_LEDGER = """
-CREATE SCHEMA IF NOT EXISTS selfheal;
-CREATE TABLE IF NOT EXISTS selfheal.schema_migrations (
-    version    text PRIMARY KEY,
-    name       text NOT NULL,
-    checksum   text NOT NULL,
-    applied_at timestamptz NOT NULL DEFAULT now()
-);
-"""
 
 
 class MigrationError(RuntimeError):
     """A migration cannot be applied; the message names the file and the database's reason."""
-
-
-@dataclass(frozen=True)
-class AppliedMigration:
-    version: str
-    name: str
-    checksum: str
-    applied_at: datetime
 
 
 @dataclass
@@ -62,7 +44,7 @@ class MigrationPlan:
             recorded = self.applied.get(migration.version)
             if recorded is None:
                 self.pending.append(migration)
-            elif recorded.checksum != migration.checksum:
+            elif recorded.checksum not in (None, migration.checksum):
                 self.edited.append(migration)
         self.missing_files = [a for v, a in sorted(self.applied.items()) if v not in on_disk]
 
@@ -75,19 +57,15 @@ class MigrationPlan:
             )
 
 
-def read_ledger(conn: psycopg.Connection) -> dict[str, AppliedMigration]:
+def read_ledger(
+    conn: psycopg.Connection, folder: Path | None = None
+) -> dict[str, AppliedMigration]:
     """The ledger's rows by version; empty when the ledger does not exist yet."""
-    exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (LEDGER,)).fetchone()
-    if not exists or not exists[0]:
-        return {}
-    rows = conn.execute(
-        "SELECT version, name, checksum, applied_at FROM selfheal.schema_migrations"
-    ).fetchall()
-    return {row[0]: AppliedMigration(*row) for row in rows}
+    return ledger_for(conn, folder).read(conn)
 
 
 def plan(conn: psycopg.Connection, folder: Path) -> MigrationPlan:
-    return MigrationPlan(files=discover(folder), applied=read_ledger(conn))
+    return MigrationPlan(files=discover(folder), applied=read_ledger(conn, folder))
 
 
 def refuse_non_atomic(migration: MigrationFile) -> None:
@@ -98,50 +76,58 @@ def refuse_non_atomic(migration: MigrationFile) -> None:
         raise MigrationError(f"{migration.filename} was not applied: {where}")
 
 
-def apply_file(conn: psycopg.Connection, migration: MigrationFile) -> None:
+def apply_file(
+    conn: psycopg.Connection, migration: MigrationFile, ledger: Ledger | None = None
+) -> None:
     """Apply one file and record it; on error roll back and raise naming the file."""
     refuse_non_atomic(migration)
+    ledger = ledger or ledger_for(conn, migration.path.parent)
     try:
         if migration.in_transaction:
             with conn.transaction():
                 conn.execute(migration.sql)
-                _record(conn, migration)
+                ledger.record(conn, migration)
         else:
             # CREATE INDEX CONCURRENTLY and friends: statement by statement, outside a transaction.
             for statement in split_statements(migration.sql):
                 conn.execute(statement.text)
             conn.execute("RESET ALL")  # its session settings end with it
             with conn.transaction():
-                _record(conn, migration)
+                ledger.record(conn, migration)
     except psycopg.Error as error:
         reason = first_line(error)
         raise MigrationError(f"{migration.filename} failed and was rolled back: {reason}") from None
     log.info("applied %s", migration.filename)
 
 
-def _record(conn: psycopg.Connection, migration: MigrationFile) -> None:
-    conn.execute(
-        "INSERT INTO selfheal.schema_migrations (version, name, checksum) VALUES (%s, %s, %s)",
-        (migration.version, migration.name, migration.checksum),
-    )
-
-
-def ensure_ledger(conn: psycopg.Connection) -> None:
+def ensure_ledger(conn: psycopg.Connection, folder: Path | None = None) -> Ledger:
+    ledger = ledger_for(conn, folder)
     with conn.transaction():
-        conn.execute(_CREATE_LEDGER)
+        ledger.ensure(conn)
+    return ledger
+
+
+def _adopt_unchecked(conn: psycopg.Connection, ledger: Ledger, current: MigrationPlan) -> None:
+    """Files another tool applied: their checksum as they are now, so later edits are seen."""
+    unchecked = [m for m in current.files if m.version in current.applied]
+    unchecked = [m for m in unchecked if current.applied[m.version].checksum is None]
+    with conn.transaction():
+        for migration in unchecked:
+            ledger.adopt(conn, migration)
 
 
 def apply_pending(conn: psycopg.Connection, folder: Path) -> list[MigrationFile]:
     """Apply every pending file in order on an autocommit connection; returns what it applied."""
     conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (_LOCK_KEY,))
     try:
-        ensure_ledger(conn)
+        ledger = ensure_ledger(conn, folder)
         current = plan(conn, folder)
         current.refuse_edited()
         for migration in current.pending:
             refuse_non_atomic(migration)  # before anything is applied
+        _adopt_unchecked(conn, ledger, current)
         for migration in current.pending:
-            apply_file(conn, migration)
+            apply_file(conn, migration, ledger)
         return current.pending
     finally:
         conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (_LOCK_KEY,))

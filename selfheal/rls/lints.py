@@ -9,95 +9,34 @@ with their parent, foreign keys covered by any index whose leading columns are t
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 
 import sqlglot
 from psycopg import sql
 from sqlglot import exp
 
 from selfheal.catalog import CatalogObject, CatalogSnapshot, Constraint, Function, Policy, Relation
-
-ERROR, WARN, INFO = "error", "warn", "info"
-DEFAULT_EXPOSED = ("public",)
-# Schemas a platform owns: their functions and tables are not the project's to lint.
-PLATFORM_SCHEMAS = (
-    "auth",
-    "storage",
-    "extensions",
-    "graphql",
-    "graphql_public",
-    "realtime",
-    "supabase_functions",
-    "supabase_migrations",
-    "vault",
-    "pgsodium",
-    "net",
-    "cron",
-    "pgbouncer",
-    "pgtle",
-    "_realtime",
-    "_analytics",
+from selfheal.rls import exposure
+from selfheal.rls.lint_model import (
+    COMMANDS,
+    ERROR,
+    INFO,
+    PUBLIC_ROLES,
+    WARN,
+    LintConfig,
+    LintFinding,
+    LintIndex,
+    UsageStatistics,
+    finding,
+    regclass_text,
 )
-WRITE_COMMANDS = ("INSERT", "UPDATE", "DELETE", "ALL")
-COMMANDS = ("SELECT", "INSERT", "UPDATE", "DELETE")
-# Supabase roles that `TO public` reaches through PostgREST.
-PUBLIC_ROLES = ("anon", "authenticated")
+
+__all__ = ["ERROR", "INFO", "WARN", "LintConfig", "LintFinding", "UsageStatistics"]
 
 
-@dataclass(frozen=True)
-class LintConfig:
-    exposed_schemas: tuple[str, ...] = DEFAULT_EXPOSED
-    ignored_schemas: tuple[str, ...] = PLATFORM_SCHEMAS
-
-
-@dataclass(frozen=True)
-class LintFinding:
-    lint: str  # splinter's name, e.g. rls_disabled_in_public
-    level: str  # error | warn | info
-    kind: str  # what the doctor remedies: rls_disabled, unindexed_fk, ...
-    obj: CatalogObject
-    detail: str
-    remediation: str
-    waived_because: str | None = None
-
-    @property
-    def label(self) -> str:
-        return self.obj.label
-
-    @property
-    def message(self) -> str:
-        return f"[{self.level}] {self.lint} {self.label}: {self.detail}. Fix: {self.remediation}"
-
-
-@dataclass
-class _Index:
-    """Lookups over one snapshot that several lints share."""
-
-    snapshot: CatalogSnapshot
-    policies: dict[tuple[str, str], list[Policy]] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        grouped: dict[tuple[str, str], list[Policy]] = defaultdict(list)
-        for policy in self.snapshot.policies.values():
-            grouped[(policy.schema, policy.table)].append(policy)
-        self.policies = dict(grouped)
-
-    def tables(self) -> Iterator[Relation]:
-        return (r for r in self.snapshot.relations.values() if r.is_table)
-
-    def parent(self, table: Relation) -> Relation | None:
-        return self.snapshot.table(*table.partition_of) if table.partition_of else None
-
-
-def _finding(
-    lint: str, level: str, kind: str, obj: CatalogObject, detail: str, fix: str
-) -> LintFinding:
-    return LintFinding(lint, level, kind, obj, detail, fix)
-
-
-def rls_disabled_in_public(ix: _Index, config: LintConfig) -> Iterator[LintFinding]:
+def rls_disabled_in_public(ix: LintIndex, config: LintConfig) -> Iterator[LintFinding]:
     for table in ix.tables():
         if table.schema in config.exposed_schemas and not table.rls_enabled:
             what = (
@@ -105,22 +44,23 @@ def rls_disabled_in_public(ix: _Index, config: LintConfig) -> Iterator[LintFindi
                 if table.partition_of
                 else "table"
             )
-            yield _finding(
+            yield finding(
                 "rls_disabled_in_public",
                 ERROR,
                 "rls_disabled",
                 table,
                 f"{what} is exposed in schema {table.schema} without row-level security",
                 f"ALTER TABLE {table.label} ENABLE ROW LEVEL SECURITY; then add policies",
+                f"rls_disabled_in_public_{table.schema}_{table.name}",
             )
 
 
-def policy_exists_rls_disabled(ix: _Index, config: LintConfig) -> Iterator[LintFinding]:
+def policy_exists_rls_disabled(ix: LintIndex, config: LintConfig) -> Iterator[LintFinding]:
     for table in ix.tables():
         policies = ix.policies.get(table.key, [])
         if policies and not table.rls_enabled:
             names = ", ".join(p.name for p in policies)
-            yield _finding(
+            yield finding(
                 "policy_exists_rls_disabled",
                 ERROR,
                 "rls_disabled",
@@ -128,13 +68,14 @@ def policy_exists_rls_disabled(ix: _Index, config: LintConfig) -> Iterator[LintF
                 f"policies ({names}) exist but row-level security is disabled, so "
                 "none of them applies",
                 f"ALTER TABLE {table.label} ENABLE ROW LEVEL SECURITY",
+                f"policy_exists_rls_disabled_{table.schema}_{table.name}",
             )
 
 
-def rls_enabled_no_policy(ix: _Index, config: LintConfig) -> Iterator[LintFinding]:
+def rls_enabled_no_policy(ix: LintIndex, config: LintConfig) -> Iterator[LintFinding]:
     for table in ix.tables():
         if table.rls_enabled and not ix.policies.get(table.key) and not table.partition_of:
-            yield _finding(
+            yield finding(
                 "rls_enabled_no_policy",
                 INFO,
                 "no_policy",
@@ -142,44 +83,74 @@ def rls_enabled_no_policy(ix: _Index, config: LintConfig) -> Iterator[LintFindin
                 "row-level security is enabled but no policy exists: only roles that "
                 "bypass RLS can read or write",
                 f"CREATE POLICY ... ON {table.label}",
+                f"rls_enabled_no_policy_{table.schema}_{table.name}",
             )
 
 
-def rls_no_select_policy(ix: _Index, config: LintConfig) -> Iterator[LintFinding]:
+def rls_no_select_policy(ix: LintIndex, config: LintConfig) -> Iterator[LintFinding]:
     for table in ix.tables():
         policies = ix.policies.get(table.key, [])
         readable = any(p.command in ("SELECT", "ALL") for p in policies)
         if table.rls_enabled and policies and not readable:
-            yield _finding(
+            yield finding(
                 "rls_no_select_policy",
                 WARN,
                 "no_select_policy",
                 table,
                 "policies exist but none allows SELECT: no API role can read a row",
                 f"CREATE POLICY ... ON {table.label} FOR SELECT TO ... USING (...)",
+                f"rls_no_select_policy_{table.schema}_{table.name}",
             )
 
 
+ALWAYS_TRUE = ("true", "1=1")
+
+
 def _always_true(expression: str | None) -> bool:
-    return expression is not None and expression.strip("() ").lower() == "true"
+    """`true`, `(1 = 1)` and the like, whatever the spacing and parentheses."""
+    if expression is None:
+        return False
+    return "".join(expression.lower().split()).strip("()") in ALWAYS_TRUE
 
 
-def rls_policy_always_true(ix: _Index, config: LintConfig) -> Iterator[LintFinding]:
+def _unrestricted(policy: Policy) -> list[str]:
+    """Which of the policy's clauses let any row through (splinter's rule: a missing USING on a
+    permissive UPDATE/DELETE/ALL, a missing WITH CHECK on INSERT, or on UPDATE/ALL whose USING
+    is always true, count as always true)."""
+    using = policy.command in ("UPDATE", "DELETE", "ALL") and (
+        _always_true(policy.using) or policy.using is None
+    )
+    check = (
+        _always_true(policy.check)
+        or (policy.check is None and policy.command == "INSERT")
+        or (
+            policy.check is None
+            and policy.command in ("UPDATE", "ALL")
+            and _always_true(policy.using)
+        )
+    )
+    return [name for name, loose in (("USING", using), ("WITH CHECK", check)) if loose]
+
+
+def rls_policy_always_true(ix: LintIndex, config: LintConfig) -> Iterator[LintFinding]:
     for policy in ix.snapshot.policies.values():
-        if not policy.permissive or policy.command not in WRITE_COMMANDS:
+        table = ix.snapshot.table(policy.schema, policy.table)
+        if table is None or not table.rls_enabled or not policy.permissive:
             continue
-        if set(policy.roles) <= {"service_role"}:
-            continue  # service_role bypasses RLS anyway
-        if _always_true(policy.using) or _always_true(policy.check):
-            yield _finding(
+        if policy.schema in config.ignored_schemas or not set(_roles(policy)) & set(PUBLIC_ROLES):
+            continue
+        loose = _unrestricted(policy)
+        if loose:
+            yield finding(
                 "rls_policy_always_true",
                 WARN,
                 "permissive_write_policy",
                 policy,
-                f"permissive {policy.command} policy for {', '.join(policy.roles)} is "
-                "always true: any such role may write any row",
+                f"permissive {policy.command} policy for {', '.join(policy.roles)} has "
+                f"{' and '.join(loose)} always true: any such role may write any row",
                 "restrict USING / WITH CHECK to the rows the role owns, e.g. "
                 "((select auth.uid()) = user_id)",
+                f"rls_policy_always_true_{policy.schema}_{policy.table}_{policy.name}",
             )
 
 
@@ -187,7 +158,7 @@ def _roles(policy: Policy) -> tuple[str, ...]:
     return PUBLIC_ROLES if "public" in policy.roles else policy.roles
 
 
-def multiple_permissive_policies(ix: _Index, config: LintConfig) -> Iterator[LintFinding]:
+def multiple_permissive_policies(ix: LintIndex, config: LintConfig) -> Iterator[LintFinding]:
     for key, policies in ix.policies.items():
         table = ix.snapshot.table(*key)
         if table is None or not table.rls_enabled:
@@ -202,7 +173,7 @@ def multiple_permissive_policies(ix: _Index, config: LintConfig) -> Iterator[Lin
                     groups[(role, command)].append(policy.name)
         for (role, command), names in sorted(groups.items()):
             if len(names) > 1:
-                yield _finding(
+                yield finding(
                     "multiple_permissive_policies",
                     WARN,
                     "multiple_permissive_policies",
@@ -210,6 +181,7 @@ def multiple_permissive_policies(ix: _Index, config: LintConfig) -> Iterator[Lin
                     f"role {role} has {len(names)} permissive {command} policies "
                     f"({', '.join(sorted(names))}); each is evaluated for every row",
                     "merge them into one policy whose USING ORs the conditions",
+                    f"multiple_permissive_policies_{table.schema}_{table.name}_{role}_{command}",
                 )
 
 
@@ -233,51 +205,71 @@ def _per_row_calls(expression: str) -> list[str]:
     return calls
 
 
-def auth_rls_initplan(ix: _Index, config: LintConfig) -> Iterator[LintFinding]:
+def _initplan_key(policy: Policy) -> str:
+    table = regclass_text(policy.schema, policy.table)
+    return f"auth_rls_init_plan_{policy.schema}_{table}_{policy.name}"
+
+
+def auth_rls_initplan(ix: LintIndex, config: LintConfig) -> Iterator[LintFinding]:
     for policy in ix.snapshot.policies.values():
         table = ix.snapshot.table(policy.schema, policy.table)
         if table is None or not table.rls_enabled:
             continue
         calls = [c for text in (policy.using, policy.check) if text for c in _per_row_calls(text)]
         if calls:
-            yield _finding(
+            yield finding(
                 "auth_rls_initplan",
                 WARN,
                 "initplan",
                 policy,
                 f"{', '.join(sorted(set(calls)))} is re-evaluated for each row",
                 "wrap the call in a sub-select: (select auth.uid())",
+                _initplan_key(policy),
             )
 
 
-def security_definer_view(ix: _Index, config: LintConfig) -> Iterator[LintFinding]:
-    for view in ix.snapshot.relations.values():
-        if view.relkind != "v" or view.schema not in config.exposed_schemas:
+INVOKER_OPTIONS = {f"security_invoker={value}" for value in ("1", "true", "yes", "on")}
+
+
+def security_definer_view(ix: LintIndex, config: LintConfig) -> Iterator[LintFinding]:
+    """A view without security_invoker that the API roles may read (splinter's rule), or that
+    sits in an exposed schema over RLS-protected tables (ours: a grant may come later)."""
+    for view in ix.relations("v"):
+        if view.schema in config.ignored_schemas:
             continue
-        if "security_invoker=true" in view.options or "security_invoker=on" in view.options:
+        if INVOKER_OPTIONS & {option.lower() for option in view.options}:
             continue
+        readers = ix.api_readers(view.schema, view.name)
         protected = [
             t
             for t in (ix.snapshot.table(*ref) for ref in view.reads)
             if t is not None and t.rls_enabled
         ]
-        if protected:
-            names = ", ".join(t.label for t in protected)
-            yield _finding(
-                "security_definer_view",
-                ERROR,
-                "security_definer_view",
-                view,
-                f"view runs with its owner's rights, bypassing the RLS of {names}",
-                f"ALTER VIEW {view.label} SET (security_invoker = true)",
-            )
+        if not readers and not (protected and view.schema in config.exposed_schemas):
+            continue
+        bypassed = ", ".join(t.label for t in protected) or "the tables it reads"
+        yield finding(
+            "security_definer_view",
+            ERROR,
+            "security_definer_view",
+            view,
+            f"view runs with its owner's rights, bypassing the RLS of {bypassed}",
+            f"ALTER VIEW {view.label} SET (security_invoker = true)",
+            f"security_definer_view_{view.schema}_{view.name}",
+        )
 
 
-def function_search_path_mutable(ix: _Index, config: LintConfig) -> Iterator[LintFinding]:
+def _search_path_key(function: Function) -> str:
+    """Splinter keys a function by the md5 of its source: overloads get keys of their own."""
+    source = hashlib.md5(function.body.encode()).hexdigest()
+    return f"function_search_path_mutable_{function.schema}_{function.name}_{source}"
+
+
+def function_search_path_mutable(ix: LintIndex, config: LintConfig) -> Iterator[LintFinding]:
     for function in ix.snapshot.functions.values():
         if function.schema in config.ignored_schemas or function.fixed_search_path:
             continue
-        yield _finding(
+        yield finding(
             "function_search_path_mutable",
             WARN,
             "function_search_path",
@@ -285,6 +277,7 @@ def function_search_path_mutable(ix: _Index, config: LintConfig) -> Iterator[Lin
             "function has no fixed search_path: a caller's search_path can hijack "
             "the names it uses",
             f"ALTER FUNCTION {function.label} SET search_path = ''",
+            _search_path_key(function),
         )
 
 
@@ -306,13 +299,13 @@ def covering_index_statement(fk: Constraint) -> str:
     return statement.as_string(None)
 
 
-def unindexed_foreign_keys(ix: _Index, config: LintConfig) -> Iterator[LintFinding]:
+def unindexed_foreign_keys(ix: LintIndex, config: LintConfig) -> Iterator[LintFinding]:
     for fk in ix.snapshot.constraints.values():
         if fk.type != "f" or fk.inherited or fk.schema in config.ignored_schemas:
             continue
         if not _covered(fk, ix.snapshot):
             columns = ", ".join(fk.columns)
-            yield _finding(
+            yield finding(
                 "unindexed_foreign_keys",
                 INFO,
                 "unindexed_fk",
@@ -320,6 +313,7 @@ def unindexed_foreign_keys(ix: _Index, config: LintConfig) -> Iterator[LintFindi
                 f"foreign key ({columns}) has no covering index: joins and deletes "
                 "on the referenced table scan this one",
                 covering_index_statement(fk),
+                f"0001_unindexed_foreign_keys_{regclass_text(fk.schema, fk.table)}_{fk.name}",
             )
 
 
@@ -329,25 +323,23 @@ def unindexed_foreign_key_constraints(snapshot: CatalogSnapshot) -> list[Constra
     return [finding.obj for finding in findings]
 
 
-def no_primary_key(ix: _Index, config: LintConfig) -> Iterator[LintFinding]:
+def no_primary_key(ix: LintIndex, config: LintConfig) -> Iterator[LintFinding]:
     keyed = {(c.schema, c.table) for c in ix.snapshot.constraints.values() if c.type == "p"}
     for table in ix.tables():
         if table.schema in config.ignored_schemas or table.key in keyed:
-            continue
-        parent = ix.parent(table)
-        if parent is not None and parent.key not in keyed:
-            continue  # reported once, on the parent
-        yield _finding(
+            continue  # a partition of a keyed parent holds the key's inherited copy
+        yield finding(
             "no_primary_key",
             INFO,
             "no_primary_key",
             table,
             "table has no primary key: rows cannot be addressed or replicated safely",
             f"ALTER TABLE {table.label} ADD PRIMARY KEY (...)",
+            f"no_primary_key_{table.schema}_{table.name}",
         )
 
 
-LINTS: dict[str, Callable[[_Index, LintConfig], Iterator[LintFinding]]] = {
+LINTS: dict[str, Callable[[LintIndex, LintConfig], Iterator[LintFinding]]] = {
     fn.__name__: fn
     for fn in (
         rls_disabled_in_public,
@@ -361,16 +353,21 @@ LINTS: dict[str, Callable[[_Index, LintConfig], Iterator[LintFinding]]] = {
         function_search_path_mutable,
         unindexed_foreign_keys,
         no_primary_key,
+        *exposure.EXPOSURE_LINTS,
     )
 }
 
 
 def run_lints(
-    snapshot: CatalogSnapshot, config: LintConfig | None = None, only: tuple[str, ...] | None = None
+    snapshot: CatalogSnapshot,
+    config: LintConfig | None = None,
+    only: tuple[str, ...] | None = None,
+    usage: UsageStatistics | None = None,
 ) -> list[LintFinding]:
-    """Every finding of every lint (or of the lints named in `only`), in lint order."""
+    """Every finding of every lint (or of the lints named in `only`), in lint order. Lints that
+    need the statistics collector (unused_index) run only when `usage` is given."""
     config = config or LintConfig()
-    ix = _Index(snapshot)
+    ix = LintIndex(snapshot, usage)
     return [
         finding
         for name, lint in LINTS.items()
@@ -383,6 +380,18 @@ def _is_table(obj: CatalogObject) -> bool:
     return isinstance(obj, Relation) and obj.is_table
 
 
+def _relkind(*relkinds: str) -> Callable[[CatalogObject], bool]:
+    return lambda obj: isinstance(obj, Relation) and obj.relkind in relkinds
+
+
+def _everything(obj: CatalogObject) -> bool:
+    return True
+
+
+def _foreign_key(obj: CatalogObject) -> bool:
+    return isinstance(obj, Constraint) and obj.type == "f"
+
+
 # What each lint's findings are about: the objects a per-object check is parametrized over.
 TARGETS: dict[str, tuple[str, Callable[[CatalogObject], bool]]] = {
     "rls_disabled_in_public": ("relations", _is_table),
@@ -391,14 +400,21 @@ TARGETS: dict[str, tuple[str, Callable[[CatalogObject], bool]]] = {
     "rls_no_select_policy": ("relations", _is_table),
     "multiple_permissive_policies": ("relations", _is_table),
     "no_primary_key": ("relations", _is_table),
-    "rls_policy_always_true": ("policies", lambda o: True),
-    "auth_rls_initplan": ("policies", lambda o: True),
-    "security_definer_view": ("relations", lambda o: isinstance(o, Relation) and o.relkind == "v"),
+    "rls_policy_always_true": ("policies", _everything),
+    "auth_rls_initplan": ("policies", _everything),
+    "security_definer_view": ("relations", _relkind("v")),
     "function_search_path_mutable": ("functions", lambda o: isinstance(o, Function)),
-    "unindexed_foreign_keys": (
-        "constraints",
-        lambda o: isinstance(o, Constraint) and o.type == "f",
-    ),
+    "unindexed_foreign_keys": ("constraints", _foreign_key),
+    "extension_in_public": ("extensions", _everything),
+    "materialized_view_in_api": ("relations", _relkind("m")),
+    "foreign_table_in_api": ("relations", _relkind("f")),
+    "auth_users_exposed": ("relations", _relkind("v", "m")),
+    "rls_references_user_metadata": ("policies", _everything),
+    "fkey_to_auth_unique": ("constraints", _foreign_key),
+    "unsupported_reg_types": ("columns", _everything),
+    "insecure_queue_exposed_in_api": ("relations", _is_table),
+    "sensitive_columns_exposed": ("relations", _is_table),
+    "unused_index": ("indexes", _everything),
 }
 
 

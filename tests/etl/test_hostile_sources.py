@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import signal
 import ssl
 import subprocess
 import threading
@@ -29,8 +30,9 @@ from hostile import HostileServer, Received, Reply, Scenario, hostile
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from etl.cli import EXIT_INTERRUPTED
 from etl.http import RetryPolicy
-from etl.jobs import JobOptions, JobResult, run
+from etl.jobs import INTERRUPTED, JobOptions, JobResult, run
 from etl.sources import CONNECTION
 from selfheal.core.settings import Secret, Settings
 
@@ -633,3 +635,27 @@ def test_whatever_the_body_the_job_ends_in_one_line_with_its_row_closed(migrated
     latest = runs(migrated_db)[-1]
     assert latest["status"] == result.status
     assert latest["rows_read"] == result.read
+
+
+def test_a_terminated_run_closes_its_ledger_row_and_says_so_in_one_line(migrated_db, fakes):
+    env = fake_env(fakes, migrated_db)
+    with hostile(dribbled_body) as slow:
+        env |= {"SOURCE_A_BASE_URL": slow.url, "GENERIC_SOURCE_A_TOKEN": TOKEN}
+        process = subprocess.Popen(
+            [*ETL_COMMAND, "source-a", "--request-timeout", "60", "--job-timeout", "60"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 60
+        while not slow.seen:
+            assert time.monotonic() < deadline and process.poll() is None, "no request came"
+            time.sleep(0.05)
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=30)
+    assert process.returncode == EXIT_INTERRUPTED
+    assert stderr.splitlines() == [
+        "etl source_a: interrupted; the run's ledger row is closed failed"
+    ]
+    assert [(r["status"], r["error"]) for r in runs(migrated_db)] == [("failed", INTERRUPTED)]

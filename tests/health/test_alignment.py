@@ -23,6 +23,19 @@ def test_a_table_without_comment_or_declared_owner(audit, writer):
     assert result.examined == "owner and purpose coverage: 6/8 tables"
 
 
+def test_the_remedy_comments_on_the_object_by_its_own_kind(audit, writer):
+    """PostgreSQL refuses COMMENT ON TABLE for a view; the advice must be runnable as written."""
+    writer.execute("CREATE VIEW public.recent AS SELECT 1 AS x")
+    writer.execute("CREATE MATERIALIZED VIEW public.totals AS SELECT 1 AS x")
+    result = audit("socio_technical_alignment:owner_and_purpose")
+    advice = {f.subject: f.remediation for f in result.findings}
+    assert advice["public.recent"].startswith("COMMENT ON VIEW public.recent IS")
+    assert advice["public.totals"].startswith("COMMENT ON MATERIALIZED VIEW public.totals IS")
+    for remediation in advice.values():
+        writer.execute(remediation.split("; or declare")[0])  # the statement as given runs
+    assert audit("socio_technical_alignment:owner_and_purpose").findings == []
+
+
 def test_a_declared_owner_counts(audit, writer, shipped_config):
     writer.execute("CREATE TABLE public.notes (id int PRIMARY KEY)")
     writer.execute("COMMENT ON TABLE public.notes IS 'free-form notes of the analysts'")
