@@ -22,12 +22,13 @@ from selfheal.core.settings import Settings
 from selfheal.core.target import ensure_embedded_database
 from selfheal.migrate.files import MigrationFilesError
 from selfheal.migrate.runner import MigrationError, prepare_database
+from selfheal.pytest_plugin.session import hand_to_worker, settings_of
 
 
 @pytest.fixture(scope="session")
-def settings() -> Settings:
-    """Settings parsed leniently: preflight reports each bad variable as its own failure."""
-    return Settings.from_env(strict=False)
+def settings(request: pytest.FixtureRequest) -> Settings:
+    """The session's settings, parsed once, leniently: preflight reports each bad variable."""
+    return settings_of(request.config)
 
 
 @pytest.fixture(scope="session")
@@ -50,7 +51,7 @@ _SHARED_SERVER = pytest.StashKey[EmbeddedPostgres]()
 
 def pytest_configure(config: pytest.Config) -> None:
     xdist_controller = config.getoption("numprocesses", None) and not hasattr(config, "workerinput")
-    settings = Settings.from_env(strict=False)
+    settings = settings_of(config)
     if xdist_controller and not settings.live:
         server = start_embedded()
         config.stash[_SHARED_SERVER] = server
@@ -59,6 +60,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node) -> None:  # xdist's WorkerController
+    hand_to_worker(node.config, node)
     dsn = getattr(node.config.option, "selfheal_target_dsn", None)
     if dsn:
         node.workerinput[SHARED_TARGET] = dsn

@@ -16,6 +16,7 @@ from _pytest.mark.expression import Expression
 
 from selfheal.catalog import CatalogObject, CatalogSnapshot, snapshot
 from selfheal.core.settings import Settings
+from selfheal.pytest_plugin.session import settings_of
 from selfheal.rls.access import load_access
 from selfheal.rls.exposure import read_usage
 from selfheal.rls.lints import LINTS, LintConfig, LintFinding, lint_targets, run_lints
@@ -72,7 +73,7 @@ def expected_for(config: pytest.Config) -> CatalogSnapshot:
         if not _selected(config):
             config.stash[_EXPECTED] = CatalogSnapshot()
         else:
-            settings = Settings.from_env(strict=False)
+            settings = settings_of(config)
             config.stash[_EXPECTED] = locked_or_built(settings.migrations_dir, settings.schema_lock)
     return config.stash[_EXPECTED]
 

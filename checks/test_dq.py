@@ -16,24 +16,32 @@ from selfheal.dq.config import ConfigError, Suite, load_suite
 from selfheal.dq.report import failure_text, html_report
 from selfheal.dq.runner import CheckResult, Runner
 from selfheal.evidence import DETAILS, QUERIES, SAMPLE_ROWS, attach, warn
+from selfheal.pytest_plugin.session import settings_of
 
 pytestmark = pytest.mark.dq
 
 
-SETTINGS = Settings.from_env(strict=False)
-RULES_DIR = SETTINGS.dq_dir
-SQL_DIR = SETTINGS.dq_sql_dir
+_SUITE = pytest.StashKey[Suite]()
 
 
-def _load_suite() -> Suite:
+def suite_of(config: pytest.Config) -> Suite:
+    """The rules of this session's folders, loaded once; a bad file fails collection."""
+    if _SUITE not in config.stash:
+        config.stash[_SUITE] = _load_suite(settings_of(config))
+    return config.stash[_SUITE]
+
+
+def _load_suite(settings: Settings) -> Suite:
     try:
-        return load_suite(RULES_DIR, SQL_DIR)
+        return load_suite(settings.dq_dir, settings.dq_sql_dir)
     except ConfigError as error:
         problem = str(error)
-    pytest.fail(problem, pytrace=False)
+    pytest.fail(problem, pytrace=False)  # outside the handler: no "during handling" chain
 
 
-SUITE = _load_suite()
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if metafunc.definition.originalname == "test_dq":
+        metafunc.parametrize("check_id", suite_of(metafunc.config).ids())
 
 
 @pytest.fixture(scope="session")
@@ -46,7 +54,7 @@ def dq_runner(db: psycopg.Connection, settings: Settings, request: pytest.Fixtur
     ]
     return Runner(
         db,
-        SUITE,
+        suite_of(request.config),
         zone=settings.tz,
         statement_timeout_ms=settings.statement_timeout_ms,
         selected=selected,
@@ -71,7 +79,6 @@ def _record(request: pytest.FixtureRequest, extras: list, result: CheckResult) -
     extras.append(pytest_html.extras.html(html_report(result)))
 
 
-@pytest.mark.parametrize("check_id", SUITE.ids())
 def test_dq(check_id: str, dq_runner: Runner, request: pytest.FixtureRequest, extras: list) -> None:
     result = dq_runner.result(check_id)
     _record(request, extras, result)

@@ -7,7 +7,6 @@ remediation into the report, the health report (reports/system_health_YYYY-MM-DD
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -29,8 +28,8 @@ DQ_DIR_VARIABLE = "SELFHEAL_DQ_DIR"
 def audit_context(db: psycopg.Connection, settings: Settings) -> AuditContext:
     """One context for the whole audit: what several checks need is read once."""
     config = configured(CONFIG_PATH)
-    if os.environ.get(DQ_DIR_VARIABLE):  # the folder the dq checks read, when moved
-        config = replace(config, dq_rules_dir=Path(os.environ[DQ_DIR_VARIABLE]))
+    if settings.is_set(DQ_DIR_VARIABLE):  # the folder the dq checks read, when moved
+        config = replace(config, dq_rules_dir=settings.dq_dir)
     return AuditContext(db, config, settings.backlog_dir, load_tickets)
 
 

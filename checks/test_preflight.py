@@ -14,11 +14,13 @@ import psycopg
 import pytest
 
 from selfheal.core.db import connect
-from selfheal.core.settings import VARIABLES, Settings, redact_dsn
+from selfheal.core.dsn import redact_dsn
+from selfheal.core.settings import VARIABLES, Settings
 from selfheal.evidence import DETAILS, attach, warn
 from selfheal.migrate.files import MigrationFile, MigrationFilesError, discover
 from selfheal.migrate.guard import GuardReport, check_migrations
 from selfheal.migrate.runner import MigrationPlan, read_ledger
+from selfheal.pytest_plugin.session import settings_of
 
 pytestmark = pytest.mark.preflight
 
@@ -28,7 +30,7 @@ CONFIG = tomllib.loads((Path(__file__).parent / "preflight.toml").read_text())
 def _migration_names(config: pytest.Config) -> list[str]:
     """The migration files, or one sentinel that fails with the reason they cannot be read."""
     try:
-        folder = Settings.from_env(strict=False).migrations_dir
+        folder = settings_of(config).migrations_dir
         return [m.filename for m in discover(folder)]
     except MigrationFilesError as error:
         return [f"unreadable: {error}"]

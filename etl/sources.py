@@ -19,42 +19,24 @@ from etl import strict_json
 from etl.contracts import AUTH_HEADER, EVENTS_PATH, SOURCE_A_PATH, SOURCE_B_PATH
 from etl.http import NO_DEADLINE, Deadline, HttpClient, RetryPolicy, SourceError
 from etl.ledger import Window
-from selfheal.core.settings import Secret, Settings, SettingsError
+from selfheal.core.settings import Secret, Settings
 
 MAX_PAGES = 100_000
 Progress = Callable[[int], None]
 
-# source name -> (base URL attribute, its variable, token attribute, its variable)
+# source name -> the settings of its connection: base URL, token
 CONNECTION = {
-    "source_a": (
-        "source_a_base_url",
-        "SOURCE_A_BASE_URL",
-        "source_a_token",
-        "GENERIC_SOURCE_A_TOKEN",
-    ),
-    "source_b": (
-        "source_b_base_url",
-        "SOURCE_B_BASE_URL",
-        "source_b_token",
-        "GENERIC_SOURCE_B_TOKEN",
-    ),
-    "events": ("events_base_url", "EVENTS_BASE_URL", "events_token", "EVENTS_SOURCE_TOKEN"),
+    "source_a": ("source_a_base_url", "source_a_token"),
+    "source_b": ("source_b_base_url", "source_b_token"),
+    "events": ("events_base_url", "events_token"),
 }
 
 
 def client_for(
     source: str, settings: Settings, policy: RetryPolicy, deadline: Deadline = NO_DEADLINE
 ) -> HttpClient:
-    url_attr, url_var, token_attr, token_var = CONNECTION[source]
-    base_url: str | None = getattr(settings, url_attr)
-    token: Secret | None = getattr(settings, token_attr)
-    missing = {
-        var: "is not set"
-        for var, value in ((url_var, base_url), (token_var, token))
-        if value is None
-    }
-    if missing:
-        raise SettingsError(missing)
+    """A client for `source`; a `SettingsError` names each of its variables that is unset."""
+    base_url, token = settings.require(*CONNECTION[source])
     bearer = Secret(f"Bearer {token.reveal()}")
     return HttpClient(base_url, (AUTH_HEADER, bearer), policy, deadline=deadline)
 

@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 
 from etl import cli as etl_cli
+from selfheal import kpi
 from selfheal.catalog import snapshot
 from selfheal.core import logs
 from selfheal.core.db import DatabaseUnreachable, connect
@@ -131,6 +132,11 @@ def cmd_etl(args: argparse.Namespace, settings: Settings) -> int:
     return etl_cli.execute(args, settings, prepare_database)
 
 
+def cmd_kpi(args: argparse.Namespace, settings: Settings) -> int:
+    """The executive page (`python -m selfheal.kpi`), as a subcommand."""
+    return kpi.run(settings, "selfheal kpi")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="selfheal", description=__doc__)
     logs.add_verbose_option(parser)
@@ -162,6 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     etl_cli.add_arguments(p)
     p.set_defaults(handler=cmd_etl)
+
+    p = commands.add_parser("kpi", help="write the executive page (reports/exec/kpi_*.md)")
+    p.set_defaults(handler=cmd_kpi)
     return parser
 
 

@@ -23,12 +23,12 @@ import psycopg
 import pytest
 
 from selfheal.core.db import DatabaseUnreachable, connect
-from selfheal.core.settings import Settings
 from selfheal.evidence import DETAILS, SAMPLE_ROWS, from_report
 from selfheal.health.config import HealthConfigError, load_config
 from selfheal.health.overview import TableOverview, table_overview
 from selfheal.kpi import write_kpi_page
 from selfheal.plugin import STAGE_PROPERTY
+from selfheal.pytest_plugin.session import settings_of
 from selfheal.reporting import redact
 
 HEALTH_CONFIG = Path("checks") / "health.toml"
@@ -46,8 +46,9 @@ STYLE = (
 
 
 class TargetSnapshot:
-    def __init__(self, rootpath: Path) -> None:
-        self.rootpath = rootpath
+    def __init__(self, config: pytest.Config) -> None:
+        self.rootpath = config.rootpath
+        self.settings = settings_of(config)
         self.tables: list[TableOverview] | None = None
         self.problem = ""
         self.checks_ran = False
@@ -66,12 +67,12 @@ class TargetSnapshot:
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         """Under pytest-xdist the workers hold the target; in live mode the controller looks."""
-        settings = Settings.from_env(strict=False)
+        settings = self.settings
         if self.tables is None and not self.problem and settings.live and self.checks_ran:
             self.take(settings.db_url.reveal())
 
     def take(self, dsn: str) -> None:
-        settings = Settings.from_env(strict=False)
+        settings = self.settings
         try:
             config = load_config(self.rootpath / HEALTH_CONFIG)
             with connect(
@@ -151,4 +152,4 @@ def pytest_html_results_table_html(
 
 def pytest_configure(config: pytest.Config) -> None:
     if config.pluginmanager.hasplugin("html"):
-        config.pluginmanager.register(TargetSnapshot(config.rootpath), "selfheal-target-snapshot")
+        config.pluginmanager.register(TargetSnapshot(config), "selfheal-target-snapshot")

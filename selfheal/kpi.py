@@ -1,6 +1,6 @@
 """The executive page: the daily metrics trend (spend, conversions, cpa) over the last 30 days.
 
-`python -m selfheal.kpi` writes `reports/exec/kpi_YYYY-MM-DD.md` and the chart beside it
+`selfheal kpi` (or `python -m selfheal.kpi`) writes `reports/exec/kpi_YYYY-MM-DD.md` and the chart beside it
 (`kpi_YYYY-MM-DD.svg`, drawn here: no plotting dependency). It reads the target read-only.
 """
 
@@ -146,19 +146,28 @@ def write_kpi_page(conn: psycopg.Connection, reports_dir: Path, now: datetime) -
     return page
 
 
-def main() -> int:
+def run(settings: Settings, prog: str = "selfheal.kpi") -> int:
+    """The command: write today's page from the target; exit 2 with one line if it cannot."""
     try:
-        settings = Settings.from_env()
         with (
             target_database(settings) as dsn,
             connect(dsn, read_only=True, autocommit=True) as conn,
         ):
             page = write_kpi_page(conn, settings.reports_dir, datetime.now(settings.zone))
-    except (SettingsError, DatabaseUnreachable, psycopg.Error) as error:
-        print(f"selfheal.kpi: {error}", file=sys.stderr)
+    except (DatabaseUnreachable, psycopg.Error) as error:
+        print(f"{prog}: {error}", file=sys.stderr)
         return 2
     print(f"executive page: {page}")
     return 0
+
+
+def main() -> int:
+    try:
+        settings = Settings.from_env()
+    except SettingsError as error:
+        print(f"selfheal.kpi: {error}", file=sys.stderr)
+        return 2
+    return run(settings)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from selfheal import notify
-from selfheal.core.settings import Settings, redact_dsn
+from selfheal.core.dsn import redact_dsn
 from selfheal.pipeline import (
     COLLECT,
     NOT_RUN,
@@ -33,6 +33,7 @@ from selfheal.pipeline import (
     in_stage_order,
     stage_of,
 )
+from selfheal.pytest_plugin.session import settings_of
 from selfheal.reporting import CRASH, KIND, Outcome, redact, write_preflight_report
 from selfheal.summary import Run, write_run_files
 from selfheal.tickets import Backlog, Observation, RunChanges
@@ -55,7 +56,7 @@ class OutcomeCollector:
 
     def __init__(self, config: pytest.Config, run_id: str) -> None:
         self.config = config
-        self.settings = Settings.from_env(strict=False)
+        self.settings = settings_of(config)
         self.run_dir = self.settings.reports_dir / "exec" / f".run-{run_id}"
         self.run_id = run_id
         self.gate = PreflightGate(self.run_dir / "preflight_failed")

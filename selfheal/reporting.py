@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 from selfheal import evidence
+from selfheal.core.dsn import redact_dsn
 from selfheal.core.files import write_atomic
-from selfheal.core.settings import Settings, redact_dsn
+from selfheal.core.settings import Settings
 from selfheal.core.text import markdown_cell
 
 KIND = "selfheal.kind"  # user property: the exception type (or evidence kind) of a failure

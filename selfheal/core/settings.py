@@ -1,15 +1,19 @@
 """Settings read from the environment and an optional `.env` file.
 
-Every variable the product reads is declared once in `VARIABLES`; `Settings.from_env` parses them
-all and raises one `SettingsError` naming each variable that is missing or malformed. Secret values
-are wrapped in `Secret`, whose str/repr never shows the value.
+Each variable is declared once, as a field of `Settings`: its environment name, parser,
+documentation, whether it is secret, and its default (the field's). `VARIABLES`, `.env.example`
+and the README's table of variables are derived from those fields (`python -m selfheal.core.settings`
+rewrites the two files; a test keeps them in step). `Settings.from_env` parses every variable and
+raises one `SettingsError` naming each one that is missing or malformed. Secret values are wrapped
+in `Secret`, whose str/repr never shows the value.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -18,7 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from dotenv import dotenv_values
 
 from selfheal.core.dsn import dsn_password, intended_password, parse_dsn
-from selfheal.core.dsn import redact_dsn as redact_dsn  # the name the readers import
+from selfheal.core.text import markdown_cell
 
 DEFAULT_TZ = "America/Toronto"
 KNOWN_SOURCES = ("events", "source_a", "source_b")
@@ -123,152 +127,135 @@ def _parse_positive_int(raw: str) -> int:
 
 @dataclass(frozen=True)
 class Variable:
-    """One environment variable: its attribute, parser, default and documentation."""
+    """One environment variable: its name, parser, documentation, secrecy; and, filled in from
+    its `Settings` field, the attribute and default."""
 
     name: str
-    attribute: str
     parse: Callable[[str], Any]
     doc: str
-    default: Any = None
     secret: bool = False
+    attribute: str = ""
+    default: Any = None
+
+    def example(self) -> str:
+        """The default as it would be written in `.env` (empty when there is none)."""
+        if self.default is None:
+            return ""
+        if isinstance(self.default, bool):
+            return str(self.default).lower()
+        if isinstance(self.default, tuple):
+            return ",".join(self.default)
+        return str(self.default)
 
 
-VARIABLES: tuple[Variable, ...] = (
-    Variable(
-        "SUPABASE_DB_URL",
-        "db_url",
-        _parse_dsn,
-        "PostgreSQL DSN or URL of the live database (in a URL, percent-encode reserved "
-        "characters of the password: @ / : ? # and spaces); unset = the embedded local default",
-        secret=True,
-    ),
-    Variable("SUPABASE_URL", "supabase_url", _parse_url, "Supabase project URL (informational)"),
-    Variable(
-        "SUPABASE_SERVICE_ROLE_KEY",
-        "service_role_key",
-        Secret,
-        "Supabase service role key",
-        secret=True,
-    ),
-    Variable("TZ", "tz", _parse_zone, "IANA time zone of reporting days", DEFAULT_TZ),
-    Variable(
-        "SLACK_WEBHOOK_URL",
-        "slack_webhook_url",
-        _parse_secret_url,
-        "Slack incoming webhook; unset = no notification",
-        secret=True,
-    ),
-    Variable(
-        "GENERIC_SOURCE_A_TOKEN", "source_a_token", Secret, "API token of ad source A", secret=True
-    ),
-    Variable(
-        "GENERIC_SOURCE_B_TOKEN", "source_b_token", Secret, "API token of ad source B", secret=True
-    ),
-    Variable(
-        "EVENTS_SOURCE_TOKEN", "events_token", Secret, "API token of the events source", secret=True
-    ),
-    Variable("SOURCE_A_BASE_URL", "source_a_base_url", _parse_url, "base URL of ad source A"),
-    Variable("SOURCE_B_BASE_URL", "source_b_base_url", _parse_url, "base URL of ad source B"),
-    Variable("EVENTS_BASE_URL", "events_base_url", _parse_url, "base URL of the events source"),
-    Variable(
-        "RUN_BACKFILL", "run_backfill", _parse_bool, "true = ETL backfills the window below", False
-    ),
-    Variable(
-        "BACKFILL_SOURCES",
-        "backfill_sources",
-        _parse_sources,
-        "comma-separated: events,source_a,source_b",
-        KNOWN_SOURCES,
-    ),
-    Variable("BACKFILL_START", "backfill_start", _parse_date, "first day to backfill (YYYY-MM-DD)"),
-    Variable("BACKFILL_END", "backfill_end", _parse_date, "last day to backfill (YYYY-MM-DD)"),
-    Variable(
-        "MIGRATIONS_DIR",
-        "migrations_dir",
-        Path,
-        "folder of NNNN_name.sql migrations",
-        Path("migrations"),
-    ),
-    Variable(
-        "SELFHEAL_REPORTS_DIR", "reports_dir", Path, "where reports are written", Path("reports")
-    ),
-    Variable(
-        "SELFHEAL_BACKLOG_DIR", "backlog_dir", Path, "where tickets are written", Path("backlog")
-    ),
-    Variable(
-        "SELFHEAL_DQ_DIR",
-        "dq_dir",
-        Path,
-        "folder of data-quality rule files (TOML)",
-        Path("checks/dq"),
-    ),
-    Variable(
-        "SELFHEAL_DQ_SQL_DIR",
-        "dq_sql_dir",
-        Path,
-        "folder of custom data-quality SQL",
-        Path("checks/sql"),
-    ),
-    Variable(
-        "SELFHEAL_EXPOSED_SCHEMAS",
-        "exposed_schemas",
-        _parse_names,
-        "comma-separated schemas the API exposes (RLS lints)",
-        ("public",),
-    ),
-    Variable(
-        "SELFHEAL_SCHEMA_LOCK",
-        "schema_lock",
-        Path,
-        "lock file of the expected schema (`selfheal lock` writes it)",
-        Path("checks/schema.lock.json"),
-    ),
-    Variable(
-        "SELFHEAL_CONNECT_TIMEOUT",
-        "connect_timeout",
-        _parse_positive_int,
-        "seconds to wait for the database",
-        10,
-    ),
-    Variable(
-        "SELFHEAL_STATEMENT_TIMEOUT_MS",
-        "statement_timeout_ms",
-        _parse_positive_int,
-        "per-query timeout of checks, in milliseconds",
-        60_000,
-    ),
-)
+_VARIABLE = "selfheal.variable"  # the key of a Settings field's metadata
+
+
+def variable(
+    name: str, parse: Callable[[str], Any], doc: str, default: Any = None, *, secret: bool = False
+) -> Any:
+    """Declare a `Settings` field read from the environment variable `name`."""
+    return field(default=default, metadata={_VARIABLE: Variable(name, parse, doc, secret)})
 
 
 @dataclass(frozen=True)
 class Settings:
-    db_url: Secret | None = None
-    supabase_url: str | None = None
-    service_role_key: Secret | None = None
-    tz: str = DEFAULT_TZ
-    slack_webhook_url: Secret | None = None
-    source_a_token: Secret | None = None
-    source_b_token: Secret | None = None
-    events_token: Secret | None = None
-    source_a_base_url: str | None = None
-    source_b_base_url: str | None = None
-    events_base_url: str | None = None
-    run_backfill: bool = False
-    backfill_sources: tuple[str, ...] = KNOWN_SOURCES
-    backfill_start: date | None = None
-    backfill_end: date | None = None
-    migrations_dir: Path = Path("migrations")
-    reports_dir: Path = Path("reports")
-    backlog_dir: Path = Path("backlog")
-    dq_dir: Path = Path("checks/dq")
-    dq_sql_dir: Path = Path("checks/sql")
-    exposed_schemas: tuple[str, ...] = ("public",)
-    schema_lock: Path = Path("checks/schema.lock.json")
-    connect_timeout: int = 10
-    statement_timeout_ms: int = 60_000
+    db_url: Secret | None = variable(
+        "SUPABASE_DB_URL",
+        _parse_dsn,
+        "PostgreSQL DSN or URL of the live database (in a URL, percent-encode reserved "
+        "characters of the password: @ / : ? # and spaces); unset = the embedded local default",
+        secret=True,
+    )
+    supabase_url: str | None = variable(
+        "SUPABASE_URL", _parse_url, "Supabase project URL (informational)"
+    )
+    service_role_key: Secret | None = variable(
+        "SUPABASE_SERVICE_ROLE_KEY", Secret, "Supabase service role key", secret=True
+    )
+    tz: str = variable("TZ", _parse_zone, "IANA time zone of reporting days", DEFAULT_TZ)
+    slack_webhook_url: Secret | None = variable(
+        "SLACK_WEBHOOK_URL",
+        _parse_secret_url,
+        "Slack incoming webhook; unset = no notification",
+        secret=True,
+    )
+    source_a_token: Secret | None = variable(
+        "GENERIC_SOURCE_A_TOKEN", Secret, "API token of ad source A", secret=True
+    )
+    source_b_token: Secret | None = variable(
+        "GENERIC_SOURCE_B_TOKEN", Secret, "API token of ad source B", secret=True
+    )
+    events_token: Secret | None = variable(
+        "EVENTS_SOURCE_TOKEN", Secret, "API token of the events source", secret=True
+    )
+    source_a_base_url: str | None = variable(
+        "SOURCE_A_BASE_URL", _parse_url, "base URL of ad source A"
+    )
+    source_b_base_url: str | None = variable(
+        "SOURCE_B_BASE_URL", _parse_url, "base URL of ad source B"
+    )
+    events_base_url: str | None = variable(
+        "EVENTS_BASE_URL", _parse_url, "base URL of the events source"
+    )
+    run_backfill: bool = variable(
+        "RUN_BACKFILL", _parse_bool, "true = ETL backfills the window below", False
+    )
+    backfill_sources: tuple[str, ...] = variable(
+        "BACKFILL_SOURCES",
+        _parse_sources,
+        "comma-separated: events,source_a,source_b",
+        KNOWN_SOURCES,
+    )
+    backfill_start: date | None = variable(
+        "BACKFILL_START", _parse_date, "first day to backfill (YYYY-MM-DD)"
+    )
+    backfill_end: date | None = variable(
+        "BACKFILL_END", _parse_date, "last day to backfill (YYYY-MM-DD)"
+    )
+    migrations_dir: Path = variable(
+        "MIGRATIONS_DIR", Path, "folder of NNNN_name.sql migrations", Path("migrations")
+    )
+    reports_dir: Path = variable(
+        "SELFHEAL_REPORTS_DIR", Path, "where reports are written", Path("reports")
+    )
+    backlog_dir: Path = variable(
+        "SELFHEAL_BACKLOG_DIR", Path, "where tickets are written", Path("backlog")
+    )
+    dq_dir: Path = variable(
+        "SELFHEAL_DQ_DIR", Path, "folder of data-quality rule files (TOML)", Path("checks/dq")
+    )
+    dq_sql_dir: Path = variable(
+        "SELFHEAL_DQ_SQL_DIR", Path, "folder of custom data-quality SQL", Path("checks/sql")
+    )
+    exposed_schemas: tuple[str, ...] = variable(
+        "SELFHEAL_EXPOSED_SCHEMAS",
+        _parse_names,
+        "comma-separated schemas the API exposes (RLS lints)",
+        ("public",),
+    )
+    schema_lock: Path = variable(
+        "SELFHEAL_SCHEMA_LOCK",
+        Path,
+        "lock file of the expected schema (`selfheal lock` writes it)",
+        Path("checks/schema.lock.json"),
+    )
+    connect_timeout: int = variable(
+        "SELFHEAL_CONNECT_TIMEOUT", _parse_positive_int, "seconds to wait for the database", 10
+    )
+    statement_timeout_ms: int = variable(
+        "SELFHEAL_STATEMENT_TIMEOUT_MS",
+        _parse_positive_int,
+        "per-query timeout of checks, in milliseconds",
+        60_000,
+    )
+    # What a parse found wrong (strict=False): variable name -> problem.
     problems: dict[str, str] = field(default_factory=dict, compare=False)
     # Values of secret variables that did not parse: never used, but redacted wherever they show.
     rejected_secrets: tuple[str, ...] = field(default=(), compare=False)
+    # The raw values these settings were parsed from (declared variables only), so that another
+    # process (a pytest-xdist worker) parses the very same input.
+    raw: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def live(self) -> bool:
@@ -278,6 +265,20 @@ class Settings:
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.tz)
+
+    def is_set(self, name: str) -> bool:
+        """True when the variable `name` was given (environment or `.env`), not defaulted."""
+        return bool(self.raw.get(name))
+
+    def require(self, *attributes: str) -> tuple[Any, ...]:
+        """The values of these settings, or one `SettingsError` naming each unset variable."""
+        by_attribute = {v.attribute: v for v in VARIABLES}
+        missing = {
+            by_attribute[a].name: "is not set" for a in attributes if getattr(self, a) is None
+        }
+        if missing:
+            raise SettingsError(missing)
+        return tuple(getattr(self, a) for a in attributes)
 
     def secrets(self) -> list[str]:
         """Every secret value in force, longest first, for redaction and for tests that grep
@@ -299,35 +300,50 @@ class Settings:
         *,
         strict: bool = True,
     ) -> Settings:
-        """Parse every variable; with `strict`, raise one error naming all the bad ones.
-
-        Values in the process environment win over `.env`. With `strict=False` the bad variables
-        keep their defaults and are listed in `problems`, so preflight can report each one.
-        """
+        """Read the variables (the process environment wins over `.env`) and parse them."""
         merged: dict[str, str] = {}
         if dotenv_path is not None and dotenv_path.is_file():
             merged.update({k: v for k, v in dotenv_values(dotenv_path).items() if v is not None})
         merged.update(os.environ if environ is None else environ)
+        return cls.parse(
+            {v.name: merged[v.name] for v in VARIABLES if merged.get(v.name)}, strict=strict
+        )
 
+    @classmethod
+    def parse(cls, raw: Mapping[str, str], *, strict: bool = True) -> Settings:
+        """Parse every variable; with `strict`, raise one error naming all the bad ones.
+
+        With `strict=False` the bad variables keep their defaults and are listed in `problems`,
+        so preflight can report each one.
+        """
         values: dict[str, Any] = {}
         problems: dict[str, str] = {}
         rejected_secrets: list[str] = []
         for variable in VARIABLES:
-            raw = merged.get(variable.name)
-            if raw is None or raw == "":
+            text = raw.get(variable.name)
+            if not text:
                 continue
             try:
-                values[variable.attribute] = variable.parse(raw)
+                values[variable.attribute] = variable.parse(text)
             except ValueError as error:
                 problems[variable.name] = str(error)
                 if variable.secret:
-                    rejected_secrets.append(raw)
+                    rejected_secrets.append(text)
         backfill_window = (values.get("backfill_start"), values.get("backfill_end"))
         if all(backfill_window) and backfill_window[0] > backfill_window[1]:
             problems["BACKFILL_END"] = "is before BACKFILL_START"
         if problems and strict:
             raise SettingsError(problems)
-        return cls(**values, problems=problems, rejected_secrets=tuple(rejected_secrets))
+        return cls(
+            **values, problems=problems, rejected_secrets=tuple(rejected_secrets), raw=dict(raw)
+        )
+
+
+VARIABLES: tuple[Variable, ...] = tuple(
+    replace(f.metadata[_VARIABLE], attribute=f.name, default=f.default)
+    for f in fields(Settings)
+    if _VARIABLE in f.metadata
+)
 
 
 def required_dsn(settings: Settings) -> str:
@@ -335,3 +351,45 @@ def required_dsn(settings: Settings) -> str:
     if settings.db_url is None:
         raise SettingsError({"SUPABASE_DB_URL": "is not set (required for live mode)"})
     return settings.db_url.reveal()
+
+
+# --- the documents generated from the declarations ----------------------------------------
+ENV_EXAMPLE_HEADER = (
+    "# Every variable selfheal reads. Copy to .env (never commit .env) and fill what you need.\n"
+    "# Unset SUPABASE_DB_URL = everything runs on the embedded local PostgreSQL.\n"
+)
+README_START = "<!-- variables: generated by `python -m selfheal.core.settings` -->"
+README_END = "<!-- end of variables -->"
+
+
+def env_example() -> str:
+    """The text of `.env.example`: every variable, its documentation and its default."""
+    blocks = [ENV_EXAMPLE_HEADER]
+    for v in VARIABLES:
+        blocks.append(f"# {v.doc}{' (secret)' if v.secret else ''}\n{v.name}={v.example()}\n")
+    return "\n".join(blocks)
+
+
+def variables_table() -> str:
+    """The README's table of variables (Markdown)."""
+    lines = ["| variable | default | secret | what |", "| --- | --- | --- | --- |"]
+    for v in VARIABLES:
+        default = f"`{v.example()}`" if v.example() else ""
+        secret = "yes" if v.secret else ""
+        lines.append(f"| `{v.name}` | {default} | {secret} | {markdown_cell(v.doc)} |")
+    return "\n".join(lines)
+
+
+def with_variables_table(readme: str) -> str:
+    """`readme` with the text between its variables markers replaced by `variables_table()`."""
+    pattern = re.compile(re.escape(README_START) + r".*?" + re.escape(README_END), re.DOTALL)
+    if not pattern.search(readme):
+        raise ValueError(f"the README lacks the markers {README_START} ... {README_END}")
+    table = f"{README_START}\n{variables_table()}\n{README_END}"
+    return pattern.sub(lambda _: table, readme)
+
+
+if __name__ == "__main__":
+    Path(".env.example").write_text(env_example(), encoding="utf-8")
+    readme = Path("README.md")
+    readme.write_text(with_variables_table(readme.read_text(encoding="utf-8")), encoding="utf-8")

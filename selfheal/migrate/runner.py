@@ -15,7 +15,7 @@ from pathlib import Path
 import psycopg
 
 from selfheal.core.db import connect
-from selfheal.core.settings import redact_dsn
+from selfheal.core.dsn import redact_dsn
 from selfheal.core.shim import apply_shim
 from selfheal.core.text import first_line
 from selfheal.migrate.files import MigrationFile, discover

@@ -7,14 +7,16 @@ from datetime import datetime
 
 import pytest
 
-from selfheal.core.settings import Settings, redact_dsn
+from selfheal.core.dsn import redact_dsn
 from selfheal.evidence import DETAILS, from_report
 from selfheal.health.report import CheckRecord, render, write_health_report
+from selfheal.pytest_plugin.session import settings_of
 from selfheal.reporting import redact
 
 
 class HealthReportWriter:
-    def __init__(self) -> None:
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
         self.records: list[CheckRecord] = []
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -28,7 +30,7 @@ class HealthReportWriter:
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if not self.records:
             return
-        settings = Settings.from_env(strict=False)
+        settings = settings_of(self.config)
         target = redact_dsn(settings.db_url.reveal()) if settings.db_url else "embedded default"
         generated = datetime.now(settings.zone)
         text = redact(render(self.records, generated, target), settings)
@@ -36,4 +38,4 @@ class HealthReportWriter:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.pluginmanager.register(HealthReportWriter(), "selfheal-health-report")
+    config.pluginmanager.register(HealthReportWriter(config), "selfheal-health-report")

@@ -160,3 +160,20 @@ def test_each_job_runs_from_the_command_line(migrated_db, fakes, job):
     done = etl(fake_env(fakes, migrated_db), job, *DAYS)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(job.replace("-", "_") + ": read=")
+
+
+def test_selfheal_etl_is_the_same_command(migrated_db, fakes):
+    """`selfheal etl ...` (the one CLI) runs the same jobs with the same output and exit codes."""
+    env = fake_env(fakes, migrated_db)
+    selfheal_etl = [ETL_COMMAND[0], "-m", "selfheal", "etl"]
+    done = subprocess.run(
+        [*selfheal_etl, "source-a", "--dry-run"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=WAIT_SECONDS,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("source_a: ") and "[dry-run]" in done.stdout
+    usage = subprocess.run([*selfheal_etl, "nope"], env=env, capture_output=True, text=True)
+    assert usage.returncode == 2 and "usage: selfheal etl" in usage.stderr

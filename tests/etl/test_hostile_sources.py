@@ -55,7 +55,7 @@ TABLES = {"source_a": "ads_source_a", "source_b": "ads_source_b", "events": "eve
 
 def aimed(source: str, url: str, settings: Settings | None = None) -> Settings:
     """Settings whose `source` is the server at `url`, with the test's token."""
-    url_attr, _, token_attr, _ = CONNECTION[source]
+    url_attr, token_attr = CONNECTION[source]
     base = settings or Settings.from_env(environ={"TZ": "America/Toronto"}, dotenv_path=None)
     return replace(base, **{url_attr: url, token_attr: Secret(TOKEN)})
 

@@ -4,14 +4,22 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from selfheal.core.dsn import redact_dsn
 from selfheal.core.settings import (
     DEFAULT_TZ,
+    README_END,
+    README_START,
+    VARIABLES,
     Secret,
     Settings,
     SettingsError,
-    redact_dsn,
+    env_example,
     required_dsn,
+    variables_table,
+    with_variables_table,
 )
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_defaults_without_any_variable():
@@ -111,16 +119,62 @@ def test_redact_dsn_never_contains_the_password(password):
 
 
 def test_env_example_documents_every_variable():
-    from selfheal.core.settings import VARIABLES
-
-    example = (Path(__file__).resolve().parents[2] / ".env.example").read_text()
+    example = (ROOT / ".env.example").read_text()
     documented = {
         line.split("=", 1)[0]
         for line in example.splitlines()
         if "=" in line and not line.startswith("#")
     }
     assert documented == {v.name for v in VARIABLES}
-    parsed = Settings.from_env(
-        environ={}, dotenv_path=Path(__file__).resolve().parents[2] / ".env.example"
-    )
+    parsed = Settings.from_env(environ={}, dotenv_path=ROOT / ".env.example")
     assert not parsed.problems
+    assert parsed == Settings()  # the example's values are the declared defaults
+
+
+REGENERATE = "out of step with the declarations: run `python -m selfheal.core.settings`"
+
+
+def test_env_example_and_readme_table_are_generated_from_the_declarations():
+    assert (ROOT / ".env.example").read_text(encoding="utf-8") == env_example(), REGENERATE
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert with_variables_table(readme) == readme, REGENERATE
+    for variable in VARIABLES:
+        assert f"| `{variable.name}` |" in readme
+
+
+def test_a_readme_without_the_markers_is_named():
+    with pytest.raises(ValueError, match="markers"):
+        with_variables_table("# a README\n" + README_START + "\n")
+    regenerated = with_variables_table(f"before\n{README_START}\nstale\n{README_END}\nafter")
+    assert regenerated == f"before\n{README_START}\n{variables_table()}\n{README_END}\nafter"
+
+
+def test_each_declaration_gives_one_field_with_its_default():
+    defaults = Settings()
+    assert [v.attribute for v in VARIABLES] == list(
+        name for name in Settings.__dataclass_fields__ if name in {v.attribute for v in VARIABLES}
+    )
+    for variable in VARIABLES:
+        assert getattr(defaults, variable.attribute) == variable.default
+    assert len({v.name for v in VARIABLES}) == len(VARIABLES)
+
+
+def test_settings_parse_again_from_their_raw_values_alone(tmp_path):
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("TZ=Europe/Paris\nSELFHEAL_CONNECT_TIMEOUT=3\nNOT_OURS=x\n")
+    settings = Settings.from_env(environ={"RUN_BACKFILL": "yes"}, dotenv_path=dotenv)
+    assert settings.raw == {
+        "TZ": "Europe/Paris",
+        "SELFHEAL_CONNECT_TIMEOUT": "3",
+        "RUN_BACKFILL": "yes",
+    }
+    assert Settings.parse(settings.raw) == settings
+    assert settings.is_set("TZ") and not settings.is_set("SELFHEAL_DQ_DIR")
+
+
+def test_require_names_each_unset_variable():
+    settings = Settings.from_env(environ={"SOURCE_A_BASE_URL": "http://a"}, dotenv_path=None)
+    assert settings.require("source_a_base_url") == ("http://a",)
+    with pytest.raises(SettingsError) as caught:
+        settings.require("source_a_base_url", "source_a_token", "events_token")
+    assert set(caught.value.problems) == {"GENERIC_SOURCE_A_TOKEN", "EVENTS_SOURCE_TOKEN"}

@@ -9,6 +9,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from selfheal.core.db import connect
 from selfheal.kpi import DayKpi, daily_trend, render_svg, write_kpi_page
 
@@ -74,10 +76,11 @@ def test_command_line_reports_an_unreachable_database_without_its_password(tmp_p
     assert not (tmp_path / "exec").exists()  # nothing half-written
 
 
-def test_command_line_writes_the_page_for_today(migrated_db, tmp_path):
+@pytest.mark.parametrize("command", [["selfheal.kpi"], ["selfheal", "kpi"]], ids=" ".join)
+def test_command_line_writes_the_page_for_today(migrated_db, tmp_path, command):
     env = {**os.environ, "SUPABASE_DB_URL": migrated_db, "SELFHEAL_REPORTS_DIR": str(tmp_path)}
     result = subprocess.run(
-        [sys.executable, "-m", "selfheal.kpi"], env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", *command], env=env, capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stderr
     [page] = (tmp_path / "exec").glob("kpi_*.md")
