@@ -25,6 +25,7 @@ from selfheal.core.dsn import dsn_password, intended_password, parse_dsn
 from selfheal.core.text import markdown_cell
 
 DEFAULT_TZ = "America/Toronto"
+SUPABASE_MIGRATIONS = Path("supabase/migrations")  # the Supabase CLI's folder
 KNOWN_SOURCES = ("events", "source_a", "source_b")
 
 
@@ -214,7 +215,11 @@ class Settings:
         "BACKFILL_END", _parse_date, "last day to backfill (YYYY-MM-DD)"
     )
     migrations_dir: Path = variable(
-        "MIGRATIONS_DIR", Path, "folder of NNNN_name.sql migrations", Path("migrations")
+        "MIGRATIONS_DIR",
+        Path,
+        "folder of NNNN_name.sql migrations; unset = supabase/migrations where a Supabase CLI "
+        "project has it, else migrations",
+        Path("migrations"),
     )
     reports_dir: Path = variable(
         "SELFHEAL_REPORTS_DIR", Path, "where reports are written", Path("reports")
@@ -329,6 +334,8 @@ class Settings:
                 problems[variable.name] = str(error)
                 if variable.secret:
                     rejected_secrets.append(text)
+        if "migrations_dir" not in values and SUPABASE_MIGRATIONS.is_dir():
+            values["migrations_dir"] = SUPABASE_MIGRATIONS
         backfill_window = (values.get("backfill_start"), values.get("backfill_end"))
         if all(backfill_window) and backfill_window[0] > backfill_window[1]:
             problems["BACKFILL_END"] = "is before BACKFILL_START"

@@ -178,3 +178,12 @@ def test_require_names_each_unset_variable():
     with pytest.raises(SettingsError) as caught:
         settings.require("source_a_base_url", "source_a_token", "events_token")
     assert set(caught.value.problems) == {"GENERIC_SOURCE_A_TOKEN", "EVENTS_SOURCE_TOKEN"}
+
+
+def test_a_supabase_cli_project_defaults_to_its_migrations_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert Settings.parse({}).migrations_dir == Path("migrations")
+    (tmp_path / "supabase" / "migrations").mkdir(parents=True)
+    assert Settings.parse({}).migrations_dir == Path("supabase/migrations")
+    chosen = Settings.parse({"MIGRATIONS_DIR": "db/migrations"}).migrations_dir
+    assert chosen == Path("db/migrations")  # the variable still wins
