@@ -73,7 +73,17 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 @pytest.fixture(scope="session")
 def target_dsn(settings: Settings, request: pytest.FixtureRequest) -> str:
-    """DSN of the database under check: live, or the embedded default prepared here."""
+    """DSN of the database under check: live, or the embedded default prepared here. Before it
+    goes, `pytest_selfheal_target_closing` lets report plugins read it one last time."""
+    dsn = _target(settings, request)
+    hook = request.config.hook
+    request.addfinalizer(
+        lambda: hook.pytest_selfheal_target_closing(config=request.config, dsn=dsn)
+    )
+    return dsn
+
+
+def _target(settings: Settings, request: pytest.FixtureRequest) -> str:
     if settings.live:
         return settings.db_url.reveal()
     shared = getattr(request.config, "workerinput", {}).get(SHARED_TARGET)

@@ -28,7 +28,8 @@ import psycopg
 
 from selfheal.core.db import connect, create_database
 from selfheal.core.embedded import start_embedded
-from selfheal.dq.catalog import Catalog
+from selfheal.core.readonly import Reader
+from selfheal.dq.catalog import describe
 from selfheal.dq.compiler import compile_table
 from selfheal.dq.config import load_suite
 from selfheal.dq.runner import Runner
@@ -93,7 +94,7 @@ def measurements(conn: psycopg.Connection, rules_dir: Path) -> dict[str, Callabl
     seven = [rule for rule in suite.rules if rule.kind != "unique"]
     without_unique = [rule.id for rule in seven]
     table = suite.rules[0].table
-    info = Catalog(conn).table(table.schema, table.name)
+    info = describe(Reader(conn), table.schema, table.name)
 
     def fused(selected: list[str]) -> Callable[[], object]:
         def run() -> object:

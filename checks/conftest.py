@@ -12,10 +12,10 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from _pytest.mark.expression import Expression
 
 from selfheal.catalog import CatalogObject, CatalogSnapshot, snapshot
 from selfheal.core.settings import Settings
+from selfheal.pytest_plugin.markexpr import selects
 from selfheal.pytest_plugin.session import settings_of
 from selfheal.rls.access import load_access
 from selfheal.rls.exposure import read_usage
@@ -39,14 +39,18 @@ _DIFF = pytest.StashKey[SchemaDiff]()
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
+        "--selfheal-schema-granularity",
         "--schema-granularity",
+        dest="schema_granularity",
         choices=("auto", "object", "table"),
         default="auto",
         help="one schema check per object, per table, or auto: per object up to "
         f"{PER_OBJECT_LIMIT} expected objects",
     )
     parser.addoption(
+        "--selfheal-rls-write-probes",
         "--rls-write-probes",
+        dest="rls_write_probes",
         action="store_true",
         default=False,
         help="also prove that writes as the wrong user are refused (rolled back)",
@@ -62,10 +66,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def _selected(config: pytest.Config) -> bool:
     """False when `-m` deselects schema and rls checks alike (e.g. `-m preflight`)."""
     markexpr = config.getoption("markexpr") or ""
-    if not markexpr:
-        return True
-    expression = Expression.compile(markexpr)
-    return any(expression.evaluate(lambda name, m=mark: name == m) for mark in ("schema", "rls"))
+    return not markexpr or any(selects(markexpr, mark) for mark in ("schema", "rls"))
 
 
 def expected_for(config: pytest.Config) -> CatalogSnapshot:
@@ -80,7 +81,7 @@ def expected_for(config: pytest.Config) -> CatalogSnapshot:
 
 def grouped(config: pytest.Config) -> bool:
     """True when checks are grouped per table rather than one per object."""
-    choice = config.getoption("--schema-granularity")
+    choice = config.getoption("schema_granularity")
     if choice == "auto":
         return len(expected_for(config).objects()) > PER_OBJECT_LIMIT
     return choice == "table"

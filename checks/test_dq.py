@@ -1,8 +1,10 @@
 """Data-quality gates (`pytest -m dq`): one test per (table, rule), one scan per table.
 
 Rules are read from checks/dq/*.toml (or the folder in $SELFHEAL_DQ_DIR) and custom SQL checks
-from checks/sql/*.sql (or $SELFHEAL_DQ_SQL_DIR). A bad rule file is one collection error naming
-the file, the table and the key; a name the live database lacks fails that rule's test.
+from checks/sql/*.sql (or $SELFHEAL_DQ_SQL_DIR). A bad rule file, or SQL in it that could write,
+call a volatile function or read outside the checked schemas, is one collection error naming the
+file, the table and the key; a name the live database lacks fails that rule's test. Rule SQL runs
+as selfheal_reader where the target has it (see test_preflight.py::test_read_only_boundary).
 """
 
 from __future__ import annotations
@@ -11,10 +13,12 @@ import psycopg
 import pytest
 import pytest_html
 
+from selfheal.core.readonly import boundary
 from selfheal.core.settings import Settings
 from selfheal.dq.config import ConfigError, Suite, load_suite
 from selfheal.dq.report import failure_text, html_report
 from selfheal.dq.runner import CheckResult, Runner
+from selfheal.dq.vetting import checked_schemas
 from selfheal.evidence import DETAILS, QUERIES, SAMPLE_ROWS, attach, warn
 from selfheal.pytest_plugin.session import settings_of
 
@@ -52,12 +56,14 @@ def dq_runner(db: psycopg.Connection, settings: Settings, request: pytest.Fixtur
         for item in request.session.items
         if getattr(item, "function", None) is test_dq
     ]
+    suite = suite_of(request.config)
     return Runner(
         db,
-        suite_of(request.config),
+        suite,
         zone=settings.tz,
         statement_timeout_ms=settings.statement_timeout_ms,
         selected=selected,
+        role=boundary(db, checked_schemas(suite.rules, suite.custom)).role,
     )
 
 

@@ -12,9 +12,11 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg.rows import dict_row
 
 from etl import fake, jobs
 from etl.rerun import etl_runner
+from selfheal.core.readonly import Reader
 from selfheal.core.settings import Settings
 from selfheal.doctor import Context, Doctor, render_plan
 from selfheal.doctor.doctor import FAILED
@@ -53,7 +55,7 @@ def sources(settings: Settings) -> Iterator[Settings]:
 
 
 def _quarantined_sample(db: psycopg.Connection, source: str) -> list[dict]:
-    rows = db.execute(
+    return Reader(db).rows(
         """
         SELECT q.source, q.reason, left(q.raw_payload, 200) AS raw_payload
         FROM public.etl_quarantine q
@@ -61,9 +63,8 @@ def _quarantined_sample(db: psycopg.Connection, source: str) -> list[dict]:
         ORDER BY q.quarantine_id LIMIT 5
         """,
         (source,),
+        row_factory=dict_row,
     )
-    names = [column.name for column in rows.description]
-    return [dict(zip(names, row, strict=True)) for row in rows]
 
 
 @pytest.mark.etl

@@ -15,6 +15,7 @@ import pytest
 
 from selfheal.core.db import connect
 from selfheal.core.dsn import redact_dsn
+from selfheal.core.readonly import Reader, boundary
 from selfheal.core.settings import VARIABLES, Settings
 from selfheal.evidence import DETAILS, attach, warn
 from selfheal.migrate.files import MigrationFile, MigrationFilesError, discover
@@ -75,7 +76,7 @@ def test_variable(variable, settings: Settings, request: pytest.FixtureRequest) 
 def test_database_reachable(target_dsn: str, settings: Settings) -> None:
     try:
         with connect(target_dsn, read_only=True, connect_timeout=settings.connect_timeout) as conn:
-            conn.execute("SELECT 1")
+            Reader(conn).value("SELECT 1")
     except Exception as error:  # the message names host and port, never the password
         pytest.fail(
             f"database {redact_dsn(target_dsn)} unreachable within "
@@ -84,7 +85,7 @@ def test_database_reachable(target_dsn: str, settings: Settings) -> None:
 
 
 def test_server_version(db: psycopg.Connection) -> None:
-    version_num = int(db.execute("SHOW server_version_num").fetchone()[0])
+    version_num = int(Reader(db).value("SHOW server_version_num"))
     minimum = CONFIG["min_server_version"]
     assert version_num >= minimum * 10000, (
         f"PostgreSQL {version_num // 10000} is older than the required {minimum}"
@@ -92,16 +93,28 @@ def test_server_version(db: psycopg.Connection) -> None:
 
 
 def test_server_knows_time_zone(db: psycopg.Connection, settings: Settings) -> None:
-    found = db.execute("SELECT 1 FROM pg_timezone_names WHERE name = %s", (settings.tz,)).fetchone()
+    found = Reader(db).one("SELECT 1 FROM pg_timezone_names WHERE name = %s", (settings.tz,))
     assert found, f"the server does not know TZ={settings.tz}"
 
 
 @pytest.mark.parametrize("extension", CONFIG["required_extensions"])
 def test_extension_available(extension: str, db: psycopg.Connection) -> None:
-    row = db.execute(
+    row = Reader(db).one(
         "SELECT installed_version FROM pg_available_extensions WHERE name = %s", (extension,)
-    ).fetchone()
+    )
     assert row is not None, f"extension {extension} is not available on the server"
+
+
+def test_read_only_boundary(
+    db: psycopg.Connection, settings: Settings, request: pytest.FixtureRequest
+) -> None:
+    """Says what keeps checks from writing: always READ ONLY transactions sent one statement at
+    a time; on top, where the target has it, the SELECT-only role selfheal_reader (which must
+    read every table of the exposed schemas)."""
+    found = boundary(db, settings.exposed_schemas)
+    attach(request, DETAILS, {"boundary": found.summary, "why": found.reason})
+    if found.role is None:
+        warn(request, f"checks are kept read-only by their transactions only: {found.reason}")
 
 
 def test_migration_guard(migration_name: str, guard_report: GuardReport) -> None:

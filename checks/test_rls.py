@@ -121,7 +121,7 @@ def test_rls_claims_grant_nothing(db, table_access, table_baseline, data):
 def test_rls_writes_refused(request, target_dsn, live_snapshot, table_access, table_baseline):
     """With --rls-write-probes: a stranger's INSERT (of a row owned by another user), UPDATE and
     DELETE change nothing; every probe is rolled back."""
-    if not request.config.getoption("--rls-write-probes"):
+    if not request.config.getoption("rls_write_probes"):
         pytest.skip("write probes run only with --rls-write-probes")
     columns = live_snapshot.columns_of(table_access.schema, table_access.table)
     with connect(target_dsn, autocommit=True) as conn:

@@ -419,7 +419,7 @@ class HttpClient:
         if not isinstance(
             error, requests.RequestException | urllib3.exceptions.HTTPError | OSError
         ):
-            log.debug("GET %s: unexpected failure", path, exc_info=error)
+            log.info("GET %s: unexpected failure", path, exc_info=error)
             return self._error(f"GET {path}: unexpected {type(error).__name__} (not retried)")
         host = urlsplit(self.base_url).netloc.rpartition("@")[2]
         cause = _cause(error, host)

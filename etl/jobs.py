@@ -62,6 +62,9 @@ class JobResult:
     seconds: float = 0.0
     windows: int = 0
     error: str | None = None
+    # Whether running the job again may help: False when the source failed in a way a retry
+    # cannot fix (a redirect elsewhere, bad gzip, repeated members) or the settings are wrong.
+    retryable: bool = True
     parts: list[JobResult] = field(default_factory=list)
 
     @property
@@ -159,11 +162,18 @@ def _guarded(name: str, body: Callable[[], JobResult]) -> JobResult:
     so `all` goes on with the next job. Unexpected ones leave their traceback in the debug log."""
     try:
         return body()
-    except (SettingsError, psycopg.Error, ConnectionError, RuntimeError, ValueError) as error:
-        return JobResult(name, "failed", error=_describe(error))
     except Exception as error:
-        log.debug("%s: unexpected failure", name, exc_info=True)
-        return JobResult(name, "failed", error=_describe(error))
+        if not isinstance(error, _EXPECTED):
+            log.info("%s: unexpected failure", name, exc_info=True)
+        return JobResult(name, "failed", error=_describe(error), retryable=_retryable(error))
+
+
+_EXPECTED = (SettingsError, psycopg.Error, ConnectionError, RuntimeError, ValueError)
+
+
+def _retryable(error: Exception) -> bool:
+    """Sources say (SourceError.retryable); bad settings never heal by themselves."""
+    return getattr(error, "retryable", not isinstance(error, SettingsError))
 
 
 def _describe(error: BaseException) -> str:
@@ -183,6 +193,7 @@ def _run_all(request: Request) -> JobResult:
     total.windows = sum(part.windows for part in parts)
     failed = [f"{part.job}: {part.error}" for part in parts if part.error]
     total.error = "; ".join(failed) or None
+    total.retryable = any(part.retryable for part in parts if not part.ok) or not failed
     return total
 
 
@@ -337,6 +348,7 @@ def _load_window(
             )
     except Exception as error:
         result.status, result.error = "failed", _close_failed(conn, run_id, name, error)
+        result.retryable = _retryable(error)
         return
     except BaseException:
         _close_failed(conn, run_id, name, None)
@@ -347,8 +359,8 @@ def _load_window(
 def _close_failed(conn: psycopg.Connection, run_id: int, name: str, error: Exception | None) -> str:
     """Mark the run failed with the error's one-line description (None: interrupted) and return
     it. If even that fails (the database is gone), the next run marks the row abandoned."""
-    if error is not None and not isinstance(error, psycopg.Error | RuntimeError | ValueError):
-        log.debug("%s: unexpected failure", name, exc_info=error)
+    if error is not None and not isinstance(error, _EXPECTED):
+        log.info("%s: unexpected failure", name, exc_info=error)
     reason = INTERRUPTED if error is None else _describe(error)
     try:
         ledger.fail_run(conn, run_id, reason)

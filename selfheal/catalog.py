@@ -9,10 +9,13 @@ delta generator, the RLS lints and the doctor all read the same `CatalogSnapshot
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar
 
 import psycopg
+
+from selfheal.core.readonly import Reader
 
 # Schemas that belong to PostgreSQL, to selfheal itself or to the Supabase CLI (the ledgers).
 IGNORED_SCHEMAS = (
@@ -502,9 +505,9 @@ def _tupled(value: object) -> object:
 
 
 def _load(
-    conn: psycopg.Connection, query: str, kind: type[CatalogObject]
+    rows: Callable[[str], list[Any]], query: str, kind: type[CatalogObject]
 ) -> dict[tuple, CatalogObject]:
-    objects = [kind(*_tupled(row)) for row in conn.execute(query).fetchall()]
+    objects = [kind(*_tupled(row)) for row in rows(query)]
     return {obj.key: obj for obj in objects}
 
 
@@ -522,16 +525,25 @@ QUERIES: dict[str, str] = {
 }
 
 
-def snapshot(conn: psycopg.Connection) -> CatalogSnapshot:
-    """The catalog of the connected database, one query per collection, in one read snapshot."""
+def _read_all(rows: Callable[[str], list[Any]]) -> CatalogSnapshot:
     result = CatalogSnapshot()
-    idle = conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
-    with conn.transaction():
-        if idle:
-            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        # Every name in rendered definitions comes out schema-qualified, whatever the session's
-        # search_path: the same object reads the same in any database.
-        conn.execute("SET LOCAL search_path TO pg_catalog")
-        for name, query in QUERIES.items():
-            setattr(result, name, _load(conn, query, COLLECTIONS[name]))
+    for name, query in QUERIES.items():
+        setattr(result, name, _load(rows, query, COLLECTIONS[name]))
     return result
+
+
+def snapshot(conn: psycopg.Connection) -> CatalogSnapshot:
+    """The catalog of the connected database, one query per collection, in one read snapshot.
+
+    Every name in rendered definitions comes out schema-qualified, whatever the session's
+    search_path (it is pg_catalog only while reading): the same object reads the same anywhere.
+    """
+    if conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+        reader = Reader(conn)
+        settings = {"search_path": "pg_catalog"}
+        with reader.transaction(isolation="REPEATABLE READ", settings=settings) as tx:
+            return _read_all(tx.rows)
+    # Inside the caller's own transaction (a test reading objects it will roll back).
+    with conn.transaction():
+        conn.execute("SET LOCAL search_path TO pg_catalog")
+        return _read_all(lambda query: conn.execute(query).fetchall())

@@ -4,8 +4,8 @@
 - under each failing check, its failing rows (the evidence's sample) as a table, and the
   remediation of its finding when it has one.
 
-The table overview is taken when the session ends, while the target still exists: just before
-the `target_dsn` fixture is torn down (the embedded default stops right after); under
+The table overview is taken when the session ends, while the target still exists: when the
+plugin's `pytest_selfheal_target_closing` hook says the target is about to go; under
 pytest-xdist in live mode, by the controller when the session finishes. A session in which no
 check opened the target says so instead. The executive KPI page is written at the same
 moment, from the same state.
@@ -53,12 +53,8 @@ class TargetSnapshot:
         self.problem = ""
         self.checks_ran = False
 
-    @pytest.hookimpl(wrapper=True)
-    def pytest_fixture_setup(self, fixturedef: pytest.FixtureDef, request: pytest.FixtureRequest):
-        value = yield
-        if fixturedef.argname == "target_dsn":
-            fixturedef.addfinalizer(lambda: self.take(value))
-        return value
+    def pytest_selfheal_target_closing(self, config: pytest.Config, dsn: str) -> None:
+        self.take(dsn)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Seen on the controller under pytest-xdist too: did any check of a stage run?"""

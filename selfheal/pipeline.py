@@ -12,7 +12,18 @@ from pathlib import Path
 
 import pytest
 
-STAGES = ("preflight", "schema", "rls", "health", "migrations", "etl", "dq", "doctor")
+# The stages in pipeline order, each a marker the plugin registers (with its meaning).
+STAGE_MARKERS = {
+    "preflight": "environment, connectivity, server settings and migration guard (runs on PRs)",
+    "schema": "every object the migrations promise exists in the live database",
+    "rls": "row-level security lints and behaviour",
+    "health": "the six-part system health audit",
+    "migrations": "pending migrations are applied",
+    "etl": "sources are pulled and loaded",
+    "dq": "data-quality gates over the loaded tables",
+    "doctor": "the doctor plans and applies heals",
+}
+STAGES = tuple(STAGE_MARKERS)
 OTHER = "other"
 COLLECT = "collect"  # the pseudo-stage of check files that fail to import or collect
 NOT_RUN = "not run: preflight failed; fix it first (see reports/exec/preflight_report.md)"

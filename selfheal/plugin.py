@@ -27,12 +27,14 @@ from selfheal.core.dsn import redact_dsn
 from selfheal.pipeline import (
     COLLECT,
     NOT_RUN,
+    STAGE_MARKERS,
     STAGES,
     PreflightGate,
     StageBarrier,
     in_stage_order,
     stage_of,
 )
+from selfheal.pytest_plugin import hooks
 from selfheal.pytest_plugin.session import settings_of
 from selfheal.reporting import CRASH, KIND, Outcome, redact, write_preflight_report
 from selfheal.summary import Run, write_run_files
@@ -43,11 +45,25 @@ RUN_ID = "selfheal_run_id"
 PLUGIN_NAME = "selfheal-outcomes"
 
 
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    pluginmanager.add_hookspecs(hooks)
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("selfheal")
-    group.addoption("--no-tickets", action="store_true", help="write no backlog tickets")
     group.addoption(
-        "--heal", action="store_true", help="the doctor stage applies its plan (default: plan only)"
+        "--selfheal-no-tickets",
+        "--no-tickets",
+        dest="no_tickets",
+        action="store_true",
+        help="write no backlog tickets",
+    )
+    group.addoption(
+        "--selfheal-heal",
+        "--heal",
+        dest="heal",
+        action="store_true",
+        help="the doctor stage applies its plan (default: plan only)",
     )
 
 
@@ -237,6 +253,8 @@ def collector(config: pytest.Config) -> OutcomeCollector:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    for stage, meaning in STAGE_MARKERS.items():
+        config.addinivalue_line("markers", f"{stage}: {meaning}")
     worker_input = getattr(config, "workerinput", {})
     run_id = worker_input.get(RUN_ID) or uuid.uuid4().hex
     config.pluginmanager.register(OutcomeCollector(config, run_id), PLUGIN_NAME)

@@ -1,7 +1,8 @@
 """What the live catalog says about a checked table: columns, unique indexes, foreign keys.
 
-Used to validate the rule files against the database (an unknown table or column is a problem
-naming the file, the table and the key) and to find rules a constraint already proves.
+Used to validate the rule files against the database (an unknown table or column, a `where` that
+does not compile or calls a volatile function: a problem naming the file, the table and the key)
+and to find rules a constraint already proves.
 """
 
 from __future__ import annotations
@@ -11,8 +12,11 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
+from selfheal.core.readonly import Reader
 from selfheal.core.text import first_line
-from selfheal.dq.rules import Rule, Table, raw_condition
+from selfheal.core.usersql import FunctionPolicy
+from selfheal.dq.rules import CustomCheck, Rule, Table, raw_condition
+from selfheal.dq.session import DqSession
 
 _TABLE = """
 SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -60,19 +64,19 @@ class TableInfo:
     foreign_keys: dict[str, ForeignKey]
 
 
-def describe(conn: psycopg.Connection, schema: str, name: str) -> TableInfo | None:
+def describe(reader: Reader, schema: str, name: str) -> TableInfo | None:
     """The table's catalog facts, or None when there is no such table (or view)."""
-    found = conn.execute(_TABLE, (schema, name)).fetchone()
-    if found is None:
-        return None
-    oid = found[0]
-    attributes = conn.execute(_COLUMNS, (oid,)).fetchall()
-    unique = conn.execute(_UNIQUE, (oid,)).fetchall()
+    with reader.transaction() as tx:
+        oid = tx.value(_TABLE, (schema, name))
+        if oid is None:
+            return None
+        attributes = tx.rows(_COLUMNS, (oid,))
+        unique = tx.rows(_UNIQUE, (oid,))
+        foreign = {
+            row[0]: (tuple(row[1]), row[2], row[3], tuple(row[4]))
+            for row in tx.rows(_FOREIGN, (oid,))
+        }
     primary = next((tuple(cols) for _, is_primary, cols in unique if is_primary), ())
-    foreign = {
-        row[0]: (tuple(row[1]), row[2], row[3], tuple(row[4]))
-        for row in conn.execute(_FOREIGN, (oid,)).fetchall()
-    }
     return TableInfo(
         columns={name: not_null for name, not_null, _ in attributes},
         bytewise=frozenset(name for name, _, deterministic in attributes if deterministic),
@@ -83,17 +87,30 @@ def describe(conn: psycopg.Connection, schema: str, name: str) -> TableInfo | No
 
 
 class Catalog:
-    """Table facts fetched once per session, by (schema, name)."""
+    """Table facts and the function policy, fetched once per session."""
 
-    def __init__(self, conn: psycopg.Connection):
-        self._conn = conn
+    def __init__(self, session: DqSession):
+        self._session = session
         self._tables: dict[tuple[str, str], TableInfo | None] = {}
+        self._policy: FunctionPolicy | None = None
 
     def table(self, schema: str, name: str) -> TableInfo | None:
         key = (schema, name)
         if key not in self._tables:
-            self._tables[key] = describe(self._conn, schema, name)
+            self._tables[key] = describe(self._session.reader, schema, name)
         return self._tables[key]
+
+    @property
+    def policy(self) -> FunctionPolicy:
+        if self._policy is None:
+            self._policy = FunctionPolicy.load(self._session.reader, self._session.schemas)
+        return self._policy
+
+    def custom_problem(self, check: CustomCheck) -> str | None:
+        """Why the custom check cannot run: a missing table or a volatile function."""
+        refusal = self.policy.refusal(check.body)
+        problem = refusal and check.table.problem("query", refusal)
+        return self.table_problem(check.table) or problem
 
     def table_problem(self, table: Table) -> str | None:
         """Why the table cannot be checked (missing, or its `where` does not compile)."""
@@ -125,10 +142,12 @@ class Catalog:
         condition = raw_condition(where)
         if condition is None:
             return None
+        refusal = self.policy.refusal(where or "")
+        if refusal:
+            return table.problem(key, refusal)
         query = sql.SQL("EXPLAIN SELECT 1 FROM {} WHERE {}").format(table.identifier, condition)
         try:
-            with self._conn.transaction():
-                self._conn.execute(query)
+            self._session.fetch(query, table)
         except psycopg.Error as error:
             return table.problem(key, f"does not compile: {first_line(error)}")
         return None

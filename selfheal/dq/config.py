@@ -32,6 +32,7 @@ from selfheal.dq.rules import (
     Table,
     Unique,
 )
+from selfheal.dq.vetting import checked_schemas, vet_custom, vet_rules
 
 TABLE_KEYS = {"table", "schema", "where", "statement_timeout", *KINDS}
 COMMON_KEYS = {"name", "where", "severity", "max_count", "max_fraction"}
@@ -432,7 +433,10 @@ def load_suite(rules_dir: Path, sql_dir: Path | None = None) -> Suite:
     custom = [
         check for path in custom_paths if (check := load_custom_file(path, problems)) is not None
     ]
-    suite = Suite(tuple(rules), tuple(custom))
+    schemas = checked_schemas(tuple(rules), tuple(custom))
+    suite = Suite(
+        vet_rules(tuple(rules), schemas, problems), vet_custom(tuple(custom), schemas, problems)
+    )
     problems += _duplicates(suite)
     if problems:
         raise ConfigError(problems)

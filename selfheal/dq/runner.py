@@ -3,8 +3,9 @@
 Each checked table's selected rules are validated against the catalog, those a constraint proves
 pass unscanned, and the rest run as one SELECT. If that SELECT fails (a statement timeout, a type
 error in one rule), each rule runs alone so only the culprit fails. Failing rules then fetch a
-sample of offending rows. Every query runs in its own read-only transaction with the configured
-statement timeout and time zone (so dates and now() read in that zone).
+sample of offending rows. Every query goes through the read-only executor (selfheal.core.readonly): its
+own READ ONLY transaction, rolled back, as the reader role when one is in force, with the
+configured statement timeout and time zone (so dates and now() read in that zone).
 """
 
 from __future__ import annotations
@@ -21,19 +22,17 @@ from zoneinfo import ZoneInfo
 import psycopg
 from psycopg import sql
 
+from selfheal.core.readonly import Reader, ReadRefused
 from selfheal.core.text import first_line
 from selfheal.dq.catalog import Catalog, TableInfo
 from selfheal.dq.compiler import NOW, compile_custom, compile_table
 from selfheal.dq.config import Suite
 from selfheal.dq.rules import CustomCheck, Rule, Scope, Status, Table, Verdict
 from selfheal.dq.sampling import follow_up_query, sample_query
+from selfheal.dq.session import DqSession
+from selfheal.dq.vetting import checked_schemas
 
 SAMPLE_LIMIT = 5
-# Per transaction: read-only whatever the connection, the timeout, and the zone of dates and now().
-_SESSION = (
-    "SELECT set_config('transaction_read_only', 'on', true),"
-    " set_config('statement_timeout', %s, true), set_config('TimeZone', %s, true)"
-)
 
 
 @dataclass(frozen=True)
@@ -90,7 +89,8 @@ class Runner:
     """Answers `result(check_id)`; a table's scan runs on the first question about it.
 
     `conn` is an autocommit connection (the `db` fixture's read-only session): every query opens
-    its own short transaction.
+    its own short transaction. `role` is the role rule SQL runs as (selfheal_reader where the
+    target has it, see `selfheal.core.readonly.boundary`); None keeps the session's own.
     """
 
     def __init__(
@@ -101,12 +101,19 @@ class Runner:
         zone: str,
         statement_timeout_ms: int,
         selected: Iterable[str] | None = None,
+        role: str | None = None,
     ):
         wanted = set(suite.ids()) if selected is None else set(selected)
         self._conn = conn
         self._zone = ZoneInfo(zone)
-        self._timeout_ms = statement_timeout_ms
-        self._catalog = Catalog(conn)
+        self._session = DqSession(
+            Reader(conn),
+            self._zone,
+            statement_timeout_ms,
+            checked_schemas(suite.rules, suite.custom),
+            role,
+        )
+        self._catalog = Catalog(self._session)
         self._tables = {
             table: [rule for rule in rules if rule.id in wanted]
             for table, rules in suite.tables().items()
@@ -129,26 +136,22 @@ class Runner:
     # Queries
 
     def execute(
-        self, query: sql.Composable, timeout_ms: int | None = None
+        self, query: sql.Composable, table: Table, timeout_ms: int | None = None
     ) -> tuple[list[str], list[tuple], QueryRecord]:
         """Run one query in its own transaction; QueryFailed carries the record of a failure."""
-        timeout = timeout_ms or self._timeout_ms
+        timeout = timeout_ms or self._session.timeout_ms
         text = query.as_string(self._conn)
         start = perf_counter()
         try:
-            with self._conn.transaction():
-                self._conn.execute(_SESSION, (str(timeout), self._zone.key))
-                start = perf_counter()
-                cursor = self._conn.execute(query)
-                rows = cursor.fetchall()
+            result = self._session.fetch(query, table, timeout)
         except psycopg.errors.QueryCanceled:
             error = f"timed out after {timeout} ms (statement_timeout)"
             raise QueryFailed(QueryRecord(text, perf_counter() - start, 0, error=error)) from None
-        except psycopg.Error as failure:
+        except (psycopg.Error, ReadRefused) as failure:
             error = f"query failed: {first_line(failure)}"
             raise QueryFailed(QueryRecord(text, perf_counter() - start, 0, error=error)) from None
-        names = [column.name for column in cursor.description or []]
-        return names, rows, QueryRecord(text, perf_counter() - start, len(rows))
+        record = QueryRecord(text, perf_counter() - start, len(result.rows))
+        return result.names, result.rows, record
 
     # Declared rules
 
@@ -182,7 +185,7 @@ class Runner:
             return
         fused = compile_table(table, rules, info)
         try:
-            _, rows, record = self.execute(fused.query, table.statement_timeout_ms)
+            _, rows, record = self.execute(fused.query, table, table.statement_timeout_ms)
         except QueryFailed as failed:
             if len(rules) == 1:
                 yield rules[0], Verdict("error", failed.record.error or ""), [failed.record]
@@ -208,17 +211,15 @@ class Runner:
             return result
         follow_up = follow_up_query(rule)
         if follow_up is not None:
-            self._add_facts(result, follow_up, rule.table.statement_timeout_ms)
+            self._add_facts(result, follow_up, rule.table)
         sample = sample_query(rule, info, SAMPLE_LIMIT)
         if sample is not None:
-            self._add_sample(result, sample, rule.table.statement_timeout_ms)
+            self._add_sample(result, sample, rule.table)
         return result
 
-    def _add_facts(
-        self, result: CheckResult, query: sql.Composable, timeout_ms: int | None
-    ) -> None:
+    def _add_facts(self, result: CheckResult, query: sql.Composable, table: Table) -> None:
         try:
-            names, rows, record = self.execute(query, timeout_ms)
+            names, rows, record = self.execute(query, table, table.statement_timeout_ms)
         except QueryFailed as failed:
             result.queries.append(failed.record)
             return
@@ -228,11 +229,9 @@ class Runner:
         )
         result.message += f" [{facts}]"
 
-    def _add_sample(
-        self, result: CheckResult, query: sql.Composable, timeout_ms: int | None
-    ) -> None:
+    def _add_sample(self, result: CheckResult, query: sql.Composable, table: Table) -> None:
         try:
-            names, rows, record = self.execute(query, timeout_ms)
+            names, rows, record = self.execute(query, table, table.statement_timeout_ms)
         except QueryFailed as failed:
             result.queries.append(failed.record)
             result.message += f" (sample unavailable: {failed.record.error})"
@@ -244,11 +243,11 @@ class Runner:
     # Custom SQL
 
     def _run_custom(self, check: CustomCheck) -> CheckResult:
-        problem = self._catalog.table_problem(check.table)
+        problem = self._catalog.custom_problem(check)
         if problem:
             return CheckResult(check.id, "error", problem)
         try:
-            names, rows, record = self.execute(compile_custom(check, SAMPLE_LIMIT))
+            names, rows, record = self.execute(compile_custom(check, SAMPLE_LIMIT), check.table)
         except QueryFailed as failed:
             return CheckResult(
                 check.id,

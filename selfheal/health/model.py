@@ -12,6 +12,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from selfheal.catalog import CatalogSnapshot, snapshot
+from selfheal.core.readonly import Reader
 from selfheal.health.config import HealthConfig
 
 PARTS = (
@@ -76,15 +77,10 @@ class AuditContext:
         return self.once("catalog", lambda: snapshot(self.conn))
 
     def rows(self, query: Any, params: Any = None) -> list[dict[str, Any]]:
-        with self.conn.cursor(row_factory=dict_row) as cur:
-            cur.execute(query, params)
-            return cur.fetchall()
+        return Reader(self.conn).rows(query, params, row_factory=dict_row)
 
     def value(self, query: Any, params: Any = None) -> Any:
-        with self.conn.cursor() as cur:
-            cur.execute(query, params)
-            row = cur.fetchone()
-        return row[0] if row else None
+        return Reader(self.conn).value(query, params)
 
     def table_exists(self, table: Any) -> bool:
         return bool(

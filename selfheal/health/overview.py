@@ -9,6 +9,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from selfheal.core.readonly import Reader
 from selfheal.health.config import HealthConfig, TableName
 
 TABLES = """
@@ -40,24 +41,22 @@ class TableOverview:
 
 
 def table_overview(conn: psycopg.Connection, config: HealthConfig) -> list[TableOverview]:
-    with conn.cursor(row_factory=dict_row) as cur:
-        tables = cur.execute(TABLES, {"schemas": list(config.schemas)}).fetchall()
-    return [_one(conn, config, TableName(t["schema"], t["name"]), t["bytes"]) for t in tables]
+    reader = Reader(conn)
+    tables = reader.rows(TABLES, {"schemas": list(config.schemas)}, row_factory=dict_row)
+    return [_one(reader, config, TableName(t["schema"], t["name"]), t["bytes"]) for t in tables]
 
 
-def _one(
-    conn: psycopg.Connection, config: HealthConfig, table: TableName, size: int
-) -> TableOverview:
+def _one(reader: Reader, config: HealthConfig, table: TableName, size: int) -> TableOverview:
     rule = config.freshness.get(table)
     target = sql.Identifier(table.schema, table.name)
     if rule is None:
-        (rows,) = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(target)).fetchone()
+        (rows,) = reader.one(sql.SQL("SELECT count(*) FROM {}").format(target))
         return TableOverview(table, rows, size)
     column = sql.Identifier(rule.column)
     query = sql.SQL(
         "SELECT count(*), max({c}), extract(epoch FROM now() - max({c})) / 3600 FROM {t}"
     ).format(c=column, t=target)
-    rows, newest, age = conn.execute(query).fetchone()
+    rows, newest, age = reader.one(query)
     return TableOverview(
         table,
         rows,

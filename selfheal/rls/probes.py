@@ -3,8 +3,10 @@
 Each probe runs in its own transaction that is always rolled back: `SET LOCAL ROLE <role>` plus
 `set_config('request.jwt.claims', <claims>, true)`, exactly what PostgREST does per request.
 What a role sees is compared with a privileged count taken as the session user (who must bypass
-RLS). Read probes work on a read-only session; write probes need a writable one and still roll
-back. A probe that errors (permission denied, a claim that is not a uuid) saw nothing.
+RLS). Read probes go through the read-only executor (selfheal.core.readonly): READ ONLY transactions,
+one statement at a time. Write probes (opt-in, `--rls-write-probes`) are the one explicit
+exception: they need a writable session and still roll back. A probe that errors (permission
+denied, a claim that is not a uuid) saw nothing.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import psycopg
 from psycopg import sql
 
 from selfheal.catalog import Column
+from selfheal.core.readonly import Reader
 from selfheal.rls.access import TableAccess
 
 _SAMPLE_OWNERS = 3
@@ -60,7 +63,8 @@ def claims_for(role: str, sub: str | None = None) -> str:
 
 @contextmanager
 def impersonating(conn: psycopg.Connection, role: str, claims: str | None) -> Iterator[None]:
-    """A rolled-back transaction in which `role` with `claims` is the current user."""
+    """A writable, rolled-back transaction in which `role` with `claims` is the current user
+    (write probes only; reads impersonate through the read-only executor)."""
     with conn.transaction(force_rollback=True):
         conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(role)))
         conn.execute("SELECT set_config('request.jwt.claims', %s, true)", (claims or "",))
@@ -72,30 +76,30 @@ def _table(access: TableAccess) -> sql.Identifier:
 
 
 def baseline(conn: psycopg.Connection, access: TableAccess) -> Baseline:
-    with conn.transaction(force_rollback=True):
-        row = conn.execute(
+    with Reader(conn).transaction() as tx:
+        bypasses = tx.value(
             "SELECT r.rolsuper OR r.rolbypassrls OR (c.relowner = r.oid AND NOT "
             "c.relforcerowsecurity) FROM pg_roles r, pg_class c "
             "WHERE r.rolname = current_user AND c.oid = %s::regclass",
             (_table(access).as_string(conn),),
-        ).fetchone()
-        if not row or not row[0]:
+        )
+        if not bypasses:
             raise ProbeUnavailable(
                 f"the session's role does not bypass row-level security on "
                 f"{access.label}; connect as a privileged role to probe it"
             )
-        total = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(_table(access))).fetchone()
+        total = tx.value(sql.SQL("SELECT count(*) FROM {}").format(_table(access)))
         by_owner: dict[str, int] = {}
         if access.owner_column:
-            rows = conn.execute(
+            rows = tx.rows(
                 sql.SQL(
                     "SELECT {col}::text, count(*) FROM {t} WHERE {col} IS NOT NULL GROUP BY 1 "
                     "ORDER BY 2 DESC, 1 LIMIT %s"
                 ).format(col=sql.Identifier(access.owner_column), t=_table(access)),
                 (_SAMPLE_OWNERS,),
             )
-            by_owner = dict(rows.fetchall())
-    return Baseline(total=total[0] if total else 0, by_owner=by_owner)
+            by_owner = dict(rows)
+    return Baseline(total=total or 0, by_owner=by_owner)
 
 
 def seen(
@@ -109,8 +113,8 @@ def seen(
         )
     query = sql.SQL("SELECT count(*), {} FROM {}").format(foreign, _table(access))
     try:
-        with impersonating(conn, role, claims):
-            row = conn.execute(query, {"user": user}).fetchone()
+        claims_setting = {"request.jwt.claims": claims or ""}
+        row = Reader(conn).fetch(query, {"user": user}, role=role, settings=claims_setting).rows[0]
     except psycopg.Error as error:
         return Seen(0, 0, error.diag.message_primary or type(error).__name__)
     return Seen(row[0], row[1]) if row else Seen(0, 0)

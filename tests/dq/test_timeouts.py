@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from tests.dq.conftest import RunChecks, execute
 
-SLOW = "pg_sleep(0.05) IS NOT NULL"  # 20 rows x 50 ms = 1 s, over the 300 ms timeout
+# Correlated (it reads n), so counted once per row: 20 rows x 1M generated rows, seconds of work
+# against the 300 ms timeout. (pg_sleep is on the deny-list of functions rules may call.)
+SLOW = "(SELECT count(*) FROM generate_series(1, 1000000 + n - n)) > 0"
 
 
 def test_timed_out_rule_fails_alone(scratch_db: str, run_checks: RunChecks) -> None:
@@ -20,7 +22,9 @@ column = "n"
 min = 0
 where = "{SLOW}"
 """
-    custom = {"slow.sql": "-- name: slow\n-- table: t\nSELECT pg_sleep(2)"}
+    custom = {
+        "slow.sql": "-- name: slow\n-- table: t\nSELECT count(*) FROM generate_series(1, 100000000)"
+    }
     results = run_checks(scratch_db, rules, sql=custom, timeout_ms=300)
 
     slow = results["t.between.n"]

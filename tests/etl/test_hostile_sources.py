@@ -33,12 +33,14 @@ from hypothesis import strategies as st
 from etl.cli import EXIT_INTERRUPTED
 from etl.http import RetryPolicy
 from etl.jobs import INTERRUPTED, JobOptions, JobResult, run
+from etl.rerun import JobFailed, etl_runner
 from etl.sources import CONNECTION
 from selfheal.core.settings import Secret, Settings
 
 TOKEN = "hostile-test-token-5f2a9c"
-REQUEST_SECONDS = 1.0
-JOB_SECONDS = 3.0
+# Generous for a loaded machine: a prompt loopback answer must never take a whole deadline.
+REQUEST_SECONDS = 2.0
+JOB_SECONDS = 5.0
 # A loaded 2-core machine may start the job late or be slow to notice the deadline.
 MARGIN_SECONDS = 8.0
 POLICY = RetryPolicy(
@@ -187,7 +189,9 @@ def silent(request: Received, reply: Reply) -> None:
 )
 def test_a_server_too_slow_to_answer_is_cut_at_the_job_deadline(migrated_db, scenario):
     outcome = against(migrated_db, "source_a", scenario)
-    assert_failed_cleanly(outcome, migrated_db, "source_a", "job deadline of 3 s passed")
+    assert_failed_cleanly(
+        outcome, migrated_db, "source_a", f"job deadline of {JOB_SECONDS:g} s passed"
+    )
     # Not before the deadline (each request was cut at its own), not long after it.
     assert outcome.seconds >= JOB_SECONDS
     assert len(outcome.server.seen) >= 2, "requests cut at their deadline are retried"
@@ -285,8 +289,12 @@ def endless(request: Received, reply: Reply) -> None:
         reply.raw(b" " * 65536)
 
 
+# 32 MiB of spaces in about 32 KiB of gzip, made once (slow on a loaded machine).
+GZIP_BOMB = gzip.compress(b" " * (32 * 1024 * 1024))
+
+
 def gzip_bomb(request: Received, reply: Reply) -> None:
-    reply.json(gzip.compress(b" " * (32 * 1024 * 1024)), headers={"Content-Encoding": "gzip"})
+    reply.json(GZIP_BOMB, headers={"Content-Encoding": "gzip"})
 
 
 def redirect_loop(request: Received, reply: Reply) -> None:
@@ -369,7 +377,9 @@ def test_over_tls_a_dribbling_server_is_cut_at_the_job_deadline(
     authority.cert_pem.write_to_path(str(bundle))
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
     outcome = against(migrated_db, "source_a", dribbled_body, tls=served_with(authority))
-    assert_failed_cleanly(outcome, migrated_db, "source_a", "job deadline of 3 s passed")
+    assert_failed_cleanly(
+        outcome, migrated_db, "source_a", f"job deadline of {JOB_SECONDS:g} s passed"
+    )
     assert outcome.seconds >= JOB_SECONDS and len(outcome.server.seen) >= 2
 
 
@@ -394,6 +404,15 @@ def test_a_redirect_within_the_origin_is_followed(migrated_db):
     assert outcome.result.status == "succeeded" and outcome.result.inserted == 1
     assert [r.path for r in outcome.server.seen] == ["/v1/ad-stats", "/moved"]
     assert all(r.headers["authorization"] == f"Bearer {TOKEN}" for r in outcome.server.seen)
+
+
+def test_the_doctor_does_not_rerun_a_job_whose_failure_a_retry_cannot_fix(migrated_db):
+    with hostile(bad_gzip) as server:
+        rerun = etl_runner(migrated_db, aimed("source_a", server.url), backoff_seconds=0.01)
+        with pytest.raises(JobFailed) as failure:
+            rerun("source_a", None, None)
+    assert not failure.value.retryable and len(server.seen) == 1
+    assert "Content-Encoding" in str(failure.value) and TOKEN not in str(failure.value)
 
 
 # ---- pagination guards ---------------------------------------------------------------------------
@@ -426,12 +445,12 @@ PAGINATION = {
     "a-new-cursor-new-rows-forever": (
         "source_a",
         pages(lambda n, r: {"data": [a_row(n)], "next_cursor": f"c{n}"}),
-        "job deadline of 3 s passed",
+        f"job deadline of {JOB_SECONDS:g} s passed",
     ),
     "b-a-billion-pages-of-new-rows": (
         "source_b",
         pages(lambda n, r: {"results": [b_row(n)], "page": n + 1, "total_pages": 10**9}),
-        "job deadline of 3 s passed",
+        f"job deadline of {JOB_SECONDS:g} s passed",
     ),
     "b-total-grows-every-page": (
         "source_b",
@@ -575,7 +594,14 @@ def test_all_runs_every_job_and_names_each_failure(migrated_db, fakes):
         }
         started = time.monotonic()
         done = subprocess.run(
-            [*ETL_COMMAND, "all", "--request-timeout", "1", "--job-timeout", str(JOB_SECONDS)],
+            [
+                *ETL_COMMAND,
+                "all",
+                "--request-timeout",
+                str(REQUEST_SECONDS),
+                "--job-timeout",
+                str(JOB_SECONDS),
+            ],
             env=env,
             capture_output=True,
             text=True,

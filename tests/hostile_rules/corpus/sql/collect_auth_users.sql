@@ -1,0 +1,4 @@
+-- name: collect-auth-users
+-- table: victim
+-- Attack reads another schema.
+SELECT * FROM auth.users;

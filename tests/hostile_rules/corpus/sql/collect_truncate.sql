@@ -1,0 +1,4 @@
+-- name: collect-truncate
+-- table: victim
+-- Attack TRUNCATE.
+TRUNCATE public.victim;

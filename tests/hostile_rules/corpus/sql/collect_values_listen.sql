@@ -1,0 +1,4 @@
+-- name: collect-values-listen
+-- table: victim
+-- Attack LISTEN.
+LISTEN victim;
