@@ -66,6 +66,8 @@ def cmd_guard(args: argparse.Namespace, settings: Settings) -> int:
         print(finding)
     for name in report.unchecked:
         print(f"{name}: not checked (an earlier migration does not apply)")
+    for note in report.notes:
+        print(f"note: {note}")
     print(f"guard: {len(migrations)} migration(s), {len(report.refused())} refused finding(s)")
     return 0 if report.ok else 1
 

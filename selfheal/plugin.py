@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import tempfile
 import uuid
 from collections.abc import Generator
 from dataclasses import replace
@@ -77,7 +78,9 @@ class OutcomeCollector:
     def __init__(self, config: pytest.Config, run_id: str) -> None:
         self.config = config
         self.settings = settings_of(config)
-        self.run_dir = self.settings.reports_dir / "exec" / f".run-{run_id}"
+        # The run's scratch, shared by its processes: under the temp folder, never the project,
+        # so a project that uses none of selfheal's stages finds no file written.
+        self.run_dir = Path(tempfile.gettempdir()) / f"selfheal-run-{run_id}"
         self.run_id = run_id
         self.gate = PreflightGate(self.run_dir / "preflight_failed")
         self.barrier = (

@@ -1,359 +1,402 @@
-"""The guard: PostgreSQL itself judges whether a migration is destructive or not idempotent.
+"""The guard: PostgreSQL itself judges what each migration does, in a scratch database.
 
-In a scratch database the migrations are applied in order, statement by statement, while
-instruments record what really happens:
-- an event trigger on `sql_drop` logs every object dropped (table, column, index, constraint,
-  policy, function, type, schema, ...);
-- statement-level BEFORE TRUNCATE / DELETE triggers on every table log data removal;
-- catalog snapshots keyed by OID before and after each file show renames, narrowed column types
-  and disabled row-level security; a `ddl_command_end` event trigger tells which statement
-  touched each object.
-Each finding carries the line of the statement that caused it. Right after, the file is applied
-a second time: it must succeed and change nothing (catalog and row counts).
+The migrations are applied in order to a scratch database of the embedded server (never the live
+one). Before each file every table holds deterministic sample rows (`seeding`), and the guard
+knows each table's content digest (`digest`), what each role can do (`access`) and the catalog
+(`catalog_changes`). The file then runs statement by statement in one transaction while the
+instruments (`instruments`) log drops (also by CASCADE and inside EXECUTE), DDL and
+TRUNCATE/DELETE, and per-statement table activity tells which statement touched which rows.
+After the last statement, still inside the transaction, the guard compares: rows gone or
+rewritten, writes that no longer land (`probes`), access widened or lost, objects renamed,
+narrowed, loosened or made less secure. Then the file is applied a second time: it must succeed
+and change nothing. Objects the migrations create are judged once all files ran: a table anon
+can reach without row level security is an exposure.
 
-A reviewed exception is waived in the migration itself with a comment:
-    -- selfheal:allow-destructive <kind> <object>: <reason>
+Each finding carries the file, the line of the statement that caused it, its kind and object,
+and the waiver comment that would allow it (see `waivers`). A transactional file that ends its
+transaction or changes the session is refused before it runs.
 """
 
 from __future__ import annotations
 
+import copy
 import re
-from collections.abc import Iterable, Iterator
-from contextlib import nullcontext
-from dataclasses import dataclass, field
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field, replace
 
 import psycopg
 from psycopg import sql
 
-from selfheal.core.db import connect, scratch_database
+from selfheal.core.db import connect, create_database, drop_database, scratch_database
 from selfheal.core.shim import apply_shim
 from selfheal.core.text import first_line
+from selfheal.migrate import access, catalog_changes, digest, instruments, probes, seeding
+from selfheal.migrate.catalog_changes import is_widening
 from selfheal.migrate.files import MigrationFile
-from selfheal.migrate.statements import split_statements
+from selfheal.migrate.findings import KINDS, Finding, GuardReport
+from selfheal.migrate.idempotency import fingerprint
+from selfheal.migrate.instruments import LogEntry
+from selfheal.migrate.statements import Statement, atomicity_problems, split_statements
+from selfheal.migrate.waivers import apply_waivers
 
-KINDS = ("drop", "rename", "narrow", "disable-rls", "truncate", "delete", "not-idempotent", "error")
-WAIVER = re.compile(
-    r"--\s*selfheal:allow-destructive\s+(?P<kind>[a-z-]+)\s+(?P<object>.+?):\s*(?P<reason>\S.*)$",
-    re.MULTILINE,
-)
+__all__ = [
+    "KINDS",
+    "Baseline",
+    "Finding",
+    "GuardReport",
+    "check_migrations",
+    "guard_baseline",
+    "is_widening",
+]
+
 # Dropping these is not destruction of anything a migration owns.
 _IGNORED_DROP_TYPES = {"default value"}
 _ABSENT_DROP = (
     "DROP of an object the migrations do not create here; on a live database it would be dropped"
 )
-
-_INSTRUMENTS = """
-CREATE SCHEMA selfheal_guard;
-CREATE TABLE selfheal_guard.log (
-    id bigint GENERATED ALWAYS AS IDENTITY, kind text, object text, classid oid, objid oid,
-    objsubid int
-);
-CREATE FUNCTION selfheal_guard.on_drop() RETURNS event_trigger LANGUAGE plpgsql AS $$
-BEGIN
-  INSERT INTO selfheal_guard.log (kind, object, classid, objid, objsubid)
-  SELECT CASE WHEN is_temporary THEN 'temp-drop' ELSE 'drop' END,
-         object_type || ' ' || object_identity, classid, objid, objsubid
-  FROM pg_event_trigger_dropped_objects()
-  WHERE original;
-END $$;
-CREATE EVENT TRIGGER selfheal_guard_drop ON sql_drop EXECUTE FUNCTION selfheal_guard.on_drop();
-CREATE FUNCTION selfheal_guard.on_ddl() RETURNS event_trigger LANGUAGE plpgsql AS $$
-BEGIN
-  INSERT INTO selfheal_guard.log (kind, object, classid, objid, objsubid)
-  SELECT 'ddl', command_tag, classid, objid, 0 FROM pg_event_trigger_ddl_commands();
-END $$;
-CREATE EVENT TRIGGER selfheal_guard_ddl ON ddl_command_end EXECUTE FUNCTION selfheal_guard.on_ddl();
-CREATE FUNCTION selfheal_guard.on_remove() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  INSERT INTO selfheal_guard.log (kind, object)
-  VALUES (lower(TG_OP), 'table ' || quote_ident(TG_TABLE_SCHEMA) || '.' || quote_ident(TG_TABLE_NAME));
-  RETURN NULL;
-END $$;
-"""
-
-# Objects that exist, keyed by (catalog, oid, sub-id), with a name, a type and flags.
-_OBJECTS = """
-SELECT 'pg_class'::regclass::oid, c.oid, 0, c.relname,
-       CASE c.relkind WHEN 'r' THEN 'table' WHEN 'p' THEN 'partitioned table' WHEN 'v' THEN 'view'
-         WHEN 'm' THEN 'materialized view' WHEN 'i' THEN 'index' WHEN 'I' THEN 'partitioned index'
-         WHEN 'S' THEN 'sequence' ELSE 'foreign table' END
-       || ' ' || quote_ident(n.nspname) || '.' || quote_ident(c.relname),
-       '', c.relrowsecurity::text || c.relforcerowsecurity::text
+_ALTER_DROPS = re.compile(r"\bDROP\s+(COLUMN|CONSTRAINT)\b", re.IGNORECASE)
+_DYNAMIC_DROP = re.compile(
+    r"\bDROP\s+(?:MATERIALIZED\s+VIEW|FOREIGN\s+TABLE|[A-Z]+)\s+(?:IF\s+EXISTS\s+)?"
+    r"(?!IF\s)((?:\"[^\"]+\"|[A-Za-z_][\w$]*)(?:\.(?:\"[^\"]+\"|[A-Za-z_][\w$]*))?)",
+    re.IGNORECASE,
+)
+# Per seeded table: rows updated or deleted so far in this transaction, and its file node (a
+# TRUNCATE or a rewrite changes it); per sequence: its last value.
+_ACTIVITY = """
+SELECT o, pg_stat_get_xact_tuples_updated(o) + pg_stat_get_xact_tuples_deleted(o),
+       pg_relation_filenode(o)
+FROM unnest(%s::oid[]) o
+UNION ALL
+SELECT c.oid, pg_sequence_last_value(c.oid), pg_relation_filenode(c.oid)
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'selfheal_guard', 'pg_toast')
-  AND c.relkind IN ('r', 'p', 'v', 'm', 'i', 'I', 'S', 'f')
-UNION ALL
-SELECT 'pg_class'::regclass::oid, a.attrelid, a.attnum, a.attname,
-       'column ' || quote_ident(n.nspname) || '.' || quote_ident(c.relname) || '.' || quote_ident(a.attname),
-       format_type(a.atttypid, a.atttypmod), ''
-FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
-  AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'selfheal_guard', 'pg_toast')
-UNION ALL
-SELECT 'pg_constraint'::regclass::oid, o.oid, 0, o.conname,
-       'constraint ' || quote_ident(o.conname) || ' on ' || o.conrelid::regclass::text, '', ''
-FROM pg_constraint o JOIN pg_namespace n ON n.oid = o.connamespace
-WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'selfheal_guard')
-UNION ALL
-SELECT 'pg_policy'::regclass::oid, p.oid, 0, p.polname,
-       'policy ' || quote_ident(p.polname) || ' on ' || p.polrelid::regclass::text, '', ''
-FROM pg_policy p
-UNION ALL
-SELECT 'pg_proc'::regclass::oid, p.oid, 0, p.proname, 'function ' || p.oid::regprocedure::text, '', ''
-FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'selfheal_guard')
-UNION ALL
-SELECT 'pg_type'::regclass::oid, t.oid, 0, t.typname, 'type ' || t.oid::regtype::text, '', ''
-FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
-WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'selfheal_guard', 'pg_toast')
-  AND t.typtype IN ('e', 'd', 'c') AND (t.typrelid = 0 OR t.typtype = 'c' AND
-      (SELECT relkind FROM pg_class WHERE oid = t.typrelid) = 'c')
-UNION ALL
-SELECT 'pg_trigger'::regclass::oid, t.oid, 0, t.tgname,
-       'trigger ' || quote_ident(t.tgname) || ' on ' || t.tgrelid::regclass::text, '', ''
-FROM pg_trigger t WHERE NOT t.tgisinternal AND t.tgname NOT LIKE 'selfheal\\_guard\\_%'
-UNION ALL
-SELECT 'pg_extension'::regclass::oid, e.oid, 0, e.extname, 'extension ' || e.extname, '', ''
-FROM pg_extension e
-UNION ALL
-SELECT 'pg_namespace'::regclass::oid, n.oid, 0, n.nspname, 'schema ' || quote_ident(n.nspname), '', ''
-FROM pg_namespace n
-WHERE n.nspname NOT LIKE 'pg\\_%' AND n.nspname NOT IN ('information_schema', 'selfheal_guard')
+WHERE c.relkind = 'S' AND n.nspname <> 'selfheal_guard'
 """
-
-# A description of everything a migration could change, for the idempotency comparison.
-_FINGERPRINT = """
-SELECT 'rel ' || c.oid::regclass::text || ' ' || c.relkind::text || ' ' || c.relrowsecurity
-       || ' ' || c.relforcerowsecurity || ' ' || coalesce(c.relacl::text, '') || ' '
-       || coalesce(obj_description(c.oid, 'pg_class'), '')
-FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'selfheal_guard', 'pg_toast')
-UNION ALL
-SELECT 'col ' || a.attrelid::regclass::text || '.' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
-       || ' ' || a.attnotnull || ' ' || coalesce(pg_get_expr(d.adbin, d.adrelid), '')
-FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-WHERE a.attnum > 0 AND NOT a.attisdropped
-  AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'selfheal_guard', 'pg_toast')
-UNION ALL
-SELECT 'idx ' || pg_get_indexdef(i.indexrelid) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'selfheal_guard', 'pg_toast')
-UNION ALL
-SELECT 'con ' || o.conrelid::regclass::text || ' ' || o.conname || ' ' || pg_get_constraintdef(o.oid)
-FROM pg_constraint o JOIN pg_namespace n ON n.oid = o.connamespace
-WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'selfheal_guard')
-UNION ALL
-SELECT 'pol ' || p.polrelid::regclass::text || ' ' || p.polname || ' ' || p.polcmd::text || ' ' || p.polpermissive
-       || ' ' || p.polroles::text || ' ' || coalesce(pg_get_expr(p.polqual, p.polrelid), '')
-       || ' ' || coalesce(pg_get_expr(p.polwithcheck, p.polrelid), '')
-FROM pg_policy p
-UNION ALL
-SELECT 'fn ' || p.oid::regprocedure::text || ' ' || md5(pg_get_functiondef(p.oid)) || ' '
-       || coalesce(p.proacl::text, '')
-FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'selfheal_guard') AND p.prokind <> 'a'
-UNION ALL
-SELECT 'trg ' || pg_get_triggerdef(t.oid) FROM pg_trigger t
-WHERE NOT t.tgisinternal AND t.tgname NOT LIKE 'selfheal\\_guard\\_%'
-UNION ALL
-SELECT 'typ ' || t.oid::regtype::text || ' ' || coalesce((SELECT string_agg(enumlabel, ',' ORDER BY enumsortorder)
-       FROM pg_enum WHERE enumtypid = t.oid), '')
-FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
-WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'selfheal_guard', 'pg_toast') AND t.typtype IN ('e', 'd')
-UNION ALL
-SELECT 'nsp ' || nspname || ' ' || coalesce(nspacl::text, '') FROM pg_namespace
-UNION ALL
-SELECT 'ext ' || extname || ' ' || extversion FROM pg_extension
-UNION ALL
-SELECT 'def ' || defaclrole::regrole::text || ' ' || defaclnamespace || ' ' || defaclobjtype::text || ' '
-       || defaclacl::text FROM pg_default_acl
-"""
+_SESSION = "SELECT name, setting FROM pg_settings WHERE source = 'session'"
 
 
-@dataclass(frozen=True)
-class Finding:
-    migration: str
-    kind: str
-    object: str
-    detail: str
-    line: int | None = None
-    waived_because: str | None = None
+class _Refused(Exception):
+    """The file cannot be judged further (does not apply, or is not atomic)."""
 
-    @property
-    def refused(self) -> bool:
-        return self.waived_because is None
-
-    def __str__(self) -> str:
-        where = f"{self.migration}:{self.line}" if self.line else self.migration
-        waived = f" (waived: {self.waived_because})" if self.waived_because else ""
-        return f"{where}: {self.kind} {self.object}: {self.detail}{waived}"
+    def __init__(self, findings: list[Finding]):
+        super().__init__("; ".join(map(str, findings)))
+        self.findings = findings
 
 
 @dataclass
-class GuardReport:
-    migrations: list[str]
+class _Scratch:
+    """What the guard knows about the scratch database between files."""
+
+    conn: psycopg.Connection | None
+    rows_per_table: int
+    log: instruments.Log = field(default_factory=instruments.Log)
+    digests: dict[int, digest.TableDigest] = field(default_factory=dict)
+    row_counts: dict[int, int] = field(default_factory=dict)
+    writable: dict[int, bool] = field(default_factory=dict)
+    seen_tables: list[int] = field(default_factory=list)
+    new_objects: list[tuple[int, str, int | None]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @classmethod
+    def start(cls, conn: psycopg.Connection, rows_per_table: int) -> _Scratch:
+        """A fresh scratch database: the Supabase shim and the instruments."""
+        apply_shim(conn)
+        conn.execute(instruments.INSTALL)
+        return cls(conn, rows_per_table)
+
+    def prepare(self) -> None:
+        """Seed the tables created since the last file; digest them and probe their writes."""
+        result = seeding.seed(self.conn, self.seen_tables, self.row_counts, self.rows_per_table)
+        self.seen_tables += list(result.tables)
+        self.notes += result.problems
+        self.row_counts.update(result.seeded)
+        for oid, table in result.tables.items():
+            if result.seeded.get(oid):
+                self.digests[oid] = digest.take(self.conn, oid)
+                with self.conn.transaction():
+                    self.writable[oid] = probes.probe(self.conn, table, self.row_counts) is None
+        instruments.arm_removal_triggers(self.conn)
+        self.log.read(self.conn)  # the guard's own DDL is not the file's
+
+    def forget_rows(self, oid: int) -> list[int]:
+        """Empty a table of its sample rows, and the tables whose rows reference them (TRUNCATE
+        CASCADE); they are seeded again before the next file. Returns the tables emptied."""
+        conn = self.conn
+        schema, table = conn.execute(
+            "SELECT n.nspname, c.relname FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = %s",
+            (oid,),
+        ).fetchone()
+        conn.execute(sql.SQL("TRUNCATE {} CASCADE").format(sql.Identifier(schema, table)))
+        self.log.read(conn)  # the guard's own removal is not the file's
+        counts = seeding.row_counts(conn, list(self.digests))
+        emptied = [o for o, count in counts.items() if count == 0]
+        for known in emptied:
+            self.digests.pop(known, None)
+            self.writable.pop(known, None)
+            self.row_counts[known] = 0
+            self.seen_tables.remove(known)
+        return emptied
+
+    def activity(self) -> dict[int, tuple]:
+        rows = self.conn.execute(_ACTIVITY, (list(self.digests),)).fetchall()
+        return {oid: (changed, filenode) for oid, changed, filenode in rows}
+
+
+@dataclass
+class _Run:
+    """What one application of a file did, statement by statement."""
+
+    migration: MigrationFile
     findings: list[Finding] = field(default_factory=list)
-    unchecked: list[str] = field(default_factory=list)  # after a file that failed to apply
+    touched_at: dict[int, int] = field(default_factory=dict)  # object or table oid -> line
+    data_at: dict[int, int] = field(default_factory=dict)  # table oid -> line that changed rows
+    removals: list[tuple[int, Finding]] = field(default_factory=list)  # table, TRUNCATE/DELETE
+    statements: list[Statement] = field(default_factory=list)
+    grant_lines: list[int] = field(default_factory=list)  # GRANT / REVOKE / default privileges
+    shared_code_changed: bool = False  # a function or type changed: any table's writes may fail
 
-    def refused(self, migration: str | None = None) -> list[Finding]:
-        return [
-            f
-            for f in self.findings
-            if f.refused and (migration is None or f.migration == migration)
-        ]
+    def finding(self, kind: str, obj: str, detail: str, line: int | None) -> None:
+        self.findings.append(Finding(self.migration.filename, kind, obj, detail, line))
 
-    @property
-    def ok(self) -> bool:
-        return not self.refused() and not self.unchecked
-
-
-@dataclass(frozen=True)
-class _DbObject:
-    own_name: str  # the object's own name: a change is a rename
-    name: str  # kind and qualified name, for people
-    type_name: str
-    flags: str
+    def line_mentioning(self, word: str) -> int | None:
+        """The last statement whose text names `word` (case-insensitive)."""
+        lowered = word.lower()
+        found = [s.line for s in self.statements if lowered in s.text.lower()]
+        return found[-1] if found else None
 
 
-def _objects(conn: psycopg.Connection) -> dict[tuple[int, int, int], _DbObject]:
-    return {(r[0], r[1], r[2]): _DbObject(*r[3:]) for r in conn.execute(_OBJECTS)}
+def check_migrations(
+    admin_dsn: str,
+    migrations: list[MigrationFile],
+    *,
+    rows_per_table: int = seeding.ROWS,
+    baseline: Baseline | None = None,
+) -> GuardReport:
+    """Run the guard in a scratch database created through `admin_dsn` (a superuser DSN).
+
+    With a `baseline`, the files are guarded as the continuation of the files it guarded.
+    """
+    template = baseline.database if baseline else None
+    with (
+        scratch_database(admin_dsn, "guard", template) as dsn,
+        connect(dsn, autocommit=True) as conn,
+    ):
+        scratch = baseline.resume(conn) if baseline else _Scratch.start(conn, rows_per_table)
+        return _guard_files(scratch, migrations)
 
 
-def _fingerprint(conn: psycopg.Connection) -> set[str]:
-    rows = {row[0] for row in conn.execute(_FINGERPRINT)}
-    tables = conn.execute(
-        "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-        "WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN "
-        "('pg_catalog', 'information_schema', 'selfheal_guard', 'pg_toast')"
+@dataclass
+class Baseline:
+    """The scratch database after some files were guarded, to guard continuations from."""
+
+    database: str
+    report: GuardReport
+    scratch: _Scratch  # its connection is closed: the database serves as a template
+
+    def resume(self, conn: psycopg.Connection) -> _Scratch:
+        scratch = copy.deepcopy(replace(self.scratch, conn=None))
+        scratch.conn, scratch.new_objects, scratch.notes = conn, [], []
+        return scratch
+
+
+@contextmanager
+def guard_baseline(
+    admin_dsn: str, migrations: list[MigrationFile], *, rows_per_table: int = seeding.ROWS
+) -> Iterator[Baseline]:
+    """Guard `migrations` once and keep the result to guard many continuations from."""
+    name = f"guard_base_{uuid.uuid4().hex[:12]}"
+    dsn = create_database(admin_dsn, name)
+    try:
+        with connect(dsn, autocommit=True) as conn:
+            scratch = _Scratch.start(conn, rows_per_table)
+            report = _guard_files(scratch, migrations)
+        yield Baseline(name, report, scratch)
+    finally:
+        drop_database(admin_dsn, name)
+
+
+def _guard_files(scratch: _Scratch, migrations: list[MigrationFile]) -> GuardReport:
+    report = GuardReport(migrations=[m.filename for m in migrations])
+    for index, migration in enumerate(migrations):
+        started = time.perf_counter()
+        try:
+            findings = _check_file(scratch, migration)
+            report.seconds[migration.filename] = time.perf_counter() - started
+        except _Refused as refusal:
+            report.findings.extend(refusal.findings)
+            report.unchecked = [m.filename for m in migrations[index + 1 :]]
+            break
+        report.findings.extend(apply_waivers(migration.sql, findings))
+    else:
+        judged = {f.object for f in report.findings if f.kind == "exposure"}
+        found = _exposed_new_objects(scratch, migrations)
+        report.findings.extend(f for f in found if f.object not in judged)
+    report.notes = scratch.notes
+    return report
+
+
+def _check_file(scratch: _Scratch, migration: MigrationFile) -> list[Finding]:
+    name = migration.filename
+    problems = atomicity_problems(migration.sql, migration.in_transaction)
+    if problems:
+        raise _Refused([Finding(name, "not-atomic", name, why, line) for line, why in problems])
+    scratch.prepare()
+    conn = scratch.conn
+    before = catalog_changes.objects(conn)
+    grants = access.snapshot(conn)
+    sequences = catalog_changes.sequence_positions(conn)
+    session = conn.execute(_SESSION).fetchall()
+    run = _Run(migration)
+    with conn.transaction() if migration.in_transaction else nullcontext():
+        _apply_statements(scratch, run, before)
+        after = catalog_changes.objects(conn)
+        _judge_catalog(conn, run, before, after, sequences)
+        _judge_access(run, grants, access.snapshot(conn), before.keys() & after.keys())
+        _judge_rows(scratch, run)
+        _judge_writes(scratch, run)
+        _note_new_objects(scratch, run, before, after)
+    if migration.in_transaction:
+        _judge_session(conn, run, session)
+    else:
+        conn.execute("RESET ALL")  # as the runner does after a no-transaction file
+    return run.findings + _reapply(scratch, migration)
+
+
+def _apply_statements(scratch: _Scratch, run: _Run, before: dict) -> None:
+    conn = scratch.conn
+    in_transaction = run.migration.in_transaction
+    activity = scratch.activity() if in_transaction else {}
+    catalogs = {key[0] for key in before}
+    for statement in split_statements(run.migration.sql):
+        run.statements.append(statement)
+        try:
+            _execute(scratch, run, statement)
+        except psycopg.Error as error:
+            raise _Refused([_error_finding(run.migration, statement, error)]) from None
+        entries = scratch.log.read(conn)
+        _read_entries(run, statement, entries, before, catalogs)
+        if in_transaction:
+            now = scratch.activity()
+            for oid, state in now.items():
+                if state != activity.get(oid):
+                    run.data_at[oid] = statement.line
+            activity = now
+
+
+def _execute(scratch: _Scratch, run: _Run, statement: Statement) -> None:
+    """Run one statement; when only the sample rows are in its way, remove them and retry.
+
+    A new CHECK, unique index, foreign key or type change can fail on the guard's sample rows
+    where live rows may be fine: the rows of the table the error names (or the statement
+    names) are removed, noted, re-seeded before the next file, and the statement runs again.
+    A NOT NULL column without a default fails on any table with rows: that stays an error.
+    """
+    conn = scratch.conn
+    if not run.migration.in_transaction:
+        conn.execute(statement.text)
+        return
+    try:
+        with conn.transaction():
+            conn.execute(statement.text)
+        return
+    except psycopg.Error as error:
+        state = error.sqlstate or ""
+        in_the_way = _tables_in_the_way(scratch, statement, error)
+        if state[:2] not in ("22", "23") or state == "23502" or not in_the_way:
+            raise
+        reason = first_line(error)
+    for oid, label in in_the_way:
+        scratch.forget_rows(oid)
+        scratch.notes.append(
+            f"{run.migration.filename}:{statement.line}: the sample rows of {label} are in the "
+            f"way ({reason}); removed to go on: live rows like them would fail the same way"
+        )
+    conn.execute(statement.text)
+
+
+def _tables_in_the_way(
+    scratch: _Scratch, statement: Statement, error: psycopg.Error
+) -> list[tuple[int, str]]:
+    """(oid, name) of the seeded tables the error names, else those the statement names."""
+    rows = scratch.conn.execute(
+        "SELECT c.oid, selfheal_guard.rel(c.oid), n.nspname, c.relname FROM pg_class c "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = ANY(%s)",
+        (list(scratch.digests),),
     ).fetchall()
-    for schema, table in tables:
-        query = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(schema, table))
-        rows.add(f"rows {schema}.{table} {conn.execute(query).fetchone()[0]}")
-    return rows
-
-
-def _arm_removal_triggers(conn: psycopg.Connection) -> None:
-    """A statement-level TRUNCATE/DELETE trigger on every table that exists now."""
-    conn.execute("""
-    DO $$
-    DECLARE t regclass;
-    BEGIN
-      FOR t IN SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-               WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
-                 AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'selfheal_guard', 'pg_toast')
-      LOOP
-        EXECUTE format('CREATE OR REPLACE TRIGGER selfheal_guard_truncate BEFORE TRUNCATE ON %s '
-                       'FOR EACH STATEMENT EXECUTE FUNCTION selfheal_guard.on_remove()', t);
-        EXECUTE format('CREATE OR REPLACE TRIGGER selfheal_guard_delete BEFORE DELETE ON %s '
-                       'FOR EACH STATEMENT EXECUTE FUNCTION selfheal_guard.on_remove()', t);
-      END LOOP;
-    END $$;
-    """)
-
-
-_WIDENINGS = {
-    ("smallint", "integer"),
-    ("smallint", "bigint"),
-    ("integer", "bigint"),
-    ("smallint", "numeric"),
-    ("integer", "numeric"),
-    ("bigint", "numeric"),
-    ("real", "double precision"),
-    ("character varying", "text"),
-    ("character", "text"),
-    ("character", "character varying"),
-    ("json", "jsonb"),
-}
-
-
-def _split_type(type_name: str) -> tuple[str, list[int]]:
-    match = re.fullmatch(r"(.+?)\(([\d,]+)\)(\[\])?", type_name)
-    if not match:
-        return type_name, []
-    return match[1] + (match[3] or ""), [int(n) for n in match[2].split(",")]
-
-
-def is_widening(old: str, new: str) -> bool:
-    """True when every value of type `old` fits in `new` unchanged."""
-    old_base, old_mods = _split_type(old)
-    new_base, new_mods = _split_type(new)
-    if old == new:
-        return True
-    if old_base == new_base:
-        if not new_mods:
-            return True
-        if not old_mods:
-            return False
-        if old_base == "numeric":
-            old_scale = old_mods[1] if len(old_mods) > 1 else 0
-            new_scale = new_mods[1] if len(new_mods) > 1 else 0
-            return new_scale >= old_scale and new_mods[0] - new_scale >= old_mods[0] - old_scale
-        return new_mods[0] >= old_mods[0]
-    if new_base == "numeric" and new_mods:
-        return False  # a bounded numeric may not hold every integer
-    return (old_base, new_base) in _WIDENINGS
-
-
-def _changes(before: dict, after: dict) -> Iterator[tuple[tuple, str, str, str]]:
-    """(key, kind, object, detail) of each rename, narrowed type and disabled RLS."""
-    for key, old in before.items():
-        new = after.get(key)
-        if new is None:
-            continue  # dropped: reported by the event trigger
-        if new.own_name != old.own_name:
-            yield key, "rename", old.name, f"renamed to {new.own_name}"
-        if old.type_name and not is_widening(old.type_name, new.type_name):
-            yield key, "narrow", new.name, f"type {old.type_name} -> {new.type_name} may lose data"
-        table = new.name.split(" ", 1)[1]
-        if old.flags[:4] == "true" and not new.flags.startswith("true"):
-            yield key, "disable-rls", table, "row level security disabled"
-        elif old.flags.endswith("truetrue") and new.flags.endswith("false"):
-            yield key, "disable-rls", table, "forced row level security removed"
-
-
-def _waive(migration: MigrationFile, findings: Iterable[Finding]) -> list[Finding]:
-    waivers = {
-        (m["kind"], m["object"].strip()): m["reason"].strip()
-        for m in WAIVER.finditer(migration.sql)
-    }
-    result = []
-    for f in findings:
-        object_name = f.object.split(" ", 1)[1] if " " in f.object else f.object
-        reason = waivers.get((f.kind, f.object)) or waivers.get((f.kind, object_name))
-        result.append(Finding(f.migration, f.kind, f.object, f.detail, f.line, reason))
-    return result
-
-
-@dataclass(frozen=True)
-class _LogEntry:
-    kind: str
-    object: str
-    key: tuple[int, int, int] | None  # (catalog, oid, sub-id) of a dropped object
-
-
-def _read_log(conn: psycopg.Connection, since: int) -> tuple[int, list[_LogEntry]]:
-    rows = conn.execute(
-        "SELECT id, kind, object, classid, objid, objsubid FROM selfheal_guard.log "
-        "WHERE id > %s ORDER BY id",
-        (since,),
-    ).fetchall()
-    entries = [
-        _LogEntry(r[1], r[2], (r[3], r[4], r[5]) if r[3] is not None else None) for r in rows
+    named = [
+        (oid, label)
+        for oid, label, schema, table in rows
+        if (schema, table) == (error.diag.schema_name, error.diag.table_name)
     ]
-    return (rows[-1][0] if rows else since), entries
+    text = statement.text.lower()
+    return named or [(oid, label) for oid, label, _, table in rows if table.lower() in text]
 
 
-class _StatementFailed(Exception):
-    def __init__(self, finding: Finding):
-        super().__init__(str(finding))
-        self.finding = finding
+def _error_finding(migration: MigrationFile, statement: Statement, error: psycopg.Error) -> Finding:
+    reason = first_line(error)
+    if error.sqlstate and error.sqlstate[:2] in ("22", "23"):
+        reason += " (the guard's tables hold sample rows: a live table with rows fails too)"
+    return Finding(
+        migration.filename, "error", migration.filename, f"does not apply: {reason}", statement.line
+    )
 
 
-def _destroyed_existing(entry: _LogEntry, before: dict, snapshot_catalogs: set[int]) -> bool:
-    """Whether a logged removal hit something that existed before the file ran."""
-    if entry.kind != "drop":
-        return True
+def _read_entries(
+    run: _Run, statement: Statement, entries: list[LogEntry], before: dict, catalogs: set[int]
+) -> None:
+    line = statement.line
+    dropped = False
+    for entry in entries:
+        if entry.kind == "ddl" and entry.object in ("GRANT", "REVOKE", "ALTER DEFAULT PRIVILEGES"):
+            run.grant_lines.append(line)
+        if entry.kind == "ddl" and entry.key:
+            run.touched_at[entry.key[1]] = line
+            if entry.key[0] in (catalog_changes.PG_PROC, catalog_changes.PG_TYPE):
+                run.shared_code_changed = True
+            if entry.relid:
+                run.touched_at[entry.relid] = line
+        elif entry.kind in ("drop", "temp-drop"):
+            dropped = True
+            if entry.kind == "drop" and _destroyed_existing(entry, before, catalogs):
+                how = "dropped" if entry.original else "dropped by CASCADE"
+                run.finding("drop", entry.object, f"{how} by the migration", line)
+        elif entry.kind in ("truncate", "delete") and entry.key:
+            detail = f"{entry.kind} by the migration"
+            finding = Finding(run.migration.filename, entry.kind, entry.object, detail, line)
+            run.removals.append((entry.key[1], finding))
+    _absent_drops(run, statement, entries, dropped)
+
+
+def _absent_drops(run: _Run, statement: Statement, entries: list[LogEntry], dropped: bool) -> None:
+    """DROPs that dropped nothing here: on a live database the object may exist."""
+    literal = statement.words[:1] == ("DROP",) or (
+        statement.words[:1] == ("ALTER",) and _ALTER_DROPS.search(statement.text)
+    )
+    if literal:
+        if not dropped:
+            target = " ".join(statement.text.split())[5:80]
+            run.finding("drop", target, _ABSENT_DROP, statement.line)
+        return
+    started = [e.object for e in entries if e.kind == "drop-start"]
+    fired = sum(e.kind == "drop-fired" for e in entries)
+    if len(started) > fired:
+        names = _DYNAMIC_DROP.findall(statement.text) or [f"{started[-1]} in dynamic SQL"]
+        for target in names:
+            run.finding(
+                "drop",
+                target,
+                "DROP inside dynamic SQL of an object that does not "
+                "exist here; on a live database it would be dropped",
+                statement.line,
+            )
+
+
+def _destroyed_existing(entry: LogEntry, before: dict, snapshot_catalogs: set[int]) -> bool:
+    """Whether a logged drop hit something that existed before the file ran."""
     if entry.object.split(" ", 1)[0] in _IGNORED_DROP_TYPES:
         return False
     if entry.key is None or entry.key[0] not in snapshot_catalogs:
@@ -361,77 +404,138 @@ def _destroyed_existing(entry: _LogEntry, before: dict, snapshot_catalogs: set[i
     return entry.key in before
 
 
-def _apply_instrumented(
-    conn: psycopg.Connection, migration: MigrationFile, log_id: int
-) -> tuple[list[Finding], int]:
-    """Apply one file statement by statement; findings for what it destroyed or altered."""
-    name = migration.filename
-    before = _objects(conn)
-    catalogs = {key[0] for key in before}
-    findings: list[Finding] = []
-    touched_at: dict[tuple[int, int], int] = {}  # (catalog, oid) -> line of the last DDL on it
-    # A no-transaction file (CREATE INDEX CONCURRENTLY) runs as the runner runs it: autocommit.
-    with conn.transaction() if migration.in_transaction else nullcontext():
-        _arm_removal_triggers(conn)
-        for statement in split_statements(migration.sql):
-            try:
-                conn.execute(statement.text)
-            except psycopg.Error as error:
-                failure = f"does not apply: {first_line(error)}"
-                raise _StatementFailed(
-                    Finding(name, "error", name, failure, statement.line)
-                ) from None
-            log_id, entries = _read_log(conn, log_id)
-            for entry in entries:
-                if entry.kind == "ddl" and entry.key:
-                    touched_at[entry.key[:2]] = statement.line
-                elif entry in _removals([entry]) and _destroyed_existing(entry, before, catalogs):
-                    detail = f"{entry.kind} by the migration"
-                    findings.append(Finding(name, entry.kind, entry.object, detail, statement.line))
-            if statement.words[:1] == ("DROP",) and not any("drop" in e.kind for e in entries):
-                target = " ".join(statement.text.split())[5:80]
-                findings.append(Finding(name, "drop", target, _ABSENT_DROP, statement.line))
-        after = _objects(conn)
-    for key, kind, obj, detail in _changes(before, after):
-        findings.append(Finding(name, kind, obj, detail, touched_at.get(key[:2])))
-    return findings, log_id
+def _judge_catalog(
+    conn: psycopg.Connection, run: _Run, before: dict, after: dict, sequences: dict
+) -> None:
+    for key, kind, obj, detail in catalog_changes.changes(before, after):
+        line = run.touched_at.get(key[1]) or run.line_mentioning(before[key].own_name)
+        run.finding(kind, obj, detail, line)
+    now = catalog_changes.sequence_positions(conn)
+    for oid, obj, detail in catalog_changes.lowered_sequences(sequences, now):
+        line = run.data_at.get(oid) or run.touched_at.get(oid)
+        run.finding("loosen", obj, detail, line or run.line_mentioning(obj.split(".")[-1]))
 
 
-def _removals(entries: list[_LogEntry]) -> list[_LogEntry]:
-    """Drops of permanent objects and data removals; not DDL notes or temporary objects."""
-    return [e for e in entries if e.kind not in ("ddl", "temp-drop")]
+def _judge_access(run: _Run, before: set, after: set, kept: set) -> None:
+    for change in access.compare(before, after, {key[1] for key in kept}):
+        lines = [run.touched_at[oid] for oid in change.oids if oid in run.touched_at]
+        named = [line for line in run.grant_lines if change.words.lower() in _text_at(run, line)]
+        line = max(lines or named or run.grant_lines or [0]) or run.line_mentioning(change.words)
+        run.finding(change.kind, change.object, change.detail, line)
 
 
-def _reapply(
-    conn: psycopg.Connection, migration: MigrationFile, log_id: int
-) -> tuple[list[Finding], int]:
+def _text_at(run: _Run, line: int) -> str:
+    return " ".join(s.text.lower() for s in run.statements if s.line == line)
+
+
+def _judge_rows(scratch: _Scratch, run: _Run) -> None:
+    """Compare the digest of every table whose rows may have changed; fold removals in."""
+    conn = scratch.conn
+    moved = set(run.data_at) if run.migration.in_transaction else set(scratch.digests)
+    suspects = moved & set(scratch.digests)
+    lost: set[int] = set()
+    for oid in sorted(suspects):
+        now = digest.take(conn, oid)
+        if now is None:
+            scratch.digests.pop(oid, None)
+            continue  # dropped: reported as a drop
+        for change in digest.compare(scratch.digests[oid], now):
+            line = run.data_at.get(oid) or run.touched_at.get(oid)
+            line = line or run.line_mentioning(change.table.split(".")[-1])
+            run.finding(change.kind, f"table {change.table}", change.detail, line)
+            lost.add(oid)
+        scratch.digests[oid] = now
+        scratch.row_counts[oid] = now.row_count
+    # A TRUNCATE or DELETE whose rows the digest saw go (on the table or its partitions) is
+    # reported once, as the data-loss; one that removed no sample row stays a finding.
+    covered = lost | {
+        row[0]
+        for row in conn.execute(
+            "SELECT a::oid FROM unnest(%s::oid[]) o, pg_partition_ancestors(o) a", (list(lost),)
+        )
+    }
+    run.findings += [f for table, f in run.removals if table not in covered]
+
+
+def _judge_writes(scratch: _Scratch, run: _Run) -> None:
+    """Writes that landed before must still land, in every table the file's DDL could affect.
+
+    That is each table the DDL touched (its triggers, rules, constraints, columns), and every
+    table when the file replaced a function or a type that writes may depend on.
+    """
+    if not run.touched_at:
+        return
+    conn = scratch.conn
+    writable = [oid for oid, ok in scratch.writable.items() if ok and oid in scratch.digests]
+    oids = writable if run.shared_code_changed else [o for o in writable if o in run.touched_at]
+    if not oids:
+        return
+    for oid, table in seeding.read_tables(conn, [], oids).items():
+        with conn.transaction() if not run.migration.in_transaction else nullcontext():
+            failure = probes.probe(conn, table, scratch.row_counts)
+        if failure:
+            scratch.writable[oid] = False
+            line = run.touched_at.get(oid) or max(run.touched_at.values())
+            run.finding("writes-blocked", f"table {table.label}", failure, line)
+
+
+def _note_new_objects(scratch: _Scratch, run: _Run, before: dict, after: dict) -> None:
+    """Relations and functions the file created, judged for exposure once every file ran."""
+    for key in after.keys() - before.keys():
+        if key[0] in (catalog_changes.PG_CLASS, catalog_changes.PG_PROC) and key[2] == 0:
+            scratch.new_objects.append((key[1], run.migration.filename, run.touched_at.get(key[1])))
+
+
+def _exposed_new_objects(scratch: _Scratch, migrations: list[MigrationFile]) -> list[Finding]:
+    created = {oid: (name, line) for oid, name, line in scratch.new_objects}
+    findings = defaultdict(list)
+    for oid, obj, detail in access.exposed_new_objects(scratch.conn, list(created)):
+        name, line = created[oid]
+        findings[name].append(Finding(name, "exposure", obj, detail, line))
+    by_name = {m.filename: m for m in migrations}
+    return [f for name, found in findings.items() for f in apply_waivers(by_name[name].sql, found)]
+
+
+def _judge_session(conn: psycopg.Connection, run: _Run, before: list) -> None:
+    """A setting changed for the whole session (set_config(..., false)) outlives the file."""
+    leaked = set(conn.execute(_SESSION).fetchall()) - set(before)
+    for setting, value in sorted(leaked):
+        line = run.line_mentioning(setting)
+        detail = f"sets {setting} = {value} for the whole session; use SET LOCAL or is_local"
+        run.finding("not-atomic", setting, detail, line)
+    if leaked:
+        conn.execute(
+            "SELECT set_config(name, reset_val, false) FROM pg_settings WHERE source = 'session'"
+        )
+
+
+def _reapply(scratch: _Scratch, migration: MigrationFile) -> list[Finding]:
     """Apply the file again right away: it must succeed and change nothing."""
+    conn = scratch.conn
     name = migration.filename
-    before = _fingerprint(conn)
-    objects = _objects(conn)
+    before = fingerprint(conn)
+    objects = catalog_changes.objects(conn)
     catalogs = {key[0] for key in objects}
     try:
         if migration.in_transaction:
             with conn.transaction():
+                activity = scratch.activity()
                 conn.execute(migration.sql)
+                _refresh_digests(scratch, activity)
         else:
             for statement in split_statements(migration.sql):
                 conn.execute(statement.text)
+            conn.execute("RESET ALL")
+            _refresh_digests(scratch, {})
     except psycopg.Error as error:
-        return [
-            Finding(
-                name,
-                "not-idempotent",
-                name,
-                f"fails when applied a second time: {first_line(error)}",
-            )
-        ], log_id
-    log_id, entries = _read_log(conn, log_id)
-    after = _fingerprint(conn)
+        detail = f"fails when applied a second time: {first_line(error)}"
+        return [Finding(name, "not-idempotent", name, detail)]
+    entries = scratch.log.read(conn)
+    after = fingerprint(conn)
     findings = [
         Finding(name, "not-idempotent", e.object, f"a second run does {e.kind}")
-        for e in _removals(entries)
-        if _destroyed_existing(e, objects, catalogs)
+        for e in entries
+        if e.kind in ("drop", "truncate", "delete") and _destroyed_existing(e, objects, catalogs)
     ]
     findings += [
         Finding(name, "not-idempotent", line.split(" ")[1], f"a second run adds {line!r}")
@@ -441,23 +545,13 @@ def _reapply(
         Finding(name, "not-idempotent", line.split(" ")[1], f"a second run removes {line!r}")
         for line in sorted(before - after)
     ]
-    return findings, log_id
+    return findings
 
 
-def check_migrations(admin_dsn: str, migrations: list[MigrationFile]) -> GuardReport:
-    """Run the guard in a scratch database created through `admin_dsn` (a superuser DSN)."""
-    report = GuardReport(migrations=[m.filename for m in migrations])
-    with scratch_database(admin_dsn, "guard") as dsn, connect(dsn, autocommit=True) as conn:
-        apply_shim(conn)
-        conn.execute(_INSTRUMENTS)
-        log_id = 0
-        for index, migration in enumerate(migrations):
-            try:
-                findings, log_id = _apply_instrumented(conn, migration, log_id)
-            except _StatementFailed as failure:
-                report.findings.append(failure.finding)
-                report.unchecked = [m.filename for m in migrations[index + 1 :]]
-                return report
-            repeated, log_id = _reapply(conn, migration, log_id)
-            report.findings.extend(_waive(migration, findings + repeated))
-    return report
+def _refresh_digests(scratch: _Scratch, activity: dict[int, tuple[int, int]]) -> None:
+    """Keep the digests true after the second run (which is judged by its fingerprint)."""
+    now = scratch.activity()
+    for oid in [o for o in now if now[o] != activity.get(o)]:
+        fresh = digest.take(scratch.conn, oid)
+        if fresh is not None:
+            scratch.digests[oid] = fresh

@@ -20,7 +20,7 @@ from selfheal.core.shim import apply_shim
 from selfheal.core.text import first_line
 from selfheal.migrate.files import MigrationFile, discover
 from selfheal.migrate.ledger import AppliedMigration, Ledger, ledger_for
-from selfheal.migrate.statements import split_statements
+from selfheal.migrate.statements import atomicity_problems, split_statements
 
 _LOCK_KEY = "selfheal.migrate"
 log = logging.getLogger(__name__)
@@ -68,10 +68,19 @@ def plan(conn: psycopg.Connection, folder: Path) -> MigrationPlan:
     return MigrationPlan(files=discover(folder), applied=read_ledger(conn, folder))
 
 
+def refuse_non_atomic(migration: MigrationFile) -> None:
+    """A transactional file that commits part of itself cannot be rolled back whole: refuse it."""
+    problems = atomicity_problems(migration.sql, migration.in_transaction)
+    if problems:
+        where = "; ".join(f"line {line}: {reason}" for line, reason in problems)
+        raise MigrationError(f"{migration.filename} was not applied: {where}")
+
+
 def apply_file(
     conn: psycopg.Connection, migration: MigrationFile, ledger: Ledger | None = None
 ) -> None:
     """Apply one file and record it; on error roll back and raise naming the file."""
+    refuse_non_atomic(migration)
     ledger = ledger or ledger_for(conn, migration.path.parent)
     try:
         if migration.in_transaction:
@@ -82,6 +91,7 @@ def apply_file(
             # CREATE INDEX CONCURRENTLY and friends: statement by statement, outside a transaction.
             for statement in split_statements(migration.sql):
                 conn.execute(statement.text)
+            conn.execute("RESET ALL")  # its session settings end with it
             with conn.transaction():
                 ledger.record(conn, migration)
     except psycopg.Error as error:
@@ -113,6 +123,8 @@ def apply_pending(conn: psycopg.Connection, folder: Path) -> list[MigrationFile]
         ledger = ensure_ledger(conn, folder)
         current = plan(conn, folder)
         current.refuse_edited()
+        for migration in current.pending:
+            refuse_non_atomic(migration)  # before anything is applied
         _adopt_unchecked(conn, ledger, current)
         for migration in current.pending:
             apply_file(conn, migration, ledger)

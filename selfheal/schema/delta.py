@@ -75,7 +75,10 @@ class Delta:
         if self.concurrent:
             lines.append("-- selfheal: no-transaction")
         if self.statements:
-            lines += ["SET check_function_bodies = off;", "", *self.statements]
+            # SET LOCAL ends with the file's transaction; a no-transaction file's settings are
+            # reset by the runner after it.
+            setting = "SET" if self.concurrent else "SET LOCAL"
+            lines += [f"{setting} check_function_bodies = off;", "", *self.statements]
         if self.notes:
             lines += ["", "-- Not reconciled additively (needs a human):"]
             lines += [f"-- {note}" for note in self.notes]

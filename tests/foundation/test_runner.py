@@ -103,3 +103,30 @@ def test_bad_folder_contents_are_named(tmp_path, files, message):
 def test_missing_folder_is_named(tmp_path):
     with pytest.raises(MigrationFilesError, match="does not exist"):
         discover(tmp_path / "nope")
+
+
+def test_file_that_commits_part_of_itself_is_refused_before_anything_runs(shimmed_db, tmp_path):
+    folder = _folder(
+        tmp_path,
+        {
+            "0001_ok.sql": "CREATE TABLE IF NOT EXISTS ok (x int);",
+            "0002_commits.sql": "CREATE TABLE IF NOT EXISTS half (x int);\nCOMMIT;\nSELEC oops;",
+        },
+    )
+    with pytest.raises(MigrationError) as caught:
+        migrate(shimmed_db, folder)
+    message = str(caught.value)
+    assert "0002_commits.sql was not applied" in message and "line 2" in message
+    assert "rolled back" not in message
+    with psycopg.connect(shimmed_db) as conn:  # refused before the first file ran
+        assert conn.execute("SELECT to_regclass('ok'), to_regclass('half')").fetchone() == (
+            None,
+            None,
+        )
+        assert read_ledger(conn) == {}
+
+
+def test_session_level_set_is_refused(shimmed_db, tmp_path):
+    folder = _folder(tmp_path, {"0001_set.sql": "SET search_path = nowhere;\nSELECT 1;"})
+    with pytest.raises(MigrationError, match="line 1: .*SET LOCAL"):
+        migrate(shimmed_db, folder)
