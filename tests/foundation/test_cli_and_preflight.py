@@ -120,9 +120,11 @@ def destructive_folder(tmp_path: Path) -> Path:
 
 
 def _preflight(reports: Path, **env: str) -> subprocess.CompletedProcess:
-    """`pytest -m preflight` in this project, its reports written under `reports`."""
+    """`pytest -m preflight` in this project, its reports and tickets written under `reports`
+    (never into the project's own backlog/)."""
     args = [sys.executable, "-m", "pytest", "-m", "preflight", "-q", "-p", "no:cacheprovider"]
-    return _run([*args, f"--html={reports}/r.html"], {"SELFHEAL_REPORTS_DIR": str(reports), **env})
+    folders = {"SELFHEAL_REPORTS_DIR": str(reports), "SELFHEAL_BACKLOG_DIR": str(reports / "bl")}
+    return _run([*args, f"--html={reports}/r.html"], {**folders, **env})
 
 
 def test_preflight_passes_on_the_embedded_default(tmp_path):
