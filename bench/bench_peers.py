@@ -25,31 +25,15 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from bench_dq import build  # the same events table as the engine's own benchmark
 from psycopg.conninfo import conninfo_to_dict
 
-from selfheal.core.db import connect, create_database
+from selfheal.core.db import create_database
 from selfheal.core.embedded import start_embedded
 
 ROOT = Path(__file__).resolve().parents[1]
 PEER_PACKAGES = ["soda-core-postgres", "great-expectations", "sqlalchemy", "psycopg2-binary"]
 EVENT_NAMES = ["page_view", "signup", "login", "add_to_cart", "checkout", "purchase"]
-
-CREATE = """
-CREATE TABLE events (
-    event_id text, user_id uuid, event_name text, occurred_at timestamptz,
-    received_at timestamptz, properties jsonb
-)
-"""
-FILL = """
-INSERT INTO events
-SELECT 'ev-' || i,
-       md5(mod(i, 50000)::text)::uuid,
-       (ARRAY['page_view', 'signup', 'login', 'add_to_cart', 'checkout', 'purchase'])[1 + mod(i, 6)],
-       now() - mod(i, 2592000) * interval '1 second',
-       now() - mod(i, 2592000) * interval '1 second' + interval '2 seconds',
-       '{}'::jsonb
-FROM generate_series(1, %s) AS i
-"""
 
 SELFHEAL_RULES = f"""table = "events"
 [row_count]
@@ -126,15 +110,6 @@ def ensure_peers(venv: Path) -> Path:
         print(f"installing {', '.join(PEER_PACKAGES)} into {venv} ...", flush=True)
         subprocess.run([str(python), "-m", "pip", "install", "-q", *PEER_PACKAGES], check=True)
     return python
-
-
-def build(dsn: str, rows: int) -> None:
-    started = time.perf_counter()
-    with connect(dsn, autocommit=True) as conn:
-        conn.execute(CREATE)
-        conn.execute(FILL, (rows,))
-        conn.execute("VACUUM ANALYZE events")
-    print(f"built {rows:,} rows in {time.perf_counter() - started:.1f} s", flush=True)
 
 
 def run(args: list[str], env: dict[str, str], cwd: Path) -> None:

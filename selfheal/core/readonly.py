@@ -57,7 +57,25 @@ def check_read_statement(text: str) -> None:
         raise ReadRefused(f"refused to send {first!r}: checks send SELECT, WITH, SHOW or EXPLAIN")
 
 
-class ReadTransaction:
+class _Fetcher:
+    """`rows`, `one` and `value`, each a shape of `fetch`'s result."""
+
+    def fetch(self, query: str | sql.Composable, params: Any = None, *, row_factory=None) -> Rows:
+        raise NotImplementedError
+
+    def rows(self, query: str | sql.Composable, params: Any = None, *, row_factory=None) -> list:
+        return self.fetch(query, params, row_factory=row_factory).rows
+
+    def one(self, query: str | sql.Composable, params: Any = None) -> Any:
+        rows = self.rows(query, params)
+        return rows[0] if rows else None
+
+    def value(self, query: str | sql.Composable, params: Any = None) -> Any:
+        row = self.one(query, params)
+        return row[0] if row else None
+
+
+class ReadTransaction(_Fetcher):
     """Statements of one read-only transaction; each is sent alone and fetched in full."""
 
     def __init__(self, conn: psycopg.Connection):
@@ -75,17 +93,6 @@ class ReadTransaction:
             raise ReadRefused("a statement ended the read-only transaction; nothing was kept")
         return Rows(names, rows)
 
-    def rows(self, query: str | sql.Composable, params: Any = None, *, row_factory=None) -> list:
-        return self.fetch(query, params, row_factory=row_factory).rows
-
-    def one(self, query: str | sql.Composable, params: Any = None) -> Any:
-        rows = self.rows(query, params)
-        return rows[0] if rows else None
-
-    def value(self, query: str | sql.Composable, params: Any = None) -> Any:
-        row = self.one(query, params)
-        return row[0] if row else None
-
 
 def _set(conn: psycopg.Connection, settings: Mapping[str, str]) -> None:
     """Transaction-local settings in one statement (set_config(..., true) is SET LOCAL)."""
@@ -94,7 +101,7 @@ def _set(conn: psycopg.Connection, settings: Mapping[str, str]) -> None:
     conn.execute(sql.SQL("SELECT {}").format(calls), params)
 
 
-class Reader:
+class Reader(_Fetcher):
     """Reads through one connection, each transaction READ ONLY and rolled back.
 
     The connection must be outside any transaction (an autocommit session, like the `db`
@@ -142,17 +149,6 @@ class Reader:
         """One statement in its own read-only transaction."""
         with self.transaction(role=role, settings=settings) as tx:
             return tx.fetch(query, params, row_factory=row_factory)
-
-    def rows(self, query: str | sql.Composable, params: Any = None, *, row_factory=None) -> list:
-        return self.fetch(query, params, row_factory=row_factory).rows
-
-    def one(self, query: str | sql.Composable, params: Any = None) -> Any:
-        rows = self.rows(query, params)
-        return rows[0] if rows else None
-
-    def value(self, query: str | sql.Composable, params: Any = None) -> Any:
-        row = self.one(query, params)
-        return row[0] if row else None
 
 
 _READER_FACTS = """

@@ -24,6 +24,7 @@ from selfheal.rls.lint_model import (
     LintFinding,
     LintIndex,
     UsageStatistics,
+    enable_rls,
     finding,
     regclass_text,
 )
@@ -84,7 +85,6 @@ def extension_in_public(ix: LintIndex, config: LintConfig) -> Iterator[LintFindi
         yield finding(
             "extension_in_public",
             WARN,
-            "extension_in_public",
             extension,
             f"extension is installed in the exposed schema {extension.schema}: its functions "
             "and types are reachable over the API",
@@ -105,7 +105,6 @@ def _api_readable(
             yield finding(
                 lint,
                 WARN,
-                lint,
                 relation,
                 f"{what} is selectable by {', '.join(readers)}: row-level security does not "
                 f"apply to a {what}",
@@ -141,7 +140,6 @@ def auth_users_exposed(ix: LintIndex, config: LintConfig) -> Iterator[LintFindin
             yield finding(
                 "auth_users_exposed",
                 WARN,
-                "auth_users_exposed",
                 view,
                 f"{view.kind.replace('_', ' ')} reads auth.users and is selectable by "
                 f"{', '.join(readers)}: it may expose every user's account data",
@@ -160,7 +158,6 @@ def rls_references_user_metadata(ix: LintIndex, config: LintConfig) -> Iterator[
             yield finding(
                 "rls_references_user_metadata",
                 ERROR,
-                "rls_references_user_metadata",
                 policy,
                 "policy trusts the JWT's user_metadata, which every user can edit for themselves",
                 "decide on app_metadata (only the server writes it) or on a table the user "
@@ -198,7 +195,6 @@ def fkey_to_auth_unique(ix: LintIndex, config: LintConfig) -> Iterator[LintFindi
         yield finding(
             "fkey_to_auth_unique",
             ERROR,
-            "fkey_to_auth_unique",
             fk,
             f"foreign key references a unique key of {target} other than its primary key: "
             "the auth service may change or drop that key",
@@ -215,7 +211,6 @@ def unsupported_reg_types(ix: LintIndex, config: LintConfig) -> Iterator[LintFin
         yield finding(
             "unsupported_reg_types",
             WARN,
-            "unsupported_reg_types",
             column,
             f"column has type {column.type}, whose OIDs pg_upgrade cannot carry over: the "
             "database cannot be upgraded while it exists",
@@ -236,11 +231,10 @@ def insecure_queue_exposed_in_api(ix: LintIndex, config: LintConfig) -> Iterator
             yield finding(
                 "insecure_queue_exposed_in_api",
                 ERROR,
-                "rls_disabled",
                 queue,
                 f"queue table is reachable through pgmq_public by {', '.join(readers)} "
                 "without row-level security",
-                f"ALTER TABLE {queue.label} ENABLE ROW LEVEL SECURITY; then add policies",
+                enable_rls(queue),
                 f"rls_disabled_in_public_{queue.schema}_{queue.name}",
             )
 
@@ -260,11 +254,10 @@ def sensitive_columns_exposed(ix: LintIndex, config: LintConfig) -> Iterator[Lin
             yield finding(
                 "sensitive_columns_exposed",
                 ERROR,
-                "rls_disabled",
                 table,
                 f"table is readable over the API without row-level security and holds "
                 f"sensitive columns: {', '.join(sensitive)}",
-                f"ALTER TABLE {table.label} ENABLE ROW LEVEL SECURITY; then add policies",
+                enable_rls(table),
                 f"sensitive_columns_exposed_{table.schema}_{table.name}",
             )
 
@@ -281,7 +274,6 @@ def unused_index(ix: LintIndex, config: LintConfig) -> Iterator[LintFinding]:
             yield finding(
                 "unused_index",
                 INFO,
-                "unused_index",
                 index,
                 "index has never been scanned since statistics were last reset",
                 f"DROP INDEX CONCURRENTLY {index.label}, once a full business cycle shows no "

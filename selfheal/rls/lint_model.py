@@ -55,7 +55,6 @@ class LintConfig:
 class LintFinding:
     lint: str  # splinter's name, e.g. rls_disabled_in_public
     level: str  # error | warn | info
-    kind: str  # what the doctor remedies: rls_disabled, unindexed_fk, ...
     obj: CatalogObject
     detail: str
     remediation: str
@@ -114,9 +113,14 @@ class LintIndex:
 
 
 def finding(
-    lint: str, level: str, kind: str, obj: CatalogObject, detail: str, fix: str, cache_key: str
+    lint: str, level: str, obj: CatalogObject, detail: str, fix: str, cache_key: str
 ) -> LintFinding:
-    return LintFinding(lint, level, kind, obj, detail, fix, cache_key)
+    return LintFinding(lint, level, obj, detail, fix, cache_key)
+
+
+def enable_rls(table: Relation) -> str:
+    """The remedy of a table the API reaches without row-level security."""
+    return f"ALTER TABLE {table.label} ENABLE ROW LEVEL SECURITY; then add policies"
 
 
 def regclass_text(schema: str, name: str) -> str:

@@ -29,6 +29,7 @@ from selfheal.rls.lint_model import (
     LintFinding,
     LintIndex,
     UsageStatistics,
+    enable_rls,
     finding,
     regclass_text,
 )
@@ -47,10 +48,9 @@ def rls_disabled_in_public(ix: LintIndex, config: LintConfig) -> Iterator[LintFi
             yield finding(
                 "rls_disabled_in_public",
                 ERROR,
-                "rls_disabled",
                 table,
                 f"{what} is exposed in schema {table.schema} without row-level security",
-                f"ALTER TABLE {table.label} ENABLE ROW LEVEL SECURITY; then add policies",
+                enable_rls(table),
                 f"rls_disabled_in_public_{table.schema}_{table.name}",
             )
 
@@ -63,7 +63,6 @@ def policy_exists_rls_disabled(ix: LintIndex, config: LintConfig) -> Iterator[Li
             yield finding(
                 "policy_exists_rls_disabled",
                 ERROR,
-                "rls_disabled",
                 table,
                 f"policies ({names}) exist but row-level security is disabled, so "
                 "none of them applies",
@@ -78,7 +77,6 @@ def rls_enabled_no_policy(ix: LintIndex, config: LintConfig) -> Iterator[LintFin
             yield finding(
                 "rls_enabled_no_policy",
                 INFO,
-                "no_policy",
                 table,
                 "row-level security is enabled but no policy exists: only roles that "
                 "bypass RLS can read or write",
@@ -95,7 +93,6 @@ def rls_no_select_policy(ix: LintIndex, config: LintConfig) -> Iterator[LintFind
             yield finding(
                 "rls_no_select_policy",
                 WARN,
-                "no_select_policy",
                 table,
                 "policies exist but none allows SELECT: no API role can read a row",
                 f"CREATE POLICY ... ON {table.label} FOR SELECT TO ... USING (...)",
@@ -144,7 +141,6 @@ def rls_policy_always_true(ix: LintIndex, config: LintConfig) -> Iterator[LintFi
             yield finding(
                 "rls_policy_always_true",
                 WARN,
-                "permissive_write_policy",
                 policy,
                 f"permissive {policy.command} policy for {', '.join(policy.roles)} has "
                 f"{' and '.join(loose)} always true: any such role may write any row",
@@ -176,7 +172,6 @@ def multiple_permissive_policies(ix: LintIndex, config: LintConfig) -> Iterator[
                 yield finding(
                     "multiple_permissive_policies",
                     WARN,
-                    "multiple_permissive_policies",
                     table,
                     f"role {role} has {len(names)} permissive {command} policies "
                     f"({', '.join(sorted(names))}); each is evaluated for every row",
@@ -220,7 +215,6 @@ def auth_rls_initplan(ix: LintIndex, config: LintConfig) -> Iterator[LintFinding
             yield finding(
                 "auth_rls_initplan",
                 WARN,
-                "initplan",
                 policy,
                 f"{', '.join(sorted(set(calls)))} is re-evaluated for each row",
                 "wrap the call in a sub-select: (select auth.uid())",
@@ -251,7 +245,6 @@ def security_definer_view(ix: LintIndex, config: LintConfig) -> Iterator[LintFin
         yield finding(
             "security_definer_view",
             ERROR,
-            "security_definer_view",
             view,
             f"view runs with its owner's rights, bypassing the RLS of {bypassed}",
             f"ALTER VIEW {view.label} SET (security_invoker = true)",
@@ -272,7 +265,6 @@ def function_search_path_mutable(ix: LintIndex, config: LintConfig) -> Iterator[
         yield finding(
             "function_search_path_mutable",
             WARN,
-            "function_search_path",
             function,
             "function has no fixed search_path: a caller's search_path can hijack "
             "the names it uses",
@@ -308,7 +300,6 @@ def unindexed_foreign_keys(ix: LintIndex, config: LintConfig) -> Iterator[LintFi
             yield finding(
                 "unindexed_foreign_keys",
                 INFO,
-                "unindexed_fk",
                 fk,
                 f"foreign key ({columns}) has no covering index: joins and deletes "
                 "on the referenced table scan this one",
@@ -331,7 +322,6 @@ def no_primary_key(ix: LintIndex, config: LintConfig) -> Iterator[LintFinding]:
         yield finding(
             "no_primary_key",
             INFO,
-            "no_primary_key",
             table,
             "table has no primary key: rows cannot be addressed or replicated safely",
             f"ALTER TABLE {table.label} ADD PRIMARY KEY (...)",
