@@ -243,6 +243,13 @@ class Unique(Rule):
         distinct; only fewer leaves collisions and duplicates to tell apart (`settle`). Sorting
         8-byte integers is cheaper than sorting the keys themselves (long text, several columns,
         a collation's comparisons); hashing costs little next to the sort.
+
+        Measured on 2M rows (bench_dq's events table, best of 5, a 2-core machine shared with
+        other work): text key 0.90 s hashed vs 1.42 s COLLATE "C"; uuid 1.13 vs 1.43 s; a
+        (uuid, timestamptz) pair 1.44 vs 12.75 s. Two things that did not pay, so are not done:
+        a larger work_mem (128MB: 1.08 s vs 0.90 s with the default 4MB; the external merge of
+        int8 runs is cheap), and splitting the hash space across two read-only sessions (1.39 s:
+        each session scans the whole table again, and the cores are shared).
         """
         hashed = self._hashed(info)
         if hashed is None:
