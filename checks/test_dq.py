@@ -9,6 +9,7 @@ as selfheal_reader where the target has it (see test_preflight.py::test_read_onl
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import asdict
 
 import psycopg
@@ -21,6 +22,7 @@ from selfheal.dq.config import ConfigError, Suite, load_suite
 from selfheal.dq.report import failure_text, html_report
 from selfheal.dq.runner import Runner
 from selfheal.dq.vetting import checked_schemas
+from selfheal.dq.watermarks import store_watermarks
 from selfheal.pytest_plugin.session import settings_of
 from selfheal.run.evidence import QUERIES, attach, report_problems
 from selfheal.run.findings import dq_problem, queries_of
@@ -52,15 +54,18 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 @pytest.fixture(scope="session")
-def dq_runner(db: psycopg.Connection, settings: Settings, request: pytest.FixtureRequest) -> Runner:
-    """Shared by every dq test: each table is scanned once, for the selected rules only."""
+def dq_runner(
+    db: psycopg.Connection, target_dsn: str, settings: Settings, request: pytest.FixtureRequest
+) -> Iterator[Runner]:
+    """Shared by every dq test: each table is scanned once, for the selected rules only. At the
+    end, the watermarks of incremental tables are stored on a write connection of its own."""
     selected = [
         item.callspec.params["check_id"]
         for item in request.session.items
         if getattr(item, "function", None) is test_dq
     ]
     suite = suite_of(request.config)
-    return Runner(
+    runner = Runner(
         db,
         suite,
         zone=settings.tz,
@@ -68,6 +73,8 @@ def dq_runner(db: psycopg.Connection, settings: Settings, request: pytest.Fixtur
         selected=selected,
         role=boundary(db, checked_schemas(suite.rules, suite.custom)).role,
     )
+    yield runner
+    store_watermarks(target_dsn, runner.verified(), settings.connect_timeout)
 
 
 def test_dq(check_id: str, dq_runner: Runner, request: pytest.FixtureRequest, extras: list) -> None:

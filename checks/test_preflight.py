@@ -18,12 +18,14 @@ from selfheal.core.dsn import redact_dsn
 from selfheal.core.identifiers import quote_ident
 from selfheal.core.readonly import Reader, boundary
 from selfheal.core.settings import VARIABLES, Settings
+from selfheal.dq.config import ConfigError, load_suite
+from selfheal.dq.incremental import index_advice, unindexed
 from selfheal.migrate.files import MigrationFile, MigrationFilesError, discover
 from selfheal.migrate.guard import GuardReport, check_migrations
 from selfheal.migrate.runner import MigrationPlan, read_ledger
 from selfheal.pytest_plugin.session import settings_of
 from selfheal.run.evidence import report_problems, warn
-from selfheal.run.problem import Problem, preflight_code
+from selfheal.run.problem import Problem, Severity, preflight_code
 
 pytestmark = pytest.mark.preflight
 
@@ -128,6 +130,29 @@ def test_read_only_boundary(
     found = boundary(db, settings.exposed_schemas)
     if found.role is None:
         warn(request, f"checks are kept read-only by their transactions only: {found.reason}")
+
+
+def test_incremental_watermarks_indexed(
+    db: psycopg.Connection, settings: Settings, request: pytest.FixtureRequest
+) -> None:
+    """Each table checked incrementally (`incremental = "<column>"` in its rule file) has an
+    index led by that column, so a run reads its new rows only (a warning: without one, the
+    verdicts are the same, only slower)."""
+    try:
+        suite = load_suite(settings.dq_dir, settings.dq_sql_dir)
+    except ConfigError:
+        return  # the data-quality stage names every problem of the rule files
+    missing = unindexed(Reader(db), suite.tables())
+    problems = [
+        Problem(
+            preflight_code("dq_incremental_index"),
+            f"{table.identifier.as_string()}.{quote_ident(table.incremental or '')}",
+            index_advice(table),
+            Severity.WARN,
+        )
+        for table in missing
+    ]
+    report_problems(request, problems)
 
 
 def test_migration_guard(migration_name: str, guard_report: GuardReport, request) -> None:

@@ -7,6 +7,7 @@ key. Names of tables and columns are checked against the live catalog later (cat
 
 from __future__ import annotations
 
+import hashlib
 import re
 import tomllib
 from collections.abc import Callable, Iterable
@@ -34,7 +35,8 @@ from selfheal.dq.rules import (
 )
 from selfheal.dq.vetting import checked_schemas, vet_custom, vet_rules
 
-TABLE_KEYS = {"table", "schema", "where", "statement_timeout", *KINDS}
+TABLE_KEYS = {"table", "schema", "where", "statement_timeout", "incremental", "full_every", *KINDS}
+DEFAULT_FULL_EVERY = "7d"  # an incremental table still gets a full scan this often
 COMMON_KEYS = {"name", "where", "severity", "max_count", "max_fraction"}
 KIND_KEYS = {
     "not_null": {"column", "columns"},
@@ -316,7 +318,7 @@ def _rules_of(document: dict, table: Table, problems: list[str]) -> list[Rule]:
     return rules
 
 
-def _table_of(path: Path, document: dict) -> Table:
+def _table_of(path: Path, document: dict, text: str) -> Table:
     header = _Entry(document, "")
     name = header.get("table", str)
     if not name:
@@ -328,25 +330,34 @@ def _table_of(path: Path, document: dict) -> Table:
         )
     except ValueError as error:
         raise _Problem("statement_timeout", str(error)) from None
+    incremental = header.get("incremental", str)
+    if "full_every" in document and incremental is None:
+        raise _Problem("full_every", 'applies to an incremental table (incremental = "loaded_at")')
     return Table(
         schema=header.get("schema", str, "public"),
         name=name,
         source=path,
         where=header.get("where", str),
         statement_timeout_ms=timeout_ms,
+        incremental=incremental,
+        full_every=header.duration("full_every", parse_duration(DEFAULT_FULL_EVERY))
+        if incremental
+        else None,
+        digest=hashlib.sha256(text.encode()).hexdigest() if incremental else "",
     )
 
 
 def load_rule_file(path: Path, problems: list[str]) -> list[Rule]:
     """The rules of one TOML file; problems are appended, naming file, table and key."""
     try:
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        document = tomllib.loads(text)
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         hint = MIXED_TABLES_HINT if "Cannot overwrite" in str(error) else ""
         problems.append(f"{path}: not valid TOML: {error}{hint}")
         return []
     try:
-        table = _table_of(path, document)
+        table = _table_of(path, document, text)
     except _Problem as problem:
         problems.append(f"{path}: {problem.key}: {problem}")
         return []
@@ -354,7 +365,9 @@ def load_rule_file(path: Path, problems: list[str]) -> list[Rule]:
         known = ", ".join(sorted(KINDS))
         problems.append(
             table.problem(
-                key, f"unknown rule or key (rules: {known}; keys: schema, where, statement_timeout)"
+                key,
+                f"unknown rule or key (rules: {known}; keys: schema, where, statement_timeout, "
+                "incremental, full_every)",
             )
         )
     return _rules_of(document, table, problems)

@@ -35,6 +35,9 @@ class Table:
     source: Path
     where: str | None = None
     statement_timeout_ms: int | None = None
+    incremental: str | None = None  # the watermark column: check only rows beyond the last
+    full_every: timedelta | None = None  # ... with a full scan at least this often
+    digest: str = ""  # of the rule file: a changed file means a full scan
 
     @property
     def label(self) -> str:
@@ -88,10 +91,16 @@ class Verdict:
     offending: int | None = None
 
 
+Merge = Literal["sum", "max"]
+
+
 @dataclass(frozen=True)
 class Aggregate:
     call: sql.Composable
     condition: sql.Composable | None = None
+    # How its value over new rows combines with the stored one of the rows verified before (an
+    # incremental run); None: it cannot (the rule rescans the table, see Rule.since).
+    merge: Merge | None = None
 
 
 def ident(column: str) -> sql.Identifier:
@@ -110,6 +119,8 @@ def raw_condition(text: str | None) -> sql.Composable | None:
 
 
 COUNT_ROWS = sql.SQL("count(*)")
+NEW_ROWS = sql.Identifier("selfheal_new")  # the scanned table's alias in an incremental scan
+OLD_ROWS = sql.Identifier("selfheal_old")  # the same table, for the rows verified before
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -166,6 +177,13 @@ class Rule:
         """Aggregates of a second scan when `values` leave the verdict open; None: they settle it."""
         return None
 
+    def since(self, info: TableInfo, old: sql.Composable) -> list[Aggregate] | None:
+        """Aggregates over the rows beyond the watermark whose values merge with the stored ones
+        into the whole table's (each by its `merge`); None when the rule cannot be checked that
+        way. `old` is the predicate of the rows verified before, for rules that look at them."""
+        aggregates = self.aggregates(info)
+        return aggregates if all(aggregate.merge for aggregate in aggregates) else None
+
     def judge(self, values: Sequence, scope: Scope) -> Verdict:
         raise NotImplementedError
 
@@ -193,7 +211,7 @@ class NotNull(Rule):
         return sql.SQL("{} IS NULL").format(ident(self.column))
 
     def aggregates(self, info: TableInfo) -> list[Aggregate]:
-        return [Aggregate(COUNT_ROWS, self._is_null())]
+        return [Aggregate(COUNT_ROWS, self._is_null(), "sum")]
 
     def offending(self, scope: sql.Composable) -> sql.Composable:
         return self._is_null()
@@ -265,22 +283,45 @@ class Unique(Rule):
             return None
         return self._exact(info)
 
-    def _exact(self, info: TableInfo) -> list[Aggregate]:
-        # Under a deterministic collation equal strings are equal bytes, so COLLATE "C" counts
-        # the same distinct values and sorts them several times faster.
+    def _distinct(self, info: TableInfo) -> sql.Composable:
+        """count(DISTINCT key). Under a deterministic collation equal strings are equal bytes,
+        so COLLATE "C" counts the same distinct values and sorts them several times faster."""
         distinct = [
             sql.SQL('{} COLLATE "C"').format(ident(c)) if c in info.bytewise else ident(c)
             for c in self.key
         ]
         if len(self.key) == 1:
+            return sql.SQL("count(DISTINCT {})").format(distinct[0])
+        return sql.SQL("count(DISTINCT ROW({}))").format(sql.SQL(", ").join(distinct))
+
+    def _exact(self, info: TableInfo) -> list[Aggregate]:
+        if len(self.key) == 1:
             return [
                 Aggregate(sql.SQL("count({})").format(ident(self.key[0]))),
-                Aggregate(sql.SQL("count(DISTINCT {})").format(distinct[0])),
+                Aggregate(self._distinct(info)),
             ]
-        key = sql.SQL(", ").join(distinct)
         return [
             Aggregate(COUNT_ROWS, self._complete()),
-            Aggregate(sql.SQL("count(DISTINCT ROW({}))").format(key), self._complete()),
+            Aggregate(self._distinct(info), self._complete()),
+        ]
+
+    def since(self, info: TableInfo, old: sql.Composable) -> list[Aggregate]:
+        """New rows with a complete key, and the new keys found neither twice among them nor in
+        an old row: added to the stored counts, the whole table's rows and distinct keys. The
+        old rows are probed once per new row, through an index on the key where there is one."""
+        new_key = sql.SQL(", ").join(sql.SQL("{}.{}").format(NEW_ROWS, ident(c)) for c in self.key)
+        seen = sql.SQL(
+            "NOT EXISTS (SELECT FROM {table} AS {old_rows} WHERE ({old}) AND ({key}) = ({new_key}))"
+        ).format(
+            table=self.table.identifier,
+            old_rows=OLD_ROWS,
+            old=old,
+            key=self._key(),
+            new_key=new_key,
+        )
+        return [
+            Aggregate(COUNT_ROWS, self._complete(), "sum"),
+            Aggregate(self._distinct(info), conjunction(self._complete(), seen), "sum"),
         ]
 
     def _duplicated_keys(self, scope: sql.Composable) -> sql.Composable:
@@ -338,7 +379,7 @@ class Freshness(Rule):
         return (self.column,)
 
     def aggregates(self, info: TableInfo) -> list[Aggregate]:
-        return [Aggregate(sql.SQL("max({})").format(ident(self.column)))]
+        return [Aggregate(sql.SQL("max({})").format(ident(self.column)), merge="max")]
 
     def offending(self, scope: sql.Composable) -> sql.Composable:
         return sql.SQL("true")  # on failure, show the newest rows
@@ -379,8 +420,8 @@ class NoFuture(Rule):
 
     def aggregates(self, info: TableInfo) -> list[Aggregate]:
         return [
-            Aggregate(COUNT_ROWS, self._in_future()),
-            Aggregate(sql.SQL("max({})").format(ident(self.column))),
+            Aggregate(COUNT_ROWS, self._in_future(), "sum"),
+            Aggregate(sql.SQL("max({})").format(ident(self.column)), merge="max"),
         ]
 
     def offending(self, scope: sql.Composable) -> sql.Composable:
@@ -412,7 +453,7 @@ class AcceptedValues(Rule):
         return sql.SQL("{} <> ALL({})").format(ident(self.column), sql.Literal(list(self.values)))
 
     def aggregates(self, info: TableInfo) -> list[Aggregate]:
-        return [Aggregate(COUNT_ROWS, self._unexpected())]
+        return [Aggregate(COUNT_ROWS, self._unexpected(), "sum")]
 
     def offending(self, scope: sql.Composable) -> sql.Composable:
         return self._unexpected()
@@ -445,7 +486,7 @@ class Between(Rule):
         )
 
     def aggregates(self, info: TableInfo) -> list[Aggregate]:
-        return [Aggregate(COUNT_ROWS, self._outside())]
+        return [Aggregate(COUNT_ROWS, self._outside(), "sum")]
 
     def offending(self, scope: sql.Composable) -> sql.Composable:
         return self._outside()
@@ -503,7 +544,7 @@ class References(Rule):
         )
 
     def aggregates(self, info: TableInfo) -> list[Aggregate]:
-        return [Aggregate(COUNT_ROWS, self._dangling())]
+        return [Aggregate(COUNT_ROWS, self._dangling(), "sum")]
 
     def offending(self, scope: sql.Composable) -> sql.Composable:
         return self._dangling()

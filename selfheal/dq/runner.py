@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from time import perf_counter
 from typing import Any
@@ -24,13 +24,15 @@ from psycopg import sql
 
 from selfheal.core.readonly import Reader, ReadRefused
 from selfheal.core.text import first_line
+from selfheal.dq import incremental, watermarks
 from selfheal.dq.catalog import Catalog, TableInfo
-from selfheal.dq.compiler import NOW, Slot, compile_custom, compile_table
+from selfheal.dq.compiler import NOW, ROWS, Slot, compile_custom, compile_since, compile_table
 from selfheal.dq.config import Suite
 from selfheal.dq.rules import CustomCheck, Rule, Scope, Status, Table, Verdict
 from selfheal.dq.sampling import follow_up_query, sample_query
 from selfheal.dq.session import DqSession
 from selfheal.dq.vetting import checked_schemas
+from selfheal.dq.watermarks import RuleCounts, TableState
 
 SAMPLE_LIMIT = 5
 
@@ -54,6 +56,25 @@ class CheckResult:
     queries: list[QueryRecord] = field(default_factory=list)
     columns: list[str] = field(default_factory=list)
     sample: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Measured:
+    """A rule's verdict and the values behind it: its in-scope rows and its aggregates."""
+
+    rule: Rule
+    verdict: Verdict
+    queries: list[QueryRecord]
+    scope: int
+    values: list[Any]
+
+
+def _key(table: Table) -> str:
+    return f"{table.schema}.{table.name}"
+
+
+def _noted(verdict: Verdict, note: str) -> Verdict:
+    return Verdict(verdict.status, verdict.message + note, verdict.offending) if note else verdict
 
 
 class QueryFailed(Exception):
@@ -113,6 +134,7 @@ class Runner:
         self._table_of = {rule.id: table for table, rules in self._tables.items() for rule in rules}
         self._custom = {check.id: check for check in suite.custom if check.id in wanted}
         self._results: dict[str, CheckResult] = {}
+        self._verified: dict[str, TableState] = {}
 
     def result(self, check_id: str) -> CheckResult:
         if check_id not in self._results:
@@ -172,9 +194,21 @@ class Runner:
     def _measure(
         self, table: Table, rules: Sequence[Rule], info: TableInfo
     ) -> Iterable[tuple[Rule, Verdict, list[QueryRecord]]]:
-        """Verdicts from one fused query; if it fails, from one query per rule."""
+        """Verdicts from one fused query (of the new rows only, when the table is incremental and
+        its stored state allows); if it fails, from one query per rule."""
         if not rules:
             return
+        state = self._state(table)
+        plan = (
+            incremental.plan(table, rules, info, state, datetime.now(UTC))
+            if table.incremental
+            else None
+        )
+        if plan is not None and plan.since is not None and state is not None:
+            measured = self._measure_since(table, plan, state)
+            if measured is not None:
+                yield from measured
+                return
         fused = compile_table(table, rules, info)
         try:
             _, rows, record = self.execute(fused.query, table, table.statement_timeout_ms)
@@ -187,12 +221,81 @@ class Runner:
                     yield rule_alone, verdict, [failed.record, *queries]
             return
         record = QueryRecord(record.sql, record.seconds, record.rows, shared_by=len(rules))
-        for rule in rules:
-            yield self._settled(rule, fused.slots[rule.id], rows[0], record, info)
+        measured = [
+            self._settled(rule, fused.slots[rule.id], rows[0], record, info) for rule in rules
+        ]
+        note = ""
+        if plan is not None and fused.watermark is not None:
+            note = f" [full scan: {plan.reason}]"
+            self._remember(table, rows[0][fused.watermark], rows[0][NOW], measured)
+        for item in measured:
+            yield item.rule, _noted(item.verdict, note), item.queries
+
+    def _state(self, table: Table) -> TableState | None:
+        if not table.incremental:
+            return None
+        return watermarks.load(self._session.reader, _key(table))
+
+    def _measure_since(
+        self, table: Table, plan: incremental.Plan, state: TableState
+    ) -> list[tuple[Rule, Verdict, list[QueryRecord]]] | None:
+        """Verdicts from the rows beyond the watermark merged with the stored values; None when
+        that query fails (the caller then scans the whole table)."""
+        planned = plan.planned or {}
+        prior = {rule.id: state.counts[rule.id].values for rule in planned}
+        fused = compile_since(table, planned, plan.since or "", prior)
+        try:
+            _, rows, record = self.execute(fused.query, table, table.statement_timeout_ms)
+        except QueryFailed:
+            return None
+        values = rows[0]
+        record = QueryRecord(record.sql, record.seconds, record.rows, shared_by=len(planned))
+        note = f" [incremental: {values[ROWS]} new rows beyond {table.incremental} {plan.since}]"
+        measured = []
+        for rule, aggregates in planned.items():
+            slot = fused.slots[rule.id]
+            scope, whole = incremental.merged(
+                state.counts[rule.id],
+                values[slot.scope],
+                values[slot.start : slot.stop],
+                aggregates,
+            )
+            verdict = rule.judge(whole, Scope(rows=scope, now=values[NOW], zone=self._zone))
+            measured.append(Measured(rule, verdict, [record], scope, whole))
+        newest = values[fused.watermark] if fused.watermark is not None else None
+        self._remember(table, newest, state.full_at, measured, since=state.watermark)
+        return [(item.rule, _noted(item.verdict, note), item.queries) for item in measured]
+
+    def _remember(
+        self,
+        table: Table,
+        newest: Any,
+        full_at: datetime,
+        measured: Sequence[Measured],
+        since: str | None = None,
+    ) -> None:
+        """The table's state after this scan, for the caller to store (see `verified`); none
+        when a rule erred (its values are unknown: the next run scans in full)."""
+        if any(item.verdict.status == "error" for item in measured):
+            self._verified.pop(_key(table), None)
+            return
+        watermark = since if newest is None else str(plain(newest))
+        counts = {
+            item.rule.id: RuleCounts(item.scope, [plain(value) for value in item.values])
+            for item in measured
+        }
+        self._verified[_key(table)] = TableState(
+            _key(table), table.digest, watermark, full_at, counts
+        )
+
+    def verified(self) -> list[TableState]:
+        """The new state of every incremental table scanned in full or incrementally; the caller
+        stores it with `selfheal.dq.watermarks.save` on a connection of its own that may write."""
+        return list(self._verified.values())
 
     def _settled(
         self, rule: Rule, slot: Slot, values: Sequence, record: QueryRecord, info: TableInfo
-    ) -> tuple[Rule, Verdict, list[QueryRecord]]:
+    ) -> Measured:
         """The rule's verdict from the fused row, or from a second scan when that row left it
         open (a unique key with fewer distinct hashes than keys)."""
         queries = [record]
@@ -203,11 +306,13 @@ class Runner:
             try:
                 _, rows, second = self.execute(settling.query, rule.table, timeout)
             except QueryFailed as failed:
-                return rule, Verdict("error", failed.record.error or ""), [record, failed.record]
+                error = Verdict("error", failed.record.error or "")
+                return Measured(rule, error, [record, failed.record], 0, [])
             queries.append(second)
             values, slot = rows[0], settling.slots[rule.id]
+        own = list(values[slot.start : slot.stop])
         scope = Scope(rows=values[slot.scope], now=values[NOW], zone=self._zone)
-        return rule, rule.judge(values[slot.start : slot.stop], scope), queries
+        return Measured(rule, rule.judge(own, scope), queries, scope.rows, own)
 
     def _with_sample(
         self, rule: Rule, verdict: Verdict, queries: list[QueryRecord], info: TableInfo

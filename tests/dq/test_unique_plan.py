@@ -5,7 +5,7 @@ only), so the verdict must come from the exact second scan, and must equal naive
 from __future__ import annotations
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from psycopg import sql
 
@@ -80,6 +80,7 @@ def keys_db(empty_db: str) -> str:
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(table=rows)
+@example(table=[("a", 0), ("a", 0), ("a", None)])  # an incomplete key is no duplicate
 def test_unique_verdict_equals_naive_count_distinct(
     keys_db: str, run_checks: RunChecks, table: list[tuple]
 ) -> None:
