@@ -21,7 +21,6 @@ from selfheal.core.db import DatabaseUnreachable, connect
 from selfheal.core.dsn import redact_dsn
 from selfheal.core.settings import Settings
 from selfheal.dq.config import ConfigError, load_suite
-from selfheal.reporting import Outcome
 from selfheal.run.history.schema import HistorySchemaNewer
 from selfheal.run.history.stats import table_stats, watched_tables
 from selfheal.run.history.store import (
@@ -34,6 +33,7 @@ from selfheal.run.history.store import (
     record_run,
 )
 from selfheal.run.problem import Problem
+from selfheal.run.reporting import Outcome
 
 EMBEDDED_LABEL = "embedded default"
 TARGET_DSN = "selfheal_target_dsn"  # config.option attribute: the embedded target's DSN, if opened
