@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/bench_dq.py [--rows 10000000] [--repeat 3]
     .venv/bin/python bench/bench_dq.py --incremental [--rows 10000000] [--new 100000]
+    .venv/bin/python bench/bench_dq.py --peers [--rows 10000000] [--repeat 3]
 
 Builds an events table without indexes or constraints (so every rule must scan) in a throwaway
 embedded server, then measures in the same run, each figure the median of --repeat rounds:
@@ -17,7 +18,9 @@ With --incremental: the rows are verified once (watermark stored), --new rows ar
 them, and the same 8 gates run interleaved as: the incremental run (rule file with `incremental
 = "loaded_at"`, BRIN on loaded_at, a plain index on event_id), the full run, and a full scan of a
 table holding the new rows alone. Goals: incremental <= 3 x new rows alone; full >= 10 x
-incremental. Ratios are printed; nothing here is a timed test.
+incremental. With --peers: the 8 gates as whole processes of selfheal (`pytest -m dq`), Soda Core
+and Great Expectations, interleaved (see bench_peers.py); goals: Soda >= 2.5 x, GX >= 5 x
+selfheal. Ratios are printed; nothing here is a timed test.
 """
 
 from __future__ import annotations
@@ -216,7 +219,17 @@ def main() -> None:
         "--incremental", action="store_true", help="the incremental run after --new new rows"
     )
     parser.add_argument("--new", type=int, default=100_000)
+    parser.add_argument(
+        "--peers",
+        action="store_true",
+        help="the 8 gates in selfheal, Soda Core and Great Expectations (bench_peers.py)",
+    )
     args = parser.parse_args()
+    if args.peers:
+        from bench_peers import compare  # here: it imports this module's build
+
+        compare(args.rows, args.repeat, ROOT / ".bench-peers")
+        return
 
     with start_embedded() as server, tempfile.TemporaryDirectory() as folder:
         dsn = create_database(server.dsn(), "bench")

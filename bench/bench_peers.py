@@ -1,6 +1,7 @@
 """The same 8 gates in selfheal, Soda Core and Great Expectations, whole process, one sitting.
 
     .venv/bin/python bench/bench_peers.py [--rows 10000000] [--rounds 3] [--peers-venv DIR]
+    .venv/bin/python bench/bench_dq.py --peers [--rows 10000000] [--repeat 3]   (the same)
 
 The peers are installed into their own virtual environment (default `.bench-peers/`, never the
 project's dependencies): Soda Core (`soda-core-postgres`, anonymous usage statistics off in its
@@ -170,25 +171,23 @@ def gx_run(dsn: str, work: Path, peers: Path) -> Callable[[], None]:
     return lambda: run(args, {"GX_ANALYTICS_ENABLED": "false"}, work)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=10_000_000)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--peers-venv", type=Path, default=ROOT / ".bench-peers")
-    args = parser.parse_args()
-    peers = ensure_peers(args.peers_venv)
+GOALS = {"soda": 2.5, "gx": 5.0}  # how many times faster than each peer selfheal should be
 
+
+def compare(rows: int, rounds: int, peers_venv: Path) -> None:
+    """Build the table, run the three tools interleaved, print medians and ratios."""
+    peers = ensure_peers(peers_venv)
     with start_embedded() as server, tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
         dsn = create_database(server.dsn(), "bench")
-        build(dsn, args.rows)
+        build(dsn, rows)
         tools = {
             "selfheal": selfheal_run(dsn, work),
             "soda": soda_run(dsn, work, peers),
             "gx": gx_run(dsn, work, peers),
         }
         samples: dict[str, list[float]] = {name: [] for name in tools}
-        for round_number in range(args.rounds):
+        for round_number in range(rounds):
             for name, action in tools.items():
                 started = time.perf_counter()
                 action()
@@ -201,9 +200,20 @@ def main() -> None:
 
     median = {name: statistics.median(values) for name, values in samples.items()}
     for name, seconds in median.items():
-        print(f"{name:>9}: {seconds:7.2f} s  (median of {args.rounds}, whole process)")
-    for peer in ("soda", "gx"):
-        print(f"{peer} / selfheal = {median[peer] / median['selfheal']:.2f}")
+        print(f"{name:>9}: {seconds:7.2f} s  (median of {rounds}, whole process)")
+    for peer, wanted in GOALS.items():
+        ratio = median[peer] / median["selfheal"]
+        verdict = "met" if ratio >= wanted else "MISSED"
+        print(f"{peer} / selfheal = {ratio:.2f}  (goal >= {wanted}: {verdict})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--peers-venv", type=Path, default=ROOT / ".bench-peers")
+    args = parser.parse_args()
+    compare(args.rows, args.rounds, args.peers_venv)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from selfheal.core.db import connect
 from selfheal.core.readonly import Reader
-from selfheal.dq.config import load_suite
+from selfheal.dq.config import ConfigError, load_suite
 from selfheal.dq.incremental import index_advice, unindexed
 from selfheal.dq.runner import CheckResult, Runner
 from selfheal.dq.watermarks import store_watermarks
@@ -158,3 +158,14 @@ def test_preflight_names_an_incremental_table_whose_watermark_leads_no_index(
     advice = index_advice(missing[0])
     assert "bare.toml: table bare is checked incrementally on loaded_at" in advice
     assert 'CREATE INDEX ON "public"."bare" USING brin ("loaded_at")' in advice
+
+
+def test_full_every_needs_an_incremental_table(tmp_path: Path) -> None:
+    (tmp_path / "feed.toml").write_text('table = "feed"\nfull_every = "1d"\n[row_count]\nmin = 1')
+    with pytest.raises(ConfigError, match=r"feed.toml: full_every: applies to an incremental table"):
+        load_suite(tmp_path)
+    (tmp_path / "feed.toml").write_text(
+        'table = "feed"\nincremental = "loaded_at"\nfull_every = "1x"'
+    )
+    with pytest.raises(ConfigError, match=r"feed.toml: full_every: "):
+        load_suite(tmp_path)
