@@ -21,15 +21,26 @@ class DqSession:
     schemas: frozenset[str]  # the checked schemas: unqualified names resolve among these only
     role: str | None = None  # the role rule SQL runs as; None = the session's own
 
-    def settings(self, table: Table, timeout_ms: int | None = None) -> dict[str, str]:
+    def settings(
+        self, table: Table, timeout_ms: int | None = None, *, jit: bool = True
+    ) -> dict[str, str]:
         """The table's schema first on the search path, then the other checked schemas."""
         path = [table.schema, *sorted(self.schemas - {table.schema})]
-        return {
+        settings = {
             "statement_timeout": str(timeout_ms or self.timeout_ms),
             "TimeZone": self.zone.key,
             "search_path": ", ".join(sql.Identifier(s).as_string() for s in path),
         }
+        return settings if jit else {**settings, "jit": "off"}
 
-    def fetch(self, query: sql.Composable, table: Table, timeout_ms: int | None = None) -> Rows:
+    def fetch(
+        self,
+        query: sql.Composable,
+        table: Table,
+        timeout_ms: int | None = None,
+        *,
+        jit: bool = True,
+    ) -> Rows:
         """Run SQL that carries rule-file text: as the reader role, in the table's context."""
-        return self.reader.fetch(query, role=self.role, settings=self.settings(table, timeout_ms))
+        settings = self.settings(table, timeout_ms, jit=jit)
+        return self.reader.fetch(query, role=self.role, settings=settings)
