@@ -162,7 +162,9 @@ def test_preflight_names_an_incremental_table_whose_watermark_leads_no_index(
 
 def test_full_every_needs_an_incremental_table(tmp_path: Path) -> None:
     (tmp_path / "feed.toml").write_text('table = "feed"\nfull_every = "1d"\n[row_count]\nmin = 1')
-    with pytest.raises(ConfigError, match=r"feed.toml: full_every: applies to an incremental table"):
+    with pytest.raises(
+        ConfigError, match=r"feed.toml: full_every: applies to an incremental table"
+    ):
         load_suite(tmp_path)
     (tmp_path / "feed.toml").write_text(
         'table = "feed"\nincremental = "loaded_at"\nfull_every = "1x"'
