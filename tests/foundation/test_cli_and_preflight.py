@@ -135,6 +135,24 @@ def test_preflight_passes_on_the_embedded_default(tmp_path):
     assert "test_migration_guard[0003_upsert_functions.sql]" in report
 
 
+def test_preflight_shows_what_the_guard_allowed_and_could_not_judge(tmp_path):
+    folder = tmp_path / "migrations"
+    shutil.copytree(ROOT / "migrations", folder)
+    (folder / "0098_odd.sql").write_text(
+        "CREATE TABLE IF NOT EXISTS public.odd (id int PRIMARY KEY, shape point NOT NULL);\n"
+        "ALTER TABLE public.odd ENABLE ROW LEVEL SECURITY;\n"
+    )
+    (folder / "0099_prune.sql").write_text(
+        "-- selfheal:allow-destructive data-loss table public.events: pruned in PR 9\n"
+        "DELETE FROM public.events WHERE occurred_at < now() - interval '1 year';\n"
+    )
+    result = _preflight(tmp_path / "out", MIGRATIONS_DIR=str(folder))
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "0099_prune.sql:2: data-loss table public.events" in result.stdout
+    assert "(waived: pruned in PR 9)" in result.stdout
+    assert "public.odd: not seeded before 0099_prune.sql" in result.stdout
+
+
 def test_preflight_fails_naming_file_and_object(destructive_folder, tmp_path):
     result = _preflight(tmp_path, MIGRATIONS_DIR=str(destructive_folder))
     assert result.returncode == 1
