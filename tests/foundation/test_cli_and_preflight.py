@@ -104,9 +104,14 @@ def test_guard_command_refuses_a_destructive_migration(tmp_path):
     folder = tmp_path / "migrations"
     shutil.copytree(ROOT / "migrations", folder)
     (folder / "0099_drop.sql").write_text("DROP INDEX public.events_user_id_idx;")
-    result = _selfheal("guard", MIGRATIONS_DIR=str(folder))
+    github = {"GITHUB_ACTIONS": "true", "GITHUB_WORKSPACE": str(tmp_path)}
+    result = _selfheal("guard", MIGRATIONS_DIR=str(folder), **github)
     assert result.returncode == 1
     assert "0099_drop.sql:1: drop index public.events_user_id_idx" in result.stdout
+    (annotation,) = [line for line in result.stdout.splitlines() if line.startswith("::")]
+    assert annotation.startswith(
+        "::error file=migrations/0099_drop.sql,line=1,title=guard%3A drop index "
+    )
 
 
 @pytest.fixture
