@@ -108,10 +108,12 @@ def test_guard_command_refuses_a_destructive_migration(tmp_path):
     result = _selfheal("guard", MIGRATIONS_DIR=str(folder), **github)
     assert result.returncode == 1
     assert "0099_drop.sql:1: drop index public.events_user_id_idx" in result.stdout
-    (annotation,) = [line for line in result.stdout.splitlines() if line.startswith("::")]
-    assert annotation.startswith(
+    annotations = [line for line in result.stdout.splitlines() if line.startswith("::")]
+    assert annotations[0].startswith(
         "::error file=migrations/0099_drop.sql,line=1,title=guard%3A drop index "
     )
+    refused = [line for line in result.stdout.splitlines() if line.startswith("0099_drop.sql")]
+    assert len(annotations) == len(refused)  # one per refused finding
 
 
 @pytest.fixture
