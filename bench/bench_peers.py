@@ -114,8 +114,14 @@ def ensure_peers(venv: Path) -> Path:
 
 
 def run(args: list[str], env: dict[str, str], cwd: Path) -> None:
-    """One whole process; a gate that fails or a tool that errs makes the figure meaningless."""
-    done = subprocess.run(args, env={**os.environ, **env}, cwd=cwd, capture_output=True, text=True)
+    """One whole process; a gate that fails or a tool that errs makes the figure meaningless.
+
+    Every tool runs as on a user's machine, where Python caches compiled modules: a
+    PYTHONDONTWRITEBYTECODE inherited from a sandbox is dropped for all three alike (it makes
+    pytest recompile every module it rewrites, selfheal's and hypothesis's, on every run).
+    """
+    inherited = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    done = subprocess.run(args, env={**inherited, **env}, cwd=cwd, capture_output=True, text=True)
     if done.returncode != 0:
         sys.exit(f"{args[0]} exited {done.returncode}:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
 
