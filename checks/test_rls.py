@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from selfheal.core.db import connect
+from selfheal.core.db import connect_target
 from selfheal.core.identifiers import qualified
 from selfheal.evidence import report_problems, warn
 from selfheal.rls.claims import claims
@@ -101,12 +101,14 @@ def test_rls_claims_grant_nothing(request, db, table_access, table_baseline, dat
     )
 
 
-def test_rls_writes_refused(request, target_dsn, live_snapshot, table_access, table_baseline):
+def test_rls_writes_refused(
+    request, target_dsn, settings, live_snapshot, table_access, table_baseline
+):
     """With --rls-write-probes: a stranger's INSERT (of a row owned by another user), UPDATE and
     DELETE change nothing; every probe is rolled back."""
     if not request.config.getoption("rls_write_probes"):
         pytest.skip("write probes run only with --rls-write-probes")
     columns = live_snapshot.columns_of(table_access.schema, table_access.table)
-    with connect(target_dsn, autocommit=True) as conn:
+    with connect_target(target_dsn, settings) as conn:
         violations = write_violations(conn, table_access, columns)
     report_problems(request, _access_problem(RLS_WRITE, table_access, violations))

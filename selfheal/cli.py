@@ -18,7 +18,7 @@ from etl import cli as etl_cli
 from selfheal import kpi
 from selfheal.catalog import snapshot
 from selfheal.core import logs
-from selfheal.core.db import DatabaseUnreachable, connect
+from selfheal.core.db import DatabaseUnreachable, connect_target
 from selfheal.core.embedded import ServerBinariesMissing, start_embedded
 from selfheal.core.settings import Settings, SettingsError
 from selfheal.core.target import target_database
@@ -49,6 +49,7 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
             settings.migrations_dir,
             dry_run=args.dry_run,
             connect_timeout=settings.connect_timeout,
+            pooler=settings.pooler,
         )
     verb = "would apply" if result.dry_run else "applied"
     if not result.applied:
@@ -77,9 +78,7 @@ def cmd_delta(args: argparse.Namespace, settings: Settings) -> int:
     expected = locked_or_built(settings.migrations_dir, settings.schema_lock)
     with (
         target_database(settings) as dsn,
-        connect(
-            dsn, read_only=True, autocommit=True, connect_timeout=settings.connect_timeout
-        ) as conn,
+        connect_target(dsn, settings, read_only=True) as conn,
     ):
         delta = build_delta(diff(expected, snapshot(conn)))
     for note in delta.notes:

@@ -21,14 +21,16 @@ import psycopg
 from psycopg import sql
 
 from selfheal.catalog import Column
-from selfheal.core.readonly import Reader
+from selfheal.core.readonly import Reader, ReadTransaction
+from selfheal.core.shim import SUPABASE_ROLES
 from selfheal.rls.access import TableAccess
 
 _SAMPLE_OWNERS = 3
 
 
 class ProbeUnavailable(RuntimeError):
-    """The session cannot take a privileged count (it does not bypass row-level security)."""
+    """The probes of a table cannot run here (no table, a missing role, no membership, no
+    privileged count); the message says which, in one line."""
 
 
 @dataclass(frozen=True)
@@ -75,18 +77,56 @@ def _table(access: TableAccess) -> sql.Identifier:
     return sql.Identifier(access.schema, access.table)
 
 
+_PROBE_FACTS = """
+SELECT to_regclass(%(table)s) IS NOT NULL,
+       array(SELECT name FROM unnest(%(roles)s::text[]) AS name
+             WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = name) ORDER BY 1),
+       array(SELECT rolname FROM pg_roles
+             WHERE rolname = ANY(%(roles)s) AND NOT pg_has_role(current_user, oid, 'MEMBER')
+             ORDER BY 1),
+       current_user
+"""
+
+
+def _unavailable(tx: ReadTransaction, access: TableAccess, table: str) -> str | None:
+    """Why the probes of `access` cannot run on this target, or None when they can."""
+    roles = sorted({*SUPABASE_ROLES, *access.roles})
+    exists, missing, foreign, user = tx.one(_PROBE_FACTS, {"table": table, "roles": roles})
+    if not exists:
+        return (
+            f"{access.label} does not exist on the target, and checks/rls_access.toml declares "
+            "its access: apply the migrations, or remove the table from the declaration"
+        )
+    if missing:
+        return (
+            f"role {', '.join(missing)} does not exist on the target, so nothing can act as it; "
+            "on plain PostgreSQL run `selfheal target prepare`"
+        )
+    if foreign:
+        return (
+            f"the session's role {user} may not SET ROLE {', '.join(foreign)}; "
+            f"GRANT {', '.join(foreign)} TO {user} (`selfheal target prepare` does it)"
+        )
+    return None
+
+
 def baseline(conn: psycopg.Connection, access: TableAccess) -> Baseline:
+    """What the table holds; raises ProbeUnavailable saying why when it cannot be probed."""
+    table = _table(access).as_string(conn)
     with Reader(conn).transaction() as tx:
+        reason = _unavailable(tx, access, table)
+        if reason:
+            raise ProbeUnavailable(f"cannot probe {access.label}: {reason}")
         bypasses = tx.value(
             "SELECT r.rolsuper OR r.rolbypassrls OR (c.relowner = r.oid AND NOT "
             "c.relforcerowsecurity) FROM pg_roles r, pg_class c "
             "WHERE r.rolname = current_user AND c.oid = %s::regclass",
-            (_table(access).as_string(conn),),
+            (table,),
         )
         if not bypasses:
             raise ProbeUnavailable(
-                f"the session's role does not bypass row-level security on "
-                f"{access.label}; connect as a privileged role to probe it"
+                f"cannot probe {access.label}: the session's role does not bypass row-level "
+                "security, so it cannot count what the table holds; connect as a privileged role"
             )
         total = tx.value(sql.SQL("SELECT count(*) FROM {}").format(_table(access)))
         by_owner: dict[str, int] = {}
