@@ -15,7 +15,7 @@ from pathlib import Path
 
 import psycopg
 
-from selfheal.core.db import connect
+from selfheal.core.db import connect, transaction_pooled
 from selfheal.core.dsn import redact_dsn
 from selfheal.core.locks import advisory_locks
 from selfheal.core.shim import apply_shim
@@ -118,14 +118,29 @@ def _adopt_unchecked(conn: psycopg.Connection, ledger: Ledger, current: Migratio
             ledger.adopt(conn, migration)
 
 
-def apply_pending(conn: psycopg.Connection, folder: Path) -> list[MigrationFile]:
+def refuse_through_pooler(migration: MigrationFile) -> None:
+    """A file run outside a transaction (CREATE INDEX CONCURRENTLY) waits for every open
+    transaction, the migration lock's holder included, which behind a transaction pooler is one."""
+    if not migration.in_transaction:
+        raise MigrationError(
+            f"{migration.filename} was not applied: it runs outside a transaction, which cannot "
+            "be done through a transaction-mode pooler; run `selfheal migrate` on a direct "
+            "connection (Supabase: the direct URL, or the pooler's session mode on port 5432)"
+        )
+
+
+def apply_pending(
+    conn: psycopg.Connection, folder: Path, *, pooled: bool = False
+) -> list[MigrationFile]:
     """Apply every pending file in order on an autocommit connection; returns what it applied.
     The caller holds the migration lock (`migration_lock`)."""
     ledger = ensure_ledger(conn, folder)
     current = plan(conn, folder)
     current.refuse_edited()
-    for migration in current.pending:
-        refuse_non_atomic(migration)  # before anything is applied
+    for migration in current.pending:  # before anything is applied
+        refuse_non_atomic(migration)
+        if pooled:
+            refuse_through_pooler(migration)
     _adopt_unchecked(conn, ledger, current)
     for migration in current.pending:
         apply_file(conn, migration, ledger)
@@ -162,7 +177,7 @@ def migrate(
             applied = current.pending
         else:
             with migration_lock(dsn, pooler):
-                applied = apply_pending(conn, folder)
+                applied = apply_pending(conn, folder, pooled=transaction_pooled(conn, pooler))
     return MigrateResult(target=redact_dsn(dsn), applied=applied, dry_run=dry_run)
 
 

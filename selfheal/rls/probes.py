@@ -22,7 +22,7 @@ from psycopg import sql
 
 from selfheal.catalog import Column
 from selfheal.core.readonly import Reader, ReadTransaction
-from selfheal.core.shim import SUPABASE_ROLES
+from selfheal.core.shim import PREPARE_REMEDY, platform_gaps
 from selfheal.rls.access import TableAccess
 
 _SAMPLE_OWNERS = 3
@@ -30,7 +30,11 @@ _SAMPLE_OWNERS = 3
 
 class ProbeUnavailable(RuntimeError):
     """The probes of a table cannot run here (no table, a missing role, no membership, no
-    privileged count); the message says which, in one line."""
+    privileged count): `str()` says why in one line, `remedy` what to do."""
+
+    def __init__(self, label: str, reason: str, remedy: str):
+        super().__init__(f"cannot probe {label}: {reason}")
+        self.remedy = remedy
 
 
 @dataclass(frozen=True)
@@ -77,35 +81,27 @@ def _table(access: TableAccess) -> sql.Identifier:
     return sql.Identifier(access.schema, access.table)
 
 
-_PROBE_FACTS = """
-SELECT to_regclass(%(table)s) IS NOT NULL,
-       array(SELECT name FROM unnest(%(roles)s::text[]) AS name
-             WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = name) ORDER BY 1),
-       array(SELECT rolname FROM pg_roles
-             WHERE rolname = ANY(%(roles)s) AND NOT pg_has_role(current_user, oid, 'MEMBER')
-             ORDER BY 1),
-       current_user
-"""
-
-
-def _unavailable(tx: ReadTransaction, access: TableAccess, table: str) -> str | None:
-    """Why the probes of `access` cannot run on this target, or None when they can."""
-    roles = sorted({*SUPABASE_ROLES, *access.roles})
-    exists, missing, foreign, user = tx.one(_PROBE_FACTS, {"table": table, "roles": roles})
-    if not exists:
+def _unavailable(tx: ReadTransaction, access: TableAccess, table: str) -> tuple[str, str] | None:
+    """Why the probes of `access` cannot run on this target and the remedy, or None."""
+    if not tx.value("SELECT to_regclass(%s) IS NOT NULL", (table,)):
         return (
-            f"{access.label} does not exist on the target, and checks/rls_access.toml declares "
-            "its access: apply the migrations, or remove the table from the declaration"
+            "the table does not exist on the target, yet checks/rls_access.toml declares its access",
+            "apply the migrations, or remove the table from checks/rls_access.toml",
         )
-    if missing:
+    gaps = platform_gaps(tx)
+    if gaps:
+        return "; ".join(gap.message for gap in gaps), PREPARE_REMEDY
+    bypasses, user = tx.one(
+        "SELECT r.rolsuper OR r.rolbypassrls OR (c.relowner = r.oid AND NOT "
+        "c.relforcerowsecurity), current_user FROM pg_roles r, pg_class c "
+        "WHERE r.rolname = current_user AND c.oid = %s::regclass",
+        (table,),
+    )
+    if not bypasses:
         return (
-            f"role {', '.join(missing)} does not exist on the target, so nothing can act as it; "
-            "on plain PostgreSQL run `selfheal target prepare`"
-        )
-    if foreign:
-        return (
-            f"the session's role {user} may not SET ROLE {', '.join(foreign)}; "
-            f"GRANT {', '.join(foreign)} TO {user} (`selfheal target prepare` does it)"
+            f"the session's role {user} does not bypass row-level security, so it cannot count "
+            "what the table holds",
+            "connect as a role with BYPASSRLS (or the table's owner)",
         )
     return None
 
@@ -114,20 +110,9 @@ def baseline(conn: psycopg.Connection, access: TableAccess) -> Baseline:
     """What the table holds; raises ProbeUnavailable saying why when it cannot be probed."""
     table = _table(access).as_string(conn)
     with Reader(conn).transaction() as tx:
-        reason = _unavailable(tx, access, table)
-        if reason:
-            raise ProbeUnavailable(f"cannot probe {access.label}: {reason}")
-        bypasses = tx.value(
-            "SELECT r.rolsuper OR r.rolbypassrls OR (c.relowner = r.oid AND NOT "
-            "c.relforcerowsecurity) FROM pg_roles r, pg_class c "
-            "WHERE r.rolname = current_user AND c.oid = %s::regclass",
-            (table,),
-        )
-        if not bypasses:
-            raise ProbeUnavailable(
-                f"cannot probe {access.label}: the session's role does not bypass row-level "
-                "security, so it cannot count what the table holds; connect as a privileged role"
-            )
+        unavailable = _unavailable(tx, access, table)
+        if unavailable:
+            raise ProbeUnavailable(access.label, *unavailable)
         total = tx.value(sql.SQL("SELECT count(*) FROM {}").format(_table(access)))
         by_owner: dict[str, int] = {}
         if access.owner_column:

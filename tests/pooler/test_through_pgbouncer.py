@@ -21,7 +21,7 @@ from selfheal.core.locks import advisory_locks
 from selfheal.core.readonly import Reader
 from selfheal.core.settings import Settings
 from selfheal.core.shim import apply_shim
-from selfheal.migrate.runner import migrate
+from selfheal.migrate.runner import MigrationError, migrate
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime.now(UTC).replace(minute=17, second=0, microsecond=0)
@@ -87,6 +87,21 @@ def test_migrations_apply_through_the_pooler(pgbouncer, empty_db):
     first = migrate(target, ROOT / "migrations", pooler="transaction")
     again = migrate(target, ROOT / "migrations", pooler="transaction")
     assert first.applied and not again.applied
+
+
+def test_a_file_run_outside_a_transaction_is_refused_through_the_pooler(
+    pgbouncer, shimmed_db, tmp_path
+):
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    (folder / "0001_t.sql").write_text("CREATE TABLE IF NOT EXISTS t (x int);")
+    (folder / "0002_idx.sql").write_text(
+        "-- selfheal: no-transaction\nCREATE INDEX CONCURRENTLY IF NOT EXISTS t_x ON t (x);"
+    )
+    with pytest.raises(MigrationError, match="0002_idx.sql was not applied: .* direct connection"):
+        migrate(pooled(pgbouncer, shimmed_db), folder, pooler="transaction")
+    with psycopg.connect(shimmed_db) as conn:
+        assert conn.execute("SELECT to_regclass('t')").fetchone()[0] is None
 
 
 def _load_through(target: str) -> None:
