@@ -102,6 +102,7 @@ def test_etl_job(
 
 def _quarantine_problem(job: str, result: jobs.JobResult, db: psycopg.Connection) -> Problem:
     """Some quarantined rows are a warning; above the share a load may lose, a failure."""
+    __tracebackhide__ = True
     message = f"{job}: {result.quarantined} of {result.read} rows quarantined"
     over = result.quarantined / max(result.read, 1) > QUARANTINE_FAILS_ABOVE
     return Problem(
