@@ -308,7 +308,7 @@ def _rules_of(document: dict, table: Table, problems: list[str]) -> list[Rule]:
                     "table": table,
                     "origin": entry.origin,
                     "where": entry.get("where", str),
-                    "tolerance": _tolerance(entry, kind),
+                    "policy": _tolerance(entry, kind),
                 }
                 rules.extend(BUILDERS[kind](entry, base))
             except _Problem as problem:

@@ -121,7 +121,7 @@ class Rule:
     origin: str
     label: str = ""
     where: str | None = None
-    tolerance: Tolerance = field(default_factory=Tolerance)
+    policy: Tolerance = field(default_factory=Tolerance)
 
     @property
     def id(self) -> str:
@@ -129,7 +129,7 @@ class Rule:
 
     @property
     def severity(self) -> str:
-        return self.tolerance.severity
+        return self.policy.severity
 
     def scope(self) -> sql.Composable:
         """The rows the rule looks at: the table's `where` and its own."""
@@ -172,13 +172,13 @@ class Rule:
     def _counted(self, offending: int, scope: Scope, what: str) -> Verdict:
         """Verdict of a rule that counts offending rows against the policy."""
         share = f" ({offending / scope.rows:.2%})" if scope.rows else ""
-        message = f"{offending} of {scope.rows} rows{share} {what}; {self.tolerance.describe()}"
-        if self.tolerance.tolerates(offending, scope.rows):
+        message = f"{offending} of {scope.rows} rows{share} {what}; {self.policy.describe()}"
+        if self.policy.tolerates(offending, scope.rows):
             status: Status = "pass" if offending == 0 else "warn"
             if status == "warn":
                 message += " (within threshold)"
             return Verdict(status, message, offending)
-        return Verdict(self.tolerance.failing_status, message, offending)
+        return Verdict(self.policy.failing_status, message, offending)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -347,7 +347,7 @@ class Freshness(Rule):
         return [sql.SQL("{} DESC NULLS LAST").format(ident(self.column))]
 
     def judge(self, values: Sequence, scope: Scope) -> Verdict:
-        failing = self.tolerance.failing_status
+        failing = self.policy.failing_status
         if values[0] is None:
             return Verdict(failing, f"no {self.column} value in scope: the table has no fresh data")
         latest = as_instant(values[0], scope.zone)
@@ -472,7 +472,7 @@ class RowCount(Rule):
         too_few = self.min is not None and scope.rows < self.min
         too_many = self.max is not None and scope.rows > self.max
         if too_few or too_many:
-            return Verdict(self.tolerance.failing_status, message)
+            return Verdict(self.policy.failing_status, message)
         return Verdict("pass", message)
 
 
