@@ -38,10 +38,10 @@ from psycopg import sql
 from selfheal.core.db import connect, create_database
 from selfheal.core.embedded import start_embedded
 from selfheal.core.readonly import Reader
-from selfheal.dq.catalog import describe
 from selfheal.dq.compiler import compile_table
 from selfheal.dq.config import load_suite
 from selfheal.dq.runner import Runner
+from selfheal.dq.tables import describe
 from selfheal.dq.watermarks import store_watermarks
 
 RULES = """table = "events"

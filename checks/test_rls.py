@@ -36,6 +36,7 @@ pytestmark = pytest.mark.rls
 
 def _access_problem(code: str, table_access, violations) -> list[Problem]:
     """Violations of one table's declared access as one problem about the table."""
+    __tracebackhide__ = True
     if not violations:
         return []
     about = qualified(table_access.schema, table_access.table)

@@ -17,7 +17,6 @@ from typing import Any
 
 from psycopg import sql
 
-from selfheal.dq.catalog import TableInfo
 from selfheal.dq.rules import (
     COUNT_ROWS,
     NEW_ROWS,
@@ -29,6 +28,7 @@ from selfheal.dq.rules import (
     ident,
     raw_condition,
 )
+from selfheal.dq.tables import TableInfo
 
 ROWS, NOW = 0, 1  # positions of the table-wide values
 VIOLATIONS = "selfheal_violations"  # the violation count column of a custom check

@@ -21,10 +21,10 @@ from typing import Any
 from psycopg import sql
 
 from selfheal.core.readonly import Reader
-from selfheal.dq.catalog import TableInfo
 from selfheal.dq.compiler import beyond
 from selfheal.dq.durations import format_duration
 from selfheal.dq.rules import Aggregate, Rule, Table, ident
+from selfheal.dq.tables import TableInfo
 from selfheal.dq.watermarks import RuleCounts, TableState
 
 

@@ -25,12 +25,12 @@ from psycopg import sql
 from selfheal.core.readonly import Reader, ReadRefused
 from selfheal.core.text import first_line
 from selfheal.dq import incremental, watermarks
-from selfheal.dq.catalog import Catalog, TableInfo
 from selfheal.dq.compiler import NOW, ROWS, Slot, compile_custom, compile_since, compile_table
 from selfheal.dq.config import Suite
 from selfheal.dq.rules import CustomCheck, Rule, Scope, Status, Table, Verdict
 from selfheal.dq.sampling import follow_up_query, sample_query
 from selfheal.dq.session import DqSession
+from selfheal.dq.tables import Catalog, TableInfo
 from selfheal.dq.vetting import checked_schemas
 from selfheal.dq.watermarks import RuleCounts, TableState
 
