@@ -98,7 +98,8 @@ class _Entry:
             return default
         value = self.values[key]
         if not isinstance(value, kind) or isinstance(value, bool) and bool not in _tuple(kind):
-            raise _Problem(self.key(key), f"expected {_names(kind)}, got {value!r}")
+            hint = _unquote_hint(key, value, kind)
+            raise _Problem(self.key(key), f"expected {_names(kind)}, got {value!r}{hint}")
         return value
 
     def required(self, key: str, kind: type | tuple[type, ...]) -> Any:
@@ -129,6 +130,30 @@ class _Entry:
 
 def _tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
     return kind if isinstance(kind, tuple) else (kind,)
+
+
+_KINDS_IN_WORDS = {
+    "int": "a number",
+    "float": "a number",
+    "date": "a date",
+    "datetime": "a date and time",
+    "time": "a time",
+    "bool": "true or false",
+}
+
+
+def _unquote_hint(key: str, value: Any, kind: type | tuple[type, ...]) -> str:
+    """What to write instead when a value of the wanted type was written as a string."""
+    if not isinstance(value, str) or str in _tuple(kind):
+        return ""
+    try:
+        parsed = tomllib.loads(f"v = {value.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        return ""
+    if not isinstance(parsed, kind) or isinstance(parsed, str):
+        return ""
+    what = _KINDS_IN_WORDS.get(type(parsed).__name__, type(parsed).__name__)
+    return f"; drop the quotes for {what}: {key} = {value.strip()}"
 
 
 def _names(kind: type | tuple[type, ...]) -> str:
