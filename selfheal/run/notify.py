@@ -138,6 +138,11 @@ def _fallback(news: RunNews, run_url: str | None) -> str:
         f"{s.stage}: {s.passed} passed, {s.failed} failed, {s.skipped} not run" for s in news.stages
     ]
     lines.append(f"Tickets: {len(news.opened)} new, {len(news.resolved)} resolved")
+    lines += [
+        f"{f.status or 'failing'}: {f.message.splitlines()[0] if f.message else ''} "
+        f"(reproduce: pytest '{f.node_id}')"
+        for f in news.failures[:TOP_FAILURES]
+    ]
     if run_url:
         lines.append(run_url)
     return "\n".join(lines)

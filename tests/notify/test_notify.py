@@ -43,6 +43,8 @@ def test_the_payload_snapshot():
     assert render_message(NEWS, "https://github.com/acme/data/actions/runs/42") == {
         "text": "selfheal run: 2 failed\ndq: 3 passed, 1 failed, 0 not run\n"
         "doctor: 1 passed, 0 failed, 0 not run\nTickets: 1 new, 1 resolved\n"
+        f"new: stale by 3 days (reproduce: pytest '{NODE}')\n"
+        "still failing: x < y & z (reproduce: pytest 'checks/test_schema.py::test_table[public.x]')\n"
         "https://github.com/acme/data/actions/runs/42",
         "blocks": [
             {"type": "header", "text": {"type": "plain_text", "text": "selfheal run: 2 failed"}},
