@@ -210,3 +210,26 @@ def test_a_missing_source_setting_is_named_once_with_the_fake_sources_as_the_way
     everything = etl(_without_sources(dict(os.environ)), "all")
     assert everything.returncode == 2
     assert everything.stderr.count("SOURCE_A_BASE_URL") == 1
+
+
+def _preflight_sources(env: dict[str, str], reports) -> subprocess.CompletedProcess:
+    command = [ETL_COMMAND[0], "-m", "pytest", "-m", "preflight", "-k", "test_source_answers"]
+    command += ["-p", "no:cacheprovider", "-q", f"--html={reports}/r.html"]
+    folders = {"SELFHEAL_REPORTS_DIR": str(reports), "SELFHEAL_BACKLOG_DIR": str(reports / "bl")}
+    return subprocess.run(
+        command, env=env | folders, capture_output=True, text=True, timeout=WAIT_SECONDS * 3
+    )
+
+
+def test_preflight_asks_each_configured_source_once_and_never_shows_its_token(
+    migrated_db, fakes, tmp_path
+):
+    env = fake_env(fakes, migrated_db)
+    answered = _preflight_sources(env, tmp_path / "ok")
+    assert "3 passed" in answered.stdout, answered.stdout[-2000:]
+    wrong = env | {"GENERIC_SOURCE_A_TOKEN": "s3cret-wrong-token"}
+    refused = _preflight_sources(wrong, tmp_path / "refused")
+    assert refused.returncode == 1
+    assert "FAILED checks/test_preflight.py::test_source_answers[source_a]" in refused.stdout
+    assert "HTTP 401" in refused.stdout
+    assert "s3cret-wrong-token" not in refused.stdout + refused.stderr
