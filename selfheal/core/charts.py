@@ -46,7 +46,10 @@ def daily_figure(
     for index, (ax, one) in enumerate(zip(axes, series, strict=True)):
         colour = COLOURS[index % len(COLOURS)]
         values = [math.nan if v is None else float(v) for v in one.values]
-        ax.plot(days, values, color=colour, marker="o", markersize=4, linewidth=2, label=one.name)
+        (line,) = ax.plot(
+            days, values, color=colour, marker="o", markersize=4, linewidth=2, label=one.name
+        )
+        line.set_gid(f"series-{one.name}")  # the SVG group of the series' line
         hollow = [(d, v) for d, v in zip(days, values, strict=True) if d in partial]
         if hollow:
             xs, ys = zip(*hollow, strict=True)
