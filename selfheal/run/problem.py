@@ -38,6 +38,7 @@ SCHEMA_MISSING = "schema.missing"
 RLS_ACCESS = "rls.access_exceeds_declaration"
 RLS_CLAIMS = "rls.claims_grant_access"
 RLS_WRITE = "rls.write_not_refused"
+RLS_PROBE_UNAVAILABLE = "rls.probe_unavailable"
 DQ_CUSTOM = "dq.custom"
 DQ_RULE_FILE = "dq.rule_file"  # a rule file (or custom SQL file) that cannot be read
 MIGRATIONS_PENDING = "migrations.still_pending"
