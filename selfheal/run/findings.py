@@ -7,15 +7,16 @@ A new rule kind, lint or health check needs nothing here: its code follows from 
 from __future__ import annotations
 
 from dataclasses import asdict
+from pathlib import Path
 
 from selfheal.core.identifiers import qualified, quote_ident
 from selfheal.dq.rules import CustomCheck, Rule
 from selfheal.dq.runner import CheckResult
-from selfheal.health.model import Check, Finding
-from selfheal.health.model import CheckResult as HealthResult
+from selfheal.health.model import Check, HealthFinding, HealthResult
 from selfheal.rls.lints import LintFinding
 from selfheal.run.problem import (
     DQ_CUSTOM,
+    DQ_RULE_FILE,
     SCHEMA_MISSING,
     Evidence,
     Problem,
@@ -82,6 +83,17 @@ def dq_problem(checked: Rule | CustomCheck, result: CheckResult, text: str) -> P
     )
 
 
+def rule_file_problem(path: Path, problems: tuple[str, ...]) -> Problem:
+    """A rule file (or custom SQL file) that cannot be read: its rules do not run, the other
+    files' rules do. Each line names the file, the table and the key."""
+    return Problem(
+        DQ_RULE_FILE,
+        str(path),
+        f"{path.name} is not used: " + "; ".join(problems),
+        remediation=f"fix the key(s) named in {path}; every other rule file ran",
+    )
+
+
 def _rule_object(rule: Rule) -> str:
     """The table, with the column a rule is about: `public.events.user_id`, or for a rule on
     several columns `public.ads(stat_date, ad_id)` (never the rule's id, which can be renamed)."""
@@ -104,7 +116,7 @@ def health_problems(check: Check, result: HealthResult) -> list[Problem]:
     return [_health_problem(check, finding) for finding in shown]
 
 
-def _health_problem(check: Check, finding: Finding) -> Problem:
+def _health_problem(check: Check, finding: HealthFinding) -> Problem:
     """A failing finding is also its own sample row (the report's and the ticket's table)."""
     severity = Severity(finding.level)
     return Problem(

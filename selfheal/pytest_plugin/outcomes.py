@@ -1,13 +1,14 @@
-"""The selfheal pytest plugin (registered through the `pytest11` entry point).
+"""The run's outcomes: the plugin's options, stage markers and stage order, and the collector.
 
-It orders items by stage, stops later stages when preflight fails, gathers every outcome with
-the problems its check reported (a failure that named none gets one: `setup.<fixture>` when a
-fixture broke, else `check.failed`). At the end of the session the controller (the only process
+The collector orders items by stage, stops later stages when preflight fails, gathers every
+outcome with the problems its check reported (a failure that named none gets one:
+`setup.<fixture>` when a fixture broke, else `check.failed`). At the end of the session the controller (the only process
 under pytest-xdist that sees every worker's reports) turns problems into backlog tickets, writes
 the run summary, the run log and `last_run.json`, and sends the Slack message.
 
-During the session each failure is also appended to a file of the run, so the doctor stage (a
-test, perhaps on another xdist worker) can read the failures gathered before it.
+During the session each failure of a stage is also appended to a file of the run, so the doctor
+stage (a test, perhaps on another xdist worker) can read the failures gathered before it. Tests
+that carry no stage marker are left alone: no file is written for them.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import json
 import shutil
 import tempfile
 import uuid
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -25,13 +27,14 @@ from typing import Any
 import pytest
 
 from selfheal.core.dsn import redact_dsn
-from selfheal.pytest_plugin import history, hooks
+from selfheal.pytest_plugin import history
 from selfheal.pytest_plugin.session import settings_of
 from selfheal.run import notify
 from selfheal.run.evidence import FailedFixtures
 from selfheal.run.pipeline import (
     COLLECT,
     NOT_RUN,
+    OTHER,
     STAGE_MARKERS,
     STAGES,
     PreflightGate,
@@ -48,10 +51,6 @@ STAGE_PROPERTY = "selfheal.stage"
 FAILED_FIXTURE = "selfheal.failed_fixture"  # the fixture whose exception failed a setup
 RUN_ID = "selfheal_run_id"
 PLUGIN_NAME = "selfheal-outcomes"
-
-
-def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
-    pluginmanager.add_hookspecs(hooks)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -145,7 +144,8 @@ class OutcomeCollector:
     def pytest_runtest_makereport(
         self, item: pytest.Item, call: pytest.CallInfo[None]
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-        report = yield
+        with self._short_tracebacks(item):
+            report = yield
         if report.failed and call.excinfo is not None:
             crash = getattr(report.longrepr, "reprcrash", None)
             message = crash.message if crash is not None else ""
@@ -157,6 +157,21 @@ class OutcomeCollector:
                 report.user_properties.append((FAILED_FIXTURE, fixture))
         self._redact_report(report)
         return report
+
+    @contextmanager
+    def _short_tracebacks(self, item: pytest.Item) -> Iterator[None]:
+        """A check's unexpected exception is shown as `--tb=short` shows it (the check's lines,
+        no argument values) unless the command line chose a style: pytest's default renders
+        the repr of every argument of every frame, e.g. a whole catalog snapshot."""
+        option = self.config.option
+        short = getattr(option, "tbstyle", None) == "auto" and stage_of(item) != OTHER
+        if short:
+            option.tbstyle = "short"
+        try:
+            yield
+        finally:
+            if short:
+                option.tbstyle = "auto"
 
     def _redact_report(self, report: pytest.TestReport) -> None:
         """Tracebacks show argument values (a DSN, a token): the terminal, the HTML report
@@ -176,7 +191,8 @@ class OutcomeCollector:
             report, properties.get(STAGE_PROPERTY, ""), properties.get(FAILED_FIXTURE)
         )
         self.outcomes.append(outcome)
-        if outcome.outcome == "failed" and not _is_controller(self.config):
+        shared = outcome.stage in STAGES and not _is_controller(self.config)
+        if outcome.outcome == "failed" and shared:
             self._share_failure(outcome)
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
