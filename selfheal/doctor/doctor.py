@@ -2,9 +2,15 @@
 
 Each failing problem goes to the remedy the registry names for its code; problems are grouped by
 remedy. Without `heal` the doctor only says what it would do. With `heal` it applies each remedy
-once, verifies it, then (once every remedy is applied) re-runs the failing checks in one pytest run;
-a problem counts as healed only when its check passes again. A problem whose healing already failed
+once (each repair in its own transaction: see `remedies.run_in_transactions`), verifies it, then
+(once every remedy is applied) re-runs the failing checks in one pytest run; a problem counts as
+healed only when its check passes again. A problem whose healing already failed
 `MAX_FAILED_HEALS` times is left to a person, so no heal loops from run to run.
+
+Accounting is honest: a remedy that finds nothing to change did not fail (if the check still
+fails, the problem is left to a person: "nothing to change"); a repair whose transaction rolled
+back failed; when closing exposures failed, no later remedy runs ("blocked": no ETL retry into
+a table left open); only a remedy that crashed is the doctor's own error.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from selfheal.tickets import Ticket
 
 PLANNED, HEALED, FAILED = "planned", "healed", "failed"
 NEEDS_PERSON, NO_REMEDY, NOTHING_TO_DO = "needs a person", "no remedy", "nothing to change"
+BLOCKED, DOCTOR_ERROR = "blocked", "doctor error"
 TO_RECHECK = "to re-check"  # applied, awaiting the re-run of its check; never returned
 
 
@@ -59,6 +66,7 @@ class Doctor:
     rootdir: Path
     tickets: list[Ticket]
     registry: Registry = REGISTRY
+    blocked: str = ""  # why later remedies must not run (an exposure left open)
 
     def recheck(self, node_ids: list[str]) -> dict[str, Recheck]:
         return rerun(node_ids, self.ctx.dsn, self.rootdir)
@@ -83,49 +91,77 @@ class Doctor:
         return any(t.fingerprint == problem.fingerprint and t.needs_person for t in self.tickets)
 
     def _treat(self, remedy: Remedy, cases: list[Case], heal: bool) -> list[Heal]:
+        if self.blocked and heal:
+            return [c.result(remedy.name, BLOCKED, self.blocked) for c in cases]
         problems = [case.problem for case in cases]
         try:
             actions = remedy.actions(self.ctx, problems)
         except Exception as error:  # a remedy's bug must not stop the others
-            return [c.result(remedy.name, FAILED, _reason(error)) for c in cases]
-        plan = "; ".join(action.description for action in actions)
+            return [c.result(remedy.name, DOCTOR_ERROR, _reason(error)) for c in cases]
         if not actions and heal:  # an earlier remedy may have fixed these: the re-check says
-            return [c.result(remedy.name, TO_RECHECK, "nothing left to change") for c in cases]
+            return [c.result(remedy.name, TO_RECHECK, NOTHING_LEFT) for c in cases]
         if not actions:
             return [c.result(remedy.name, NOTHING_TO_DO, "found nothing to change") for c in cases]
         if not heal:
-            return [c.result(remedy.name, PLANNED, plan) for c in cases]
-        return self._heal(remedy, cases, actions, plan)
+            return [c.result(remedy.name, PLANNED, _plan(_mine(c, actions))) for c in cases]
+        return self._heal(remedy, cases, actions)
 
-    def _heal(
-        self, remedy: Remedy, cases: list[Case], actions: list[Action], plan: str
-    ) -> list[Heal]:
+    def _heal(self, remedy: Remedy, cases: list[Case], actions: list[Action]) -> list[Heal]:
         try:
-            remedy.apply(self.ctx, actions)
-            verified = remedy.verify(self.ctx, [case.problem for case in cases])
+            failed = remedy.apply(self.ctx, actions)
+            verified = failed or remedy.verify(self.ctx, [case.problem for case in cases])
         except Exception as error:
-            return [c.result(remedy.name, FAILED, f"{plan}: {_reason(error)}") for c in cases]
-        if not verified:
-            return [c.result(remedy.name, FAILED, f"{plan}: still needed after") for c in cases]
-        if remedy.rechecks_itself:
-            return [c.result(remedy.name, HEALED, f"{plan}: re-run succeeded") for c in cases]
-        return [c.result(remedy.name, TO_RECHECK, plan) for c in cases]
+            failed, verified = {"": _reason(error)}, True
+        if failed and remedy.closes_exposures:
+            self.blocked = f"not applied: {remedy.name} failed ({'; '.join(failed.values())})"
+        results = []
+        for case in cases:
+            mine = _mine(case, actions)
+            why = [failed[a.root] for a in mine if a.root in failed] or list(failed.values())[:1]
+            if why and (set(failed) & {a.root for a in mine} or "" in failed):
+                results.append(case.result(remedy.name, FAILED, f"{_plan(mine)}: {why[0]}"))
+            elif not verified:
+                results.append(case.result(remedy.name, FAILED, f"{_plan(mine)}: still needed"))
+            elif remedy.rechecks_itself:
+                results.append(case.result(remedy.name, HEALED, f"{_plan(mine)}: re-run succeeded"))
+            else:
+                results.append(case.result(remedy.name, TO_RECHECK, _plan(mine)))
+        return results
 
     def _recheck(self, results: list[Heal]) -> list[Heal]:
         """Re-run every check a heal was applied for, all in one run after every remedy:
         a problem is healed only if its check passes now."""
         pending = list(dict.fromkeys(r.node_id for r in results if r.outcome == TO_RECHECK))
         checks = self.recheck(pending) if pending else {}
-        return [
-            replace(
-                r,
-                outcome=HEALED if checks[r.node_id].passed else FAILED,
-                detail=f"{r.detail}; re-check: {checks[r.node_id].summary}",
-            )
-            if r.outcome == TO_RECHECK
-            else r
-            for r in results
-        ]
+        return [_rechecked(r, checks[r.node_id]) if r.outcome == TO_RECHECK else r for r in results]
+
+
+NOTHING_LEFT = "nothing left to change"
+
+
+def _rechecked(result: Heal, check: Recheck) -> Heal:
+    """A heal's outcome once its check ran again. A remedy that changed nothing did not fail:
+    if the check still fails, the problem is left to a person as "nothing to change"."""
+    unchanged = NOTHING_TO_DO if result.detail == NOTHING_LEFT else FAILED
+    outcome = HEALED if check.passed else unchanged
+    return replace(result, outcome=outcome, detail=f"{result.detail}; re-check: {check.summary}")
+
+
+def _mine(case: Case, actions: list[Action]) -> list[Action]:
+    """The actions that repair this case's object (by its root or the object it changes), else
+    every action: what the case's heal depends on."""
+    about = case.problem.object
+    mine = [a for a in actions if about in a.objects or _within(about, a.objects)]
+    return mine or actions
+
+
+def _within(about: str, objects: tuple[str, ...]) -> bool:
+    """`public.events.user_id` is within `public.events` (a column, a policy of a table)."""
+    return any(about.startswith(f"{o}.") or about.startswith(f"{o} ") for o in objects)
+
+
+def _plan(actions: list[Action]) -> str:
+    return "; ".join(action.description for action in actions)
 
 
 def _reason(error: Exception) -> str:

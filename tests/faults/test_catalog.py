@@ -38,12 +38,14 @@ class Fault:
     remedy: str
 
 
+RESTORE = "restore the schema from the lock"
+
 FAULTS = [
     Fault(
         "dropped index",
         _sql("DROP INDEX public.etl_quarantine_run_id_idx"),
         "test_index[public.etl_quarantine_run_id_idx]",
-        "apply the delta migration",
+        RESTORE,
     ),
     Fault(
         "RLS disabled",
@@ -55,8 +57,63 @@ FAULTS = [
         "missing column",
         _sql("ALTER TABLE public.events DROP COLUMN loaded_at"),
         "test_column[public.events.loaded_at]",
-        "apply the delta migration",
+        RESTORE,
     ),
+    Fault(
+        "function search_path reset",
+        _sql("ALTER FUNCTION public.upsert_events(jsonb) RESET search_path"),
+        "test_function[public.upsert_events(rows jsonb)]",
+        RESTORE,
+    ),
+    Fault(
+        "function executable by anon",
+        _sql("GRANT EXECUTE ON FUNCTION public.upsert_ads_source_a(jsonb) TO anon"),
+        "test_function[public.upsert_ads_source_a(rows jsonb)]",
+        RESTORE,
+    ),
+    Fault(
+        "dropped function (its privileges come back too)",
+        _sql("DROP FUNCTION public.upsert_ads_source_b(jsonb)"),
+        "test_function[public.upsert_ads_source_b(rows jsonb)]",
+        RESTORE,
+    ),
+    Fault(
+        "policy widened to USING (true)",
+        _sql("ALTER POLICY events_select_own ON public.events USING (true)"),
+        "test_policy[public.events.events_select_own]",
+        RESTORE,
+    ),
+    Fault(
+        "an extra policy for anon",
+        _sql("CREATE POLICY leak ON public.daily_metrics FOR SELECT TO anon USING (true)"),
+        "test_no_undeclared_access",
+        RESTORE,
+    ),
+    Fault(
+        "column type narrowed",
+        _sql("ALTER TABLE public.events ALTER COLUMN event_name TYPE varchar(200)"),
+        "test_column[public.events.event_name]",
+        RESTORE,
+    ),
+    Fault(
+        "column default changed",
+        _sql("ALTER TABLE public.ads_source_a ALTER COLUMN currency SET DEFAULT 'EUR'"),
+        "test_column[public.ads_source_a.currency]",
+        RESTORE,
+    ),
+    Fault(
+        "check constraint dropped",
+        _sql("ALTER TABLE public.etl_runs DROP CONSTRAINT etl_runs_status_check"),
+        "test_constraint[public.etl_runs.etl_runs_status_check]",
+        RESTORE,
+    ),
+    Fault(
+        "table privilege revoked",
+        _sql("REVOKE SELECT ON public.ads_source_b FROM service_role"),
+        "test_grant[public.ads_source_b to service_role]",
+        RESTORE,
+    ),
+    # Last: a table rewrite (the column type above) rebuilds its indexes valid.
     Fault(
         "invalid index",
         _sql(
