@@ -66,7 +66,10 @@ def test_no_stale_waivers(request, lint_results):
 
 
 @pytest.fixture
-def table_baseline(db, table_access):
+def table_baseline(db, table_access, live_snapshot):
+    if live_snapshot.table(table_access.schema, table_access.table) is None:
+        # Missing or renamed: one problem, the schema checks' (one ticket per root cause).
+        pytest.skip(f"{table_access.label} does not exist: the schema checks say why")
     try:
         base = baseline(db, table_access)
     except ProbeUnavailable as error:

@@ -23,7 +23,9 @@ def _verify(
     request: pytest.FixtureRequest, schema_diff: SchemaDiff, obj: CatalogObject, whole=False
 ) -> None:
     found = schema_diff.problems_within(obj) if whole else schema_diff.problems_for(obj)
-    report_problems(request, [schema_problem(problem) for problem in found])
+    # Problems sharing a root cause (a missing or renamed table) are that one problem.
+    causes = {id(cause): cause for cause in map(schema_diff.cause_of, found)}
+    report_problems(request, [schema_problem(cause) for cause in causes.values()])
 
 
 @pytest.mark.catalog("schemas")

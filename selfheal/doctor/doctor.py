@@ -18,9 +18,12 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import psycopg
+
+from selfheal.core.settings import VARIABLES
 from selfheal.core.text import first_line
 from selfheal.doctor.recheck import Recheck, rerun
-from selfheal.doctor.remedies import REGISTRY, Action, Context, Registry, Remedy
+from selfheal.doctor.remedies import EXPOSURES, REGISTRY, Action, Context, Registry, Remedy
 from selfheal.reporting import Outcome
 from selfheal.run.problem import Heal, Problem
 from selfheal.tickets import Ticket
@@ -28,6 +31,8 @@ from selfheal.tickets import Ticket
 PLANNED, HEALED, FAILED = "planned", "healed", "failed"
 NEEDS_PERSON, NO_REMEDY, NOTHING_TO_DO = "needs a person", "no remedy", "nothing to change"
 BLOCKED, DOCTOR_ERROR = "blocked", "doctor error"
+UNREACHABLE = "database unreachable"
+DSN_VARIABLE = next(v.name for v in VARIABLES if v.attribute == "db_url")
 TO_RECHECK = "to re-check"  # applied, awaiting the re-run of its check; never returned
 
 
@@ -72,9 +77,13 @@ class Doctor:
         return rerun(node_ids, self.ctx.dsn, self.rootdir)
 
     def run(self, failures: list[Outcome], heal: bool) -> list[Heal]:
+        cases = cases_of(failures)
+        if cases and not self._reachable():
+            hint = f"check {DSN_VARIABLE}"
+            return [case.result("-", UNREACHABLE, hint) for case in cases]
         results: list[Heal] = []
         groups: dict[str, list[Case]] = {}
-        for case in cases_of(failures):
+        for case in cases:
             remedy = self.registry.remedy_for(case.problem)
             if remedy is None:
                 results.append(case.result("-", NO_REMEDY, "no automatic remedy known"))
@@ -86,6 +95,13 @@ class Doctor:
             if remedy.name in groups:
                 results += self._treat(remedy, groups[remedy.name], heal)
         return self._recheck(results)
+
+    def _reachable(self) -> bool:
+        try:
+            self.ctx.read().close()
+        except psycopg.OperationalError:
+            return False
+        return True
 
     def _needs_person(self, problem: Problem) -> bool:
         return any(t.fingerprint == problem.fingerprint and t.needs_person for t in self.tickets)
@@ -112,7 +128,7 @@ class Doctor:
             verified = failed or remedy.verify(self.ctx, [case.problem for case in cases])
         except Exception as error:
             failed, verified = {"": _reason(error)}, True
-        if failed and remedy.closes_exposures:
+        if remedy.closes_exposures and EXPOSURES in failed:
             self.blocked = f"not applied: {remedy.name} failed ({'; '.join(failed.values())})"
         results = []
         for case in cases:
@@ -169,14 +185,19 @@ def _reason(error: Exception) -> str:
 
 
 def render_plan(results: list[Heal]) -> str:
-    """The doctor's answer for people, one line per problem."""
+    """The doctor's answer for people: one step per repair (problems sharing a plan share a
+    step, so a delta is printed once), each with the problems it treats."""
     if not results:
         return "doctor: no failures to treat"
-    lines = [f"doctor: {len(results)} problem(s)"]
+    if all(r.outcome == UNREACHABLE for r in results):
+        return f"doctor: the database does not answer; {results[0].detail} (nothing planned)"
+    steps: dict[tuple[str, str, str], list[Heal]] = {}
     for r in results:
-        about = f" on {r.object}" if r.object else ""
-        lines.append(
-            f"- {r.code}{about} ({r.node_id}): {r.remedy} -> {r.outcome}"
-            + (f" ({r.detail})" if r.detail else "")
-        )
+        steps.setdefault((r.remedy, r.outcome, r.detail), []).append(r)
+    lines = [f"doctor: {len(results)} problem(s) in {len(steps)} step(s)"]
+    for number, ((remedy, outcome, detail), treated) in enumerate(steps.items(), 1):
+        lines.append(f"{number}. {remedy} -> {outcome}" + (f": {detail}" if detail else ""))
+        for r in treated:
+            about = f" on {r.object}" if r.object else ""
+            lines.append(f"   - {r.code}{about} ({r.node_id})")
     return "\n".join(lines)

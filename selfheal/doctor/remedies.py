@@ -46,7 +46,7 @@ from selfheal.run.problem import (
 from selfheal.schema import diff
 from selfheal.schema.delta import build_delta
 from selfheal.schema.expected import locked_or_built
-from selfheal.schema.restore import Step, exposure_steps, restore_steps
+from selfheal.schema.restore import Step, exposure_steps, rename_steps, restore_steps
 
 MAX_IDENTIFIER_BYTES = 63
 LOCK_TIMEOUT = "10s"
@@ -137,7 +137,7 @@ class Remedy:
     name = ""
     codes: frozenset[str] = frozenset()
     rechecks_itself = False  # True when applying it re-runs what failed (an ETL retry)
-    closes_exposures = False  # when it fails, no later remedy runs (no ETL into an open table)
+    closes_exposures = False  # if closing them fails, no later remedy runs (no ETL into them)
 
     def treats(self, problem: Problem) -> bool:
         """Whether this remedy can act on this particular problem (default: every one)."""
@@ -254,10 +254,10 @@ DELTA = "the delta"  # the root of what the additive delta creates
 
 class RestoreSchema(Remedy):
     """The live schema differs from the expected one (the committed lock, else the migrations
-    built on a scratch server): close every exposure first (one transaction), then create what
-    is missing (the additive delta, one transaction), then restore each differing object
-    exactly (one transaction per table or function). If closing the exposures fails, nothing
-    else is applied."""
+    built on a scratch server): close every exposure first (one transaction), rename renamed
+    tables back, create what is missing (the additive delta, one transaction), then restore
+    each differing object exactly (one transaction per table or function). If closing the
+    exposures fails, nothing else is applied."""
 
     name = "restore the schema from the lock"
     codes = frozenset({"schema.*", RLS_ACCESS, RLS_WRITE, RLS_CLAIMS})
@@ -277,8 +277,9 @@ class RestoreSchema(Remedy):
             )
             for text in build_delta(found).statements
         ]
+        renaming = [_step_action(step, step.root) for step in rename_steps(found)]
         restoring = [_step_action(step, step.root) for step in restore_steps(found)]
-        return closing + creating + restoring
+        return closing + renaming + creating + restoring
 
     def apply(self, ctx: Context, actions: list[Action]) -> dict[str, str]:
         with ctx.write() as conn:

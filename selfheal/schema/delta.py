@@ -357,7 +357,8 @@ def _sort_key(obj: CatalogObject) -> tuple:
 def _missing_by_kind(diff: SchemaDiff) -> dict[type, list[CatalogObject]]:
     grouped: dict[type, list[CatalogObject]] = {}
     for item in diff.missing:
-        if not _creates_with_parent(item.obj, diff):
+        # A renamed table is renamed back (the doctor), not created again empty beside it.
+        if not _creates_with_parent(item.obj, diff) and diff.renamed_from(item.obj) is None:
             grouped.setdefault(type(item.obj), []).append(item.obj)
     return {kind: sorted(objs, key=_sort_key) for kind, objs in grouped.items()}
 
@@ -404,6 +405,7 @@ def build_delta(diff: SchemaDiff) -> Delta:
     each(DefaultPrivilege, lambda o: delta.add(default_privileges(o, "GRANT", o.privileges)))
     for d in _differences(diff, DefaultPrivilege, "privileges"):
         delta.add(default_privileges(d.obj, "GRANT", d.expected_value))
+    delta.notes += [f"{r.message}: rename it back" for r in diff.renamed]
     delta.notes += [d.message for d in diff.irreconcilable]
     delta.notes += [d.message for d in diff.drift if _worth_a_note(d)]
     return delta

@@ -111,7 +111,26 @@ class Drift(_WholeObject):
         return isinstance(self.obj, Grant) and self.obj.grantee in API_ROLES
 
 
-Problem = Missing | Difference
+@dataclass(frozen=True)
+class Renamed(_WholeObject):
+    """An expected table missing under its name while a table no migration creates has the
+    same columns and constraints: it was renamed (its rows, indexes and policies went along)."""
+
+    live: Relation
+
+    @property
+    def kind(self) -> str:
+        return "table_renamed"
+
+    @property
+    def message(self) -> str:
+        return (
+            f"table {self.label} is missing and {self.live.label} has its columns and "
+            "constraints: it was renamed"
+        )
+
+
+Problem = Missing | Difference | Renamed
 
 
 @dataclass
@@ -121,12 +140,32 @@ class SchemaDiff:
     missing: list[Missing] = field(default_factory=list)
     differing: list[Difference] = field(default_factory=list)
     drift: list[Drift] = field(default_factory=list)
+    renamed: list[Renamed] = field(default_factory=list)
     _by_object: dict[int, list[Problem]] = field(default_factory=dict, repr=False)
     _by_table: dict[tuple[str, str], list[Problem]] = field(default_factory=dict, repr=False)
 
     @property
     def clean(self) -> bool:
-        return not self.missing and not self.differing
+        return not self.missing and not self.differing and not self.renamed
+
+    def cause_of(self, problem: Problem) -> Problem:
+        """The root cause a problem shares with others: the renamed or missing table an object
+        of it belongs to, or the missing constraint an index backs; else the problem itself."""
+        table = _table_of(problem.obj)
+        causes: list[Problem] = [*self.renamed, *self.missing]
+        for cause in causes:
+            if isinstance(cause.obj, Relation) and table == cause.obj.key:
+                return cause
+        backing = getattr(problem.obj, "constraint", None)
+        if isinstance(problem, Missing) and backing:
+            key = (*problem.obj.key[:1], problem.obj.table, backing)
+            return next((m for m in self.missing if m.obj.key == key), problem)
+        return problem
+
+    def renamed_from(self, obj: CatalogObject) -> Renamed | None:
+        """The rename that explains `obj` (an expected table or an object of it), if any."""
+        key = _table_of(obj) or obj.key
+        return next((r for r in self.renamed if r.obj.key == key), None)
 
     @property
     def irreconcilable(self) -> list[Difference]:
@@ -140,20 +179,21 @@ class SchemaDiff:
     def problems_for(self, obj: CatalogObject) -> list[Problem]:
         """What is wrong with one expected object (empty when live matches)."""
         if not self._by_object:
-            for problem in [*self.missing, *self.differing]:
+            for problem in [*self.missing, *self.differing, *self.renamed]:
                 self._by_object.setdefault(id(problem.obj), []).append(problem)
         return self._by_object.get(id(obj), [])
 
     def problems_within(self, relation: Relation) -> list[Problem]:
         """What is wrong with a relation and everything on it (columns, indexes, policies...)."""
         if not self._by_table:
-            for problem in [*self.missing, *self.differing]:
+            for problem in [*self.missing, *self.differing, *self.renamed]:
                 key = _table_of(problem.obj) or problem.obj.key[:2]
                 self._by_table.setdefault(key, []).append(problem)
         return self._by_table.get(relation.key, [])
 
     def summary(self) -> list[str]:
-        lines = [m.message for m in self.missing]
+        lines = [r.message for r in self.renamed]
+        lines += [m.message for m in self.missing]
         lines += [d.message + ("" if d.additive else " (needs a human)") for d in self.differing]
         lines += [d.message for d in self.drift]
         return lines
@@ -234,4 +274,35 @@ def diff(expected: CatalogSnapshot, live: CatalogSnapshot) -> SchemaDiff:
             if parent and parent not in expected.relations:
                 continue  # reported once, as the drifted table itself
             result.drift.append(Drift(obj))
+    _find_renames(result)
     return result
+
+
+def _shape(snapshot: CatalogSnapshot, table: Relation) -> tuple:
+    """What survives a rename: the columns (name, type, nullability, in order) and the
+    constraints' definitions."""
+    columns = tuple((c.name, c.type, c.not_null) for c in snapshot.columns_of(*table.key))
+    constraints = sorted(
+        (c.type, c.definition)
+        for c in snapshot.constraints.values()
+        if (c.schema, c.table) == table.key
+    )
+    return (columns, tuple(constraints))
+
+
+def _find_renames(result: SchemaDiff) -> None:
+    """A missing table whose shape exactly one drifted table of its schema has was renamed."""
+    for missing in [m for m in result.missing if isinstance(m.obj, Relation) and m.obj.is_table]:
+        shape = _shape(result.expected, missing.obj)
+        candidates = [
+            d
+            for d in result.drift
+            if isinstance(d.obj, Relation)
+            and d.obj.is_table
+            and d.obj.schema == missing.obj.schema
+            and _shape(result.live, d.obj) == shape
+        ]
+        if len(candidates) == 1:
+            result.missing.remove(missing)
+            result.drift.remove(candidates[0])
+            result.renamed.append(Renamed(missing.obj, candidates[0].obj))

@@ -91,6 +91,8 @@ def exposure_steps(diff: SchemaDiff) -> list[Step]:
     steps: list[Step] = []
     seen: set[tuple[str, tuple]] = set()
     for found in diff.exposures:
+        if diff.renamed_from(found.obj):
+            continue  # a renamed table's objects come back with its name
         identity = (found.obj.kind, found.obj.key)
         if identity in seen and not isinstance(found.obj, Grant | DefaultPrivilege):
             continue
@@ -192,6 +194,25 @@ def _restore_function(
         )
 
 
+# --- renames ---------------------------------------------------------------------------------
+
+
+def rename_steps(diff: SchemaDiff) -> list[Step]:
+    """A renamed table gets its name back: its rows, indexes, constraints and policies with it."""
+    return [
+        Step(
+            renamed.obj.label,
+            sql.SQL("ALTER TABLE {} RENAME TO {}").format(
+                _name(renamed.live.schema, renamed.live.name), _name(renamed.obj.name)
+            ),
+            f"{renamed.live.label} has the columns and constraints of {renamed.obj.label}, "
+            f"whose name is free; no row moves (undo: ALTER TABLE {renamed.obj.label} RENAME TO "
+            f"{renamed.live.name})",
+        )
+        for renamed in diff.renamed
+    ]
+
+
 # --- exact restores --------------------------------------------------------------------------
 
 
@@ -200,8 +221,8 @@ def restore_steps(diff: SchemaDiff) -> list[Step]:
     steps: list[Step] = []
     seen: set[tuple] = set()
     for found in diff.differing:
-        if found.additive or found.exposure:
-            continue
+        if found.additive or found.exposure or diff.renamed_from(found.obj):
+            continue  # a renamed table's objects come back with its name
         for statement, why, after in _restore(found, seen):
             steps.append(Step(root_of(found.obj), statement, why, after_commit=after))
     return steps

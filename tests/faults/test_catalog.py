@@ -109,8 +109,14 @@ FAULTS = [
     ),
     Fault(
         "table privilege revoked",
-        _sql("REVOKE SELECT ON public.ads_source_b FROM service_role"),
-        "test_grant[public.ads_source_b to service_role]",
+        _sql("REVOKE SELECT ON public.etl_quarantine FROM service_role"),
+        "test_grant[public.etl_quarantine to service_role]",
+        RESTORE,
+    ),
+    Fault(
+        "table renamed (its rows, indexes and policies go along)",
+        _sql("ALTER TABLE public.ads_source_b RENAME TO ads_source_b_2024"),
+        "public.ads_source_b",  # every check of the table reports the one rename
         RESTORE,
     ),
     # Last: a table rewrite (the column type above) rebuilds its indexes valid.
