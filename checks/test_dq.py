@@ -21,8 +21,8 @@ from selfheal.dq.config import ConfigError, Suite, load_suite
 from selfheal.dq.report import failure_text, html_report
 from selfheal.dq.runner import Runner
 from selfheal.dq.vetting import checked_schemas
-from selfheal.evidence import QUERIES, attach, report_problems
 from selfheal.pytest_plugin.session import settings_of
+from selfheal.run.evidence import QUERIES, attach, report_problems
 from selfheal.run.findings import dq_problem, queries_of
 
 pytestmark = pytest.mark.dq

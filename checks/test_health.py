@@ -14,12 +14,12 @@ import psycopg
 import pytest
 
 from selfheal.core.settings import Settings
-from selfheal.evidence import HEALTH, attach, report_problems
 from selfheal.health.audit import CHECKS, configured
 from selfheal.health.model import AuditContext, Check
 from selfheal.health.report import record_of
+from selfheal.run.evidence import HEALTH, attach, report_problems
 from selfheal.run.findings import health_problems
-from selfheal.tickets import load_tickets
+from selfheal.run.tickets import load_tickets
 
 CONFIG_PATH = Path(__file__).with_name("health.toml")
 DQ_DIR_VARIABLE = "SELFHEAL_DQ_DIR"

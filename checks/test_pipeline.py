@@ -20,10 +20,9 @@ from selfheal.core.readonly import Reader
 from selfheal.core.settings import Settings
 from selfheal.doctor import Context, Doctor, render_plan
 from selfheal.doctor.doctor import DOCTOR_ERROR
-from selfheal.evidence import attach, report_problems
 from selfheal.migrate.runner import migrate
 from selfheal.plugin import collector
-from selfheal.reporting import HEALS
+from selfheal.run.evidence import attach, report_problems
 from selfheal.run.problem import (
     DOCTOR_HEAL_FAILED,
     ETL_ROWS_QUARANTINED,
@@ -34,7 +33,8 @@ from selfheal.run.problem import (
     Problem,
     Severity,
 )
-from selfheal.tickets import load_tickets
+from selfheal.run.reporting import HEALS
+from selfheal.run.tickets import load_tickets
 
 
 @pytest.mark.migrations

@@ -18,11 +18,11 @@ from selfheal.core.dsn import redact_dsn
 from selfheal.core.identifiers import quote_ident
 from selfheal.core.readonly import Reader, boundary
 from selfheal.core.settings import VARIABLES, Settings
-from selfheal.evidence import report_problems, warn
 from selfheal.migrate.files import MigrationFile, MigrationFilesError, discover
 from selfheal.migrate.guard import GuardReport, check_migrations
 from selfheal.migrate.runner import MigrationPlan, read_ledger
 from selfheal.pytest_plugin.session import settings_of
+from selfheal.run.evidence import report_problems, warn
 from selfheal.run.problem import Problem, preflight_code
 
 pytestmark = pytest.mark.preflight

@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 
 from selfheal.core.db import connect
 from selfheal.core.identifiers import qualified
-from selfheal.evidence import report_problems, warn
 from selfheal.rls.claims import claims
 from selfheal.rls.probes import (
     ProbeUnavailable,
@@ -22,6 +21,7 @@ from selfheal.rls.probes import (
     exact_violations,
     write_violations,
 )
+from selfheal.run.evidence import report_problems, warn
 from selfheal.run.findings import lint_problem
 from selfheal.run.problem import RLS_ACCESS, RLS_CLAIMS, RLS_WRITE, Problem
 

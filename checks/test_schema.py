@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from selfheal.catalog import CatalogObject
-from selfheal.evidence import report_problems, warn
+from selfheal.run.evidence import report_problems, warn
 from selfheal.run.findings import exposure_problem, schema_problem
 from selfheal.run.problem import Problem, preflight_code
 from selfheal.schema import SchemaDiff

@@ -25,11 +25,11 @@ from selfheal.core.target import target_database
 from selfheal.migrate.files import MigrationFilesError, discover
 from selfheal.migrate.guard import check_migrations
 from selfheal.migrate.runner import MigrationError, migrate, prepare_database
+from selfheal.run.summary import LastRunError
 from selfheal.schema import diff, expected_snapshot
 from selfheal.schema.delta import build_delta
 from selfheal.schema.expected import locked_or_built
 from selfheal.schema.lock import write_lock
-from selfheal.summary import LastRunError
 
 # Errors that are the user's to fix: one clear line, exit 2, no traceback.
 USER_ERRORS = (
@@ -112,9 +112,9 @@ def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
     from etl.rerun import etl_runner
     from selfheal.doctor import Context, Doctor, render_plan
     from selfheal.doctor.doctor import FAILED
-    from selfheal.reporting import redact
-    from selfheal.summary import read_last_run
-    from selfheal.tickets import Backlog, load_tickets
+    from selfheal.run.reporting import redact
+    from selfheal.run.summary import read_last_run
+    from selfheal.run.tickets import Backlog, load_tickets
 
     failures = [o for o in read_last_run(settings.reports_dir) if o.outcome == "failed"]
     with target_database(settings) as dsn:

@@ -23,13 +23,13 @@ import psycopg
 import pytest
 
 from selfheal.core.db import DatabaseUnreachable, connect
-from selfheal.evidence import SAMPLE_ROWS, from_report, problems_of
 from selfheal.health.config import HealthConfigError, load_config
 from selfheal.health.overview import TableOverview, table_overview
 from selfheal.kpi import write_kpi_page
 from selfheal.plugin import STAGE_PROPERTY
 from selfheal.pytest_plugin.session import settings_of
-from selfheal.reporting import redact
+from selfheal.run.evidence import SAMPLE_ROWS, from_report, problems_of
+from selfheal.run.reporting import redact
 
 HEALTH_CONFIG = Path("checks") / "health.toml"
 log = logging.getLogger(__name__)

@@ -24,10 +24,12 @@ from typing import Any
 
 import pytest
 
-from selfheal import notify
 from selfheal.core.dsn import redact_dsn
-from selfheal.evidence import FailedFixtures
-from selfheal.pipeline import (
+from selfheal.pytest_plugin import hooks
+from selfheal.pytest_plugin.session import settings_of
+from selfheal.run import notify
+from selfheal.run.evidence import FailedFixtures
+from selfheal.run.pipeline import (
     COLLECT,
     NOT_RUN,
     STAGE_MARKERS,
@@ -37,12 +39,10 @@ from selfheal.pipeline import (
     in_stage_order,
     stage_of,
 )
-from selfheal.pytest_plugin import hooks
-from selfheal.pytest_plugin.session import settings_of
-from selfheal.reporting import CRASH, Outcome, redact, write_preflight_report
 from selfheal.run.problem import COLLECT_ERROR, Problem
-from selfheal.summary import Run, write_run_files
-from selfheal.tickets import Backlog, RunChanges, observations
+from selfheal.run.reporting import CRASH, Outcome, redact, write_preflight_report
+from selfheal.run.summary import Run, write_run_files
+from selfheal.run.tickets import Backlog, RunChanges, observations
 
 STAGE_PROPERTY = "selfheal.stage"
 FAILED_FIXTURE = "selfheal.failed_fixture"  # the fixture whose exception failed a setup

@@ -24,9 +24,9 @@ from selfheal.core.settings import VARIABLES
 from selfheal.core.text import first_line
 from selfheal.doctor.recheck import Recheck, rerun
 from selfheal.doctor.remedies import EXPOSURES, REGISTRY, Action, Context, Registry, Remedy
-from selfheal.reporting import Outcome
 from selfheal.run.problem import Heal, Problem
-from selfheal.tickets import Ticket
+from selfheal.run.reporting import Outcome
+from selfheal.run.tickets import Ticket
 
 PLANNED, HEALED, FAILED = "planned", "healed", "failed"
 NEEDS_PERSON, NO_REMEDY, NOTHING_TO_DO = "needs a person", "no remedy", "nothing to change"

@@ -15,8 +15,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from selfheal.reporting import Outcome
-from selfheal.summary import read_last_run
+from selfheal.run.reporting import Outcome
+from selfheal.run.summary import read_last_run
 
 RECHECK_TIMEOUT_SECONDS = 300
 

@@ -8,10 +8,10 @@ from datetime import datetime
 import pytest
 
 from selfheal.core.dsn import redact_dsn
-from selfheal.evidence import HEALTH, from_report
 from selfheal.health.report import CheckRecord, render, write_health_report
 from selfheal.pytest_plugin.session import settings_of
-from selfheal.reporting import redact
+from selfheal.run.evidence import HEALTH, from_report
+from selfheal.run.reporting import redact
 
 
 class HealthReportWriter:

@@ -10,16 +10,16 @@ import pytest
 from selfheal.core.settings import Settings
 from selfheal.doctor import Context, Doctor
 from selfheal.doctor.doctor import FAILED, HEALED, NEEDS_PERSON, NO_REMEDY, PLANNED
-from selfheal.reporting import Outcome
 from selfheal.run.problem import CHECK_FAILED, Problem, rls_lint_code
-from selfheal.summary import read_last_run
-from selfheal.tickets import Backlog, HealAttempt, Observation, load_tickets
+from selfheal.run.reporting import Outcome
+from selfheal.run.summary import read_last_run
+from selfheal.run.tickets import Backlog, HealAttempt, Observation, load_tickets
 
 pytest_plugins = ["pytester"]
 
 CHECK = """
 import os, psycopg, pytest
-from selfheal.evidence import report_problems
+from selfheal.run.evidence import report_problems
 from selfheal.run.problem import Problem
 
 @pytest.mark.rls

@@ -17,7 +17,7 @@ import pytest
 
 from etl.fake import FakeSources
 from selfheal.core.settings import Settings
-from selfheal.tickets import Ticket, load_tickets
+from selfheal.run.tickets import Ticket, load_tickets
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -16,7 +16,7 @@ import psycopg
 import pytest
 
 from selfheal.core.db import scratch_database
-from selfheal.tickets import Ticket
+from selfheal.run.tickets import Ticket
 from tests.faults.conftest import make_pipeline
 
 GUARDRAILS = "schema or rls or doctor"

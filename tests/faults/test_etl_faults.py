@@ -15,7 +15,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 from etl.fake import Faults, serve_all
-from selfheal.tickets import Ticket
+from selfheal.run.tickets import Ticket
 from tests.faults.conftest import Pipeline
 
 STAGES = "etl or dq or doctor"

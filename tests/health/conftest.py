@@ -12,7 +12,7 @@ from selfheal.core.db import connect
 from selfheal.health.audit import check_by_id
 from selfheal.health.config import HealthConfig, load_config
 from selfheal.health.model import AuditContext, CheckResult
-from selfheal.tickets import load_tickets
+from selfheal.run.tickets import load_tickets
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED_CONFIG = ROOT / "checks" / "health.toml"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from selfheal import tickets
+from selfheal.run import tickets
 from selfheal.run.problem import Problem, dq_code
 
 FLAPPY = "checks/test_dq.py::test_dq[events:freshness]"

@@ -6,7 +6,7 @@ import port_for
 import pytest
 
 from selfheal.core.settings import Secret, Settings
-from selfheal.notify import RunNews, StageCount, send
+from selfheal.run.notify import RunNews, StageCount, send
 
 NEWS = RunNews(
     title="selfheal run: 1 failed",

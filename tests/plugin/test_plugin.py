@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from selfheal.tickets import load_tickets
+from selfheal.run.tickets import load_tickets
 
 pytest_plugins = ["pytester"]
 
@@ -28,7 +28,7 @@ markers =
 
 CHECKS = """
 import os, pytest
-from selfheal import evidence
+from selfheal.run import evidence
 
 ORDER = []
 
@@ -260,7 +260,7 @@ def test_a_failing_shared_fixture_is_one_problem_named_after_the_fixture(
 
 NAMED_CHECK = """
 import os, pytest
-from selfheal.evidence import report_problems
+from selfheal.run.evidence import report_problems
 from selfheal.run.problem import Evidence, Problem
 
 @pytest.mark.dq

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from selfheal.run.problem import CHECK_FAILED, Evidence, Problem, fingerprint_of, setup_code
-from selfheal.tickets import (
+from selfheal.run.tickets import (
     Backlog,
     HealAttempt,
     Observation,

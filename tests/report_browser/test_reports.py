@@ -17,7 +17,7 @@ import pytest
 from psycopg import sql
 
 from selfheal.core.db import connect, create_database, drop_database
-from selfheal.tickets import load_tickets
+from selfheal.run.tickets import load_tickets
 
 from .dom import tables_in
 

@@ -55,7 +55,7 @@ VIOLATIONS = {
     ),
     "an engine imports the run's records": (
         "selfheal/health/model.py",
-        "from selfheal.tickets import load_tickets",
+        "from selfheal.run.tickets import load_tickets",
         "selfheal depends one way",
     ),
     "etl imports an engine": (

@@ -32,8 +32,8 @@ from typing import Any
 
 from selfheal.core.files import write_atomic
 from selfheal.core.text import markdown_cell
-from selfheal.reporting import Outcome
 from selfheal.run.problem import CHECK_FAILED, Heal, Problem, fingerprint_of
+from selfheal.run.reporting import Outcome
 
 OPEN_PREFIX = "READY_system_fix_"
 RESOLVED_PREFIX = "RESOLVED_system_fix_"

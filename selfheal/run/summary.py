@@ -15,11 +15,11 @@ from pathlib import Path
 
 from selfheal.core.files import write_atomic
 from selfheal.core.text import markdown_cell
-from selfheal.notify import Delivery, RunNews, StageCount
-from selfheal.pipeline import STAGES, stage_rank
-from selfheal.reporting import Outcome
+from selfheal.run.notify import Delivery, RunNews, StageCount
+from selfheal.run.pipeline import STAGES, stage_rank
 from selfheal.run.problem import Heal
-from selfheal.tickets import RunChanges, Ticket
+from selfheal.run.reporting import Outcome
+from selfheal.run.tickets import RunChanges, Ticket
 
 LAST_RUN = "last_run.json"
 LAST_RUN_FORMAT = 2  # 2: outcomes carry problems (format 1 had none)

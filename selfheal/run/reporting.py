@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from selfheal import evidence
 from selfheal.core.dsn import redact_dsn
 from selfheal.core.files import write_atomic
 from selfheal.core.settings import Settings
 from selfheal.core.text import markdown_cell
+from selfheal.run import evidence
 from selfheal.run.problem import CHECK_FAILED, Evidence, Heal, Problem, setup_code
 
 CRASH = "selfheal.crash"  # user property: {"message", "error_type"} of a failure, redacted
