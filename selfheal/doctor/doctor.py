@@ -125,24 +125,12 @@ class Doctor:
     def _heal(self, remedy: Remedy, cases: list[Case], actions: list[Action]) -> list[Heal]:
         try:
             failed = remedy.apply(self.ctx, actions)
-            verified = failed or remedy.verify(self.ctx, [case.problem for case in cases])
+            left = remedy.remaining(self.ctx, [case.problem for case in cases])
         except Exception as error:
-            failed, verified = {"": _reason(error)}, True
+            failed, left = {"": _reason(error)}, []
         if remedy.closes_exposures and EXPOSURES in failed:
             self.blocked = f"not applied: {remedy.name} failed ({'; '.join(failed.values())})"
-        results = []
-        for case in cases:
-            mine = _mine(case, actions)
-            why = [failed[a.root] for a in mine if a.root in failed] or list(failed.values())[:1]
-            if why and (set(failed) & {a.root for a in mine} or "" in failed):
-                results.append(case.result(remedy.name, FAILED, f"{_plan(mine)}: {why[0]}"))
-            elif not verified:
-                results.append(case.result(remedy.name, FAILED, f"{_plan(mine)}: still needed"))
-            elif remedy.rechecks_itself:
-                results.append(case.result(remedy.name, HEALED, f"{_plan(mine)}: re-run succeeded"))
-            else:
-                results.append(case.result(remedy.name, TO_RECHECK, _plan(mine)))
-        return results
+        return [_healed(remedy, case, actions, failed, left) for case in cases]
 
     def _recheck(self, results: list[Heal]) -> list[Heal]:
         """Re-run every check a heal was applied for, all in one run after every remedy:
@@ -163,12 +151,35 @@ def _rechecked(result: Heal, check: Recheck) -> Heal:
     return replace(result, outcome=outcome, detail=f"{result.detail}; re-check: {check.summary}")
 
 
-def _mine(case: Case, actions: list[Action]) -> list[Action]:
-    """The actions that repair this case's object (by its root or the object it changes), else
-    every action: what the case's heal depends on."""
+def _healed(
+    remedy: Remedy, case: Case, actions: list[Action], failed: dict[str, str], left: list[Action]
+) -> Heal:
+    """One case's outcome once its remedy was applied: failed if its repair rolled back (or the
+    remedy broke) or is still needed; else healed if the remedy re-ran what failed, or to be
+    re-checked."""
+    mine = _mine(case, actions)
+    plan = _plan(mine)
+    why = [failed[root] for root in dict.fromkeys(a.root for a in mine) if root in failed]
+    why += [failed[""]] if "" in failed else []
+    if why:
+        return case.result(remedy.name, FAILED, f"{plan}: {why[0]}")
+    still = _about(case, left)
+    if still:
+        return case.result(remedy.name, FAILED, f"{plan}: still needed after: {_plan(still)}")
+    if remedy.rechecks_itself:
+        return case.result(remedy.name, HEALED, f"{plan}: re-run succeeded")
+    return case.result(remedy.name, TO_RECHECK, plan)
+
+
+def _about(case: Case, actions: list[Action]) -> list[Action]:
+    """The actions that change this case's object, by their root or the object they change."""
     about = case.problem.object
-    mine = [a for a in actions if about in a.objects or _within(about, a.objects)]
-    return mine or actions
+    return [a for a in actions if about in a.objects or _within(about, a.objects)]
+
+
+def _mine(case: Case, actions: list[Action]) -> list[Action]:
+    """The actions this case's heal depends on: those about its object, else every one."""
+    return _about(case, actions) or actions
 
 
 def _within(about: str, objects: tuple[str, ...]) -> bool:

@@ -20,7 +20,7 @@ import hashlib
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Protocol
 
 import psycopg
@@ -33,6 +33,7 @@ from selfheal.core.settings import Settings
 from selfheal.core.text import first_line
 from selfheal.rls.lints import run_lints, unindexed_foreign_key_constraints
 from selfheal.run.problem import (
+    DQ_CUSTOM,
     ETL_SOURCE_FAILED,
     RLS_ACCESS,
     RLS_CLAIMS,
@@ -151,8 +152,9 @@ class Remedy:
         with ctx.write() as conn:
             return run_in_transactions(conn, actions)
 
-    def verify(self, ctx: Context, problems: list[Problem]) -> bool:
-        return not self.actions(ctx, problems)
+    def remaining(self, ctx: Context, problems: list[Problem]) -> list[Action]:
+        """What is still to change once applied (nothing, when the remedy did its work)."""
+        return self.actions(ctx, problems)
 
 
 def bounded_identifier(*parts: str, suffix: str) -> str:
@@ -174,12 +176,9 @@ def _catalog(ctx: Context) -> CatalogSnapshot:
 
 class EnableRowLevelSecurity(Remedy):
     name = "enable RLS on tables that have policies"
+    # schema.rls_disabled (a table the migrations create) is RestoreSchema's: an exposure.
     codes = frozenset(
-        {
-            schema_code("rls_disabled"),
-            rls_lint_code("rls_disabled_in_public"),
-            rls_lint_code("policy_exists_rls_disabled"),
-        }
+        {rls_lint_code("rls_disabled_in_public"), rls_lint_code("policy_exists_rls_disabled")}
     )
 
     def actions(self, ctx: Context, problems: list[Problem]) -> list[Action]:
@@ -314,8 +313,8 @@ class _EtlRemedy(Remedy):
                 ctx.etl.run(*action.job)
         return {}
 
-    def verify(self, ctx: Context, problems: list[Problem]) -> bool:
-        return True  # `apply` raised if a job failed; the failing check's re-run decides
+    def remaining(self, ctx: Context, problems: list[Problem]) -> list[Action]:
+        return []  # `apply` raised if a job failed; the failing check's re-run decides
 
     @staticmethod
     def _in_order(ctx: Context, jobs: Iterable[str | None]) -> list[str]:
@@ -355,6 +354,47 @@ class RerunStaleSource(_EtlRemedy):
             )
             for job in jobs
         ]
+
+
+FIRST_DAY, LAST_DAY = "first_day", "last_day"
+
+
+def _day_ranges(problem: Problem) -> list[tuple[date, date]]:
+    """The runs of days a custom check's sample rows name (`first_day`, `last_day`)."""
+    ranges = []
+    for row in problem.evidence.samples:
+        try:
+            ranges.append((date.fromisoformat(row[FIRST_DAY]), date.fromisoformat(row[LAST_DAY])))
+        except (KeyError, TypeError, ValueError):
+            continue
+    return ranges
+
+
+class ReloadDays(_EtlRemedy):
+    """A custom check on a table an ETL job loads (e.g. the metrics job's `daily_metrics`)
+    names runs of days (`first_day`, `last_day`) missing from it: re-run that job for exactly
+    those days (for the metrics job: recompute them)."""
+
+    name = "re-run the table's ETL for the days it lacks"
+    codes = frozenset({DQ_CUSTOM})
+
+    def treats(self, problem: Problem) -> bool:
+        return _table_of(problem) is not None and bool(_day_ranges(problem))
+
+    def actions(self, ctx: Context, problems: list[Problem]) -> list[Action]:
+        job_of_table = ctx.etl.job_of_table if ctx.etl else {}
+        actions = []
+        for problem in problems:
+            job = job_of_table.get(_table_of(problem))
+            if job is None:
+                continue
+            for first, last in sorted(_day_ranges(problem)):
+                since = datetime.combine(first, time(), ctx.settings.zone)
+                until = datetime.combine(last, time(), ctx.settings.zone)
+                actions.append(
+                    Action(f"re-run ETL {job} for {first}..{last}", job=(job, since, until))
+                )
+        return actions
 
 
 class RetryEtl(_EtlRemedy):
@@ -397,6 +437,7 @@ REMEDIES: tuple[Remedy, ...] = (
     RebuildInvalidIndexes(),
     IndexForeignKeys(),
     RerunStaleSource(),
+    ReloadDays(),
     RetryEtl(),
 )
 REGISTRY = Registry(REMEDIES)

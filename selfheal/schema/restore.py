@@ -89,11 +89,13 @@ def _privileges(privileges: tuple[str, ...]) -> sql.Composable:
 def exposure_steps(diff: SchemaDiff) -> list[Step]:
     """What closes every exposure of `diff`, one restore per object, in catalog order."""
     steps: list[Step] = []
-    seen: set[tuple[str, tuple]] = set()
+    seen: set[tuple[str, tuple, str]] = set()
     for found in diff.exposures:
         if diff.renamed_from(found.obj):
             continue  # a renamed table's objects come back with its name
-        identity = (found.obj.kind, found.obj.key)
+        # One restore per object (a function's definition and its privileges are two).
+        part = found.field if isinstance(found.obj, Function) and found.field == "acl" else ""
+        identity = (found.obj.kind, found.obj.key, part)
         if identity in seen and not isinstance(found.obj, Grant | DefaultPrivilege):
             continue
         seen.add(identity)
@@ -253,7 +255,7 @@ def _restore(found: Difference, seen: set[tuple]) -> Iterator[tuple[sql.Composab
     elif isinstance(obj, Constraint):
         seen.add(obj.key)
         yield from _restore_constraint(obj)
-    elif isinstance(obj, Index):
+    elif isinstance(obj, Index) and found.field == "definition":  # invalid: REINDEX, elsewhere
         seen.add(obj.key)
         yield (
             sql.SQL("DROP INDEX {}").format(_name(obj.schema, obj.name)),
