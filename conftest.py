@@ -89,7 +89,9 @@ def _target(settings: Settings, request: pytest.FixtureRequest) -> str:
     shared = getattr(request.config, "workerinput", {}).get(SHARED_TARGET)
     if shared:
         return shared
-    return prepare_embedded_target(request.getfixturevalue("scratch_server"), settings)
+    dsn = prepare_embedded_target(request.getfixturevalue("scratch_server"), settings)
+    request.config.option.selfheal_target_dsn = dsn  # for the run history
+    return dsn
 
 
 def prepare_embedded_target(server: EmbeddedPostgres, settings: Settings) -> str:

@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from selfheal.core.dsn import redact_dsn
-from selfheal.pytest_plugin import hooks
+from selfheal.pytest_plugin import history, hooks
 from selfheal.pytest_plugin.session import settings_of
 from selfheal.run import notify
 from selfheal.run.evidence import FailedFixtures
@@ -70,6 +70,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         help="the doctor stage applies its plan (default: plan only)",
     )
+    history.add_options(group)
 
 
 class OutcomeCollector:
@@ -92,6 +93,7 @@ class OutcomeCollector:
         self.seconds: dict[str, float] = {}  # per node: setup + call + teardown
         self.run: Run | None = None
         self.written: list[Path] = []
+        self.history = ""  # what became of the run's history record
         self.started = datetime.now(self.settings.zone)
         self.failed_fixtures = FailedFixtures()
 
@@ -214,8 +216,11 @@ class OutcomeCollector:
         preflight = [o for o in outcomes if o.stage == "preflight"]
         if preflight:
             write_preflight_report(settings.reports_dir, preflight, settings)
+        finished = datetime.now(settings.zone)
+        session = history.Session(self.run_id, self.started, finished)
+        self.history = history.record(self.config, settings, session, outcomes, self.redact)
         changes = self._record_tickets(outcomes)
-        run = Run(self.started, datetime.now(settings.zone), outcomes, changes)
+        run = Run(self.started, finished, outcomes, changes)
         run.delivery = notify.send(settings, run.news())
         target = redact_dsn(settings.db_url.reveal()) if settings.db_url else "embedded default"
         self.written = write_run_files(settings.reports_dir, run, target, self.redact)
@@ -235,6 +240,7 @@ class OutcomeCollector:
             opened, resolved = len(changes.opened) + len(changes.reopened), len(changes.resolved)
             write(f"tickets: {opened} opened, {len(changes.updated)} updated, {resolved} resolved")
         write(f"slack: {self.run.delivery.detail}")
+        write(self.history)
         for path in self.written:
             write(f"wrote {path}")
 

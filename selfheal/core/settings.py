@@ -254,6 +254,19 @@ class Settings:
         "per-query timeout of checks, in milliseconds",
         60_000,
     )
+    history_dsn: Secret | None = variable(
+        "SELFHEAL_HISTORY_DSN",
+        _parse_dsn,
+        "PostgreSQL DSN or URL where the run history is kept; unset = in the target database "
+        "(schema selfheal_history)",
+        secret=True,
+    )
+    history_retention_days: int = variable(
+        "SELFHEAL_HISTORY_RETENTION_DAYS",
+        _parse_positive_int,
+        "days of run history kept (older runs are pruned when a run is recorded)",
+        90,
+    )
     # What a parse found wrong (strict=False): variable name -> problem.
     problems: dict[str, str] = field(default_factory=dict, compare=False)
     # Values of secret variables that did not parse: never used, but redacted wherever they show.
@@ -291,8 +304,9 @@ class Settings:
         options, so the whole DSN is not the only form it travels in."""
         values = {getattr(self, v.attribute) for v in VARIABLES if v.secret} - {None}
         revealed = {value.reveal() for value in values}
-        if self.db_url is not None:
-            revealed.add(dsn_password(self.db_url.reveal()) or "")
+        for dsn in (self.db_url, self.history_dsn):
+            if dsn is not None:
+                revealed.add(dsn_password(dsn.reveal()) or "")
         for raw in self.rejected_secrets:
             revealed.update({raw, intended_password(raw)})
         return sorted(revealed - {""}, key=len, reverse=True)

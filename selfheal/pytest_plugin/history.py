@@ -1,0 +1,192 @@
+"""A pytest session's record in the run history (selfheal.run.history), written by the controller.
+
+Where: `SELFHEAL_HISTORY_DSN`, else the target database itself (live, or the embedded default
+this session opened); `--no-history` writes nothing. What: every check's outcome with the
+problems it found, the doctor's heals and the checked tables' state. A history that cannot be
+written is a warning: the run's own verdict stands.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+import psycopg
+import pytest
+
+from selfheal.core.db import DatabaseUnreachable, connect
+from selfheal.core.dsn import redact_dsn
+from selfheal.core.settings import Settings
+from selfheal.dq.config import ConfigError, load_suite
+from selfheal.run.history.schema import HistorySchemaNewer
+from selfheal.run.history.stats import table_stats, watched_tables
+from selfheal.run.history.store import (
+    CheckRecord,
+    HealRecord,
+    HistoryUnavailable,
+    ProblemRecord,
+    RunRecord,
+    TableStats,
+    record_run,
+)
+from selfheal.run.problem import Problem
+from selfheal.run.reporting import Outcome
+
+EMBEDDED_LABEL = "embedded default"
+TARGET_DSN = "selfheal_target_dsn"  # config.option attribute: the embedded target's DSN, if opened
+log = logging.getLogger(__name__)
+Redact = Callable[[str], str]
+
+
+def add_options(group: pytest.OptionGroup) -> None:
+    group.addoption(
+        "--selfheal-no-history",
+        "--no-history",
+        dest="no_history",
+        action="store_true",
+        help="record nothing in the run history (selfheal_history)",
+    )
+
+
+def target_label(settings: Settings) -> str:
+    """The target as the history names it (redacted): the live database, or the embedded one."""
+    return redact_dsn(settings.db_url.reveal()) if settings.live else EMBEDDED_LABEL
+
+
+def target_dsn(config: pytest.Config, settings: Settings) -> str | None:
+    """The database the checks ran on, when this session knows it (None: never opened)."""
+    if settings.live:
+        return settings.db_url.reveal()
+    return getattr(config.option, TARGET_DSN, None)
+
+
+def history_dsn(config: pytest.Config, settings: Settings) -> str | None:
+    if config.getoption("no_history", False):
+        return None
+    if settings.history_dsn is not None:
+        return settings.history_dsn.reveal()
+    return target_dsn(config, settings)
+
+
+def selection(config: pytest.Config) -> str:
+    """What narrowed the session: -k, -m, paths, --lf (empty for a full run)."""
+    parts = []
+    if config.getoption("keyword", ""):
+        parts.append(f"-k {config.getoption('keyword')}")
+    if config.getoption("markexpr", ""):
+        parts.append(f"-m {config.getoption('markexpr')}")
+    if config.args_source == pytest.Config.ArgsSource.ARGS:
+        parts.append(" ".join(config.args))
+    if config.getoption("lf", False):
+        parts.append("--lf")
+    if config.getoption("deselect", None):
+        parts.append("--deselect")
+    return " ".join(parts)
+
+
+def _problem(problem: Problem, error_type: str, redact: Redact) -> ProblemRecord:
+    samples = json.loads(redact(json.dumps(list(problem.evidence.samples), default=str)))
+    return ProblemRecord(
+        problem.fingerprint,
+        problem.code,
+        problem.object,
+        str(problem.severity),
+        redact(problem.message),
+        error_type,
+        tuple(samples),
+    )
+
+
+def _check(outcome: Outcome, redact: Redact) -> CheckRecord:
+    return CheckRecord(
+        outcome.nodeid,
+        outcome.stage,
+        outcome.outcome,
+        outcome.complete,
+        outcome.seconds,
+        redact(outcome.message),
+        tuple(_problem(p, outcome.error_type, redact) for p in outcome.problems),
+    )
+
+
+def _heals(outcomes: list[Outcome], redact: Redact) -> tuple[HealRecord, ...]:
+    return tuple(
+        HealRecord(
+            h.node_id, h.fingerprint, h.code, h.object, h.remedy, h.outcome, redact(h.detail)
+        )
+        for o in outcomes
+        for h in o.heals
+    )
+
+
+def _tables(dsn: str | None, settings: Settings) -> tuple[TableStats, ...]:
+    if dsn is None:
+        return ()
+    try:
+        suite = load_suite(settings.dq_dir, settings.dq_sql_dir)
+        with connect(
+            dsn, read_only=True, autocommit=True, connect_timeout=settings.connect_timeout
+        ) as conn:
+            return tuple(table_stats(conn, watched_tables(suite)))
+    except (ConfigError, DatabaseUnreachable, psycopg.Error) as error:
+        log.warning("history: no table figures: %s", error)
+        return ()
+
+
+@dataclass(frozen=True)
+class Session:
+    """The facts of the session the record needs besides its outcomes."""
+
+    session_id: str
+    started: datetime
+    finished: datetime
+
+
+def run_record(
+    config: pytest.Config,
+    settings: Settings,
+    session: Session,
+    outcomes: list[Outcome],
+    redact: Redact,
+) -> RunRecord:
+    chosen = selection(config)
+    return RunRecord(
+        session_id=session.session_id,
+        target=target_label(settings),
+        started_at=session.started,
+        finished_at=session.finished,
+        full_run=not chosen,
+        selection=chosen,
+        checks=tuple(_check(o, redact) for o in outcomes),
+        heals=_heals(outcomes, redact),
+        tables=_tables(target_dsn(config, settings), settings),
+    )
+
+
+def record(
+    config: pytest.Config,
+    settings: Settings,
+    session: Session,
+    outcomes: list[Outcome],
+    redact: Redact,
+) -> str:
+    """Write the session's record; returns the line the terminal summary shows."""
+    dsn = history_dsn(config, settings)
+    if dsn is None:
+        why = "--no-history" if config.getoption("no_history", False) else "no database opened"
+        return f"history: not recorded ({why})"
+    try:
+        run = run_record(config, settings, session, outcomes, redact)
+        run_id = record_run(
+            dsn, run, settings.history_retention_days, connect_timeout=settings.connect_timeout
+        )
+    except HistorySchemaNewer as error:
+        log.error("history: %s", redact(str(error)))
+        return redact(f"history: ERROR: {error}")
+    except HistoryUnavailable as error:
+        log.warning("history: not recorded: %s", redact(str(error)))
+        return redact(f"history: not recorded (warning): {error}")
+    return f"history: run {run_id} recorded in {redact_dsn(dsn)}"
