@@ -18,8 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import psycopg
-
+from selfheal.core.db import DatabaseUnreachable
 from selfheal.core.settings import VARIABLES
 from selfheal.core.text import first_line
 from selfheal.doctor.recheck import Recheck, rerun
@@ -99,7 +98,7 @@ class Doctor:
     def _reachable(self) -> bool:
         try:
             self.ctx.read().close()
-        except psycopg.OperationalError:
+        except DatabaseUnreachable:
             return False
         return True
 

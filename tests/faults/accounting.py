@@ -19,6 +19,7 @@ from psycopg import sql
 
 from selfheal.catalog import snapshot
 from selfheal.core.settings import Settings
+from selfheal.run.tickets import Ticket
 from selfheal.schema import diff
 from selfheal.schema.expected import locked_or_built
 
@@ -108,6 +109,16 @@ class Aftermath:
     exposures_left: int
     rows_lost: int
     rows_stranded: int
+
+
+def fate_of(fault: str, ticket: Ticket | None) -> Fate:
+    """A fault's fate from its ticket: healed when a heal was proved and the ticket resolved;
+    else left to a person, with the doctor's last word on it as the reason."""
+    if ticket is None:
+        return Fate(fault, detected=False, healed=False)
+    healed = ticket.status == "resolved" and any(h.outcome == "healed" for h in ticket.heals)
+    reason = ticket.heals[-1].detail if ticket.heals else ""
+    return Fate(fault, detected=True, healed=healed, person="" if healed else reason)
 
 
 def record(request: pytest.FixtureRequest, found: Fate | Aftermath) -> None:
