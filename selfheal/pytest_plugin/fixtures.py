@@ -1,10 +1,11 @@
-"""Fixtures every check shares: settings, the target database (live or embedded), sessions.
+"""The fixtures every check shares: settings, the target database (live or embedded), sessions.
 
 With `SUPABASE_DB_URL` set, checks run against that database in read-only sessions. Without it,
 a throwaway PostgreSQL is started, shimmed and migrated: the embedded default. The guard and the
 expected schema always use a local scratch server, so live mode never writes to the target.
-Under pytest-xdist the controller starts the embedded default once and hands its DSN to every
-worker, so all workers check (and the ETL stage loads) one database.
+Under pytest-xdist the controller of a project with migrations starts the embedded default once
+and hands its DSN to every worker, so all workers check (and the ETL stage loads) one database;
+elsewhere a server is started only when a test asks for the target.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -52,14 +54,14 @@ _SHARED_SERVER = pytest.StashKey[EmbeddedPostgres]()
 def pytest_configure(config: pytest.Config) -> None:
     xdist_controller = config.getoption("numprocesses", None) and not hasattr(config, "workerinput")
     settings = settings_of(config)
-    if xdist_controller and not settings.live:
+    if xdist_controller and not settings.live and settings.migrations_dir.is_dir():
         server = start_embedded()
         config.stash[_SHARED_SERVER] = server
         config.option.selfheal_target_dsn = prepare_embedded_target(server, settings)
 
 
 @pytest.hookimpl(optionalhook=True)
-def pytest_configure_node(node) -> None:  # xdist's WorkerController
+def pytest_configure_node(node: Any) -> None:  # xdist's WorkerController
     hand_to_worker(node.config, node)
     dsn = getattr(node.config.option, "selfheal_target_dsn", None)
     if dsn:
