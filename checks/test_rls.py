@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from selfheal.core.db import connect
+from selfheal.core.db import connect_target
 from selfheal.core.identifiers import qualified
 from selfheal.rls.claims import claims
 from selfheal.rls.probes import (
@@ -23,7 +23,13 @@ from selfheal.rls.probes import (
 )
 from selfheal.run.evidence import report_problems, warn
 from selfheal.run.findings import exposure_problem, lint_problem, schema_problem
-from selfheal.run.problem import RLS_ACCESS, RLS_CLAIMS, RLS_WRITE, Problem
+from selfheal.run.problem import (
+    RLS_ACCESS,
+    RLS_CLAIMS,
+    RLS_PROBE_UNAVAILABLE,
+    RLS_WRITE,
+    Problem,
+)
 from selfheal.schema.diff import Drift
 from selfheal.schema.restore import root_of
 
@@ -34,6 +40,7 @@ def _access_problem(code: str, table_access, violations, schema_diff) -> list[Pr
     """Violations of one table's declared access as one problem about the table, or, when the
     table's schema holds exposures (a policy, a grant, RLS unlike the lock), those: the cause,
     one ticket each."""
+    __tracebackhide__ = True
     if not violations:
         return []
     about = qualified(table_access.schema, table_access.table)
@@ -91,15 +98,18 @@ def test_no_stale_waivers(request, lint_results):
 
 
 @pytest.fixture
-def table_baseline(db, table_access, live_snapshot):
+def table_baseline(request, db, table_access, live_snapshot):
+    """What the table holds. A probe that cannot run (a missing role, no membership) fails here
+    in one line: seeing no rows is no proof when nothing could look. A table missing (or
+    renamed) is the schema checks' one problem (one ticket per root cause): skipped here."""
     if live_snapshot.table(table_access.schema, table_access.table) is None:
-        # Missing or renamed: one problem, the schema checks' (one ticket per root cause).
         pytest.skip(f"{table_access.label} does not exist: the schema checks say why")
     try:
-        base = baseline(db, table_access)
+        return baseline(db, table_access)
     except ProbeUnavailable as error:
-        pytest.skip(str(error))
-    return base
+        about = qualified(table_access.schema, table_access.table)
+        problem = Problem(RLS_PROBE_UNAVAILABLE, about, str(error), remediation=error.remedy)
+        report_problems(request, [problem])
 
 
 def test_rls_access_exact(request, db, table_access, table_baseline, schema_diff):
@@ -131,13 +141,13 @@ def test_rls_claims_grant_nothing(request, db, table_access, table_baseline, sch
 
 
 def test_rls_writes_refused(
-    request, target_dsn, live_snapshot, table_access, table_baseline, schema_diff
+    request, target_dsn, settings, live_snapshot, table_access, table_baseline, schema_diff
 ):
     """With --rls-write-probes: a stranger's INSERT (of a row owned by another user), UPDATE and
     DELETE change nothing; every probe is rolled back."""
     if not request.config.getoption("rls_write_probes"):
         pytest.skip("write probes run only with --rls-write-probes")
     columns = live_snapshot.columns_of(table_access.schema, table_access.table)
-    with connect(target_dsn, autocommit=True) as conn:
+    with connect_target(target_dsn, settings) as conn:
         violations = write_violations(conn, table_access, columns)
     report_problems(request, _access_problem(RLS_WRITE, table_access, violations, schema_diff))

@@ -22,6 +22,7 @@ STALE_LOCK = preflight_code("schema_lock")
 def _verify(
     request: pytest.FixtureRequest, schema_diff: SchemaDiff, obj: CatalogObject, whole=False
 ) -> None:
+    __tracebackhide__ = True
     found = schema_diff.problems_within(obj) if whole else schema_diff.problems_for(obj)
     # Problems sharing a root cause (a missing or renamed table) are that one problem.
     causes = {id(cause): cause for cause in map(schema_diff.cause_of, found)}

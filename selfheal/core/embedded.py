@@ -79,7 +79,7 @@ def find_pg_ctl() -> Path:
     )
 
 
-def _system_user() -> pwd.struct_passwd:
+def system_user() -> pwd.struct_passwd:
     """The unprivileged account the server runs as when we are root (created if needed)."""
     for name in (SUPERUSER, FALLBACK_SYSTEM_USER):
         try:
@@ -105,7 +105,7 @@ def _executable_for(base_dir: Path, pg_ctl: Path) -> Path:
     """pg_ctl itself, or as root a wrapper that runs it as the unprivileged user."""
     if os.geteuid() != 0:
         return pg_ctl
-    account = _system_user()
+    account = system_user()
     os.chown(base_dir, account.pw_uid, account.pw_gid)
     wrapper = base_dir / "pg_ctl-as-user"
     wrapper.write_text(f'#!/bin/sh\nexec runuser -u {account.pw_name} -- "{pg_ctl}" "$@"\n')

@@ -18,7 +18,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from selfheal.core.db import connect
+from selfheal.core.db import connect_target
 from selfheal.core.embedded import EmbeddedPostgres, start_embedded
 from selfheal.core.settings import Settings
 from selfheal.core.target import ensure_embedded_database
@@ -111,11 +111,5 @@ def prepare_embedded_target(server: EmbeddedPostgres, settings: Settings) -> str
 @pytest.fixture(scope="session")
 def db(target_dsn: str, settings: Settings) -> Iterator[psycopg.Connection]:
     """A read-only, autocommit session on the target: checks never write to what they check."""
-    with connect(
-        target_dsn,
-        read_only=True,
-        autocommit=True,
-        connect_timeout=settings.connect_timeout,
-        statement_timeout_ms=settings.statement_timeout_ms,
-    ) as conn:
+    with connect_target(target_dsn, settings, read_only=True) as conn:
         yield conn
