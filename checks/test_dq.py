@@ -2,8 +2,9 @@
 
 Rules are read from checks/dq/*.toml (or the folder in $SELFHEAL_DQ_DIR) and custom SQL checks
 from checks/sql/*.sql (or $SELFHEAL_DQ_SQL_DIR). A bad rule file, or SQL in it that could write,
-call a volatile function or read outside the checked schemas, is one collection error naming the
-file, the table and the key; a name the live database lacks fails that rule's test. Rule SQL runs
+call a volatile function or read outside the checked schemas, is one failing test (named after
+the file) naming the file, the table and the key, while every other file's rules run; a name the
+live database lacks fails that rule's test. Rule SQL runs
 as selfheal_reader where the target has it (see test_preflight.py::test_read_only_boundary).
 """
 
@@ -23,7 +24,7 @@ from selfheal.dq.runner import Runner
 from selfheal.dq.vetting import checked_schemas
 from selfheal.pytest_plugin.session import settings_of
 from selfheal.run.evidence import QUERIES, attach, report_problems
-from selfheal.run.findings import dq_problem, queries_of
+from selfheal.run.findings import dq_problem, queries_of, rule_file_problem
 
 pytestmark = pytest.mark.dq
 
@@ -40,7 +41,7 @@ def suite_of(config: pytest.Config) -> Suite:
 
 def _load_suite(settings: Settings) -> Suite:
     try:
-        return load_suite(settings.dq_dir, settings.dq_sql_dir)
+        return load_suite(settings.dq_dir, settings.dq_sql_dir, strict=False)
     except ConfigError as error:
         problem = str(error)
     pytest.fail(problem, pytrace=False)  # outside the handler: no "during handling" chain
@@ -48,18 +49,20 @@ def _load_suite(settings: Settings) -> Suite:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if metafunc.definition.originalname == "test_dq":
-        metafunc.parametrize("check_id", suite_of(metafunc.config).ids())
+        suite = suite_of(metafunc.config)
+        metafunc.parametrize("check_id", suite.ids() + [path.name for path in suite.broken])
 
 
 @pytest.fixture(scope="session")
 def dq_runner(db: psycopg.Connection, settings: Settings, request: pytest.FixtureRequest) -> Runner:
     """Shared by every dq test: each table is scanned once, for the selected rules only."""
+    suite = suite_of(request.config)
     selected = [
         item.callspec.params["check_id"]
         for item in request.session.items
         if getattr(item, "function", None) is test_dq
+        and item.callspec.params["check_id"] in suite.ids()
     ]
-    suite = suite_of(request.config)
     return Runner(
         db,
         suite,
@@ -70,11 +73,16 @@ def dq_runner(db: psycopg.Connection, settings: Settings, request: pytest.Fixtur
     )
 
 
-def test_dq(check_id: str, dq_runner: Runner, request: pytest.FixtureRequest, extras: list) -> None:
+def test_dq(check_id: str, request: pytest.FixtureRequest, extras: list) -> None:
+    suite = suite_of(request.config)
+    broken = {path.name: (path, problems) for path, problems in suite.broken.items()}
+    if check_id in broken:  # this file's rules do not run; every other file's do
+        report_problems(request, [rule_file_problem(*broken[check_id])])
+        return
+    dq_runner: Runner = request.getfixturevalue("dq_runner")
     result = dq_runner.result(check_id)
     attach(request, QUERIES, [asdict(query) for query in queries_of(result)])
     extras.append(pytest_html.extras.html(html_report(result)))
     if result.status in ("fail", "error", "warn"):
-        suite = suite_of(request.config)
         checked = next(c for c in (*suite.rules, *suite.custom) if c.id == check_id)
         report_problems(request, [dq_problem(checked, result, failure_text(result))])

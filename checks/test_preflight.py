@@ -1,8 +1,8 @@
 """Preflight: run on every pull request before anything touches the database.
 
 One test per item, so each is addressable by node id: every variable, connectivity, the server's
-version and time zone, each required extension, each migration file against the guard and the
-ledger, and the pending migrations.
+version and time zone, each required extension, each configured source (one authenticated
+request), each migration file against the guard and the ledger, and the pending migrations.
 """
 
 from __future__ import annotations
@@ -13,17 +13,19 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from etl.http import SourceError
+from etl.sources import CONNECTION, answers
 from selfheal.core.db import connect_target
 from selfheal.core.dsn import redact_dsn
 from selfheal.core.identifiers import quote_ident
 from selfheal.core.readonly import Reader, boundary
-from selfheal.core.settings import VARIABLES, Settings
+from selfheal.core.settings import KNOWN_SOURCES, VARIABLES, Settings, SettingsError
 from selfheal.core.shim import platform_gaps
 from selfheal.migrate.files import MigrationFile, MigrationFilesError, discover
 from selfheal.migrate.guard import GuardReport, check_migrations
 from selfheal.migrate.runner import MigrationPlan, read_ledger
 from selfheal.pytest_plugin.session import settings_of
-from selfheal.run.evidence import report_problems, warn
+from selfheal.run.evidence import attach, report_problems, warn
 from selfheal.run.problem import Problem, preflight_code
 
 pytestmark = pytest.mark.preflight
@@ -138,6 +140,20 @@ def test_read_only_boundary(
     found = boundary(db, settings.exposed_schemas)
     if found.role is None:
         warn(request, f"checks are kept read-only by their transactions only: {found.reason}")
+
+
+@pytest.mark.parametrize("source", KNOWN_SOURCES)
+def test_source_answers(source: str, settings: Settings, request: pytest.FixtureRequest) -> None:
+    """Each configured source answers one authenticated request (its first page, one row, of
+    the last hour): the status and latency are shown, never the token."""
+    if all(getattr(settings, attribute) is None for attribute in CONNECTION[source]):
+        pytest.skip(f"{source} is not configured (its base URL and token are unset)")
+    try:
+        seconds = answers(source, settings)
+    except (SettingsError, SourceError) as error:
+        _require(request, False, "source_unreachable", source, f"{source}: {error}")
+        return
+    attach(request, "selfheal.source", f"{source} answered in {seconds * 1000:.0f} ms")
 
 
 def test_migration_guard(migration_name: str, guard_report: GuardReport, request) -> None:

@@ -28,10 +28,11 @@ from pathlib import Path
 from etl import fake, progress
 from etl.http import RetryPolicy
 from etl.jobs import JobOptions, JobResult, job_name, run
+from etl.sources import CONNECTION
 from selfheal.core import logs
 from selfheal.core.db import DatabaseUnreachable
 from selfheal.core.embedded import ServerBinariesMissing
-from selfheal.core.settings import Settings, SettingsError
+from selfheal.core.settings import VARIABLES, Settings, SettingsError
 from selfheal.core.target import target_database
 
 EXIT_FAILED = 1
@@ -48,6 +49,14 @@ def _day(raw: str) -> date:
         return date.fromisoformat(raw)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{raw!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _job(raw: str) -> str:
+    """The job's name; on a typo, the names argparse prints are the known jobs."""
+    try:
+        return job_name(raw)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _non_negative(raw: str) -> float:
@@ -80,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The command's arguments, on its own parser or on `selfheal etl`'s."""
-    parser.add_argument("job", type=job_name, help="events, source-a, source-b, metrics or all")
+    parser.add_argument("job", type=_job, help="events, source-a, source-b, metrics or all")
     parser.add_argument(
         "--dry-run",
         action="store_true",
@@ -175,8 +184,40 @@ def main(argv: Sequence[str] | None = None, *, prepare: Prepare) -> int:
     return execute(args, settings, prepare)
 
 
+def usage_problem(args: argparse.Namespace, settings: Settings) -> str | None:
+    """Why the command cannot run as asked, said once: an empty window, or a source job whose
+    connection is not configured (on the embedded default, `--fake` serves local sources)."""
+    if args.since and args.until and args.since > args.until:
+        return (
+            f"--since {args.since} is after --until {args.until}: the window is empty; "
+            "give --since on or before --until"
+        )
+    if args.fake is not None:
+        return None
+    sources = [s for s in CONNECTION if args.job in (s, "all")]
+    missing = [
+        variable.name
+        for source in sources
+        for variable in VARIABLES
+        if variable.attribute in CONNECTION[source]
+        and getattr(settings, variable.attribute) is None
+    ]
+    if not missing:
+        return None
+    hint = (
+        ""
+        if settings.live
+        else ("; on the embedded default, `--fake SEED` serves the local fake sources instead")
+    )
+    return f"{', '.join(missing)} not set (needed by {', '.join(sources)}){hint}"
+
+
 def execute(args: argparse.Namespace, settings: Settings, prepare: Prepare) -> int:
     """Run the job the arguments name; print one summary line per job; return the exit code."""
+    problem = usage_problem(args, settings)
+    if problem:
+        print(f"etl {args.job}: {problem}", file=sys.stderr)
+        return EXIT_USAGE
     try:
         backfill = args.backfill or settings.run_backfill
         options = JobOptions(

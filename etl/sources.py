@@ -10,8 +10,9 @@ job deadline (in the client) stops a source that pages on with ever new data.
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -39,6 +40,36 @@ def client_for(
     base_url, token = settings.require(*CONNECTION[source])
     bearer = Secret(f"Bearer {token.reveal()}")
     return HttpClient(base_url, (AUTH_HEADER, bearer), policy, deadline=deadline)
+
+
+def _first_page(source: str, now: datetime) -> tuple[str, dict[str, Any]]:
+    """The smallest authenticated request of each source: one row of the last hour."""
+    hour_ago = now - timedelta(hours=1)
+    if source == "source_a":
+        day = now.date().isoformat()
+        return SOURCE_A_PATH, {"start_date": day, "end_date": day, "limit": 1}
+    if source == "source_b":
+        return SOURCE_B_PATH, {
+            "start": hour_ago.isoformat(),
+            "end": now.isoformat(),
+            "per_page": 1,
+            "page": 1,
+        }
+    return EVENTS_PATH, {"after": hour_ago.isoformat(), "until": now.isoformat(), "limit": 1}
+
+
+def answers(source: str, settings: Settings, timeout_seconds: float = 10.0) -> float:
+    """Seconds one authenticated request to `source` took (its first page, one row, of the last
+    hour). Raises SettingsError naming unset variables, or SourceError: one line, never the
+    token (the status the source answered, or why it did not)."""
+    policy = RetryPolicy(timeout_seconds=timeout_seconds, attempts=1, total_seconds=timeout_seconds)
+    client = client_for(source, settings, policy)
+    try:
+        started = time.monotonic()
+        client.get_json(*_first_page(source, datetime.now(UTC)))
+        return time.monotonic() - started
+    finally:
+        client.close()
 
 
 def _list(body: Any, field: str, path: str) -> list[Any]:

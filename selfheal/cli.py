@@ -13,6 +13,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from importlib import metadata
 from pathlib import Path
 
 from etl import cli as etl_cli
@@ -169,53 +170,109 @@ def cmd_ci(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+DESCRIPTION = (
+    "Verify and heal a PostgreSQL / Supabase data stack from the command line: apply and guard "
+    "migrations, write the additive delta a live database lacks, run the ETL and the executive "
+    "page, and let the doctor plan or apply remedies for the last run's failures. Without "
+    "SUPABASE_DB_URL every command acts on the embedded local PostgreSQL. The checks themselves "
+    "run with pytest: pytest, pytest -m preflight, ..."
+)
+# name -> (one-line help, one-paragraph description)
+COMMANDS = {
+    "migrate": (
+        "apply pending migrations to the target database",
+        "Apply the migration files the target's ledger does not list yet, in version order, "
+        "each in its own transaction with its ledger row. Refuses to start when an applied file "
+        "was edited; a failing file rolls back whole and stops the run.",
+    ),
+    "guard": (
+        "refuse destructive or non-idempotent migrations",
+        "Apply every migration file in a scratch database of the embedded server (never the "
+        "target) with sample rows in every table, and refuse what a file does to existing rows, "
+        "objects or access without a reviewed waiver: drops, rewrites, exposure, access loss, "
+        "loosened guarantees, and a second run that changes anything. Exit 1 on a refusal.",
+    ),
+    "delta": (
+        "write an additive migration of what the target lacks",
+        "Compare the target with the schema the migrations build and write a migration holding "
+        "only the additive statements the target lacks; what needs a person (a type change, an "
+        "extra object) is listed, never written.",
+    ),
+    "lock": (
+        "write the expected schema of the migrations to the lock",
+        "Build the schema the migrations create in a scratch database and write it to the "
+        "schema lock file that the schema checks compare the target with.",
+    ),
+    "doctor": (
+        "plan (or with --heal apply) remedies for the last run",
+        "Read the last run's failures (reports/exec/last_run.json) and plan a remedy for each "
+        "problem the doctor knows; with --heal apply them in transactions and re-check. Tickets "
+        "record what was tried.",
+    ),
+    "etl": (
+        "pull the sources and compute metrics (as `python -m etl`)",
+        etl_cli.__doc__ or "",
+    ),
+    "kpi": (
+        "write the executive page (reports/exec/kpi_*.md)",
+        "Write the executive page of the target: spend, conversions and cpa per day over the "
+        "last 30 days, with its chart (SVG) beside it. Reads the target read-only.",
+    ),
+    "ci": (
+        "show the last run on a GitHub Actions job: step summary and annotations",
+        "Append the last run's summary to the file $GITHUB_STEP_SUMMARY names and print one "
+        "GitHub annotation per failing check (and per warning), on the rule file, SQL file or "
+        "migration line it is about. Run it as a workflow's last step, on every outcome.",
+    ),
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="selfheal", description=__doc__)
+    parser = argparse.ArgumentParser(prog="selfheal", description=DESCRIPTION)
+    parser.add_argument("--version", action="version", version=f"selfheal {_version()}")
     logs.add_verbose_option(parser)
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = commands.add_parser("migrate", help="apply pending migrations to the target database")
+    def add(name: str, handler: Callable[..., int], **options) -> argparse.ArgumentParser:
+        summary, description = COMMANDS[name]
+        command = commands.add_parser(name, help=summary, description=description, **options)
+        command.set_defaults(handler=handler)
+        return command
+
+    p = add("migrate", cmd_migrate)
     p.add_argument("--dry-run", action="store_true", help="list pending migrations only")
-    p.set_defaults(handler=cmd_migrate)
 
-    p = commands.add_parser("target", help="act on the target database itself")
+    p = commands.add_parser(
+        "target",
+        help="act on the target database itself",
+        description="Act on the target database itself: `target prepare` adds, on a plain "
+        "PostgreSQL, the roles, auth functions and grants a Supabase project has, so that the "
+        "migrations and checks run there as they do on Supabase.",
+    )
     actions = p.add_subparsers(dest="action", required=True)
     prepare = actions.add_parser(
         "prepare", help="plain PostgreSQL: add the roles, auth functions and grants of Supabase"
     )
     prepare.set_defaults(handler=cmd_target_prepare)
 
-    p = commands.add_parser("guard", help="refuse destructive or non-idempotent migrations")
-    p.set_defaults(handler=cmd_guard)
-
-    p = commands.add_parser("delta", help="write an additive migration of what the target lacks")
+    add("guard", cmd_guard)
+    p = add("delta", cmd_delta)
     p.add_argument("--out", type=Path, help="migration file to write (default: stdout)")
-    p.set_defaults(handler=cmd_delta)
-
-    p = commands.add_parser("lock", help="write the expected schema of the migrations to the lock")
-    p.set_defaults(handler=cmd_lock)
-
-    p = commands.add_parser("doctor", help="plan (or with --heal apply) remedies for the last run")
+    add("lock", cmd_lock)
+    p = add("doctor", cmd_doctor)
     p.add_argument("--heal", action="store_true", help="apply the plan, then re-check")
-    p.set_defaults(handler=cmd_doctor)
-
-    p = commands.add_parser(
-        "etl",
-        help="pull the sources and compute metrics (as `python -m etl`)",
-        description=etl_cli.__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = add("etl", cmd_etl, formatter_class=argparse.RawDescriptionHelpFormatter)
     etl_cli.add_arguments(p)
-    p.set_defaults(handler=cmd_etl)
-
-    p = commands.add_parser("kpi", help="write the executive page (reports/exec/kpi_*.md)")
-    p.set_defaults(handler=cmd_kpi)
-
-    p = commands.add_parser(
-        "ci", help="show the last run on a GitHub Actions job: step summary and annotations"
-    )
-    p.set_defaults(handler=cmd_ci)
+    add("kpi", cmd_kpi)
+    add("ci", cmd_ci)
     return parser
+
+
+def _version() -> str:
+    try:
+        return metadata.version("selfheal")
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,17 +1,20 @@
 """The executive page: the daily metrics trend (spend, conversions, cpa) over the last 30 days.
 
-`selfheal kpi` (or `python -m selfheal.kpi`) writes `reports/exec/kpi_YYYY-MM-DD.md` and the chart beside it
-(`kpi_YYYY-MM-DD.svg`, drawn here: no plotting dependency). It reads the target read-only.
+`selfheal kpi` (or `python -m selfheal.kpi`) writes `reports/exec/kpi_YYYY-MM-DD.md` and the chart
+beside it (`kpi_YYYY-MM-DD.svg`, drawn with matplotlib: a panel per measure with its unit,
+gridlines, the days on the x-axis, partial days shaded). It reads the target read-only.
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from html import escape
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psycopg
 
@@ -19,6 +22,9 @@ from selfheal.core.db import DatabaseUnreachable, connect_target
 from selfheal.core.files import write_atomic
 from selfheal.core.settings import Settings, SettingsError
 from selfheal.core.target import target_database
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 DAYS = 30
 
@@ -50,70 +56,50 @@ def daily_trend(conn: psycopg.Connection, last_day: date, days: int = DAYS) -> l
     return [DayKpi(day, Decimal(spend), int(conversions)) for day, spend, conversions in rows]
 
 
+FIRST_LOADED = "SELECT min(metric_date) FROM public.daily_metrics"
+
+
+def partial_days(conn: psycopg.Connection, trend: list[DayKpi], today: date) -> frozenset[date]:
+    """Days whose numbers cover part of the day: today (still running) and the first day the
+    metrics hold (loading started during it)."""
+    first_loaded = conn.execute(FIRST_LOADED).fetchone()[0]
+    window = {d.day for d in trend}
+    return frozenset(day for day in (today, first_loaded) if day in window)
+
+
 # --- the chart: three panels sharing the day axis -----------------------------------------
-WIDTH, PANEL, GAP, LEFT, RIGHT, TOP = 760, 150, 40, 70, 20, 50
-# attribute, label, colour, number format of the axis
-SERIES = (
-    ("spend", "Spend", "#1f77b4", ",.2f"),
-    ("conversions", "Conversions", "#2ca02c", ",.0f"),
-    ("cpa", "CPA", "#d62728", ",.2f"),
-)
+def render_svg(trend: list[DayKpi], partial: frozenset[date] = frozenset(), zone: str = "") -> str:
+    from selfheal.core.charts import to_svg
+
+    return to_svg(chart(trend, partial, zone))
 
 
-def render_svg(trend: list[DayKpi]) -> str:
-    height = TOP + len(SERIES) * (PANEL + GAP)
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" '
-        f'viewBox="0 0 {WIDTH} {height}" font-family="sans-serif" font-size="11">',
-        f'<rect width="{WIDTH}" height="{height}" fill="white"/>',
-        f'<text x="{LEFT}" y="18" font-size="14">Daily metrics, last {len(trend)} days</text>',
+def chart(trend: list[DayKpi], partial: frozenset[date] = frozenset(), zone: str = "") -> Figure:
+    """Spend, conversions and cpa per day, one panel each (a day without cpa is a gap)."""
+    # matplotlib loads only when a chart is drawn, not whenever the plugin is imported.
+    from selfheal.core.charts import Series, daily_figure
+
+    series = [
+        Series("Spend", "currency units", [float(d.spend) for d in trend], decimals=2),
+        Series("Conversions", "per day", [d.conversions for d in trend]),
+        Series(
+            "CPA",
+            "currency units per conversion",
+            [None if d.cpa is None else float(d.cpa) for d in trend],
+            decimals=2,
+        ),
     ]
-    for index, (attribute, label, colour, number) in enumerate(SERIES):
-        values = [getattr(day, attribute) for day in trend]
-        parts += _panel(trend, values, (label, colour, number), TOP + index * (PANEL + GAP))
-    parts.append("</svg>")
-    return "\n".join(parts) + "\n"
-
-
-def _panel(trend: list[DayKpi], values: list, style: tuple[str, str, str], top: int) -> list[str]:
-    label, colour, number = style
-    known = [float(v) for v in values if v is not None]
-    high = max(known, default=0.0) or 1.0
-    plot_width = WIDTH - LEFT - RIGHT
-    step = plot_width / max(len(trend) - 1, 1)
-    bottom = top + PANEL
-
-    def y(value: float) -> float:
-        return bottom - value / high * PANEL
-
-    parts = [
-        f'<text x="{LEFT}" y="{top - 6}" font-weight="bold">{escape(label)}</text>',
-        f'<line x1="{LEFT}" y1="{bottom}" x2="{WIDTH - RIGHT}" y2="{bottom}" stroke="#999"/>',
-        f'<line x1="{LEFT}" y1="{top}" x2="{LEFT}" y2="{bottom}" stroke="#999"/>',
-        f'<text x="{LEFT - 6}" y="{top + 4}" text-anchor="end">{high:{number}}</text>',
-        f'<text x="{LEFT - 6}" y="{bottom}" text-anchor="end">0</text>',
-    ]
-    if trend:
-        parts.append(f'<text x="{LEFT}" y="{bottom + 14}">{trend[0].day:%b %d}</text>')
-        parts.append(
-            f'<text x="{WIDTH - RIGHT}" y="{bottom + 14}" text-anchor="end">{trend[-1].day:%b %d}</text>'
-        )
-    # A gap (no cpa on a day without conversions) breaks the line rather than dropping to 0.
-    segment: list[str] = []
-    for i, value in enumerate([*values, None]):
-        if value is not None:
-            segment.append(f"{LEFT + i * step:.1f},{y(float(value)):.1f}")
-            continue
-        if segment:
-            parts.append(
-                f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{" ".join(segment)}"/>'
-            )
-        segment = []
-    return parts
+    title = f"Daily metrics, last {len(trend)} days"
+    return daily_figure(title, [d.day for d in trend], series, partial, zone)
 
 
 # --- the page ------------------------------------------------------------------------------
-def render_page(trend: list[DayKpi], chart_name: str, generated: datetime) -> str:
+def render_page(
+    trend: list[DayKpi],
+    chart_name: str,
+    generated: datetime,
+    partial: frozenset[date] = frozenset(),
+) -> str:
     spend = sum((d.spend for d in trend), Decimal(0))
     conversions = sum(d.conversions for d in trend)
     cpa = f"{spend / conversions:,.2f}" if conversions else "n/a"
@@ -126,6 +112,11 @@ def render_page(trend: list[DayKpi], chart_name: str, generated: datetime) -> st
         "",
         f"![Spend, conversions and CPA per day]({chart_name})",
         "",
+        *(
+            [f"Shaded in the chart: partial days ({', '.join(map(str, sorted(partial)))})."] + [""]
+            if partial
+            else []
+        ),
         "| day | spend | conversions | cpa |",
         "| --- | ---: | ---: | ---: |",
     ]
@@ -138,11 +129,12 @@ def render_page(trend: list[DayKpi], chart_name: str, generated: datetime) -> st
 def write_kpi_page(conn: psycopg.Connection, reports_dir: Path, now: datetime) -> Path:
     """Write the chart and the page for the 30 days ending `now`'s date; returns the page."""
     trend = daily_trend(conn, now.date())
+    partial = partial_days(conn, trend, now.date())
     stem = f"kpi_{now:%Y-%m-%d}"
     exec_dir = reports_dir / "exec"
-    write_atomic(exec_dir / f"{stem}.svg", render_svg(trend))
+    write_atomic(exec_dir / f"{stem}.svg", render_svg(trend, partial, str(now.tzinfo or "")))
     page = exec_dir / f"{stem}.md"
-    write_atomic(page, render_page(trend, f"{stem}.svg", now))
+    write_atomic(page, render_page(trend, f"{stem}.svg", now, partial))
     return page
 
 
@@ -161,7 +153,15 @@ def run(settings: Settings, prog: str = "selfheal.kpi") -> int:
     return 0
 
 
-def main() -> int:
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m selfheal.kpi",
+        description="Write the executive page of the target database: spend, conversions and "
+        "cpa per day over the last 30 days, as reports/exec/kpi_YYYY-MM-DD.md with its chart "
+        "(SVG) beside it. Reads the target read-only (SUPABASE_DB_URL, else the embedded "
+        "default).",
+    )
+    parser.parse_args(argv)
     try:
         settings = Settings.from_env()
     except SettingsError as error:

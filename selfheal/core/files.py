@@ -6,6 +6,8 @@ import os
 import tempfile
 from pathlib import Path
 
+REPORT_MODE = 0o644  # readable by everyone, as a report or ticket is meant to be
+
 
 def write_atomic(path: Path, text: str) -> None:
     """Write to a temporary file beside `path`, then rename: readers never see half a file."""
@@ -13,4 +15,5 @@ def write_atomic(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(text)
+    os.chmod(tmp, REPORT_MODE)  # mkstemp makes it private (0600)
     os.replace(tmp, path)

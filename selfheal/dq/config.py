@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -72,6 +72,8 @@ class _Problem(Exception):
 class Suite:
     rules: tuple[Rule, ...] = ()
     custom: tuple[CustomCheck, ...] = ()
+    # Loaded leniently: each file with problems (left out of the suite) -> its problems.
+    broken: dict[Path, tuple[str, ...]] = field(default_factory=dict)
 
     def ids(self) -> list[str]:
         return [rule.id for rule in self.rules] + [check.id for check in self.custom]
@@ -98,7 +100,8 @@ class _Entry:
             return default
         value = self.values[key]
         if not isinstance(value, kind) or isinstance(value, bool) and bool not in _tuple(kind):
-            raise _Problem(self.key(key), f"expected {_names(kind)}, got {value!r}")
+            hint = _unquote_hint(key, value, kind)
+            raise _Problem(self.key(key), f"expected {_names(kind)}, got {value!r}{hint}")
         return value
 
     def required(self, key: str, kind: type | tuple[type, ...]) -> Any:
@@ -129,6 +132,30 @@ class _Entry:
 
 def _tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
     return kind if isinstance(kind, tuple) else (kind,)
+
+
+_KINDS_IN_WORDS = {
+    "int": "a number",
+    "float": "a number",
+    "date": "a date",
+    "datetime": "a date and time",
+    "time": "a time",
+    "bool": "true or false",
+}
+
+
+def _unquote_hint(key: str, value: Any, kind: type | tuple[type, ...]) -> str:
+    """What to write instead when a value of the wanted type was written as a string."""
+    if not isinstance(value, str) or str in _tuple(kind):
+        return ""
+    try:
+        parsed = tomllib.loads(f"v = {value.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        return ""
+    if not isinstance(parsed, kind) or isinstance(parsed, str):
+        return ""
+    what = _KINDS_IN_WORDS.get(type(parsed).__name__, type(parsed).__name__)
+    return f"; drop the quotes for {what}: {key} = {value.strip()}"
 
 
 def _names(kind: type | tuple[type, ...]) -> str:
@@ -421,23 +448,47 @@ def _duplicates(suite: Suite) -> list[str]:
     return problems
 
 
-def load_suite(rules_dir: Path, sql_dir: Path | None = None) -> Suite:
-    """Every rule of `rules_dir/*.toml` and check of `sql_dir/*.sql`; ConfigError if any is bad."""
+def load_suite(rules_dir: Path, sql_dir: Path | None = None, *, strict: bool = True) -> Suite:
+    """Every rule of `rules_dir/*.toml` and check of `sql_dir/*.sql`; ConfigError if any is bad.
+
+    Not `strict`: a file with problems is left out and listed in `Suite.broken` with them, so
+    the other files' rules still run (ConfigError only for a problem no file owns).
+    """
     if not rules_dir.is_dir():
         raise ConfigError([f"{rules_dir}: the rules folder does not exist"])
+    rule_paths = sorted(rules_dir.glob("*.toml"))
+    sql_paths = sorted(sql_dir.glob("*.sql")) if sql_dir and sql_dir.is_dir() else []
+    suite, problems = _load(rule_paths, sql_paths)
+    if not problems:
+        return suite
+    if strict:
+        raise ConfigError(problems)
+    broken = {
+        path: owned
+        for path in rule_paths + sql_paths
+        if (owned := tuple(p for p in problems if p.startswith(f"{path}:")))
+    }
+    unowned = [p for p in problems if not any(p in owned for owned in broken.values())]
+    if unowned:
+        raise ConfigError(unowned)
+    kept, problems = _load(
+        [p for p in rule_paths if p not in broken], [p for p in sql_paths if p not in broken]
+    )
+    if problems:
+        raise ConfigError(problems)
+    return replace(kept, broken=broken)
+
+
+def _load(rule_paths: list[Path], sql_paths: list[Path]) -> tuple[Suite, list[str]]:
+    """The suite of these files, and their problems (empty when all are good)."""
     problems: list[str] = []
-    rules = [
-        rule for path in sorted(rules_dir.glob("*.toml")) for rule in load_rule_file(path, problems)
-    ]
-    custom_paths = sorted(sql_dir.glob("*.sql")) if sql_dir and sql_dir.is_dir() else []
+    rules = [rule for path in rule_paths for rule in load_rule_file(path, problems)]
     custom = [
-        check for path in custom_paths if (check := load_custom_file(path, problems)) is not None
+        check for path in sql_paths if (check := load_custom_file(path, problems)) is not None
     ]
     schemas = checked_schemas(tuple(rules), tuple(custom))
     suite = Suite(
         vet_rules(tuple(rules), schemas, problems), vet_custom(tuple(custom), schemas, problems)
     )
     problems += _duplicates(suite)
-    if problems:
-        raise ConfigError(problems)
-    return suite
+    return suite, problems

@@ -109,6 +109,21 @@ CREATE FUNCTION selfheal_guard.mark(statement int) RETURNS void LANGUAGE sql AS 
   INSERT INTO selfheal_guard.log (kind, object, classid, objid)
   SELECT 'activity', statement::text, 'pg_class'::regclass, rel FROM changed;
 $$;
+-- Each statement in a subtransaction of its own, in order: the error of each that failed.
+CREATE FUNCTION selfheal_guard.run_each(statements text[])
+RETURNS TABLE (n int, error text) LANGUAGE plpgsql AS $$
+BEGIN
+  FOR i IN 1 .. coalesce(array_length(statements, 1), 0) LOOP
+    n := i;
+    error := NULL;
+    BEGIN
+      EXECUTE statements[i];
+    EXCEPTION WHEN OTHERS THEN
+      error := SQLERRM;
+    END;
+    RETURN NEXT;
+  END LOOP;
+END $$;
 CREATE FUNCTION selfheal_guard.on_remove() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   INSERT INTO selfheal_guard.log (kind, object, classid, objid)

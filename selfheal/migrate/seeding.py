@@ -20,8 +20,6 @@ from graphlib import CycleError, TopologicalSorter
 import psycopg
 from psycopg import sql
 
-from selfheal.core.text import first_line
-
 ROWS = 200  # per table; a few hundred is enough to see any change to rows
 _POOL = 4  # candidate rows generated per row kept, before constraints filter them
 
@@ -260,11 +258,13 @@ def _candidates(table: Table, start: int, count: int, parents: dict[int, int]) -
         rows = parents.get(fk.parent_oid, 0)
         if rows == 0 or fk.parent_oid == table.oid:
             continue
-        # Row number g takes the parent row numbered g % rows (in physical order): one join.
+        # Row number g takes the parent row numbered g % its row count (in physical order), as
+        # the parent holds its rows when the INSERT runs: one join.
         joins.append(
             sql.SQL(
                 "LEFT JOIN (SELECT {cols}, row_number() OVER (ORDER BY ctid) - 1 AS selfheal_guard_n "
-                "FROM {parent}) {alias} ON {alias}.selfheal_guard_n = {g} % {rows}"
+                "FROM {parent}) {alias} "
+                "ON {alias}.selfheal_guard_n = {g} % (SELECT nullif(count(*), 0) FROM {parent})"
             ).format(
                 cols=sql.SQL(", ").join(
                     sql.SQL("{} AS {}").format(
@@ -274,7 +274,6 @@ def _candidates(table: Table, start: int, count: int, parents: dict[int, int]) -
                 ),
                 parent=sql.Identifier(*fk.parent),
                 g=g,
-                rows=sql.Literal(rows),
                 alias=sql.Identifier(f"selfheal_guard_fk{index}"),
             )
         )
@@ -380,21 +379,27 @@ def row_counts(conn: psycopg.Connection, oids: list[int]) -> dict[int, int]:
 def seed(
     conn: psycopg.Connection, skip: list[int], known_rows: dict[int, int], rows: int = ROWS
 ) -> SeedResult:
-    """Seed every table not in `skip`, in foreign-key order, in one transaction."""
+    """Seed every table not in `skip`, in foreign-key order, in one transaction and one round
+    trip (`selfheal_guard.run_each` runs each table's INSERT in a subtransaction of its own)."""
     result = SeedResult()
     with conn.transaction():
         result.tables = read_tables(conn, skip)
         if not result.tables:
             return result
         conn.execute("SET LOCAL session_replication_role = replica")
+        # Which parents will hold rows: those that have some, and those seeded here.
         parents = {**known_rows, **row_counts(conn, list(result.tables))}
+        inserts: list[tuple[Table, str]] = []
         for table in _order(result.tables):
             try:
-                with conn.transaction():
-                    landed = conn.execute(insert_query(table, 1, rows, parents)).rowcount
-                parents[table.oid] = parents.get(table.oid, 0) + landed
+                inserts.append((table, insert_query(table, 1, rows, parents).as_string(conn)))
+                parents[table.oid] = parents.get(table.oid, 0) + 1
             except CannotSeed as reason:
                 result.problems.append((table.label, str(reason)))
-            except psycopg.Error as error:
-                result.problems.append((table.label, first_line(error)))
+        outcomes = conn.execute(
+            "SELECT error FROM selfheal_guard.run_each(%s::text[])", ([q for _, q in inserts],)
+        ).fetchall()
+        for (table, _), (error,) in zip(inserts, outcomes, strict=True):
+            if error:
+                result.problems.append((table.label, error))
     return result

@@ -7,6 +7,7 @@ A new rule kind, lint or health check needs nothing here: its code follows from 
 from __future__ import annotations
 
 from dataclasses import asdict
+from pathlib import Path
 
 from selfheal.core.identifiers import qualified, quote_ident
 from selfheal.dq.rules import CustomCheck, Rule
@@ -15,6 +16,7 @@ from selfheal.health.model import Check, HealthFinding, HealthResult
 from selfheal.rls.lints import LintFinding
 from selfheal.run.problem import (
     DQ_CUSTOM,
+    DQ_RULE_FILE,
     SCHEMA_MISSING,
     Evidence,
     Problem,
@@ -98,6 +100,17 @@ def dq_problem(checked: Rule | CustomCheck, result: CheckResult, text: str) -> P
             queries=tuple(queries_of(result)),
             seconds=sum(q.seconds for q in result.queries),
         ),
+    )
+
+
+def rule_file_problem(path: Path, problems: tuple[str, ...]) -> Problem:
+    """A rule file (or custom SQL file) that cannot be read: its rules do not run, the other
+    files' rules do. Each line names the file, the table and the key."""
+    return Problem(
+        DQ_RULE_FILE,
+        str(path),
+        f"{path.name} is not used: " + "; ".join(problems),
+        remediation=f"fix the key(s) named in {path}; every other rule file ran",
     )
 
 

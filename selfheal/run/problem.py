@@ -40,6 +40,7 @@ RLS_CLAIMS = "rls.claims_grant_access"
 RLS_WRITE = "rls.write_not_refused"
 RLS_PROBE_UNAVAILABLE = "rls.probe_unavailable"
 DQ_CUSTOM = "dq.custom"
+DQ_RULE_FILE = "dq.rule_file"  # a rule file (or custom SQL file) that cannot be read
 MIGRATIONS_PENDING = "migrations.still_pending"
 ETL_SOURCE_FAILED = "etl.source_failed"
 ETL_ROWS_QUARANTINED = "etl.rows_quarantined"

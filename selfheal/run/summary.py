@@ -144,14 +144,18 @@ def render_summary(run: Run, target: str) -> str:
                 f"| {markdown_cell(h.detail)} |"
             )
     if run.changes is not None:
-        lines += ["", "## Tickets", ""]
-        for label, tickets in (
-            ("opened", run.changes.opened),
-            ("reopened", run.changes.reopened),
-            ("updated", run.changes.updated),
-            ("resolved", run.changes.resolved),
-        ):
-            lines += [f"- {label}: `{t.filename}` {t.title}" for t in tickets]
+        changed = [
+            f"- {label}: `{t.filename}` {t.title}"
+            for label, tickets in (
+                ("opened", run.changes.opened),
+                ("reopened", run.changes.reopened),
+                ("updated", run.changes.updated),
+                ("resolved", run.changes.resolved),
+            )
+            for t in tickets
+        ]
+        if changed:  # an empty section is left out
+            lines += ["", "## Tickets", "", *changed]
     return "\n".join(lines) + "\n"
 
 

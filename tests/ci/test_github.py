@@ -108,6 +108,7 @@ def test_step_summary_and_annotations_of_a_run(tmp_path):
     written = summary.read_text()
     assert written.startswith("earlier step\n# Run summary 2026-12-01")
     assert "| dq |" in written and "3 failed" in written
+    assert "## Tickets" not in written  # no ticket changed: the empty section is left out
     by_title = {c.split("title=", 1)[1].split("::", 1)[0]: c for c in commands}
     dq = by_title["dq%3A checks/test_dq.py%3A%3Atest_dq[events.accepted_values.user_id]"]
     assert dq.startswith("::error file=checks/dq/events.toml,line=11,title=")

@@ -241,3 +241,24 @@ def test_names_unknown_to_the_live_catalog(
 def test_top_level_type_errors_name_the_key(tmp_path: Path) -> None:
     found = problems(tmp_path, 'table = "t"\nwhere = 3')
     assert found == [f"{tmp_path / 'dq' / 't.toml'}: where: expected str, got 3"]
+
+
+@pytest.mark.parametrize(
+    ("rules", "expected"),
+    [
+        (
+            '[between]\ncolumn = "occurred_at"\nmin = "2000-01-01"\n',
+            "between.min: expected int or float or date or datetime, got '2000-01-01'; "
+            "drop the quotes for a date: min = 2000-01-01",
+        ),
+        (
+            '[row_count]\nmin = "5"\n',
+            "row_count.min: expected int, got '5'; drop the quotes for a number: min = 5",
+        ),
+        ('[row_count]\nmin = "five"\n', "row_count.min: expected int, got 'five'"),
+    ],
+    ids=["quoted-date", "quoted-number", "not-a-number"],
+)
+def test_a_value_of_the_wrong_type_says_what_to_write(tmp_path, rules, expected):
+    (problem,) = problems(tmp_path, 'table = "events"\n' + rules)
+    assert problem.endswith(expected)

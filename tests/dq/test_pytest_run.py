@@ -109,13 +109,17 @@ def test_k_selection_scans_only_the_selected_rules(tmp_path: Path, loaded_db: st
     assert '"k" IS NULL' not in queries and "ALL(" not in queries
 
 
-def test_bad_rule_file_is_one_collection_error_without_traceback(tmp_path: Path) -> None:
+def test_a_bad_rule_file_is_one_failing_test_and_every_other_file_still_runs(
+    tmp_path: Path, loaded_db: str
+) -> None:
     rules = 'table = "t"\n[freshness]\ncolumn = "ts"\nwarn_after = "a day"\n'
-    run = run_dq(tmp_path, "host=127.0.0.1 port=1 dbname=unused", rules)
-    assert run.returncode == 2
+    run = run_dq(tmp_path, loaded_db, rules)
+    assert run.returncode == 1, run.stdout + run.stderr
     out = run.stdout
+    assert "FAILED checks/test_dq.py::test_dq[t.toml]" in out
     assert f"{tmp_path / 'dq' / 't.toml'}: table t: freshness.warn_after: bad duration" in out
-    assert "1 error" in out
+    assert "FAILED checks/test_dq.py::test_dq[t.sql.big]" in out  # the SQL file's check ran
+    assert "2 failed" in out and "error" not in out.splitlines()[-1]
     assert "Traceback" not in out and "During handling" not in out
 
 

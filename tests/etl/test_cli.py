@@ -3,6 +3,7 @@ concurrent runs, and a run killed mid-load (SIGKILL) that converges when re-run.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 from datetime import timedelta
@@ -177,3 +178,58 @@ def test_selfheal_etl_is_the_same_command(migrated_db, fakes):
     assert done.stdout.startswith("source_a: ") and "[dry-run]" in done.stdout
     usage = subprocess.run([*selfheal_etl, "nope"], env=env, capture_output=True, text=True)
     assert usage.returncode == 2 and "usage: selfheal etl" in usage.stderr
+
+
+def _without_sources(env: dict[str, str]) -> dict[str, str]:
+    names = ("_BASE_URL", "_TOKEN")
+    return {k: v for k, v in env.items() if not k.endswith(names) and k != "SUPABASE_DB_URL"}
+
+
+def test_a_typo_in_the_job_lists_the_jobs():
+    done = etl(_without_sources(dict(os.environ)), "event")
+    assert done.returncode == 2
+    assert "unknown job 'event'; known: events, source_a, source_b, metrics, all" in done.stderr
+
+
+def test_an_inverted_window_is_a_usage_error():
+    done = etl(dict(os.environ), "all", "--since", "2026-11-20", "--until", "2026-11-10")
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.strip() == (
+        "etl all: --since 2026-11-20 is after --until 2026-11-10: the window is empty; "
+        "give --since on or before --until"
+    )
+
+
+def test_a_missing_source_setting_is_named_once_with_the_fake_sources_as_the_way_out():
+    done = etl(_without_sources(dict(os.environ)), "events")
+    assert done.returncode == 2 and done.stdout == ""
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("etl events: ") and "not set (needed by events)" in line
+    assert line.count("EVENTS_BASE_URL") == 1 and line.count("EVENTS_SOURCE_TOKEN") == 1
+    assert "--fake SEED" in line
+    everything = etl(_without_sources(dict(os.environ)), "all")
+    assert everything.returncode == 2
+    assert everything.stderr.count("SOURCE_A_BASE_URL") == 1
+
+
+def _preflight_sources(env: dict[str, str], reports) -> subprocess.CompletedProcess:
+    command = [ETL_COMMAND[0], "-m", "pytest", "-m", "preflight", "-k", "test_source_answers"]
+    command += ["-p", "no:cacheprovider", "-q", f"--html={reports}/r.html"]
+    folders = {"SELFHEAL_REPORTS_DIR": str(reports), "SELFHEAL_BACKLOG_DIR": str(reports / "bl")}
+    return subprocess.run(
+        command, env=env | folders, capture_output=True, text=True, timeout=WAIT_SECONDS * 3
+    )
+
+
+def test_preflight_asks_each_configured_source_once_and_never_shows_its_token(
+    migrated_db, fakes, tmp_path
+):
+    env = fake_env(fakes, migrated_db)
+    answered = _preflight_sources(env, tmp_path / "ok")
+    assert "3 passed" in answered.stdout, answered.stdout[-2000:]
+    wrong = env | {"GENERIC_SOURCE_A_TOKEN": "s3cret-wrong-token"}
+    refused = _preflight_sources(wrong, tmp_path / "refused")
+    assert refused.returncode == 1
+    assert "FAILED checks/test_preflight.py::test_source_answers[source_a]" in refused.stdout
+    assert "HTTP 401" in refused.stdout
+    assert "s3cret-wrong-token" not in refused.stdout + refused.stderr

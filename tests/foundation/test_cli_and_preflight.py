@@ -206,3 +206,21 @@ def test_a_password_with_reserved_characters_appears_in_no_output(tmp_path, url)
     assert "Traceback" not in cli.stderr
     refused = "?" not in url  # a URL libpq would mis-split is refused, naming its variable
     assert ("SUPABASE_DB_URL" in cli.stderr and "percent-encode" in cli.stderr) == refused
+
+
+def test_version_and_a_paragraph_of_help_per_command():
+    version = _selfheal("--version")
+    assert version.returncode == 0 and version.stdout.strip() == "selfheal 0.1.0"
+    top = _selfheal("--help")
+    assert "`" not in top.stdout.split("positional arguments")[0]  # no docstring markup
+    for command in ("migrate", "guard", "delta", "lock", "doctor", "kpi", "ci"):
+        shown = _selfheal(command, "--help").stdout
+        paragraph = shown.split("\n\n")[1]
+        assert len(paragraph.split()) >= 15, (command, shown)
+
+
+def test_every_report_file_is_readable_by_everyone(tmp_path):
+    from selfheal.core.files import write_atomic
+
+    write_atomic(tmp_path / "exec" / "page.md", "# page\n")
+    assert (tmp_path / "exec" / "page.md").stat().st_mode & 0o777 == 0o644

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
@@ -12,7 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from selfheal.core.db import connect
-from selfheal.kpi import DayKpi, daily_trend, render_svg, write_kpi_page
+from selfheal.kpi import DayKpi, chart, daily_trend, render_svg, write_kpi_page
 
 TODAY = date(2026, 11, 25)
 
@@ -43,11 +44,36 @@ def test_trend_fills_every_day_and_sums_sources(migrated_db):
     assert sum(d.spend for d in trend) == Decimal("22.00")
 
 
-def test_cpa_line_breaks_on_days_without_conversions():
-    trend = [DayKpi(date(2026, 11, d), Decimal(10), c) for d, c in [(1, 1), (2, 0), (3, 2), (4, 2)]]
-    svg = render_svg(trend)
-    # spend and conversions: one line each; cpa: two pieces around the gap on day 2
-    assert svg.count("<polyline") == 4
+def test_chart_has_labelled_axes_gridlines_and_one_point_per_day():
+    trend = [
+        DayKpi(date(2026, 11, d), Decimal(10), c)
+        for d, c in [(1, 1), (2, 0), (3, 2), (4, 2)] + [(d, 1) for d in range(5, 31)]
+    ]
+    figure = chart(trend, frozenset({date(2026, 11, 30)}), "America/Toronto")
+    spend, conversions, cpa = figure.axes
+    assert [ax.get_ylabel() for ax in figure.axes] == [
+        "Spend\n(currency units)",
+        "Conversions\n(per day)",
+        "CPA\n(currency units per conversion)",
+    ]
+    assert cpa.get_xlabel() == "day (America/Toronto)"
+    for ax in figure.axes:
+        line = ax.get_lines()[0]
+        assert list(line.get_xdata()) == [d.day for d in trend]  # one point per day
+        assert ax.xaxis.get_gridlines()[0].get_visible()
+        assert ax.yaxis.get_gridlines()[0].get_visible()
+    cpa_values = cpa.get_lines()[0].get_ydata()
+    assert math.isnan(cpa_values[1]) and cpa_values[0] == 10  # no cpa without conversions: a gap
+    # the partial day is drawn hollow on each panel
+    assert [list(ax.get_lines()[1].get_xdata()) for ax in figure.axes] == [[date(2026, 11, 30)]] * 3
+
+
+def test_svg_keeps_its_labels_as_text():
+    trend = [DayKpi(date(2026, 11, d), Decimal(d), d % 3) for d in range(1, 31)]
+    svg = render_svg(trend, frozenset({date(2026, 11, 1)}), "UTC")
+    assert svg.lstrip().startswith("<?xml") and "<svg" in svg
+    for label in ("Spend", "(currency units)", "Conversions", "CPA", "day (UTC)", "partial day"):
+        assert f">{label}<" in svg or f"{label}</text>" in svg
 
 
 def test_page_and_chart_are_written(migrated_db, tmp_path):
@@ -58,7 +84,8 @@ def test_page_and_chart_are_written(migrated_db, tmp_path):
     text = page.read_text()
     assert "total spend: 12.00; conversions: 4; cpa: 3.00" in text
     assert "![Spend, conversions and CPA per day](kpi_2026-11-25.svg)" in text
-    assert (tmp_path / "exec" / "kpi_2026-11-25.svg").read_text().startswith("<svg")
+    assert "partial days (2026-11-25)" in text  # today, still running, and the first day loaded
+    assert "<svg" in (tmp_path / "exec" / "kpi_2026-11-25.svg").read_text()
 
 
 def test_command_line_reports_an_unreachable_database_without_its_password(tmp_path):
@@ -86,3 +113,18 @@ def test_command_line_writes_the_page_for_today(migrated_db, tmp_path, command):
     [page] = (tmp_path / "exec").glob("kpi_*.md")
     assert f"executive page: {page}" in result.stdout
     assert page.with_suffix(".svg").exists()
+
+
+def test_help_describes_the_command_and_writes_nothing(tmp_path):
+    env = {**os.environ, "SELFHEAL_REPORTS_DIR": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-m", "selfheal.kpi", "--help"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0
+    assert "usage: python -m selfheal.kpi" in result.stdout
+    assert "spend, conversions and cpa per day" in " ".join(result.stdout.split())
+    assert not list(tmp_path.iterdir())

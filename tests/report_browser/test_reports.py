@@ -140,7 +140,12 @@ def test_executive_page_has_the_30_day_chart(run, render):
     assert svg.tag == "{http://www.w3.org/2000/svg}svg"
     labels = [t.text for t in svg.iter("{http://www.w3.org/2000/svg}text")]
     assert {"Spend", "Conversions", "CPA"} <= set(labels)
-    assert len(list(svg.iter("{http://www.w3.org/2000/svg}polyline"))) >= 3
+    drawn = {
+        group.get("id")
+        for group in svg.iter("{http://www.w3.org/2000/svg}g")
+        if group.find("{http://www.w3.org/2000/svg}path") is not None
+    }
+    assert {"series-Spend", "series-Conversions", "series-CPA"} <= drawn  # a line per measure
     assert render(chart).console == []
 
 
