@@ -22,7 +22,7 @@ from selfheal.rls.probes import (
     write_violations,
 )
 from selfheal.run.evidence import report_problems, warn
-from selfheal.run.findings import lint_problem
+from selfheal.run.findings import exposure_problem, lint_problem, schema_problem
 from selfheal.run.problem import (
     RLS_ACCESS,
     RLS_CLAIMS,
@@ -30,16 +30,23 @@ from selfheal.run.problem import (
     RLS_WRITE,
     Problem,
 )
+from selfheal.schema.diff import Drift
+from selfheal.schema.restore import root_of
 
 pytestmark = pytest.mark.rls
 
 
-def _access_problem(code: str, table_access, violations) -> list[Problem]:
-    """Violations of one table's declared access as one problem about the table."""
+def _access_problem(code: str, table_access, violations, schema_diff) -> list[Problem]:
+    """Violations of one table's declared access as one problem about the table, or, when the
+    table's schema holds exposures (a policy, a grant, RLS unlike the lock), those: the cause,
+    one ticket each."""
     __tracebackhide__ = True
     if not violations:
         return []
     about = qualified(table_access.schema, table_access.table)
+    causes = [e for e in schema_diff.exposures if root_of(e.obj) == about]
+    if causes:
+        return [exposure_problem(e) if isinstance(e, Drift) else schema_problem(e) for e in causes]
     message = "\n".join(v.message for v in violations)
     fix = f"make the policies of {about} match checks/rls_access.toml (or correct the declaration)"
     return [Problem(code, about, message, remediation=fix)]
@@ -49,13 +56,31 @@ def _created_by_migrations(expected) -> set[tuple]:
     return {(o.kind, o.key) for o in expected.objects()}
 
 
-def test_lint(request, lint_results, lint_target, expected):
+# Lints whose finding a schema difference of the same object causes, and that difference's field.
+CAUSED_BY_SCHEMA = {
+    "rls_disabled_in_public": "rls_enabled",
+    "policy_exists_rls_disabled": "rls_enabled",
+}
+
+
+def _problem(finding, schema_diff) -> Problem:
+    """A lint finding, or the schema difference that causes it (one ticket per root cause)."""
+    field = CAUSED_BY_SCHEMA.get(finding.lint)
+    causes = [
+        d
+        for d in schema_diff.differing
+        if (d.obj.kind, d.obj.key, d.field) == (finding.obj.kind, finding.obj.key, field)
+    ]
+    return schema_problem(causes[0]) if causes else lint_problem(finding)
+
+
+def test_lint(request, lint_results, lint_target, expected, schema_diff):
     """One lint on one object the migrations create (grouped: on all of them)."""
     name, obj = lint_target
     findings, _ = lint_results
     wanted = {(obj.kind, obj.key)} if obj is not None else _created_by_migrations(expected)
     chosen = [f for f in findings if f.lint == name and (f.obj.kind, f.obj.key) in wanted]
-    report_problems(request, map(lint_problem, chosen))
+    report_problems(request, [_problem(f, schema_diff) for f in chosen])
 
 
 def test_lint_objects_no_migration_creates(request, lint_results, expected):
@@ -73,9 +98,12 @@ def test_no_stale_waivers(request, lint_results):
 
 
 @pytest.fixture
-def table_baseline(request, db, table_access):
-    """What the table holds. A probe that cannot run (no table, a missing role, no membership)
-    fails here in one line: seeing no rows is no proof when nothing could look."""
+def table_baseline(request, db, table_access, live_snapshot):
+    """What the table holds. A probe that cannot run (a missing role, no membership) fails here
+    in one line: seeing no rows is no proof when nothing could look. A table missing (or
+    renamed) is the schema checks' one problem (one ticket per root cause): skipped here."""
+    if live_snapshot.table(table_access.schema, table_access.table) is None:
+        pytest.skip(f"{table_access.label} does not exist: the schema checks say why")
     try:
         return baseline(db, table_access)
     except ProbeUnavailable as error:
@@ -84,7 +112,7 @@ def table_baseline(request, db, table_access):
         report_problems(request, [problem])
 
 
-def test_rls_access_exact(request, db, table_access, table_baseline):
+def test_rls_access_exact(request, db, table_access, table_baseline, schema_diff):
     """anon, authenticated users (each owner, a stranger) and service_role see exactly what the
     declaration allows, never another user's rows."""
     if table_baseline.total == 0:
@@ -93,26 +121,27 @@ def test_rls_access_exact(request, db, table_access, table_baseline):
             f"{table_access.label} is empty: the access probe proves little until rows are loaded",
         )
     violations = exact_violations(db, table_access, table_baseline)
-    report_problems(request, _access_problem(RLS_ACCESS, table_access, violations))
+    report_problems(request, _access_problem(RLS_ACCESS, table_access, violations, schema_diff))
 
 
 @settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(data=st.data())
-def test_rls_claims_grant_nothing(request, db, table_access, table_baseline, data):
+def test_rls_claims_grant_nothing(request, db, table_access, table_baseline, schema_diff, data):
     """Missing, malformed or escalating claims ("role": "service_role" in an authenticated
     session) never show more than the declaration allows."""
     text = data.draw(claims(list(table_baseline.by_owner)), label="claims")
     role = data.draw(st.sampled_from(["authenticated", "anon"]), label="role")
     violation = claims_violation(db, table_access, table_baseline, role, text)
     report_problems(
-        request, _access_problem(RLS_CLAIMS, table_access, [violation] if violation else [])
+        request,
+        _access_problem(RLS_CLAIMS, table_access, [violation] if violation else [], schema_diff),
     )
 
 
 def test_rls_writes_refused(
-    request, target_dsn, settings, live_snapshot, table_access, table_baseline
+    request, target_dsn, settings, live_snapshot, table_access, table_baseline, schema_diff
 ):
     """With --rls-write-probes: a stranger's INSERT (of a row owned by another user), UPDATE and
     DELETE change nothing; every probe is rolled back."""
@@ -121,4 +150,4 @@ def test_rls_writes_refused(
     columns = live_snapshot.columns_of(table_access.schema, table_access.table)
     with connect_target(target_dsn, settings) as conn:
         violations = write_violations(conn, table_access, columns)
-    report_problems(request, _access_problem(RLS_WRITE, table_access, violations))
+    report_problems(request, _access_problem(RLS_WRITE, table_access, violations, schema_diff))

@@ -10,7 +10,7 @@ import pytest
 
 from selfheal.catalog import CatalogObject
 from selfheal.run.evidence import report_problems, warn
-from selfheal.run.findings import schema_problem
+from selfheal.run.findings import exposure_problem, schema_problem
 from selfheal.run.problem import Problem, preflight_code
 from selfheal.schema import SchemaDiff
 from selfheal.schema.lock import lock_problem
@@ -24,7 +24,9 @@ def _verify(
 ) -> None:
     __tracebackhide__ = True
     found = schema_diff.problems_within(obj) if whole else schema_diff.problems_for(obj)
-    report_problems(request, [schema_problem(problem) for problem in found])
+    # Problems sharing a root cause (a missing or renamed table) are that one problem.
+    causes = {id(cause): cause for cause in map(schema_diff.cause_of, found)}
+    report_problems(request, [schema_problem(cause) for cause in causes.values()])
 
 
 @pytest.mark.catalog("schemas")
@@ -79,8 +81,20 @@ def test_grant(request, schema_diff, expected_object):
     _verify(request, schema_diff, expected_object)
 
 
+@pytest.mark.catalog("default_privileges")
+def test_default_privilege(request, schema_diff, expected_object):
+    _verify(request, schema_diff, expected_object)
+
+
+def test_no_undeclared_access(request, schema_diff):
+    """A permissive policy or an API role's grant that no migration creates is an exposure."""
+    drifted = [d for d in schema_diff.drift if d.exposure]
+    report_problems(request, [exposure_problem(d) for d in drifted])
+
+
 def test_drift(request, schema_diff):
-    """Drift is shown (a warning and the summary section), never a failure."""
+    """Drift is shown (a warning and the summary section), never a failure (but exposures are
+    failures of their own check)."""
     if schema_diff.drift:
         warn(
             request,

@@ -96,7 +96,14 @@ class EnumType(CatalogObject):
 @dataclass(frozen=True)
 class Function(CatalogObject):
     kind: ClassVar[str] = "function"
-    COMPARED: ClassVar[tuple[str, ...]] = ("security_definer", "config", "result", "body")
+    COMPARED: ClassVar[tuple[str, ...]] = (
+        "security_definer",
+        "config",
+        "result",
+        "body",
+        "owner",
+        "acl",
+    )
     schema: str
     name: str
     arguments: str  # identity arguments, e.g. "rows jsonb"
@@ -105,6 +112,8 @@ class Function(CatalogObject):
     config: tuple[str, ...]  # e.g. ("search_path=''",)
     body: str
     definition: str  # CREATE OR REPLACE FUNCTION ... as pg_get_functiondef renders it
+    owner: str = ""
+    acl: tuple[str, ...] = ()  # "grantee=PRIVILEGE" for every role but the owner ("public=...")
 
     @property
     def key(self) -> tuple[str, ...]:
@@ -113,6 +122,11 @@ class Function(CatalogObject):
     @property
     def label(self) -> str:
         return f"{qualified(self.schema, self.name)}({self.arguments})"
+
+    @property
+    def executors(self) -> tuple[str, ...]:
+        """The roles (or "public") that may execute the function, its owner aside."""
+        return tuple(entry.split("=", 1)[0] for entry in self.acl if entry.endswith("=EXECUTE"))
 
     @property
     def fixed_search_path(self) -> bool:
@@ -260,6 +274,32 @@ class Grant(CatalogObject):
         return tuple(p for p in self.privileges if p not in live.privileges)
 
 
+@dataclass(frozen=True)
+class DefaultPrivilege(CatalogObject):
+    """What one role's future objects of one kind grant one grantee (ALTER DEFAULT PRIVILEGES);
+    like a grant, a live database may hold more, never fewer."""
+
+    kind: ClassVar[str] = "default_privilege"
+    COMPARED: ClassVar[tuple[str, ...]] = ("privileges",)
+    role: str  # whose new objects
+    schema: str  # "" when the default holds in every schema
+    objects: str  # TABLES, SEQUENCES, FUNCTIONS, TYPES or SCHEMAS
+    grantee: str
+    privileges: tuple[str, ...]
+
+    @property
+    def key(self) -> tuple[str, ...]:
+        return (self.schema, self.role, self.objects, self.grantee)
+
+    @property
+    def label(self) -> str:
+        where = f" in {quote_ident(self.schema)}" if self.schema else ""
+        return (
+            f"default privileges of {quote_ident(self.role)}{where} on {self.objects.lower()} "
+            f"to {quote_ident(self.grantee)}"
+        )
+
+
 # The snapshot's collections in dependency order: what a migration creates first comes first.
 COLLECTIONS: dict[str, type[CatalogObject]] = {
     "schemas": Schema,
@@ -272,6 +312,7 @@ COLLECTIONS: dict[str, type[CatalogObject]] = {
     "indexes": Index,
     "policies": Policy,
     "grants": Grant,
+    "default_privileges": DefaultPrivilege,
 }
 
 
@@ -287,6 +328,7 @@ class CatalogSnapshot:
     indexes: dict[tuple, Index] = field(default_factory=dict)
     policies: dict[tuple, Policy] = field(default_factory=dict)
     grants: dict[tuple, Grant] = field(default_factory=dict)
+    default_privileges: dict[tuple, DefaultPrivilege] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         """Sizes only: a snapshot holds thousands of objects, and a repr can end up in a
@@ -369,7 +411,11 @@ WHERE t.typtype = 'e' AND {scope} ORDER BY 1, 2
 _FUNCTIONS = _scoped("""
 SELECT n.nspname, p.proname, pg_get_function_identity_arguments(p.oid),
        pg_get_function_result(p.oid), p.prosecdef, coalesce(p.proconfig, '{}'), p.prosrc,
-       pg_get_functiondef(p.oid)
+       pg_get_functiondef(p.oid), pg_get_userbyid(p.proowner),
+       array(SELECT CASE WHEN g.grantee = 0 THEN 'public' ELSE pg_get_userbyid(g.grantee) END
+                    || '=' || g.privilege_type
+             FROM aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) g
+             WHERE g.grantee <> p.proowner ORDER BY 1)::text[]
 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
 WHERE p.prokind IN ('f', 'p') AND {scope}
   AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass
@@ -491,6 +537,24 @@ ORDER BY 1, 2, 3
 """)
 
 
+_DEFAULT_PRIVILEGES = _scoped(
+    """
+SELECT pg_get_userbyid(d.defaclrole), coalesce(n.nspname, ''),
+       CASE d.defaclobjtype WHEN 'r' THEN 'TABLES' WHEN 'S' THEN 'SEQUENCES'
+            WHEN 'f' THEN 'FUNCTIONS' WHEN 'T' THEN 'TYPES' ELSE 'SCHEMAS' END,
+       CASE WHEN g.grantee = 0 THEN 'public' ELSE pg_get_userbyid(g.grantee) END,
+       array_agg(g.privilege_type ORDER BY g.privilege_type)::text[]
+FROM pg_default_acl d
+LEFT JOIN pg_namespace n ON n.oid = d.defaclnamespace
+CROSS JOIN LATERAL aclexplode(d.defaclacl) g
+WHERE g.grantee <> d.defaclrole AND {scope}
+GROUP BY 1, 2, 3, 4
+ORDER BY 2, 1, 3, 4
+""",
+    "coalesce(n.nspname, '')",
+)
+
+
 def _tupled(value: object) -> object:
     """Arrays (nested too) as tuples, so every object stays hashable and comparable."""
     if isinstance(value, list | tuple):
@@ -516,6 +580,7 @@ QUERIES: dict[str, str] = {
     "indexes": _INDEXES,
     "policies": _POLICIES,
     "grants": _GRANTS,
+    "default_privileges": _DEFAULT_PRIVILEGES,
 }
 
 

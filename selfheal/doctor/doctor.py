@@ -2,9 +2,15 @@
 
 Each failing problem goes to the remedy the registry names for its code; problems are grouped by
 remedy. Without `heal` the doctor only says what it would do. With `heal` it applies each remedy
-once, verifies it, then (once every remedy is applied) re-runs the failing checks in one pytest run;
-a problem counts as healed only when its check passes again. A problem whose healing already failed
+once (each repair in its own transaction: see `remedies.run_in_transactions`), verifies it, then
+(once every remedy is applied) re-runs the failing checks in one pytest run; a problem counts as
+healed only when its check passes again. A problem whose healing already failed
 `MAX_FAILED_HEALS` times is left to a person, so no heal loops from run to run.
+
+Accounting is honest: a remedy that finds nothing to change did not fail (if the check still
+fails, the problem is left to a person: "nothing to change"); a repair whose transaction rolled
+back failed; when closing exposures failed, no later remedy runs ("blocked": no ETL retry into
+a table left open); only a remedy that crashed is the doctor's own error.
 """
 
 from __future__ import annotations
@@ -12,15 +18,20 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from selfheal.core.db import DatabaseUnreachable
+from selfheal.core.settings import VARIABLES
 from selfheal.core.text import first_line
 from selfheal.doctor.recheck import Recheck, rerun
-from selfheal.doctor.remedies import REGISTRY, Action, Context, Registry, Remedy
+from selfheal.doctor.remedies import EXPOSURES, REGISTRY, Action, Context, Registry, Remedy
 from selfheal.run.problem import Heal, Problem
 from selfheal.run.reporting import Outcome
 from selfheal.run.tickets import Ticket
 
 PLANNED, HEALED, FAILED = "planned", "healed", "failed"
 NEEDS_PERSON, NO_REMEDY, NOTHING_TO_DO = "needs a person", "no remedy", "nothing to change"
+BLOCKED, DOCTOR_ERROR = "blocked", "doctor error"
+UNREACHABLE = "database unreachable"
+DSN_VARIABLE = next(v.name for v in VARIABLES if v.attribute == "db_url")
 TO_RECHECK = "to re-check"  # applied, awaiting the re-run of its check; never returned
 
 
@@ -59,14 +70,19 @@ class Doctor:
     rootdir: Path
     tickets: list[Ticket]
     registry: Registry = REGISTRY
+    blocked: str = ""  # why later remedies must not run (an exposure left open)
 
     def recheck(self, node_ids: list[str]) -> dict[str, Recheck]:
         return rerun(node_ids, self.ctx.dsn, self.rootdir)
 
     def run(self, failures: list[Outcome], heal: bool) -> list[Heal]:
+        cases = cases_of(failures)
+        if cases and not self._reachable():
+            hint = f"check {DSN_VARIABLE}"
+            return [case.result("-", UNREACHABLE, hint) for case in cases]
         results: list[Heal] = []
         groups: dict[str, list[Case]] = {}
-        for case in cases_of(failures):
+        for case in cases:
             remedy = self.registry.remedy_for(case.problem)
             if remedy is None:
                 results.append(case.result("-", NO_REMEDY, "no automatic remedy known"))
@@ -79,53 +95,99 @@ class Doctor:
                 results += self._treat(remedy, groups[remedy.name], heal)
         return self._recheck(results)
 
+    def _reachable(self) -> bool:
+        try:
+            self.ctx.read().close()
+        except DatabaseUnreachable:
+            return False
+        return True
+
     def _needs_person(self, problem: Problem) -> bool:
         return any(t.fingerprint == problem.fingerprint and t.needs_person for t in self.tickets)
 
     def _treat(self, remedy: Remedy, cases: list[Case], heal: bool) -> list[Heal]:
+        if self.blocked and heal:
+            return [c.result(remedy.name, BLOCKED, self.blocked) for c in cases]
         problems = [case.problem for case in cases]
         try:
             actions = remedy.actions(self.ctx, problems)
         except Exception as error:  # a remedy's bug must not stop the others
-            return [c.result(remedy.name, FAILED, _reason(error)) for c in cases]
-        plan = "; ".join(action.description for action in actions)
+            return [c.result(remedy.name, DOCTOR_ERROR, _reason(error)) for c in cases]
         if not actions and heal:  # an earlier remedy may have fixed these: the re-check says
-            return [c.result(remedy.name, TO_RECHECK, "nothing left to change") for c in cases]
+            return [c.result(remedy.name, TO_RECHECK, NOTHING_LEFT) for c in cases]
         if not actions:
             return [c.result(remedy.name, NOTHING_TO_DO, "found nothing to change") for c in cases]
         if not heal:
-            return [c.result(remedy.name, PLANNED, plan) for c in cases]
-        return self._heal(remedy, cases, actions, plan)
+            return [c.result(remedy.name, PLANNED, _plan(_mine(c, actions))) for c in cases]
+        return self._heal(remedy, cases, actions)
 
-    def _heal(
-        self, remedy: Remedy, cases: list[Case], actions: list[Action], plan: str
-    ) -> list[Heal]:
+    def _heal(self, remedy: Remedy, cases: list[Case], actions: list[Action]) -> list[Heal]:
         try:
-            remedy.apply(self.ctx, actions)
-            verified = remedy.verify(self.ctx, [case.problem for case in cases])
+            failed = remedy.apply(self.ctx, actions)
+            left = remedy.remaining(self.ctx, [case.problem for case in cases])
         except Exception as error:
-            return [c.result(remedy.name, FAILED, f"{plan}: {_reason(error)}") for c in cases]
-        if not verified:
-            return [c.result(remedy.name, FAILED, f"{plan}: still needed after") for c in cases]
-        if remedy.rechecks_itself:
-            return [c.result(remedy.name, HEALED, f"{plan}: re-run succeeded") for c in cases]
-        return [c.result(remedy.name, TO_RECHECK, plan) for c in cases]
+            failed, left = {"": _reason(error)}, []
+        if remedy.closes_exposures and EXPOSURES in failed:
+            self.blocked = f"not applied: {remedy.name} failed ({'; '.join(failed.values())})"
+        return [_healed(remedy, case, actions, failed, left) for case in cases]
 
     def _recheck(self, results: list[Heal]) -> list[Heal]:
         """Re-run every check a heal was applied for, all in one run after every remedy:
         a problem is healed only if its check passes now."""
         pending = list(dict.fromkeys(r.node_id for r in results if r.outcome == TO_RECHECK))
         checks = self.recheck(pending) if pending else {}
-        return [
-            replace(
-                r,
-                outcome=HEALED if checks[r.node_id].passed else FAILED,
-                detail=f"{r.detail}; re-check: {checks[r.node_id].summary}",
-            )
-            if r.outcome == TO_RECHECK
-            else r
-            for r in results
-        ]
+        return [_rechecked(r, checks[r.node_id]) if r.outcome == TO_RECHECK else r for r in results]
+
+
+NOTHING_LEFT = "nothing left to change"
+
+
+def _rechecked(result: Heal, check: Recheck) -> Heal:
+    """A heal's outcome once its check ran again. A remedy that changed nothing did not fail:
+    if the check still fails, the problem is left to a person as "nothing to change"."""
+    unchanged = NOTHING_TO_DO if result.detail == NOTHING_LEFT else FAILED
+    outcome = HEALED if check.passed else unchanged
+    return replace(result, outcome=outcome, detail=f"{result.detail}; re-check: {check.summary}")
+
+
+def _healed(
+    remedy: Remedy, case: Case, actions: list[Action], failed: dict[str, str], left: list[Action]
+) -> Heal:
+    """One case's outcome once its remedy was applied: failed if its repair rolled back (or the
+    remedy broke) or is still needed; else healed if the remedy re-ran what failed, or to be
+    re-checked."""
+    mine = _mine(case, actions)
+    plan = _plan(mine)
+    why = [failed[root] for root in dict.fromkeys(a.root for a in mine) if root in failed]
+    why += [failed[""]] if "" in failed else []
+    if why:
+        return case.result(remedy.name, FAILED, f"{plan}: {why[0]}")
+    still = _about(case, left)
+    if still:
+        return case.result(remedy.name, FAILED, f"{plan}: still needed after: {_plan(still)}")
+    if remedy.rechecks_itself:
+        return case.result(remedy.name, HEALED, f"{plan}: re-run succeeded")
+    return case.result(remedy.name, TO_RECHECK, plan)
+
+
+def _about(case: Case, actions: list[Action]) -> list[Action]:
+    """The actions that change this case's object, by their root or the object they change."""
+    about = case.problem.object
+    return [a for a in actions if about in a.objects or _within(about, a.objects)]
+
+
+def _mine(case: Case, actions: list[Action]) -> list[Action]:
+    """The actions this case's heal depends on: those about its object, else every one."""
+    return _about(case, actions) or actions
+
+
+def _within(about: str, objects: tuple[str, ...]) -> bool:
+    """`public.events.user_id` is within `public.events` (a column, a policy of a table)."""
+    return any(about.startswith(f"{o}.") or about.startswith(f"{o} ") for o in objects)
+
+
+def _plan(actions: list[Action]) -> str:
+    return "; ".join(action.description for action in actions)
 
 
 def _reason(error: Exception) -> str:
@@ -133,14 +195,19 @@ def _reason(error: Exception) -> str:
 
 
 def render_plan(results: list[Heal]) -> str:
-    """The doctor's answer for people, one line per problem."""
+    """The doctor's answer for people: one step per repair (problems sharing a plan share a
+    step, so a delta is printed once), each with the problems it treats."""
     if not results:
         return "doctor: no failures to treat"
-    lines = [f"doctor: {len(results)} problem(s)"]
+    if all(r.outcome == UNREACHABLE for r in results):
+        return f"doctor: the database does not answer; {results[0].detail} (nothing planned)"
+    steps: dict[tuple[str, str, str], list[Heal]] = {}
     for r in results:
-        about = f" on {r.object}" if r.object else ""
-        lines.append(
-            f"- {r.code}{about} ({r.node_id}): {r.remedy} -> {r.outcome}"
-            + (f" ({r.detail})" if r.detail else "")
-        )
+        steps.setdefault((r.remedy, r.outcome, r.detail), []).append(r)
+    lines = [f"doctor: {len(results)} problem(s) in {len(steps)} step(s)"]
+    for number, ((remedy, outcome, detail), treated) in enumerate(steps.items(), 1):
+        lines.append(f"{number}. {remedy} -> {outcome}" + (f": {detail}" if detail else ""))
+        for r in treated:
+            about = f" on {r.object}" if r.object else ""
+            lines.append(f"   - {r.code}{about} ({r.node_id})")
     return "\n".join(lines)

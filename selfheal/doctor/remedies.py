@@ -4,9 +4,14 @@ A remedy declares the problem codes it treats (`codes`: exact codes, or `family.
 code of a family no other remedy names); `REGISTRY` maps a code to its remedy, so a check or a
 rule can be renamed without losing its heal. A remedy finds what it would change with read-only
 queries (`actions`), applies those changes over its own write connection (`apply`), and verifies
-right after that nothing is left to change. None drops, truncates, deletes, rewrites data or
-disables a check: the database remedies only create an index, enable row-level security or
-rebuild an invalid index concurrently; the ETL remedies re-run a load, which upserts.
+right after that nothing is left to change.
+
+Each action names its **root**: the table or function whose repair it is part of. `apply` runs
+each root's actions in one transaction (only CONCURRENTLY and VALIDATE steps after its commit),
+so a repair is applied whole or rolled back whole; it answers which roots failed and why.
+None truncates, deletes or rewrites data or disables a check: the database remedies close
+exposures and restore objects exactly as the expected schema (the lock) declares them; the ETL
+remedies re-run a load, which upserts.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import hashlib
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Protocol
 
 import psycopg
@@ -23,11 +28,16 @@ from psycopg import sql
 
 from selfheal.catalog import CatalogSnapshot, snapshot
 from selfheal.core.db import connect, connect_target
-from selfheal.core.identifiers import IdentifierSyntaxError, split_qualified
+from selfheal.core.identifiers import IdentifierSyntaxError, qualified, split_qualified
 from selfheal.core.settings import Settings
+from selfheal.core.text import first_line
 from selfheal.rls.lints import run_lints, unindexed_foreign_key_constraints
 from selfheal.run.problem import (
+    DQ_CUSTOM,
     ETL_SOURCE_FAILED,
+    RLS_ACCESS,
+    RLS_CLAIMS,
+    RLS_WRITE,
     Problem,
     dq_code,
     health_code,
@@ -37,6 +47,7 @@ from selfheal.run.problem import (
 from selfheal.schema import diff
 from selfheal.schema.delta import build_delta
 from selfheal.schema.expected import locked_or_built
+from selfheal.schema.restore import Step, exposure_steps, rename_steps, restore_steps
 
 MAX_IDENTIFIER_BYTES = 63
 LOCK_TIMEOUT = "10s"
@@ -88,8 +99,39 @@ class Action:
     """One change a remedy would make, described for people."""
 
     description: str
-    statement: sql.Composed | None = None
+    statement: sql.Composable | None = None
     job: tuple[str, datetime | None, datetime | None] | None = None
+    root: str = ""  # the repair it belongs to: its table or function (one transaction each)
+    about: str = ""  # the object it changes, when it is not the root itself
+    after_commit: bool = False  # CONCURRENTLY / VALIDATE: run once its root committed
+    why: str = ""  # why it is safe
+
+    @property
+    def objects(self) -> tuple[str, ...]:
+        return tuple(o for o in (self.root, self.about) if o)
+
+
+def run_in_transactions(conn: psycopg.Connection, actions: list[Action]) -> dict[str, str]:
+    """Each root's statements in one transaction, its after-commit steps after it, roots in the
+    order they first appear. Returns the roots that failed, with why (a failed root changed
+    nothing, or only lacks its after-commit steps)."""
+    failed: dict[str, str] = {}
+    for root in dict.fromkeys(a.root for a in actions):
+        mine = [a for a in actions if a.root == root and a.statement is not None]
+        try:
+            with conn.transaction():
+                for action in (a for a in mine if not a.after_commit):
+                    conn.execute(action.statement)
+        except psycopg.Error as error:
+            failed[root] = f"rolled back, nothing applied: {first_line(error)}"
+            continue
+        for action in (a for a in mine if a.after_commit):
+            try:
+                conn.execute(action.statement)
+            except psycopg.Error as error:
+                failed[root] = f"applied, but {action.description}: {first_line(error)}"
+                break
+    return failed
 
 
 class Remedy:
@@ -98,6 +140,7 @@ class Remedy:
     name = ""
     codes: frozenset[str] = frozenset()
     rechecks_itself = False  # True when applying it re-runs what failed (an ETL retry)
+    closes_exposures = False  # if closing them fails, no later remedy runs (no ETL into them)
 
     def treats(self, problem: Problem) -> bool:
         """Whether this remedy can act on this particular problem (default: every one)."""
@@ -106,14 +149,14 @@ class Remedy:
     def actions(self, ctx: Context, problems: list[Problem]) -> list[Action]:
         raise NotImplementedError
 
-    def apply(self, ctx: Context, actions: list[Action]) -> None:
+    def apply(self, ctx: Context, actions: list[Action]) -> dict[str, str]:
+        """Apply the actions, root by root; the roots that failed, with why."""
         with ctx.write() as conn:
-            for action in actions:
-                if action.statement is not None:
-                    conn.execute(action.statement)
+            return run_in_transactions(conn, actions)
 
-    def verify(self, ctx: Context, problems: list[Problem]) -> bool:
-        return not self.actions(ctx, problems)
+    def remaining(self, ctx: Context, problems: list[Problem]) -> list[Action]:
+        """What is still to change once applied (nothing, when the remedy did its work)."""
+        return self.actions(ctx, problems)
 
 
 def bounded_identifier(*parts: str, suffix: str) -> str:
@@ -135,12 +178,9 @@ def _catalog(ctx: Context) -> CatalogSnapshot:
 
 class EnableRowLevelSecurity(Remedy):
     name = "enable RLS on tables that have policies"
+    # schema.rls_disabled (a table the migrations create) is RestoreSchema's: an exposure.
     codes = frozenset(
-        {
-            schema_code("rls_disabled"),
-            rls_lint_code("rls_disabled_in_public"),
-            rls_lint_code("policy_exists_rls_disabled"),
-        }
+        {rls_lint_code("rls_disabled_in_public"), rls_lint_code("policy_exists_rls_disabled")}
     )
 
     def actions(self, ctx: Context, problems: list[Problem]) -> list[Action]:
@@ -152,6 +192,7 @@ class EnableRowLevelSecurity(Remedy):
                 sql.SQL("ALTER TABLE {} ENABLE ROW LEVEL SECURITY").format(
                     sql.Identifier(table.schema, table.name)
                 ),
+                root=table.label,
             )
             for table in (finding.obj for finding in findings)
         ]
@@ -174,7 +215,12 @@ class IndexForeignKeys(Remedy):
             sql.Identifier(table),
             sql.SQL(", ").join(map(sql.Identifier, columns)),
         )
-        return Action(f"CREATE INDEX CONCURRENTLY {name} ON {schema}.{table} {columns}", statement)
+        return Action(
+            f"CREATE INDEX CONCURRENTLY {name} ON {schema}.{table} {columns}",
+            statement,
+            root=qualified(schema, table),
+            after_commit=True,
+        )
 
 
 class RebuildInvalidIndexes(Remedy):
@@ -195,42 +241,82 @@ class RebuildInvalidIndexes(Remedy):
                 sql.SQL("REINDEX INDEX CONCURRENTLY {}").format(
                     sql.Identifier(index.schema, index.name)
                 ),
+                root=qualified(index.schema, index.table),
+                about=index.label,
+                after_commit=True,
             )
             for index in invalid
         ]
 
 
-class ApplyDelta(Remedy):
-    """Objects the migrations create are missing (or lack an additive property): apply the
-    delta, i.e. only what the live database lacks, in guarded idempotent statements."""
+EXPOSURES = "exposures"  # the root of every exposure: closed together, before anything else
+DELTA = "the delta"  # the root of what the additive delta creates
 
-    name = "apply the delta migration"
-    codes = frozenset({"schema.*"})  # every schema code another remedy does not name
+
+class RestoreSchema(Remedy):
+    """The live schema differs from the expected one (the committed lock, else the migrations
+    built on a scratch server): close every exposure first (one transaction), rename renamed
+    tables back, create what is missing (the additive delta, one transaction), then restore
+    each differing object exactly (one transaction per table or function). If closing the
+    exposures fails, nothing else is applied."""
+
+    name = "restore the schema from the lock"
+    codes = frozenset({"schema.*", RLS_ACCESS, RLS_WRITE, RLS_CLAIMS})
+    closes_exposures = True
 
     def actions(self, ctx: Context, problems: list[Problem]) -> list[Action]:
-        # As `selfheal delta` does: the committed lock when fresh, else a scratch build.
         expected = locked_or_built(ctx.settings.migrations_dir, ctx.settings.schema_lock)
-        delta = build_delta(diff(expected, _catalog(ctx)))
+        found = diff(expected, _catalog(ctx))
+        closing = [_step_action(step, EXPOSURES) for step in exposure_steps(found)]
         # The delta module composed each statement from identifiers; here they are only run.
-        return [Action(text.rstrip(";"), sql.SQL(text)) for text in delta.statements]
+        creating = [
+            Action(
+                text.rstrip(";"),
+                sql.SQL(text),
+                root=DELTA,
+                after_commit=bool(AFTER_COMMIT.search(text)),
+            )
+            for text in build_delta(found).statements
+        ]
+        renaming = [_step_action(step, step.root) for step in rename_steps(found)]
+        restoring = [_step_action(step, step.root) for step in restore_steps(found)]
+        return closing + renaming + creating + restoring
 
-    def apply(self, ctx: Context, actions: list[Action]) -> None:
+    def apply(self, ctx: Context, actions: list[Action]) -> dict[str, str]:
         with ctx.write() as conn:
             conn.execute("SET check_function_bodies = off")  # as the delta file itself says
-            for action in actions:
-                conn.execute(action.statement)
+            failed = run_in_transactions(conn, [a for a in actions if a.root == EXPOSURES])
+            if failed:
+                why = f"not applied: closing the exposures failed first ({failed[EXPOSURES]})"
+                return {**failed, **{a.root: why for a in actions if a.root != EXPOSURES}}
+            return run_in_transactions(conn, [a for a in actions if a.root != EXPOSURES])
+
+
+AFTER_COMMIT = re.compile(r"\b(CONCURRENTLY|VALIDATE CONSTRAINT)\b")
+
+
+def _step_action(step: Step, root: str) -> Action:
+    return Action(
+        step.text,
+        step.statement,
+        root=root,
+        about=step.root,
+        after_commit=step.after_commit,
+        why=step.why,
+    )
 
 
 class _EtlRemedy(Remedy):
-    def apply(self, ctx: Context, actions: list[Action]) -> None:
+    def apply(self, ctx: Context, actions: list[Action]) -> dict[str, str]:
         if ctx.etl is None:
             raise NotApplicable("no ETL runner in this context")
         for action in actions:
             if action.job is not None:
                 ctx.etl.run(*action.job)
+        return {}
 
-    def verify(self, ctx: Context, problems: list[Problem]) -> bool:
-        return True  # `apply` raised if a job failed; the failing check's re-run decides
+    def remaining(self, ctx: Context, problems: list[Problem]) -> list[Action]:
+        return []  # `apply` raised if a job failed; the failing check's re-run decides
 
     @staticmethod
     def _in_order(ctx: Context, jobs: Iterable[str | None]) -> list[str]:
@@ -272,6 +358,47 @@ class RerunStaleSource(_EtlRemedy):
         ]
 
 
+FIRST_DAY, LAST_DAY = "first_day", "last_day"
+
+
+def _day_ranges(problem: Problem) -> list[tuple[date, date]]:
+    """The runs of days a custom check's sample rows name (`first_day`, `last_day`)."""
+    ranges = []
+    for row in problem.evidence.samples:
+        try:
+            ranges.append((date.fromisoformat(row[FIRST_DAY]), date.fromisoformat(row[LAST_DAY])))
+        except (KeyError, TypeError, ValueError):
+            continue
+    return ranges
+
+
+class ReloadDays(_EtlRemedy):
+    """A custom check on a table an ETL job loads (e.g. the metrics job's `daily_metrics`)
+    names runs of days (`first_day`, `last_day`) missing from it: re-run that job for exactly
+    those days (for the metrics job: recompute them)."""
+
+    name = "re-run the table's ETL for the days it lacks"
+    codes = frozenset({DQ_CUSTOM})
+
+    def treats(self, problem: Problem) -> bool:
+        return _table_of(problem) is not None and bool(_day_ranges(problem))
+
+    def actions(self, ctx: Context, problems: list[Problem]) -> list[Action]:
+        job_of_table = ctx.etl.job_of_table if ctx.etl else {}
+        actions = []
+        for problem in problems:
+            job = job_of_table.get(_table_of(problem))
+            if job is None:
+                continue
+            for first, last in sorted(_day_ranges(problem)):
+                since = datetime.combine(first, time(), ctx.settings.zone)
+                until = datetime.combine(last, time(), ctx.settings.zone)
+                actions.append(
+                    Action(f"re-run ETL {job} for {first}..{last}", job=(job, since, until))
+                )
+        return actions
+
+
 class RetryEtl(_EtlRemedy):
     """An ETL job failed: run it again (the runner retries with backoff)."""
 
@@ -304,14 +431,15 @@ class Registry:
         return remedy if remedy is not None and remedy.treats(problem) else None
 
 
-# Treatment follows this order: the delta restores a dropped index under its own name before
-# foreign keys are re-indexed.
+# Treatment follows this order: exposures are closed before any other heal and any ETL retry;
+# the delta restores a dropped index under its own name before foreign keys are re-indexed.
 REMEDIES: tuple[Remedy, ...] = (
-    RebuildInvalidIndexes(),
+    RestoreSchema(),
     EnableRowLevelSecurity(),
-    ApplyDelta(),
+    RebuildInvalidIndexes(),
     IndexForeignKeys(),
     RerunStaleSource(),
+    ReloadDays(),
     RetryEtl(),
 )
 REGISTRY = Registry(REMEDIES)

@@ -129,6 +129,9 @@ JOIN {runs} b ON b.source = a.source AND b.run_id > a.run_id
  AND tstzrange(a.started_at, coalesce(a.finished_at, 'infinity'))
   && tstzrange(b.started_at, coalesce(b.finished_at, 'infinity'))
 WHERE a.started_at >= now() - make_interval(days => %(days)s)
+  -- A run the ETL closed as abandoned (its process had stopped) ran no longer than its process:
+  -- its finished_at is when it was found, so it overlaps nothing (its premise already healed).
+  AND coalesce(a.error, '') NOT LIKE 'abandoned:%%' AND coalesce(b.error, '') NOT LIKE 'abandoned:%%'
 ORDER BY a.source, a.run_id, b.run_id
 """
 

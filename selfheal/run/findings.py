@@ -27,22 +27,42 @@ from selfheal.run.problem import (
     rls_lint_code,
     schema_code,
 )
-from selfheal.schema.diff import Difference, Missing
+from selfheal.schema.diff import Difference, Drift, Missing, Renamed
 
 DELTA = "run `selfheal delta` and apply the migration it writes (or `selfheal doctor --heal`)"
-BY_HAND = "write a migration that changes it (the delta never drops, narrows or replaces)"
+RESTORE = "`selfheal doctor --heal` restores it exactly as the lock declares it"
+CLOSE = "`selfheal doctor --heal` closes it first, before any other heal"
 
 
-def schema_problem(found: Missing | Difference) -> Problem:
-    """An expected object the live database lacks, or holds differently."""
+def schema_problem(found: Missing | Difference | Renamed) -> Problem:
+    """An expected object the live database lacks, holds differently or under another name."""
     if isinstance(found, Missing):
         return Problem(SCHEMA_MISSING, found.label, found.message, remediation=DELTA)
+    if isinstance(found, Renamed):
+        fix = f"`selfheal doctor --heal` renames {found.live.label} back to {found.label}"
+        return Problem(schema_code(found.kind), found.label, found.message, remediation=fix)
+    if found.exposure:
+        message, fix = f"exposure: {found.message}", CLOSE
+    elif found.additive:
+        message, fix = found.message, DELTA
+    else:
+        message, fix = found.message, RESTORE
     return Problem(
         schema_code(found.kind),
         found.label,
-        found.message + ("" if found.additive else " (needs a human)"),
-        remediation=DELTA if found.additive else BY_HAND,
+        message,
+        remediation=fix,
         evidence=Evidence(expected=str(found.expected_value), found=str(found.live_value)),
+    )
+
+
+def exposure_problem(found: Drift) -> Problem:
+    """Access no migration declares (a permissive policy, an API role's grant): an error."""
+    return Problem(
+        schema_code(f"{found.kind}_unexpected"),
+        found.label,
+        f"exposure: {found.message}",
+        remediation=CLOSE,
     )
 
 

@@ -19,6 +19,7 @@ from selfheal.catalog import (
     CatalogObject,
     Column,
     Constraint,
+    DefaultPrivilege,
     EnumType,
     Extension,
     Function,
@@ -123,6 +124,39 @@ def _enum_labels(obj: EnumType, labels: Iterable[str], delta: Delta) -> None:
 def _function(obj: Function, delta: Delta) -> None:
     # The server's own rendering of the function: CREATE OR REPLACE FUNCTION ...
     delta.add(sql.SQL(obj.definition.rstrip().rstrip(";")))
+    for statement in function_privileges(obj):
+        delta.add(statement)
+
+
+def function_target(obj: Function) -> sql.Composable:
+    """`schema.name(arguments)`, as GRANT and ALTER FUNCTION name a function."""
+    return sql.SQL("{}({})").format(_name(obj.schema, obj.name), sql.SQL(obj.arguments))
+
+
+def function_privileges(obj: Function) -> list[sql.Composable]:
+    """Exactly the expected EXECUTE privileges: every grant revoked, the declared ones given."""
+    revoke_all = sql.SQL(
+        "DO ${tag}$ DECLARE f regprocedure; grantee text; BEGIN "
+        "FOR f, grantee IN SELECT p.oid::regprocedure, "
+        "CASE WHEN g.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(g.grantee)) END "
+        "FROM pg_proc p CROSS JOIN LATERAL "
+        "aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) g "
+        "WHERE p.pronamespace = {schema}::regnamespace AND p.proname = {name} "
+        "AND pg_get_function_identity_arguments(p.oid) = {arguments} "
+        "AND g.grantee <> p.proowner "
+        "LOOP EXECUTE format('REVOKE ALL ON FUNCTION %s FROM %s', f, grantee); END LOOP; "
+        "END ${tag}$"
+    ).format(
+        tag=sql.SQL(_TAG),
+        schema=sql.Literal(_text(_name(obj.schema))),
+        name=sql.Literal(obj.name),
+        arguments=sql.Literal(obj.arguments),
+    )
+    grants = [
+        sql.SQL("GRANT EXECUTE ON FUNCTION {} TO {}").format(function_target(obj), _role(role))
+        for role in obj.executors
+    ]
+    return [revoke_all, *grants]
 
 
 def _column_definition(column: Column) -> sql.Composable:
@@ -194,13 +228,27 @@ def _column(obj: Column, delta: Delta) -> None:
 
 
 def _constraint(obj: Constraint, delta: Delta) -> None:
+    """A check or foreign key is added NOT VALID (it guards new rows at once) and validated by
+    its own statement, so rows that violate it fail the validation, not the addition."""
     exists = sql.SQL("SELECT FROM pg_constraint WHERE conrelid = {} AND conname = {}").format(
         _regclass(obj.schema, obj.table), sql.Literal(obj.name)
     )
-    add = sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
-        _name(obj.schema, obj.table), _name(obj.name), sql.SQL(obj.definition)
+    deferred = obj.type in ("c", "f")
+    add = sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}{}").format(
+        _name(obj.schema, obj.table),
+        _name(obj.name),
+        sql.SQL(obj.definition),
+        sql.SQL(" NOT VALID" if deferred else ""),
     )
     delta.add(_guarded(exists, add))
+    if deferred:
+        delta.add(validate_constraint(obj))
+
+
+def validate_constraint(obj: Constraint) -> sql.Composable:
+    return sql.SQL("ALTER TABLE {} VALIDATE CONSTRAINT {}").format(
+        _name(obj.schema, obj.table), _name(obj.name)
+    )
 
 
 def _index(obj: Index, diff: SchemaDiff, delta: Delta) -> None:
@@ -231,7 +279,8 @@ def _rls(obj: Relation, delta: Delta, forced: bool) -> None:
     )
 
 
-def _policy(obj: Policy, delta: Delta) -> None:
+def create_policy(obj: Policy) -> sql.Composable:
+    """CREATE POLICY exactly as the expected snapshot holds it."""
     statement = sql.SQL("CREATE POLICY {} ON {} AS {} FOR {} TO {}").format(
         _name(obj.name),
         _name(obj.schema, obj.table),
@@ -243,10 +292,14 @@ def _policy(obj: Policy, delta: Delta) -> None:
         statement += sql.SQL(" USING ({})").format(sql.SQL(obj.using))
     if obj.check is not None:
         statement += sql.SQL(" WITH CHECK ({})").format(sql.SQL(obj.check))
+    return statement
+
+
+def _policy(obj: Policy, delta: Delta) -> None:
     exists = sql.SQL("SELECT FROM pg_policy WHERE polrelid = {} AND polname = {}").format(
         _regclass(obj.schema, obj.table), sql.Literal(obj.name)
     )
-    delta.add(_guarded(exists, statement))
+    delta.add(_guarded(exists, create_policy(obj)))
 
 
 def _grant(obj: Grant, privileges: Iterable[str], delta: Delta) -> None:
@@ -256,6 +309,22 @@ def _grant(obj: Grant, privileges: Iterable[str], delta: Delta) -> None:
             _name(obj.schema, obj.table),
             _role(obj.grantee),
         )
+    )
+
+
+def default_privileges(
+    obj: DefaultPrivilege, verb: str, privileges: Iterable[str]
+) -> sql.Composable:
+    """ALTER DEFAULT PRIVILEGES ... GRANT (or REVOKE) `privileges` for one grantee."""
+    where = sql.SQL(" IN SCHEMA {}").format(_name(obj.schema)) if obj.schema else sql.SQL("")
+    return sql.SQL("ALTER DEFAULT PRIVILEGES FOR ROLE {}{} {} {} ON {} {} {}").format(
+        _name(obj.role),
+        where,
+        sql.SQL(verb),
+        sql.SQL(", ").join(sql.SQL(p) for p in privileges),
+        sql.SQL(obj.objects),
+        sql.SQL("TO" if verb == "GRANT" else "FROM"),
+        _role(obj.grantee),
     )
 
 
@@ -288,7 +357,8 @@ def _sort_key(obj: CatalogObject) -> tuple:
 def _missing_by_kind(diff: SchemaDiff) -> dict[type, list[CatalogObject]]:
     grouped: dict[type, list[CatalogObject]] = {}
     for item in diff.missing:
-        if not _creates_with_parent(item.obj, diff):
+        # A renamed table is renamed back (the doctor), not created again empty beside it.
+        if not _creates_with_parent(item.obj, diff) and diff.renamed_from(item.obj) is None:
             grouped.setdefault(type(item.obj), []).append(item.obj)
     return {kind: sorted(objs, key=_sort_key) for kind, objs in grouped.items()}
 
@@ -332,6 +402,10 @@ def build_delta(diff: SchemaDiff) -> Delta:
     each(Grant, lambda o: _grant(o, o.privileges, delta))
     for d in _differences(diff, Grant, "privileges"):
         _grant(d.obj, d.expected_value, delta)
+    each(DefaultPrivilege, lambda o: delta.add(default_privileges(o, "GRANT", o.privileges)))
+    for d in _differences(diff, DefaultPrivilege, "privileges"):
+        delta.add(default_privileges(d.obj, "GRANT", d.expected_value))
+    delta.notes += [f"{r.message}: rename it back" for r in diff.renamed]
     delta.notes += [d.message for d in diff.irreconcilable]
     delta.notes += [d.message for d in diff.drift if _worth_a_note(d)]
     return delta

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from selfheal.core.db import connect
@@ -253,11 +254,19 @@ key = ["stat_date", "campaign_id", "ad_id"]
     )
 
 
-def test_foreign_key_proves_references(migrated_db: str, run_checks: RunChecks) -> None:
+def test_a_foreign_key_does_not_prove_references(migrated_db: str, run_checks: RunChecks) -> None:
+    """Rows written under session_replication_role = replica bypass the foreign key: the
+    references rule still scans, and finds them."""
+    with psycopg.connect(migrated_db, autocommit=True) as conn:
+        conn.execute("SET session_replication_role = replica")
+        conn.execute(
+            "INSERT INTO public.etl_quarantine (run_id, source, raw_payload, reason) "
+            "VALUES (424242, 'source_a', '{}', 'orphan')"
+        )
     rules = 'table = "etl_quarantine"\n[references]\ncolumn = "run_id"\n'
     rules += 'to_table = "etl_runs"\nto_column = "run_id"'
     result = run_checks(migrated_db, rules)["etl_quarantine.references.run_id"]
-    assert result.proven_by == "foreign key etl_quarantine_run_id_fkey"
+    assert (result.status, result.offending, result.proven_by) == ("fail", 1, None)
 
 
 def test_custom_sql_rows_are_violations(clean_db: str, run_checks: RunChecks) -> None:

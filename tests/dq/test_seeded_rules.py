@@ -59,4 +59,5 @@ def test_seeded_rules_pass_on_loaded_data_and_catch_damage(
         "ads_source_a.sql.clicks_within_impressions",
         "events.accepted_values.event_name",
         "daily_metrics.accepted_values.source",
+        "daily_metrics.sql.complete",  # the renamed source's rows no longer cover its campaign
     }

@@ -18,6 +18,7 @@ import pytest
 from etl.fake import FakeSources
 from selfheal.core.settings import Settings
 from selfheal.run.tickets import Ticket, load_tickets
+from tests.faults.accounting import FATE, Aftermath, Fate, figures, read
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -91,3 +92,17 @@ def make_pipeline(workdir: Path) -> Pipeline:
 @pytest.fixture
 def pipeline(tmp_path: Path) -> Pipeline:
     return make_pipeline(tmp_path)
+
+
+_FOUND: list[Fate | Aftermath] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Each fault's fate (on the xdist controller too: user properties travel)."""
+    if report.when == "call":
+        _FOUND.extend(read(value) for name, value in report.user_properties if name == FATE)
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if _FOUND:
+        terminalreporter.write_line(figures(_FOUND))

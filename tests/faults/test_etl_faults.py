@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 from etl.fake import Faults, serve_all
 from selfheal.run.tickets import Ticket
+from tests.faults.accounting import fate_of, record
 from tests.faults.conftest import Pipeline
 
 STAGES = "etl or dq or doctor"
@@ -33,7 +34,20 @@ def _last(ticket: Ticket, remedy: str) -> str:
     return [h.outcome for h in ticket.heals if h.remedy == remedy][-1]
 
 
-def test_source_faults(pipeline: Pipeline, migrated_db: str, slack_receiver) -> None:
+FAULTS = {
+    "a source answering 500 until retries run out": "test_etl_job[source_b]",
+    "a stale source (data five days old)": "test_dq[events.freshness.occurred_at]",
+    "a source sending mostly malformed rows": "test_etl_job[source_a]",
+}
+
+
+def _record_fates(pipeline: Pipeline, request) -> None:
+    tickets = pipeline.tickets()
+    for name, fragment in FAULTS.items():
+        record(request, fate_of(name, next((t for t in tickets if fragment in t.node_id), None)))
+
+
+def test_source_faults(pipeline: Pipeline, migrated_db: str, slack_receiver, request) -> None:
     stale = datetime.now(UTC) - timedelta(days=5)
     faults = {
         "source_a": Faults(bad_rows=True),
@@ -65,6 +79,7 @@ def test_source_faults(pipeline: Pipeline, migrated_db: str, slack_receiver) -> 
         assert f"{RETRY} -> planned" in plan.stdout
         assert _ticket(pipeline, "test_etl_job[source_b]").status == "open"
         healed = pipeline.doctor(migrated_db, "--heal")
+        _record_fates(pipeline, request)
         assert healed.returncode == 0, healed.stdout + healed.stderr
         for fragment, remedy in (("test_etl_job[source_b]", RETRY), ("freshness", RERUN)):
             ticket = _ticket(pipeline, fragment)

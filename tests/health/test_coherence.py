@@ -100,6 +100,15 @@ def test_overlapping_etl_runs_of_one_source(audit, writer):
     assert all(f.level == "error" for f in findings)
 
 
+def test_a_run_closed_as_abandoned_overlaps_nothing(audit, writer):
+    """The ETL closes a crashed run as abandoned when it finds it, hours later: its span is not
+    when it ran, so the runs in between do not overlap it."""
+    abandoned = "abandoned: the process running it stopped before finishing"
+    add_run(writer, "source_b", "failed", hours_ago=5, minutes=290, error=abandoned)
+    add_run(writer, "source_b", "succeeded", hours_ago=3, minutes=5)
+    assert audit("multi_agent_coherence:overlapping_etl_runs").findings == []
+
+
 def test_overlaps_without_a_ledger(audit, writer):
     writer.execute("DROP TABLE public.etl_runs CASCADE")
     result = audit("multi_agent_coherence:overlapping_etl_runs")
