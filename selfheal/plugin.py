@@ -218,9 +218,10 @@ class OutcomeCollector:
             write_preflight_report(settings.reports_dir, preflight, settings)
         finished = datetime.now(settings.zone)
         session = history.Session(self.run_id, self.started, finished)
-        self.history = history.record(self.config, settings, session, outcomes, self.redact)
+        recorded = history.record(self.config, settings, session, outcomes, self.redact)
+        self.history = recorded.line
         changes = self._record_tickets(outcomes)
-        run = Run(self.started, finished, outcomes, changes)
+        run = Run(self.started, finished, outcomes, changes, history=recorded.view)
         run.delivery = notify.send(settings, run.news())
         target = redact_dsn(settings.db_url.reveal()) if settings.db_url else "embedded default"
         self.written = write_run_files(settings.reports_dir, run, target, self.redact)

@@ -54,7 +54,7 @@ def find_pg_ctl() -> Path:
     )
 
 
-def _system_user() -> pwd.struct_passwd:
+def system_user() -> pwd.struct_passwd:
     """The unprivileged account the server runs as when we are root (created if needed)."""
     for name in (SUPERUSER, FALLBACK_SYSTEM_USER):
         try:
@@ -76,11 +76,11 @@ def _system_user() -> pwd.struct_passwd:
     return pwd.getpwnam(FALLBACK_SYSTEM_USER)
 
 
-def _executable_for(base_dir: Path, pg_ctl: Path) -> Path:
+def executable_for(base_dir: Path, pg_ctl: Path) -> Path:
     """pg_ctl itself, or as root a wrapper that runs it as the unprivileged user."""
     if os.geteuid() != 0:
         return pg_ctl
-    account = _system_user()
+    account = system_user()
     os.chown(base_dir, account.pw_uid, account.pw_gid)
     wrapper = base_dir / "pg_ctl-as-user"
     wrapper.write_text(f'#!/bin/sh\nexec runuser -u {account.pw_name} -- "{pg_ctl}" "$@"\n')
@@ -139,7 +139,7 @@ def start_embedded(base_dir: Path | None = None, port: int | None = None) -> Emb
     port = port or port_for.select_random()
     options = f"{SERVER_OPTIONS} {THROWAWAY_OPTIONS}" if throwaway else SERVER_OPTIONS
     executor = _Executor(
-        executable=str(_executable_for(base_dir, pg_ctl)),
+        executable=str(executable_for(base_dir, pg_ctl)),
         host="127.0.0.1",
         port=port,
         datadir=str(base_dir / "data"),

@@ -30,8 +30,10 @@ from selfheal.run.history.store import (
     ProblemRecord,
     RunRecord,
     TableStats,
-    record_run,
+    history_connection,
+    write_run,
 )
+from selfheal.run.history.trends import HistoryView, history_view
 from selfheal.run.problem import Problem
 from selfheal.run.reporting import Outcome
 
@@ -166,27 +168,35 @@ def run_record(
     )
 
 
+@dataclass(frozen=True)
+class Recorded:
+    """What became of the session's record: the terminal's line, and the history's view."""
+
+    line: str
+    view: HistoryView | None = None
+
+
 def record(
     config: pytest.Config,
     settings: Settings,
     session: Session,
     outcomes: list[Outcome],
     redact: Redact,
-) -> str:
-    """Write the session's record; returns the line the terminal summary shows."""
+) -> Recorded:
+    """Write the session's record and read back what the summary shows of its history."""
     dsn = history_dsn(config, settings)
     if dsn is None:
         why = "--no-history" if config.getoption("no_history", False) else "no database opened"
-        return f"history: not recorded ({why})"
+        return Recorded(f"history: not recorded ({why})")
     try:
         run = run_record(config, settings, session, outcomes, redact)
-        run_id = record_run(
-            dsn, run, settings.history_retention_days, connect_timeout=settings.connect_timeout
-        )
+        with history_connection(dsn, settings.connect_timeout) as conn:
+            run_id = write_run(conn, run, settings.history_retention_days)
+            view = history_view(conn, run.target, run_id)
     except HistorySchemaNewer as error:
         log.error("history: %s", redact(str(error)))
-        return redact(f"history: ERROR: {error}")
-    except HistoryUnavailable as error:
+        return Recorded(redact(f"history: ERROR: {error}"))
+    except (HistoryUnavailable, psycopg.Error) as error:
         log.warning("history: not recorded: %s", redact(str(error)))
-        return redact(f"history: not recorded (warning): {error}")
-    return f"history: run {run_id} recorded in {redact_dsn(dsn)}"
+        return Recorded(redact(f"history: not recorded (warning): {error}"))
+    return Recorded(f"history: run {run_id} recorded in {redact_dsn(dsn)}", view)
