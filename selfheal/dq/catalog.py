@@ -22,9 +22,33 @@ _TABLE = """
 SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = %s AND c.relname = %s AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
 """
+# Per column, its type's extended (64-bit, seeded) hash function from the default hash operator
+# class (as the planner picks it: the type's own, else the preferred type it coerces to without a
+# function), and whether SQL can call it on the column as is (else the column is hashed as a
+# one-field row). None under a nondeterministic collation, whose equal strings differ in bytes.
 _COLUMNS = """
-SELECT a.attname, a.attnotnull, coalesce(c.collisdeterministic, false)
+SELECT a.attname, a.attnotnull, coalesce(c.collisdeterministic, false), h.schema, h.name, h.direct
 FROM pg_attribute a LEFT JOIN pg_collation c ON c.oid = a.attcollation
+JOIN pg_type d ON d.oid = a.atttypid
+JOIN pg_type t ON t.oid = CASE WHEN d.typtype = 'd' THEN d.typbasetype ELSE d.oid END
+LEFT JOIN LATERAL (
+    SELECT n.nspname AS schema, p.proname AS name,
+           p.proargtypes[0] = t.oid OR o.opcintype = 'anyenum'::regtype
+           OR EXISTS (SELECT FROM pg_cast k WHERE k.castsource = t.oid
+                      AND k.casttarget = p.proargtypes[0] AND k.castmethod = 'b'
+                      AND k.castcontext = 'i') AS direct
+    FROM pg_opclass o JOIN pg_type ot ON ot.oid = o.opcintype
+    JOIN pg_amproc x ON x.amprocfamily = o.opcfamily AND x.amprocnum = 2
+         AND x.amproclefttype = o.opcintype AND x.amprocrighttype = o.opcintype
+    JOIN pg_proc p ON p.oid = x.amproc JOIN pg_namespace n ON n.oid = p.pronamespace
+    WHERE o.opcmethod = (SELECT oid FROM pg_am WHERE amname = 'hash') AND o.opcdefault
+      AND coalesce(c.collisdeterministic, true)
+      AND (o.opcintype = t.oid
+           OR o.opcintype = 'anyenum'::regtype AND t.typtype = 'e'
+           OR EXISTS (SELECT FROM pg_cast k WHERE k.castsource = t.oid
+                      AND k.casttarget = o.opcintype AND k.castmethod = 'b'))
+    ORDER BY o.opcintype = t.oid DESC, ot.typispreferred DESC LIMIT 1
+) AS h ON true
 WHERE a.attrelid = %s AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum
 """
 # Key columns only (not INCLUDE columns), of valid, non-partial, non-expression unique indexes.
@@ -56,9 +80,27 @@ ForeignKey = tuple[tuple[str, ...], str, str, tuple[str, ...]]  # columns, schem
 
 
 @dataclass(frozen=True)
+class ColumnHash:
+    """A column type's extended hash function: `name(value, seed)` -> bigint."""
+
+    schema: str
+    name: str
+    direct: bool  # callable on the column as is; else on ROW(column), by hash_record_extended
+
+    def call(self, column: str, seed: sql.Composable) -> sql.Composable:
+        if self.direct:
+            function = sql.Identifier(self.schema, self.name)
+            return sql.SQL("{}({}, {})").format(function, sql.Identifier(column), seed)
+        return sql.SQL("pg_catalog.hash_record_extended(ROW({}), {})").format(
+            sql.Identifier(column), seed
+        )
+
+
+@dataclass(frozen=True)
 class TableInfo:
     columns: dict[str, bool]  # name -> NOT NULL
     bytewise: frozenset[str]  # text-like columns whose collation is deterministic
+    hashes: dict[str, ColumnHash]  # columns whose equal values hash equal
     primary_key: tuple[str, ...]
     unique_indexes: dict[str, tuple[str, ...]]
     foreign_keys: dict[str, ForeignKey]
@@ -78,8 +120,9 @@ def describe(reader: Reader, schema: str, name: str) -> TableInfo | None:
         }
     primary = next((tuple(cols) for _, is_primary, cols in unique if is_primary), ())
     return TableInfo(
-        columns={name: not_null for name, not_null, _ in attributes},
-        bytewise=frozenset(name for name, _, deterministic in attributes if deterministic),
+        columns={name: not_null for name, not_null, *_ in attributes},
+        bytewise=frozenset(name for name, _, deterministic, *_ in attributes if deterministic),
+        hashes={row[0]: ColumnHash(*row[3:]) for row in attributes if row[4] is not None},
         primary_key=primary,
         unique_indexes={index: tuple(cols) for index, _, cols in unique},
         foreign_keys=foreign,

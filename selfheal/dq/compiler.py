@@ -9,7 +9,7 @@ its fraction. PostgreSQL computes identical aggregates once, so repeating `count
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from psycopg import sql
@@ -51,7 +51,14 @@ def _filtered(aggregate: Aggregate, rule_where: sql.Composable | None) -> sql.Co
     return sql.SQL("{} FILTER (WHERE {})").format(aggregate.call, condition)
 
 
-def compile_table(table: Table, rules: Sequence[Rule], info: TableInfo) -> FusedQuery:
+def compile_table(
+    table: Table,
+    rules: Sequence[Rule],
+    info: TableInfo,
+    plans: Mapping[str, list[Aggregate]] | None = None,
+) -> FusedQuery:
+    """The fused SELECT; `plans` replaces the aggregates of the rules it names (by rule id)."""
+    plans = plans or {}
     selected: list[sql.Composable] = [COUNT_ROWS, sql.SQL("now()")]
     slots: dict[str, Slot] = {}
     for rule in rules:
@@ -61,7 +68,8 @@ def compile_table(table: Table, rules: Sequence[Rule], info: TableInfo) -> Fused
             scope = len(selected)
             selected.append(_filtered(Aggregate(COUNT_ROWS), rule_where))
         start = len(selected)
-        selected.extend(_filtered(aggregate, rule_where) for aggregate in rule.aggregates(info))
+        aggregates = plans.get(rule.id) or rule.aggregates(info)
+        selected.extend(_filtered(aggregate, rule_where) for aggregate in aggregates)
         slots[rule.id] = Slot(scope, start, len(selected))
     query = sql.SQL("SELECT {} FROM {}").format(sql.SQL(", ").join(selected), table.identifier)
     table_where = raw_condition(table.where)

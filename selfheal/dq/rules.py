@@ -162,6 +162,10 @@ class Rule:
         """The constraint that makes the rule true without scanning, if any."""
         return None
 
+    def settle(self, values: Sequence, info: TableInfo) -> list[Aggregate] | None:
+        """Aggregates of a second scan when `values` leave the verdict open; None: they settle it."""
+        return None
+
     def judge(self, values: Sequence, scope: Scope) -> Verdict:
         raise NotImplementedError
 
@@ -218,7 +222,50 @@ class Unique(Rule):
     def _complete(self) -> sql.Composable:
         return sql.SQL(" AND ").join(sql.SQL("{} IS NOT NULL").format(ident(c)) for c in self.key)
 
+    def _hashed(self, info: TableInfo) -> sql.Composable | None:
+        """A 64-bit hash of the key, or None when a column's type has no fitting hash function.
+
+        Each column is hashed by its type's own extended hash (equal values, equal hashes), seeded
+        with the hash of the columns before it; NULL when a column is NULL (the functions are
+        strict), which count(DISTINCT) skips as it skips incomplete keys.
+        """
+        if not all(column in info.hashes for column in self.key):
+            return None
+        hashed: sql.Composable = sql.Literal(0)
+        for column in self.key:
+            hashed = info.hashes[column].call(column, hashed)
+        return hashed
+
     def aggregates(self, info: TableInfo) -> list[Aggregate]:
+        """The cheapest exact plan: count the distinct hashes of the key.
+
+        Equal keys have equal hashes, so as many distinct hashes as keys proves every key
+        distinct; only fewer leaves collisions and duplicates to tell apart (`settle`). Sorting
+        8-byte integers is cheaper than sorting the keys themselves (long text, several columns,
+        a collation's comparisons); hashing costs little next to the sort.
+
+        Measured on 2M rows (bench_dq's events table, best of 5, a 2-core machine shared with
+        other work): text key 0.90 s hashed vs 1.42 s COLLATE "C"; uuid 1.13 vs 1.43 s; a
+        (uuid, timestamptz) pair 1.44 vs 12.75 s. Two things that did not pay, so are not done:
+        a larger work_mem (128MB: 1.08 s vs 0.90 s with the default 4MB; the external merge of
+        int8 runs is cheap), and splitting the hash space across two read-only sessions (1.39 s:
+        each session scans the whole table again, and the cores are shared).
+        """
+        hashed = self._hashed(info)
+        if hashed is None:
+            return self._exact(info)
+        return [
+            Aggregate(COUNT_ROWS, self._complete()),
+            Aggregate(sql.SQL("count(DISTINCT {})").format(hashed), self._complete()),
+        ]
+
+    def settle(self, values: Sequence, info: TableInfo) -> list[Aggregate] | None:
+        """Fewer distinct hashes than keys: count the keys themselves (collision or duplicate)."""
+        if values[0] == values[1] or self._hashed(info) is None:
+            return None
+        return self._exact(info)
+
+    def _exact(self, info: TableInfo) -> list[Aggregate]:
         # Under a deterministic collation equal strings are equal bytes, so COLLATE "C" counts
         # the same distinct values and sorts them several times faster.
         distinct = [

@@ -25,7 +25,7 @@ from psycopg import sql
 from selfheal.core.readonly import Reader, ReadRefused
 from selfheal.core.text import first_line
 from selfheal.dq.catalog import Catalog, TableInfo
-from selfheal.dq.compiler import NOW, compile_custom, compile_table
+from selfheal.dq.compiler import NOW, Slot, compile_custom, compile_table
 from selfheal.dq.config import Suite
 from selfheal.dq.rules import CustomCheck, Rule, Scope, Status, Table, Verdict
 from selfheal.dq.sampling import follow_up_query, sample_query
@@ -187,11 +187,27 @@ class Runner:
                     yield rule_alone, verdict, [failed.record, *queries]
             return
         record = QueryRecord(record.sql, record.seconds, record.rows, shared_by=len(rules))
-        values = rows[0]
         for rule in rules:
-            slot = fused.slots[rule.id]
-            scope = Scope(rows=values[slot.scope], now=values[NOW], zone=self._zone)
-            yield rule, rule.judge(values[slot.start : slot.stop], scope), [record]
+            yield self._settled(rule, fused.slots[rule.id], rows[0], record, info)
+
+    def _settled(
+        self, rule: Rule, slot: Slot, values: Sequence, record: QueryRecord, info: TableInfo
+    ) -> tuple[Rule, Verdict, list[QueryRecord]]:
+        """The rule's verdict from the fused row, or from a second scan when that row left it
+        open (a unique key with fewer distinct hashes than keys)."""
+        queries = [record]
+        exact = rule.settle(values[slot.start : slot.stop], info)
+        if exact is not None:
+            settling = compile_table(rule.table, [rule], info, plans={rule.id: exact})
+            timeout = rule.table.statement_timeout_ms
+            try:
+                _, rows, second = self.execute(settling.query, rule.table, timeout)
+            except QueryFailed as failed:
+                return rule, Verdict("error", failed.record.error or ""), [record, failed.record]
+            queries.append(second)
+            values, slot = rows[0], settling.slots[rule.id]
+        scope = Scope(rows=values[slot.scope], now=values[NOW], zone=self._zone)
+        return rule, rule.judge(values[slot.start : slot.stop], scope), queries
 
     def _with_sample(
         self, rule: Rule, verdict: Verdict, queries: list[QueryRecord], info: TableInfo
