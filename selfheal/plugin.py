@@ -29,6 +29,7 @@ from selfheal.pytest_plugin import history, hooks
 from selfheal.pytest_plugin.session import settings_of
 from selfheal.run import notify
 from selfheal.run.evidence import FailedFixtures
+from selfheal.run.history.backlog import regenerate
 from selfheal.run.pipeline import (
     COLLECT,
     NOT_RUN,
@@ -220,7 +221,7 @@ class OutcomeCollector:
         session = history.Session(self.run_id, self.started, finished)
         recorded = history.record(self.config, settings, session, outcomes, self.redact)
         self.history = recorded.line
-        changes = self._record_tickets(outcomes)
+        changes = self._record_tickets(outcomes, recorded)
         run = Run(self.started, finished, outcomes, changes, history=recorded.view)
         run.delivery = notify.send(settings, run.news())
         target = redact_dsn(settings.db_url.reveal()) if settings.db_url else "embedded default"
@@ -245,10 +246,15 @@ class OutcomeCollector:
         for path in self.written:
             write(f"wrote {path}")
 
-    def _record_tickets(self, outcomes: list[Outcome]) -> RunChanges | None:
+    def _record_tickets(
+        self, outcomes: list[Outcome], recorded: history.Recorded
+    ) -> RunChanges | None:
+        """From the history when the run was recorded; else run by run from the outcomes."""
         if self.config.getoption("no_tickets"):
             return None
         backlog = Backlog(self.settings.backlog_dir, self.redact)
+        if recorded.states is not None:
+            return regenerate(backlog, recorded.states, recorded.target)
         at = datetime.now(self.settings.zone)
         changes = backlog.record_run([o for outcome in outcomes for o in observations(outcome)], at)
         changes.resolved += backlog.record_heals([h for o in outcomes for h in o.heals], at)

@@ -21,6 +21,7 @@ from selfheal.core.db import DatabaseUnreachable, connect
 from selfheal.core.dsn import redact_dsn
 from selfheal.core.settings import Settings
 from selfheal.dq.config import ConfigError, load_suite
+from selfheal.run.history.problems import ProblemState, problem_states
 from selfheal.run.history.schema import HistorySchemaNewer
 from selfheal.run.history.stats import table_stats, watched_tables
 from selfheal.run.history.store import (
@@ -174,6 +175,8 @@ class Recorded:
 
     line: str
     view: HistoryView | None = None
+    states: list[ProblemState] | None = None  # every problem of the target, for the backlog
+    target: str = ""
 
 
 def record(
@@ -193,10 +196,12 @@ def record(
         with history_connection(dsn, settings.connect_timeout) as conn:
             run_id = write_run(conn, run, settings.history_retention_days)
             view = history_view(conn, run.target, run_id)
+            states = problem_states(conn, run.target)
     except HistorySchemaNewer as error:
         log.error("history: %s", redact(str(error)))
         return Recorded(redact(f"history: ERROR: {error}"))
     except (HistoryUnavailable, psycopg.Error) as error:
         log.warning("history: not recorded: %s", redact(str(error)))
         return Recorded(redact(f"history: not recorded (warning): {error}"))
-    return Recorded(f"history: run {run_id} recorded in {redact_dsn(dsn)}", view)
+    line = f"history: run {run_id} recorded in {redact_dsn(dsn)}"
+    return Recorded(line, view, states, run.target)
