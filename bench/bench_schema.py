@@ -1,12 +1,16 @@
 """Benchmark: snapshot and verify a database of many tables (10 columns, 2 indexes, 2 policies each).
 
-    .venv/bin/python bench/bench_schema.py [--tables 1000]
+    .venv/bin/python bench/bench_schema.py [--tables 1000] [--failing 100]
 
 Prints the snapshot's time against a baseline measured in the same run (one catalog query per
 column, what per-check introspection would cost), then the whole `pytest -m schema` on that
 database (expected schema from a lock file, as in live mode) with its time per check: grouped per
 table (auto, above 2,000 objects) and one check per object. Goal: pytest -m schema under 10 s at
 1,000 tables; the snapshot takes 10 queries whatever the size.
+
+With `--failing N`, a policy is then dropped on N tables and the same runs are timed again: a
+failure must cost its message, ticket and report line, never a rendering of the snapshot (goal:
+the failing run within 1.3x the passing one). Reports and tickets go to a temp folder.
 """
 
 from __future__ import annotations
@@ -98,12 +102,17 @@ def per_column_baseline(dsn: str, columns: list[tuple[str, str, str]]) -> float:
         return time.perf_counter() - start
 
 
-def run_pytest(dsn: str, migrations: Path, lock: Path, granularity: str) -> tuple[float, int]:
+def run_pytest(
+    dsn: str, migrations: Path, lock: Path, granularity: str, failing: int = 0
+) -> tuple[float, int]:
+    """The wall time of `pytest -m schema` and its number of checks; exactly `failing` fail."""
     env = {
         **os.environ,
         "SUPABASE_DB_URL": dsn,
         "MIGRATIONS_DIR": str(migrations),
         "SELFHEAL_SCHEMA_LOCK": str(lock),
+        "SELFHEAL_REPORTS_DIR": str(migrations / "reports"),
+        "SELFHEAL_BACKLOG_DIR": str(migrations / "backlog"),
     }
     command = [
         str(Path(sys.executable).parent / "pytest"),
@@ -120,15 +129,32 @@ def run_pytest(dsn: str, migrations: Path, lock: Path, granularity: str) -> tupl
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
     elapsed = time.perf_counter() - start
     passed = re.search(r"(\d+) passed", done.stdout)
-    if done.returncode != 0 or not passed:
-        sys.exit(f"pytest -m schema failed:\n{done.stdout[-3000:]}\n{done.stderr[-2000:]}")
-    return elapsed, int(passed.group(1))
+    failed = re.search(r"(\d+) failed", done.stdout)
+    if not passed or (int(failed.group(1)) if failed else 0) != failing:
+        sys.exit(
+            f"pytest -m schema: not {failing} failed:\n{done.stdout[-3000:]}\n{done.stderr[-2000:]}"
+        )
+    return elapsed, int(passed.group(1)) + failing
+
+
+def drop_policies(dsn: str, count: int) -> None:
+    """Break `count` tables: each loses its read policy (one failing check per table)."""
+    with connect(dsn, autocommit=True) as conn:
+        for n in range(count):
+            conn.execute(
+                sql.SQL("DROP POLICY {} ON {}").format(
+                    sql.Identifier(f"t{n:04d}_read"), sql.Identifier("bench", f"t{n:04d}")
+                )
+            )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tables", type=int, default=1000)
+    parser.add_argument("--failing", type=int, default=0, help="tables to break, then time again")
     args = parser.parse_args()
+    if not 0 <= args.failing <= args.tables:
+        parser.error("--failing must be between 0 and --tables")
     folder = Path(tempfile.mkdtemp(prefix="selfheal-bench-"))
     write_migrations(folder, args.tables)
     with start_embedded() as server:
@@ -152,13 +178,23 @@ def main() -> None:
         )
         lock = folder / "schema.lock.json"
         write_lock(lock, expected, folder)
+        passing = {}
         for granularity in ("auto", "object"):
             total, checks = run_pytest(dsn, folder, lock, granularity)
+            passing[granularity] = total
             print(
                 f"pytest -m schema --schema-granularity={granularity} (lock file): "
                 f"{total:.2f} s wall for {checks} checks, {1000 * total / checks:.2f} ms per "
                 "check (goal: < 10 s)"
             )
+        if args.failing:
+            drop_policies(dsn, args.failing)
+            for granularity in ("auto", "object"):
+                total, checks = run_pytest(dsn, folder, lock, granularity, args.failing)
+                print(
+                    f"the same with {args.failing} failing checks ({granularity}): {total:.2f} s; "
+                    f"ratio failing/passing = {total / passing[granularity]:.2f}x (goal: <= 1.3x)"
+                )
     shutil.rmtree(folder, ignore_errors=True)
 
 

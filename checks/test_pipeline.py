@@ -22,7 +22,7 @@ from selfheal.core.settings import Settings
 from selfheal.doctor import Context, Doctor, render_plan
 from selfheal.doctor.doctor import FAILED
 from selfheal.migrate.runner import migrate
-from selfheal.plugin import collector
+from selfheal.pytest_plugin.outcomes import collector
 from selfheal.run.evidence import attach, report_problems
 from selfheal.run.problem import (
     DOCTOR_HEAL_FAILED,

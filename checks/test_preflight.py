@@ -135,6 +135,10 @@ def test_migration_guard(migration_name: str, guard_report: GuardReport, request
     unchecked = f"{migration_name} was not checked: an earlier migration does not apply"
     ok = migration_name not in guard_report.unchecked
     _require(request, ok, "migration_unchecked", migration_name, unchecked)
+    waived = [f for f in guard_report.findings if f.migration == migration_name and not f.refused]
+    notes = [str(f) for f in waived] + guard_report.file_notes.get(migration_name, [])
+    if notes:  # what the guard allowed or could not judge, shown even when the file passes
+        warn(request, "guard notes:\n" + "\n".join(notes))
     refused = guard_report.refused(migration_name)
     message = "guard refused:\n" + "\n".join(str(f) for f in refused)
     _require(request, not refused, "migration_guard", migration_name, message)

@@ -9,6 +9,7 @@ Without SUPABASE_DB_URL the commands act on the embedded local default.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -72,6 +73,12 @@ def cmd_guard(args: argparse.Namespace, settings: Settings) -> int:
     for note in report.notes:
         print(f"note: {note}")
     print(f"guard: {len(migrations)} migration(s), {len(report.refused())} refused finding(s)")
+    if os.environ.get("GITHUB_ACTIONS") == "true":
+        from selfheal.run.github import guard_annotations
+
+        root = Path(os.environ.get("GITHUB_WORKSPACE") or Path.cwd())
+        for command in guard_annotations(report, settings.migrations_dir, root):
+            print(command)
     return 0 if report.ok else 1
 
 
@@ -142,6 +149,15 @@ def cmd_kpi(args: argparse.Namespace, settings: Settings) -> int:
     return kpi.run(settings, "selfheal kpi")
 
 
+def cmd_ci(args: argparse.Namespace, settings: Settings) -> int:
+    """The last run on a GitHub Actions job page: step summary and annotations."""
+    from selfheal.run.github import publish
+
+    for command in publish(settings):
+        print(command)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="selfheal", description=__doc__)
     logs.add_verbose_option(parser)
@@ -176,6 +192,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("kpi", help="write the executive page (reports/exec/kpi_*.md)")
     p.set_defaults(handler=cmd_kpi)
+
+    p = commands.add_parser(
+        "ci", help="show the last run on a GitHub Actions job: step summary and annotations"
+    )
+    p.set_defaults(handler=cmd_ci)
     return parser
 
 

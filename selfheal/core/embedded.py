@@ -7,6 +7,8 @@ through a small `runuser` wrapper, and the data directory belongs to that user.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import glob
 import hashlib
 import logging
@@ -20,7 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import port_for
+import psutil
 import psycopg
+from mirakuru import base as mirakuru_base
 from psycopg.conninfo import make_conninfo
 from pytest_postgresql.executors import PostgreSQLExecutor
 
@@ -35,6 +39,27 @@ SERVER_OPTIONS = "-c max_connections=200 -c shared_preload_libraries=pg_stat_sta
 
 class ServerBinariesMissing(RuntimeError):
     pass
+
+
+def _kill_own_leftovers() -> None:
+    """At exit, kill the servers this process started and left running, and only those.
+
+    mirakuru (under pytest-postgresql's executor) marks each server with the variable
+    `mirakuru_uuid=<pid>:<uuid>`, and its own exit hook kills every process whose marker merely
+    *contains* the exiting pid: a process with pid 243 ends the servers of pid 12430, or any
+    whose uuid holds "243", in any other session on the machine. Here the marker must start
+    with this pid.
+    """
+    prefix = f"{os.getpid()}:"
+    for process in psutil.process_iter(["environ"]):
+        marker = (process.info.get("environ") or {}).get(mirakuru_base.ENV_UUID, "")
+        if marker.startswith(prefix):
+            with contextlib.suppress(psutil.Error):
+                process.kill()
+
+
+atexit.unregister(mirakuru_base.cleanup_subprocesses)
+atexit.register(_kill_own_leftovers)
 
 
 def find_pg_ctl() -> Path:

@@ -23,7 +23,10 @@ SELECT 'pg_class'::regclass::oid, c.oid, 0, c.relname,
          WHEN 'S' THEN 'sequence' ELSE 'foreign table' END
        || ' ' || quote_ident(n.nspname) || '.' || quote_ident(c.relname),
        '', jsonb_build_object('rls', c.relrowsecurity, 'force', c.relforcerowsecurity,
-                              'persistence', c.relpersistence, 'kind', c.relkind)
+                              'persistence', c.relpersistence, 'kind', c.relkind),
+       concat_ws(' ', c.relowner::regrole::text, c.relacl::text, c.reloptions::text,
+                 obj_description(c.oid, 'pg_class'),
+                 CASE WHEN c.relkind IN ('i', 'I') THEN pg_get_indexdef(c.oid) END)
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'selfheal_guard', 'pg_toast') AND c.relpersistence <> 't'
   AND c.relkind IN ('r', 'p', 'v', 'm', 'i', 'I', 'S', 'f')
@@ -31,31 +34,38 @@ UNION ALL
 SELECT 'pg_class'::regclass::oid, a.attrelid, a.attnum, a.attname,
        'column ' || quote_ident(n.nspname) || '.' || quote_ident(c.relname) || '.' || quote_ident(a.attname),
        format_type(a.atttypid, a.atttypmod),
-       jsonb_build_object('notnull', a.attnotnull AND c.relkind IN ('r', 'p'))
+       jsonb_build_object('notnull', a.attnotnull AND c.relkind IN ('r', 'p')),
+       concat_ws(' ', a.attnotnull, pg_get_expr(d.adbin, d.adrelid), a.attacl::text)
 FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
 WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
   AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'selfheal_guard', 'pg_toast') AND c.relpersistence <> 't'
 UNION ALL
 SELECT 'pg_constraint'::regclass::oid, o.oid, 0, o.conname,
        'constraint ' || quote_ident(o.conname) || ' on ' ||
-       coalesce(selfheal_guard.rel(o.conrelid), 'domain ' || o.contypid::regtype::text), '', '{}'
+       coalesce(selfheal_guard.rel(o.conrelid), 'domain ' || o.contypid::regtype::text), '', '{}',
+       pg_get_constraintdef(o.oid)
 FROM pg_constraint o JOIN pg_namespace n ON n.oid = o.connamespace
 WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'selfheal_guard', 'pg_toast')
 UNION ALL
 SELECT 'pg_policy'::regclass::oid, p.oid, 0, p.polname,
-       'policy ' || quote_ident(p.polname) || ' on ' || selfheal_guard.rel(p.polrelid), '', '{}'
+       'policy ' || quote_ident(p.polname) || ' on ' || selfheal_guard.rel(p.polrelid), '', '{}',
+       concat_ws(' ', p.polcmd, p.polpermissive, p.polroles::regrole[]::text,
+                 pg_get_expr(p.polqual, p.polrelid), pg_get_expr(p.polwithcheck, p.polrelid))
 FROM pg_policy p
 UNION ALL
 SELECT 'pg_proc'::regclass::oid, p.oid, 0, p.proname, 'function ' || selfheal_guard.fn(p.oid), '',
        jsonb_build_object('definer', p.prosecdef, 'config', coalesce(p.proconfig, '{}'),
                           'owner', p.proowner::regrole::text, 'auth', n.nspname = 'auth',
                           'body', CASE WHEN p.prosecdef OR n.nspname = 'auth'
-                                       THEN md5(pg_get_functiondef(p.oid)) END)
+                                       THEN md5(pg_get_functiondef(p.oid)) END),
+       concat_ws(' ', md5(pg_get_functiondef(p.oid)), p.proacl::text)
 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
 WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'selfheal_guard')
   AND p.prokind IN ('f', 'p', 'w')
 UNION ALL
-SELECT 'pg_type'::regclass::oid, t.oid, 0, t.typname, 'type ' || quote_ident(n.nspname) || '.' || quote_ident(t.typname), '', '{}'
+SELECT 'pg_type'::regclass::oid, t.oid, 0, t.typname, 'type ' || quote_ident(n.nspname) || '.' || quote_ident(t.typname), '', '{}',
+       (SELECT string_agg(enumlabel, ',' ORDER BY enumsortorder) FROM pg_enum WHERE enumtypid = t.oid)
 FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
 WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'selfheal_guard', 'pg_toast')
   AND t.typtype IN ('e', 'd', 'c') AND (t.typrelid = 0 OR t.typtype = 'c' AND
@@ -63,16 +73,29 @@ WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'selfheal_guard', 'p
 UNION ALL
 SELECT 'pg_trigger'::regclass::oid, t.oid, 0, t.tgname,
        'trigger ' || quote_ident(t.tgname) || ' on ' || selfheal_guard.rel(t.tgrelid), '',
-       jsonb_build_object('enabled', t.tgenabled)
+       jsonb_build_object('enabled', t.tgenabled), pg_get_triggerdef(t.oid)
 FROM pg_trigger t WHERE NOT t.tgisinternal AND t.tgname NOT LIKE 'selfheal\\_guard\\_%'
 UNION ALL
-SELECT 'pg_extension'::regclass::oid, e.oid, 0, e.extname, 'extension ' || e.extname, '', '{}'
+SELECT 'pg_extension'::regclass::oid, e.oid, 0, e.extname, 'extension ' || e.extname, '', '{}',
+       e.extversion
 FROM pg_extension e
 UNION ALL
 SELECT 'pg_namespace'::regclass::oid, n.oid, 0, n.nspname, 'schema ' || quote_ident(n.nspname), '',
-       '{}'
+       '{}', concat_ws(' ', n.nspowner::regrole::text, n.nspacl::text)
 FROM pg_namespace n
 WHERE n.nspname NOT LIKE 'pg\\_%' AND n.nspname NOT IN ('information_schema', 'selfheal_guard')
+UNION ALL
+SELECT 'pg_default_acl'::regclass::oid, d.oid, 0, '',
+       'default privileges of ' || d.defaclrole::regrole::text
+       || coalesce(' in schema ' || d.defaclnamespace::regnamespace::text, '') || ' on '
+       || d.defaclobjtype::text, '', '{}', d.defaclacl::text
+FROM pg_default_acl d
+UNION ALL
+SELECT 'pg_authid'::regclass::oid, r.oid, 0, r.rolname, 'role ' || quote_ident(r.rolname), '', '{}',
+       concat_ws(' ', r.rolsuper, r.rolbypassrls, r.rolcreaterole,
+                 ARRAY(SELECT m.roleid::regrole::text FROM pg_auth_members m
+                       WHERE m.member = r.oid ORDER BY 1)::text)
+FROM pg_roles r WHERE r.rolname IN ('anon', 'authenticated', 'service_role')
 """
 
 
@@ -82,6 +105,7 @@ class DbObject:
     name: str  # kind and qualified name, for people
     type_name: str  # columns only
     attributes: dict  # the state compared across the file (flags, owner, settings, ...)
+    definition: str  # everything else a statement could change (defaults, grants, bodies, ...)
 
 
 Key = tuple[int, int, int]  # (catalog, oid, sub-id)

@@ -16,7 +16,7 @@ import psycopg
 from psycopg import sql
 
 _SHAPE = """
-SELECT n.nspname, c.relname, quote_ident(n.nspname) || '.' || quote_ident(c.relname),
+SELECT c.oid, n.nspname, c.relname, quote_ident(n.nspname) || '.' || quote_ident(c.relname),
        array_agg(a.attnum ORDER BY a.attnum), array_agg(a.attname::text ORDER BY a.attnum),
        coalesce((SELECT i.indkey::int2[] FROM pg_index i
                  WHERE i.indrelid = c.oid AND i.indisunique AND i.indpred IS NULL
@@ -26,7 +26,7 @@ SELECT n.nspname, c.relname, quote_ident(n.nspname) || '.' || quote_ident(c.reln
                  ORDER BY i.indisprimary DESC, i.indexrelid LIMIT 1), '{}')
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-WHERE c.oid = %s
+WHERE c.oid = ANY(%s)
 GROUP BY c.oid, n.nspname, c.relname
 """
 
@@ -36,7 +36,7 @@ class TableDigest:
     label: str  # schema.table, quoted as quote_ident would
     columns: dict[int, str]  # attnum -> name
     key: tuple[int, ...]  # attnums of the row key; empty: compared as a multiset of rows
-    rows: dict[str, tuple[str | None, ...]] = field(default_factory=dict)  # key -> column hashes
+    rows: dict[str, tuple[int | None, ...]] = field(default_factory=dict)  # key -> column hashes
     multiset: Counter = field(default_factory=Counter)  # keyless: column hashes -> count
 
     @property
@@ -44,28 +44,41 @@ class TableDigest:
         return len(self.rows) if self.key else sum(self.multiset.values())
 
 
-def take(conn: psycopg.Connection, oid: int) -> TableDigest | None:
-    """The table's digest now, or None when the table no longer exists."""
-    shape = conn.execute(_SHAPE, (oid,)).fetchone()
-    if shape is None:
-        return None
-    schema, table, label, attnums, names, key = shape
-    columns = dict(zip(attnums, names, strict=True))
-    digest = TableDigest(label, columns, tuple(key))
-    target = sql.Identifier(schema, table)
+def take(conn: psycopg.Connection, oids: list[int]) -> dict[int, TableDigest]:
+    """The digest of each table now, in one query; a table that no longer exists is left out."""
+    shapes = conn.execute(_SHAPE, (list(oids),)).fetchall() if oids else []
+    if not shapes:
+        return {}
+    digests: dict[int, TableDigest] = {}
+    parts = []
+    for oid, schema, table, label, attnums, names, key in shapes:
+        digests[oid] = TableDigest(label, dict(zip(attnums, names, strict=True)), tuple(key))
+        parts.append(_rows_query(oid, sql.Identifier(schema, table), names, digests[oid]))
+    with conn.cursor(binary=True) as cursor:
+        for oid, key, hashes, count in cursor.execute(sql.SQL(" UNION ALL ").join(parts)):
+            if key is None:
+                digests[oid].multiset[tuple(hashes)] += count
+            else:
+                digests[oid].rows[key] = tuple(hashes)
+    return digests
+
+
+def _rows_query(
+    oid: int, target: sql.Composable, names: list[str], digest: TableDigest
+) -> sql.Composable:
+    """(oid, row key, a 64-bit hash per column, count) of the table's rows; a keyless table's
+    rows are grouped by their hashes, with a NULL key."""
     hashes = sql.SQL(", ").join(
-        sql.SQL("md5({}::text)").format(sql.Identifier(name)) for name in names
+        sql.SQL("hashtextextended({}::text, 0)").format(sql.Identifier(name)) for name in names
     )
     if digest.key:
-        key_row = sql.SQL(", ").join(sql.Identifier(columns[k]) for k in digest.key)
-        query = sql.SQL("SELECT ROW({}, NULL)::text, ARRAY[{}] FROM {}").format(
-            key_row, hashes, target
-        )
-        digest.rows = {row[0]: tuple(row[1]) for row in conn.execute(query)}
-    else:
-        query = sql.SQL("SELECT ARRAY[{}], count(*) FROM {} GROUP BY 1").format(hashes, target)
-        digest.multiset = Counter({tuple(row[0]): row[1] for row in conn.execute(query)})
-    return digest
+        key_row = sql.SQL(", ").join(sql.Identifier(digest.columns[k]) for k in digest.key)
+        return sql.SQL(
+            "(SELECT {}::oid, ROW({}, NULL)::text, ARRAY[{}], 1::bigint FROM {})"
+        ).format(sql.Literal(oid), key_row, hashes, target)
+    return sql.SQL("(SELECT {}::oid, NULL::text, ARRAY[{}], count(*) FROM {} GROUP BY 3)").format(
+        sql.Literal(oid), hashes, target
+    )
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 FILENAME = re.compile(r"^(?P<version>\d+)_(?P<name>[A-Za-z0-9_\-]+)\.sql$")
@@ -27,7 +28,7 @@ class MigrationFile:
     def filename(self) -> str:
         return self.path.name
 
-    @property
+    @cached_property
     def in_transaction(self) -> bool:
         """False for files marked `-- selfheal: no-transaction` (CREATE INDEX CONCURRENTLY)."""
         return not NO_TRANSACTION.search(self.sql)

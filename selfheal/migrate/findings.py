@@ -35,6 +35,9 @@ class Finding:
     detail: str
     line: int | None = None
     waived_because: str | None = None
+    # Other kinds whose waiver of the same object allows this finding too: a second run's
+    # DELETE is allowed by the waiver that allows the first run's.
+    covered_by: tuple[str, ...] = ()
 
     @property
     def refused(self) -> bool:
@@ -43,7 +46,8 @@ class Finding:
     @property
     def waiver(self) -> str:
         """The comment line that would allow this finding, once reviewed."""
-        return f"-- {WAIVER_PREFIX} {self.kind} {self.object}: <why this is intended>"
+        kind = self.covered_by[0] if self.covered_by else self.kind
+        return f"-- {WAIVER_PREFIX} {kind} {self.object}: <why this is intended>"
 
     def waived(self, reason: str) -> Finding:
         return replace(self, waived_because=reason)
@@ -64,6 +68,7 @@ class GuardReport:
     findings: list[Finding] = field(default_factory=list)
     unchecked: list[str] = field(default_factory=list)  # after a file that failed to apply
     notes: list[str] = field(default_factory=list)  # what the guard could not do (e.g. seed)
+    file_notes: dict[str, list[str]] = field(default_factory=dict)  # the notes by migration
     seconds: dict[str, float] = field(default_factory=dict)  # guard time per file
 
     def refused(self, migration: str | None = None) -> list[Finding]:

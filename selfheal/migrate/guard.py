@@ -34,11 +34,18 @@ from psycopg import sql
 from selfheal.core.db import connect, create_database, drop_database, scratch_database
 from selfheal.core.shim import apply_shim
 from selfheal.core.text import first_line
-from selfheal.migrate import access, catalog_changes, digest, instruments, probes, seeding
-from selfheal.migrate.catalog_changes import is_widening
+from selfheal.migrate import (
+    access,
+    catalog_changes,
+    digest,
+    idempotency,
+    instruments,
+    probes,
+    seeding,
+)
+from selfheal.migrate.catalog_changes import DbObject, Key, is_widening
 from selfheal.migrate.files import MigrationFile
 from selfheal.migrate.findings import KINDS, Finding, GuardReport
-from selfheal.migrate.idempotency import fingerprint
 from selfheal.migrate.instruments import LogEntry
 from selfheal.migrate.statements import Statement, atomicity_problems, split_statements
 from selfheal.migrate.waivers import apply_waivers
@@ -64,17 +71,6 @@ _DYNAMIC_DROP = re.compile(
     r"(?!IF\s)((?:\"[^\"]+\"|[A-Za-z_][\w$]*)(?:\.(?:\"[^\"]+\"|[A-Za-z_][\w$]*))?)",
     re.IGNORECASE,
 )
-# Per seeded table: rows updated or deleted so far in this transaction, and its file node (a
-# TRUNCATE or a rewrite changes it); per sequence: its last value.
-_ACTIVITY = """
-SELECT o, pg_stat_get_xact_tuples_updated(o) + pg_stat_get_xact_tuples_deleted(o),
-       pg_relation_filenode(o)
-FROM unnest(%s::oid[]) o
-UNION ALL
-SELECT c.oid, pg_sequence_last_value(c.oid), pg_relation_filenode(c.oid)
-FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE c.relkind = 'S' AND n.nspname <> 'selfheal_guard'
-"""
 _SESSION = "SELECT name, setting FROM pg_settings WHERE source = 'session'"
 
 
@@ -98,28 +94,41 @@ class _Scratch:
     writable: dict[int, bool] = field(default_factory=dict)
     seen_tables: list[int] = field(default_factory=list)
     new_objects: list[tuple[int, str, int | None]] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
+    notes: list[tuple[str, str]] = field(default_factory=list)  # (migration, note)
+    # The catalog and the access snapshot as the last file left them (None: read them anew).
+    objects: dict[Key, DbObject] | None = None
+    grants: set[access.Grant] | None = None
 
     @classmethod
     def start(cls, conn: psycopg.Connection, rows_per_table: int) -> _Scratch:
         """A fresh scratch database: the Supabase shim and the instruments."""
         apply_shim(conn)
         conn.execute(instruments.INSTALL)
+        conn.execute(probes.INSTALL)
         return cls(conn, rows_per_table)
 
-    def prepare(self) -> None:
+    def prepare(self, migration: str) -> None:
         """Seed the tables created since the last file; digest them and probe their writes."""
-        result = seeding.seed(self.conn, self.seen_tables, self.row_counts, self.rows_per_table)
+        conn = self.conn
+        result = seeding.seed(conn, self.seen_tables, self.row_counts, self.rows_per_table)
         self.seen_tables += list(result.tables)
-        self.notes += result.problems
-        self.row_counts.update(result.seeded)
-        for oid, table in result.tables.items():
-            if result.seeded.get(oid):
-                self.digests[oid] = digest.take(self.conn, oid)
-                with self.conn.transaction():
-                    self.writable[oid] = probes.probe(self.conn, table, self.row_counts) is None
-        instruments.arm_removal_triggers(self.conn)
-        self.log.read(self.conn)  # the guard's own DDL is not the file's
+        self.notes += [
+            (
+                migration,
+                f"{label}: not seeded before {migration}: {reason}; what this and later "
+                "files do to its rows is not judged",
+            )
+            for label, reason in result.problems
+        ]
+        fresh = digest.take(conn, list(result.tables))
+        self.row_counts.update((oid, found.row_count) for oid, found in fresh.items())
+        seeded = {oid: t for oid, t in result.tables.items() if self.row_counts.get(oid)}
+        self.digests.update((oid, fresh[oid]) for oid in seeded)
+        with conn.transaction():
+            outcomes = probes.probe(conn, seeded, self.row_counts)
+        self.writable.update((oid, outcome is None) for oid, outcome in outcomes.items())
+        instruments.arm_removal_triggers(conn)
+        self.log.read(conn)  # the guard's own DDL is not the file's
 
     def forget_rows(self, oid: int) -> list[int]:
         """Empty a table of its sample rows, and the tables whose rows reference them (TRUNCATE
@@ -141,9 +150,10 @@ class _Scratch:
             self.seen_tables.remove(known)
         return emptied
 
-    def activity(self) -> dict[int, tuple]:
-        rows = self.conn.execute(_ACTIVITY, (list(self.digests),)).fetchall()
-        return {oid: (changed, filenode) for oid, changed, filenode in rows}
+    def activity(self) -> dict[int, str]:
+        """Per digested table and per sequence: a state that changes when its rows do."""
+        query = "SELECT rel, state FROM selfheal_guard.activity_of(%s::oid[])"
+        return dict(self.conn.execute(query, (list(self.digests),)).fetchall())
 
 
 @dataclass
@@ -235,7 +245,9 @@ def _guard_files(scratch: _Scratch, migrations: list[MigrationFile]) -> GuardRep
         judged = {f.object for f in report.findings if f.kind == "exposure"}
         found = _exposed_new_objects(scratch, migrations)
         report.findings.extend(f for f in found if f.object not in judged)
-    report.notes = scratch.notes
+    for migration, note in scratch.notes:
+        report.notes.append(note)
+        report.file_notes.setdefault(migration, []).append(note)
     return report
 
 
@@ -244,10 +256,11 @@ def _check_file(scratch: _Scratch, migration: MigrationFile) -> list[Finding]:
     problems = atomicity_problems(migration.sql, migration.in_transaction)
     if problems:
         raise _Refused([Finding(name, "not-atomic", name, why, line) for line, why in problems])
-    scratch.prepare()
+    scratch.prepare(name)
     conn = scratch.conn
-    before = catalog_changes.objects(conn)
-    grants = access.snapshot(conn)
+    # The catalog and access as the previous file left them, else read now.
+    before = scratch.objects if scratch.objects is not None else catalog_changes.objects(conn)
+    grants = scratch.grants if scratch.grants is not None else access.snapshot(conn)
     sequences = catalog_changes.sequence_positions(conn)
     session = conn.execute(_SESSION).fetchall()
     run = _Run(migration)
@@ -255,7 +268,8 @@ def _check_file(scratch: _Scratch, migration: MigrationFile) -> list[Finding]:
         _apply_statements(scratch, run, before)
         after = catalog_changes.objects(conn)
         _judge_catalog(conn, run, before, after, sequences)
-        _judge_access(run, grants, access.snapshot(conn), before.keys() & after.keys())
+        scratch.grants = access.snapshot(conn)
+        _judge_access(run, grants, scratch.grants, before.keys() & after.keys())
         _judge_rows(scratch, run)
         _judge_writes(scratch, run)
         _note_new_objects(scratch, run, before, after)
@@ -263,15 +277,68 @@ def _check_file(scratch: _Scratch, migration: MigrationFile) -> list[Finding]:
         _judge_session(conn, run, session)
     else:
         conn.execute("RESET ALL")  # as the runner does after a no-transaction file
-    return run.findings + _reapply(scratch, migration)
+    again = _reapply(scratch, migration, after)
+    if again:
+        scratch.grants = None  # the second run changed something: read access anew
+    return run.findings + again
 
 
 def _apply_statements(scratch: _Scratch, run: _Run, before: dict) -> None:
+    """Run the file's statements, logging what each one did.
+
+    A transactional file runs in one round trip, with a mark after each statement; when one
+    of its statements fails, the file runs again one statement at a time to find which.
+    """
+    statements = split_statements(run.migration.sql)
+    catalogs = {key[0] for key in before}
+    if run.migration.in_transaction:
+        try:
+            with scratch.conn.transaction():
+                done = _run_at_once(scratch, statements)
+        except psycopg.Error:
+            done = None
+        if done is not None:
+            for statement, (entries, changed) in zip(statements, done, strict=True):
+                run.statements.append(statement)
+                _read_entries(run, statement, entries, before, catalogs)
+                run.data_at.update((oid, statement.line) for oid in changed)
+            return
+    _run_one_by_one(scratch, run, statements, before, catalogs)
+
+
+def _run_at_once(
+    scratch: _Scratch, statements: list[Statement]
+) -> list[tuple[list[LogEntry], list[int]]]:
+    """Per statement: its log entries and the watched tables and sequences whose rows it changed."""
+    conn = scratch.conn
+    start = sql.SQL("SELECT selfheal_guard.start_marks({}::oid[])")
+    parts = [start.format(sql.Literal(list(scratch.digests))).as_string(conn)]
+    for number, statement in enumerate(statements, 1):
+        parts.append(statement.text)
+        parts.append(
+            sql.SQL("SELECT selfheal_guard.mark({})").format(sql.Literal(number)).as_string(conn)
+        )
+    conn.execute("\n;\n".join(parts))
+    done: list[tuple[list[LogEntry], list[int]]] = [([], []) for _ in statements]
+    entries: list[LogEntry] = []
+    for entry in scratch.log.read(conn):
+        if entry.kind == "mark":
+            done[int(entry.object) - 1][0].extend(entries)
+            entries = []
+        elif entry.kind == "activity":
+            done[int(entry.object) - 1][1].append(entry.key[1])
+        else:
+            entries.append(entry)
+    return done
+
+
+def _run_one_by_one(
+    scratch: _Scratch, run: _Run, statements: list[Statement], before: dict, catalogs: set[int]
+) -> None:
     conn = scratch.conn
     in_transaction = run.migration.in_transaction
     activity = scratch.activity() if in_transaction else {}
-    catalogs = {key[0] for key in before}
-    for statement in split_statements(run.migration.sql):
+    for statement in statements:
         run.statements.append(statement)
         try:
             _execute(scratch, run, statement)
@@ -312,8 +379,11 @@ def _execute(scratch: _Scratch, run: _Run, statement: Statement) -> None:
     for oid, label in in_the_way:
         scratch.forget_rows(oid)
         scratch.notes.append(
-            f"{run.migration.filename}:{statement.line}: the sample rows of {label} are in the "
-            f"way ({reason}); removed to go on: live rows like them would fail the same way"
+            (
+                run.migration.filename,
+                f"{run.migration.filename}:{statement.line}: the sample rows of {label} are in the "
+                f"way ({reason}); removed to go on: live rows like them would fail the same way",
+            )
         )
     conn.execute(statement.text)
 
@@ -434,8 +504,9 @@ def _judge_rows(scratch: _Scratch, run: _Run) -> None:
     moved = set(run.data_at) if run.migration.in_transaction else set(scratch.digests)
     suspects = moved & set(scratch.digests)
     lost: set[int] = set()
+    current = digest.take(conn, sorted(suspects))
     for oid in sorted(suspects):
-        now = digest.take(conn, oid)
+        now = current.get(oid)
         if now is None:
             scratch.digests.pop(oid, None)
             continue  # dropped: reported as a drop
@@ -470,13 +541,14 @@ def _judge_writes(scratch: _Scratch, run: _Run) -> None:
     oids = writable if run.shared_code_changed else [o for o in writable if o in run.touched_at]
     if not oids:
         return
-    for oid, table in seeding.read_tables(conn, [], oids).items():
-        with conn.transaction() if not run.migration.in_transaction else nullcontext():
-            failure = probes.probe(conn, table, scratch.row_counts)
+    tables = seeding.read_tables(conn, [], oids)
+    with conn.transaction() if not run.migration.in_transaction else nullcontext():
+        outcomes = probes.probe(conn, tables, scratch.row_counts)
+    for oid, failure in outcomes.items():
         if failure:
             scratch.writable[oid] = False
             line = run.touched_at.get(oid) or max(run.touched_at.values())
-            run.finding("writes-blocked", f"table {table.label}", failure, line)
+            run.finding("writes-blocked", f"table {tables[oid].label}", failure, line)
 
 
 def _note_new_objects(scratch: _Scratch, run: _Run, before: dict, after: dict) -> None:
@@ -509,49 +581,114 @@ def _judge_session(conn: psycopg.Connection, run: _Run, before: list) -> None:
         )
 
 
-def _reapply(scratch: _Scratch, migration: MigrationFile) -> list[Finding]:
-    """Apply the file again right away: it must succeed and change nothing."""
+def _reapply(
+    scratch: _Scratch, migration: MigrationFile, objects: dict[Key, DbObject]
+) -> list[Finding]:
+    """Apply the file again right away: it must succeed and change nothing.
+
+    `objects` is the catalog after the first run; `scratch.objects` becomes the catalog after
+    the second (None when a failing no-transaction file left it unknown).
+    """
     conn = scratch.conn
     name = migration.filename
-    before = fingerprint(conn)
-    objects = catalog_changes.objects(conn)
-    catalogs = {key[0] for key in objects}
+    scratch.objects = None
     try:
         if migration.in_transaction:
             with conn.transaction():
-                activity = scratch.activity()
-                conn.execute(migration.sql)
-                _refresh_digests(scratch, activity)
+                counts = _run_again(scratch, migration.sql)
+                after = catalog_changes.objects(conn)
         else:
-            for statement in split_statements(migration.sql):
-                conn.execute(statement.text)
-            conn.execute("RESET ALL")
-            _refresh_digests(scratch, {})
+            counts = _run_again_outside_a_transaction(scratch, migration.sql)
+            after = catalog_changes.objects(conn)
     except psycopg.Error as error:
+        if migration.in_transaction:
+            scratch.objects = objects  # the second run rolled back whole
         detail = f"fails when applied a second time: {first_line(error)}"
         return [Finding(name, "not-idempotent", name, detail)]
-    entries = scratch.log.read(conn)
-    after = fingerprint(conn)
+    scratch.objects = after
+    catalogs = {key[0] for key in objects}
     findings = [
-        Finding(name, "not-idempotent", e.object, f"a second run does {e.kind}")
-        for e in entries
-        if e.kind in ("drop", "truncate", "delete") and _destroyed_existing(e, objects, catalogs)
+        Finding(
+            name,
+            "not-idempotent",
+            e.object,
+            f"a second run does {e.kind} again",
+            covered_by=_REMOVALS[e.kind],
+        )
+        for e in scratch.log.read(conn)
+        if e.kind in _REMOVALS and _destroyed_existing(e, objects, catalogs)
     ]
     findings += [
-        Finding(name, "not-idempotent", line.split(" ")[1], f"a second run adds {line!r}")
-        for line in sorted(after - before)
+        Finding(name, "not-idempotent", obj, detail)
+        for obj, detail in idempotency.catalog_changes(objects, after)
     ]
     findings += [
-        Finding(name, "not-idempotent", line.split(" ")[1], f"a second run removes {line!r}")
-        for line in sorted(before - after)
+        Finding(
+            name, "not-idempotent", f"table {label}", f"a second run leaves {new} rows, not {old}"
+        )
+        for label, (old, new) in sorted(counts.items())
     ]
     return findings
 
 
-def _refresh_digests(scratch: _Scratch, activity: dict[int, tuple[int, int]]) -> None:
+# A removal the second run repeats is allowed by the waiver that allows the first run's.
+_REMOVALS = {
+    "drop": ("drop",),
+    "truncate": ("truncate", "data-loss"),
+    "delete": ("delete", "data-loss"),
+}
+
+
+class _Undo(Exception):
+    """Rolls a savepoint back on purpose."""
+
+
+def _run_again(scratch: _Scratch, text: str) -> dict[str, tuple[int, int]]:
+    """Run a transactional file again; (rows before, rows after) of each table whose count it
+    changed. Only when it inserted or deleted rows are they counted: before is read by rolling
+    the run back to a savepoint, and the file then runs once more."""
+    conn = scratch.conn
+    activity = scratch.activity()
+    moved: dict[int, str] = {}
+    rows_before: dict[int, int] = {}
+    rows_after: dict[int, int] = {}
+    try:
+        with conn.transaction():
+            conn.execute(text)
+            moved = idempotency.moved_tables(conn)
+            if moved:
+                rows_after = seeding.row_counts(conn, list(moved))
+                raise _Undo
+    except _Undo:
+        rows_before = seeding.row_counts(conn, list(moved))
+        conn.execute(text)
+    _refresh_digests(scratch, activity)
+    return {
+        label: (rows_before.get(oid, 0), rows_after[oid])
+        for oid, label in moved.items()
+        if rows_before.get(oid, 0) != rows_after[oid]
+    }
+
+
+def _run_again_outside_a_transaction(scratch: _Scratch, text: str) -> dict[str, tuple[int, int]]:
+    """Run a no-transaction file again, statement by statement, counting every table's rows."""
+    conn = scratch.conn
+    tables = idempotency.all_tables(conn)
+    rows_before = seeding.row_counts(conn, list(tables))
+    for statement in split_statements(text):
+        conn.execute(statement.text)
+    conn.execute("RESET ALL")
+    _refresh_digests(scratch, {})
+    rows_after = seeding.row_counts(conn, list(tables))
+    return {
+        label: (rows_before[oid], rows_after.get(oid, 0))
+        for oid, label in tables.items()
+        if rows_before[oid] != rows_after.get(oid, 0)
+    }
+
+
+def _refresh_digests(scratch: _Scratch, activity: dict[int, str]) -> None:
     """Keep the digests true after the second run (which is judged by its fingerprint)."""
     now = scratch.activity()
-    for oid in [o for o in now if now[o] != activity.get(o)]:
-        fresh = digest.take(scratch.conn, oid)
-        if fresh is not None:
-            scratch.digests[oid] = fresh
+    changed = [o for o in now if now[o] != activity.get(o) and o in scratch.digests]
+    scratch.digests.update(digest.take(scratch.conn, changed))

@@ -4,7 +4,9 @@
 - `ddl_command_start` logs each DROP command, so a DROP that dropped nothing here (an object
   only the live database has, also inside EXECUTE) is still seen;
 - `ddl_command_end` logs which statement touched which object;
-- statement-level BEFORE TRUNCATE / DELETE triggers on every table log data removal.
+- statement-level BEFORE TRUNCATE / DELETE triggers on every table log data removal;
+- `mark(n)`, run after a file's statement n, logs the end of the statement and the watched
+  tables and sequences whose rows it changed, so a whole file runs in one round trip.
 All are ENABLE ALWAYS: a migration that sets `session_replication_role = replica` does not
 blind them (a migration that disables a table's triggers is caught by the row digest instead).
 """
@@ -50,7 +52,9 @@ ALTER EVENT TRIGGER selfheal_guard_drop ENABLE ALWAYS;
 CREATE FUNCTION selfheal_guard.on_start() RETURNS event_trigger LANGUAGE plpgsql AS $$
 BEGIN
   -- DROP INDEX CONCURRENTLY must be the first action of its transaction: it is literal anyway.
-  IF tg_tag LIKE 'DROP %' AND current_query() !~* '\mconcurrently\M' THEN
+  -- (It runs alone, so its transaction started with it; a file's statements run in a block.)
+  IF tg_tag LIKE 'DROP %' AND NOT (statement_timestamp() = transaction_timestamp()
+                                   AND current_query() ~* '\mconcurrently\M') THEN
     INSERT INTO selfheal_guard.log (kind, object) VALUES ('drop-start', tg_tag);
   END IF;
 END $$;
@@ -72,6 +76,39 @@ BEGIN
 END $$;
 CREATE EVENT TRIGGER selfheal_guard_ddl ON ddl_command_end EXECUTE FUNCTION selfheal_guard.on_ddl();
 ALTER EVENT TRIGGER selfheal_guard_ddl ENABLE ALWAYS;
+-- Per table: rows updated or deleted so far in this transaction, and its file node (a TRUNCATE
+-- or a rewrite changes it); per sequence: its last value and file node.
+CREATE FUNCTION selfheal_guard.activity_of(tables oid[]) RETURNS TABLE (rel oid, state text)
+LANGUAGE sql STABLE AS $$
+  SELECT o, concat_ws(' ', pg_stat_get_xact_tuples_updated(o) + pg_stat_get_xact_tuples_deleted(o),
+                      pg_relation_filenode(o))
+  FROM unnest(tables) o
+  UNION ALL
+  SELECT c.oid, concat_ws(' ', pg_sequence_last_value(c.oid), pg_relation_filenode(c.oid))
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+  WHERE c.relkind = 'S' AND n.nspname <> 'selfheal_guard'
+$$;
+-- Marks between a file's statements, run in one round trip: `start_marks` records the state of
+-- the watched tables, each `mark(n)` logs that statement n ended and which states it changed.
+CREATE TABLE selfheal_guard.activity (rel oid PRIMARY KEY, state text, watched boolean);
+CREATE FUNCTION selfheal_guard.start_marks(tables oid[]) RETURNS void LANGUAGE sql AS $$
+  DELETE FROM selfheal_guard.activity;
+  INSERT INTO selfheal_guard.activity SELECT a.rel, a.state, a.rel = ANY(tables)
+  FROM selfheal_guard.activity_of(tables) a;
+$$;
+CREATE FUNCTION selfheal_guard.mark(statement int) RETURNS void LANGUAGE sql AS $$
+  INSERT INTO selfheal_guard.log (kind, object) VALUES ('mark', statement::text);
+  WITH changed AS (
+    INSERT INTO selfheal_guard.activity AS a (rel, state, watched)
+    SELECT rel, state, false FROM selfheal_guard.activity_of(
+      ARRAY(SELECT rel FROM selfheal_guard.activity WHERE watched))
+    ON CONFLICT (rel) DO UPDATE SET state = excluded.state
+    WHERE a.state IS DISTINCT FROM excluded.state
+    RETURNING a.rel
+  )
+  INSERT INTO selfheal_guard.log (kind, object, classid, objid)
+  SELECT 'activity', statement::text, 'pg_class'::regclass, rel FROM changed;
+$$;
 CREATE FUNCTION selfheal_guard.on_remove() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   INSERT INTO selfheal_guard.log (kind, object, classid, objid)
@@ -82,12 +119,9 @@ END $$;
 """
 
 _ARM = """
-CREATE TRIGGER selfheal_guard_truncate BEFORE TRUNCATE ON {table}
+CREATE TRIGGER selfheal_guard_remove BEFORE DELETE OR TRUNCATE ON {table}
   FOR EACH STATEMENT EXECUTE FUNCTION selfheal_guard.on_remove();
-ALTER TABLE {table} ENABLE ALWAYS TRIGGER selfheal_guard_truncate;
-CREATE TRIGGER selfheal_guard_delete BEFORE DELETE ON {table}
-  FOR EACH STATEMENT EXECUTE FUNCTION selfheal_guard.on_remove();
-ALTER TABLE {table} ENABLE ALWAYS TRIGGER selfheal_guard_delete;
+ALTER TABLE {table} ENABLE ALWAYS TRIGGER selfheal_guard_remove;
 """
 
 _UNARMED = """
@@ -95,19 +129,30 @@ SELECT c.oid, n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid 
 WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND c.relpersistence <> 't'
   AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'selfheal_guard', 'pg_toast')
   AND NOT EXISTS (SELECT FROM pg_trigger t WHERE t.tgrelid = c.oid
-                  AND t.tgname = 'selfheal_guard_delete')
+                  AND t.tgname = 'selfheal_guard_remove')
 """
+_EVENT_TRIGGERS = ("selfheal_guard_drop", "selfheal_guard_start", "selfheal_guard_ddl")
 
 
 def arm_removal_triggers(conn: psycopg.Connection) -> None:
-    """A statement-level TRUNCATE and DELETE trigger on every table that lacks them."""
-    for _, schema, table in conn.execute(_UNARMED).fetchall():
-        conn.execute(sql.SQL(_ARM).format(table=sql.Identifier(schema, table)))
+    """A statement-level TRUNCATE and DELETE trigger on every table that lacks one, in one
+    transaction during which the event triggers are off (the guard's own DDL is not logged)."""
+    tables = conn.execute(_UNARMED).fetchall()
+    if not tables:
+        return
+    toggle = sql.SQL("ALTER EVENT TRIGGER {} {}")
+    with conn.transaction():
+        statements = [toggle.format(sql.Identifier(t), sql.SQL("DISABLE")) for t in _EVENT_TRIGGERS]
+        statements += [sql.SQL(_ARM).format(table=sql.Identifier(s, t)) for _, s, t in tables]
+        statements += [
+            toggle.format(sql.Identifier(t), sql.SQL("ENABLE ALWAYS")) for t in _EVENT_TRIGGERS
+        ]
+        conn.execute(sql.SQL(";\n").join(statements))
 
 
 @dataclass(frozen=True)
 class LogEntry:
-    kind: str  # drop, temp-drop, drop-fired, drop-start, ddl, truncate, delete
+    kind: str  # drop, temp-drop, drop-fired, drop-start, ddl, truncate, delete, mark, activity
     object: str
     key: tuple[int, int, int] | None  # (catalog, oid, sub-id) of the object
     original: bool | None = None  # for drops: named by the statement (else taken by CASCADE)

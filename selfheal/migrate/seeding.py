@@ -5,8 +5,8 @@ can be seen. Rows are built server-side from `generate_series`: a value per colu
 (integers, text within its length, uuids, dates, enums, arrays, json, ...), literals found in
 the table's CHECK constraints and partition bounds as alternatives, foreign keys pointing at
 rows of the (already seeded) referenced table, identity, serial and generated columns left to
-the database. Each candidate row becomes a typed record through `jsonb_populate_record`, rows
-failing a CHECK or partition constraint are filtered out, and `ON CONFLICT DO NOTHING` skips
+the database. Each value is cast to its column's type (as `format_type` spells it), candidate
+rows failing a CHECK or partition constraint are filtered out, and `ON CONFLICT DO NOTHING` skips
 duplicates of a unique key. Triggers do not fire (`session_replication_role = replica`).
 What cannot be seeded is reported, never fatal.
 """
@@ -44,7 +44,8 @@ SELECT a.attrelid, a.attname, a.attnotnull,
        bt.typname, bt.typcategory, coalesce(nullif(a.atttypmod, -1), t.typtypmod),
        coalesce((SELECT array_agg(e.enumlabel ORDER BY e.enumsortorder) FROM pg_enum e
                  WHERE e.enumtypid = coalesce(nullif(bt.typelem, 0), bt.oid)), '{}'),
-       et.typname, et.typcategory, a.attndims > 0 OR bt.typcategory = 'A'
+       et.typname, et.typcategory, a.attndims > 0 OR bt.typcategory = 'A',
+       format_type(a.atttypid, a.atttypmod)
 FROM pg_attribute a
 JOIN pg_type t ON t.oid = a.atttypid
 JOIN pg_type bt ON bt.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
@@ -79,6 +80,7 @@ class Column:
     element_type: str | None
     element_category: str | None
     is_array: bool
+    sql_type: str  # the type as SQL spells it (format_type), to cast values to
     literals: list[str] = field(default_factory=list)
 
 
@@ -103,9 +105,8 @@ class Table:
 
 @dataclass
 class SeedResult:
-    seeded: dict[int, int] = field(default_factory=dict)  # oid -> rows the table now holds
-    problems: list[str] = field(default_factory=list)  # tables that could not be seeded, and why
-    tables: dict[int, Table] = field(default_factory=dict)
+    tables: dict[int, Table] = field(default_factory=dict)  # the tables it tried to seed
+    problems: list[tuple[str, str]] = field(default_factory=list)  # (table, why not seeded)
 
 
 def read_tables(
@@ -162,7 +163,7 @@ def _fits(column: Column, literal: str) -> bool:
 
 
 def _generic(column: Column, g: sql.Composable) -> sql.Composable | None:
-    """A jsonb value for the column from the row number `g`, or None when its type is unknown."""
+    """A value for the column from the row number `g`, or None when its type is unknown."""
     if column.is_array:
         element = Column(
             column.name,
@@ -176,11 +177,11 @@ def _generic(column: Column, g: sql.Composable) -> sql.Composable | None:
             None,
             None,
             False,
+            "",
         )
         inner = _generic(element, g)
-        return None if inner is None else sql.SQL("jsonb_build_array({})").format(inner)
-    value = _scalar(column, g)
-    return None if value is None else sql.SQL("to_jsonb({})").format(value)
+        return None if inner is None else sql.SQL("ARRAY[{}]").format(inner)
+    return _scalar(column, g)
 
 
 def _scalar(column: Column, g: sql.Composable) -> sql.Composable | None:
@@ -214,7 +215,7 @@ def _scalar(column: Column, g: sql.Composable) -> sql.Composable | None:
     if kind in ("json", "jsonb"):
         return sql.SQL("jsonb_build_object('n', {})").format(g)
     if kind == "bytea":
-        return sql.SQL("'\\x' || md5({}::text)").format(g)
+        return sql.SQL("decode(md5({}::text), 'hex')").format(g)
     if kind in ("inet", "cidr"):
         octets = "'10.' || ({0} / 62500) % 250 || '.' || ({0} / 250) % 250 || '.' || {0} % 250"
         return sql.SQL(octets).format(g)
@@ -225,18 +226,24 @@ def _scalar(column: Column, g: sql.Composable) -> sql.Composable | None:
 
 
 def _value(column: Column, g: sql.Composable) -> sql.Composable | None:
-    """The column's value: its generic value, or in turn one of its constraint literals."""
+    """The column's value, of its type: its generic value, or in turn one of its constraint
+    literals."""
     generic = _generic(column, g)
     if not column.literals or column.is_array:
-        return generic
-    options = [sql.SQL("to_jsonb({}::text)").format(sql.Literal(v)) for v in column.literals]
+        return None if generic is None else _cast(generic, column)
+    options = [sql.SQL("{}::text").format(sql.Literal(v)) for v in column.literals]
     if generic is not None:
         options.append(generic)
     cases = sql.SQL(" ").join(
-        sql.SQL("WHEN {} THEN {}").format(sql.Literal(i), option)
+        sql.SQL("WHEN {} THEN {}").format(sql.Literal(i), _cast(option, column))
         for i, option in enumerate(options)
     )
     return sql.SQL("CASE {} % {} {} END").format(g, sql.Literal(len(options)), cases)
+
+
+def _cast(value: sql.Composable, column: Column) -> sql.Composable:
+    # The type's name as the server spelled it (format_type quotes what needs quoting).
+    return sql.SQL("CAST({} AS {})").format(value, sql.SQL(column.sql_type))
 
 
 class CannotSeed(Exception):
@@ -244,22 +251,25 @@ class CannotSeed(Exception):
 
 
 def _candidates(table: Table, start: int, count: int, parents: dict[int, int]) -> sql.Composable:
-    """SELECT of `count` candidate rows as typed records `x`, filtered by the constraints."""
+    """SELECT of `count` candidate rows `x` of the table's columns, filtered by its constraints."""
     g = sql.Identifier("selfheal_guard_g")
-    pairs: list[sql.Composable] = []
+    filled = 0
     joins: list[sql.Composable] = []
     by_fk = {c: fk for fk in table.foreign_keys for c in fk.columns}
     for index, fk in enumerate(table.foreign_keys):
         rows = parents.get(fk.parent_oid, 0)
         if rows == 0 or fk.parent_oid == table.oid:
             continue
+        # Row number g takes the parent row numbered g % rows (in physical order): one join.
         joins.append(
             sql.SQL(
-                "LEFT JOIN LATERAL (SELECT {cols} FROM {parent} ORDER BY ctid OFFSET {g} % {rows}"
-                " LIMIT 1) {alias} ON true"
+                "LEFT JOIN (SELECT {cols}, row_number() OVER (ORDER BY ctid) - 1 AS selfheal_guard_n "
+                "FROM {parent}) {alias} ON {alias}.selfheal_guard_n = {g} % {rows}"
             ).format(
                 cols=sql.SQL(", ").join(
-                    sql.SQL("{} AS {}").format(sql.Identifier(p), sql.Identifier(f"c{i}"))
+                    sql.SQL("{} AS {}").format(
+                        sql.Identifier(p), sql.Identifier(f"selfheal_guard_c{i}")
+                    )
                     for i, p in enumerate(fk.parent_columns)
                 ),
                 parent=sql.Identifier(*fk.parent),
@@ -268,31 +278,35 @@ def _candidates(table: Table, start: int, count: int, parents: dict[int, int]) -
                 alias=sql.Identifier(f"selfheal_guard_fk{index}"),
             )
         )
+    values: list[sql.Composable] = []
     for column in table.columns:
-        if column.automatic:
-            continue
-        fk = by_fk.get(column.name)
-        value = _foreign_value(table, fk, column, parents) if fk is not None else _value(column, g)
-        if value is None:
-            if column.not_null and not column.has_default:
+        value = None
+        if not column.automatic:
+            fk = by_fk.get(column.name)
+            value = _foreign_value(table, fk, column, parents) if fk else _value(column, g)
+            if value is None and column.not_null and not column.has_default:
                 raise CannotSeed(f"no value for NOT NULL column {column.name} ({column.type_name})")
-            continue
-        pairs += [sql.Literal(column.name), value]
-    if not pairs:
+        name = sql.Identifier(column.name)
+        if value is None:
+            value = _cast(sql.SQL("NULL"), column)
+        else:
+            filled += 1
+        values.append(sql.SQL("{} AS {}").format(value, name))
+    if not filled:
         raise CannotSeed("no column the guard can fill")
-    # As a constraint does, a row passes unless an expression is false (NULL passes).
+    # As a constraint does, a row passes unless an expression is false (NULL passes). The
+    # row `x` has every column of the table (the automatic ones NULL), as the constraints see it.
     checks = [sql.SQL("({}) IS NOT FALSE").format(sql.SQL(c)) for c in table.constraints]
     where = sql.SQL(" WHERE ") + sql.SQL(" AND ").join(checks) if checks else sql.SQL("")
     return sql.SQL(
-        "SELECT x.* FROM generate_series({start}, {end}) {g} {joins}, "
-        "LATERAL jsonb_populate_record(NULL::{table}, jsonb_build_object({pairs})) x{where}"
+        "SELECT x.* FROM (SELECT {values} FROM generate_series({start}, {end}) {g} {joins}) x"
+        "{where}"
     ).format(
+        values=sql.SQL(", ").join(values),
         start=sql.Literal(start),
         end=sql.Literal(start + count - 1),
         g=g,
         joins=sql.SQL(" ").join(joins),
-        table=sql.Identifier(table.schema, table.name),
-        pairs=sql.SQL(", ").join(pairs),
         where=where,
     )
 
@@ -306,23 +320,22 @@ def _foreign_value(
         return None
     index = table.foreign_keys.index(fk)
     position = fk.columns.index(column.name)
-    return sql.SQL("to_jsonb({}.{})").format(
-        sql.Identifier(f"selfheal_guard_fk{index}"), sql.Identifier(f"c{position}")
+    return sql.SQL("{}.{}").format(
+        sql.Identifier(f"selfheal_guard_fk{index}"), sql.Identifier(f"selfheal_guard_c{position}")
     )
 
 
-def insert_rows(
-    conn: psycopg.Connection,
+def insert_query(
     table: Table,
     start: int,
     count: int,
     parents: dict[int, int],
     skip_duplicates: bool = True,
-) -> int:
-    """Insert up to `count` generated rows (numbered from `start`); returns how many landed."""
+) -> sql.Composable:
+    """INSERT of up to `count` generated rows, numbered from `start`."""
     columns = [c.name for c in table.columns if not c.automatic]
     conflict = sql.SQL(" ON CONFLICT DO NOTHING" if skip_duplicates else "")
-    query = sql.SQL(
+    return sql.SQL(
         "INSERT INTO {table} ({cols}) SELECT {cols} FROM ({rows}) r LIMIT {limit}{conflict}"
     ).format(
         conflict=conflict,
@@ -331,7 +344,6 @@ def insert_rows(
         rows=_candidates(table, start, count * _POOL, parents),
         limit=sql.Literal(count),
     )
-    return conn.execute(query).rowcount
 
 
 def _order(tables: dict[int, Table]) -> list[Table]:
@@ -379,12 +391,10 @@ def seed(
         for table in _order(result.tables):
             try:
                 with conn.transaction():
-                    landed = insert_rows(conn, table, 1, rows, parents)
+                    landed = conn.execute(insert_query(table, 1, rows, parents)).rowcount
                 parents[table.oid] = parents.get(table.oid, 0) + landed
             except CannotSeed as reason:
-                result.problems.append(f"{table.label}: not seeded: {reason}")
+                result.problems.append((table.label, str(reason)))
             except psycopg.Error as error:
-                result.problems.append(f"{table.label}: not seeded: {first_line(error)}")
-        result.seeded = row_counts(conn, list(result.tables))
-        parents.update(result.seeded)
+                result.problems.append((table.label, first_line(error)))
     return result

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from sqlglot.dialects.postgres import Postgres
 from sqlglot.tokens import Token, TokenType
@@ -21,11 +22,14 @@ class Statement:
     words: tuple[str, ...]  # upper-cased leading keywords/names, for static classification
 
 
-def _tokens(sql_text: str) -> list[Token]:
-    return list(Postgres().tokenize(sql_text))
+@lru_cache(maxsize=8)
+def _tokens(sql_text: str) -> tuple[Token, ...]:
+    """The file's tokens; cached, as the guard reads one file several times."""
+    return tuple(Postgres().tokenize(sql_text))
 
 
-def split_statements(sql_text: str) -> list[Statement]:
+@lru_cache(maxsize=8)
+def _split(sql_text: str) -> tuple[Statement, ...]:
     statements: list[Statement] = []
     current: list[Token] = []
     for token in [*_tokens(sql_text), None]:
@@ -42,7 +46,11 @@ def split_statements(sql_text: str) -> list[Statement]:
                 )
             )
         current = []
-    return statements
+    return tuple(statements)
+
+
+def split_statements(sql_text: str) -> list[Statement]:
+    return list(_split(sql_text))
 
 
 _LINE_COMMENT = re.compile(r"^[ \t]*--(?P<text>.*)$", re.MULTILINE)

@@ -4,7 +4,8 @@
 
 Only a real comment counts: the same text inside a string literal, a dollar-quoted function
 body or a block comment is ignored. A waiver names one kind and one object; an object dropped
-by CASCADE needs its own waiver.
+by CASCADE needs its own waiver. The waiver of a DELETE, TRUNCATE or DROP (or of the data-loss
+it causes) also allows the same removal when the file runs a second time.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ def apply_waivers(sql_text: str, findings: Iterable[Finding]) -> list[Finding]:
             (
                 w.reason
                 for w in waivers
-                if w.kind == finding.kind
+                if w.kind in (finding.kind, *finding.covered_by)
                 and finding.kind not in UNWAIVABLE
                 and w.object in _names(finding.object)
             ),

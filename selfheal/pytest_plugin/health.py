@@ -1,5 +1,5 @@
-"""Pytest plugin (a `pytest11` entry point): gathers the health tests' evidence, which reaches
-the controller under pytest-xdist too, and writes the health report when the session ends."""
+"""The part of the plugin that gathers the health checks' evidence (which reaches the controller
+under pytest-xdist too) and writes the health report when the session ends."""
 
 from __future__ import annotations
 

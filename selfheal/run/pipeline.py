@@ -84,6 +84,7 @@ class StageBarrier:
         self.done_file = folder / f"done-{worker}.txt"
         self.timeout_seconds = timeout_seconds
         self.earlier: dict[str, set[str]] = {}  # stage -> node ids of every earlier stage
+        self.awaited: set[str] = set()  # node ids some later item waits for
 
     def plan(self, items: list[pytest.Item]) -> None:
         by_stage: dict[str, set[str]] = {}
@@ -93,8 +94,12 @@ class StageBarrier:
         for stage in sorted(by_stage, key=stage_rank):
             self.earlier[stage] = set(before)
             before |= by_stage[stage]
+        self.awaited = set().union(*self.earlier.values())
 
     def finished(self, nodeid: str) -> None:
+        """Record a finished item that a later stage waits for (a run of one stage writes none)."""
+        if nodeid not in self.awaited:
+            return
         self.folder.mkdir(parents=True, exist_ok=True)
         with self.done_file.open("a", encoding="utf-8") as handle:
             handle.write(nodeid + "\n")

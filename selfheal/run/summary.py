@@ -17,7 +17,7 @@ from selfheal.core.files import write_atomic
 from selfheal.core.text import markdown_cell
 from selfheal.run.history.report import changes_lines, trend_lines
 from selfheal.run.history.trends import HistoryView
-from selfheal.run.notify import Delivery, RunNews, StageCount
+from selfheal.run.notify import Delivery, Failure, RunNews, StageCount
 from selfheal.run.pipeline import STAGES, stage_rank
 from selfheal.run.problem import Heal
 from selfheal.run.reporting import Outcome
@@ -59,13 +59,19 @@ class Run:
             StageCount(stage, *(self.count(stage, k) for k in ("passed", "failed", "skipped")))
             for stage in self.stages()
         ]
+        new = {t.node_id for t in changes.opened + changes.reopened}
+        still = {t.node_id for t in changes.updated}
+
+        def status(node_id: str) -> str:
+            return "new" if node_id in new else "still failing" if node_id in still else ""
+
         return RunNews(
             title=f"selfheal run {self.finished.isoformat(timespec='minutes')}: "
             f"{len(self.failures())} failed",
             stages=counts,
             opened=[t.title for t in changes.opened + changes.reopened],
             resolved=[t.title for t in changes.resolved],
-            failures=[(o.nodeid, o.message) for o in self.failures()],
+            failures=[Failure(o.nodeid, o.message, status(o.nodeid)) for o in self.failures()],
         )
 
     def count(self, stage: str, outcome: str) -> int:

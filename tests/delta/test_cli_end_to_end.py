@@ -24,7 +24,7 @@ def test_check_delta_migrate_recheck(migrated_db, tmp_path):
     with connect(migrated_db, autocommit=True) as conn:
         conn.execute("DROP INDEX public.events_user_id_idx")
         conn.execute("ALTER TABLE public.events DISABLE ROW LEVEL SECURITY")
-    for name in ("checks", "pytest.ini", "conftest.py"):
+    for name in ("checks", "pytest.ini"):
         copy = shutil.copytree if (ROOT / name).is_dir() else shutil.copy
         copy(ROOT / name, tmp_path / name)
     check = [str(BIN / "pytest"), "-m", "schema", "-q", "-p", "no:cacheprovider"]

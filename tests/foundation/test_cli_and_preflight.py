@@ -104,9 +104,16 @@ def test_guard_command_refuses_a_destructive_migration(tmp_path):
     folder = tmp_path / "migrations"
     shutil.copytree(ROOT / "migrations", folder)
     (folder / "0099_drop.sql").write_text("DROP INDEX public.events_user_id_idx;")
-    result = _selfheal("guard", MIGRATIONS_DIR=str(folder))
+    github = {"GITHUB_ACTIONS": "true", "GITHUB_WORKSPACE": str(tmp_path)}
+    result = _selfheal("guard", MIGRATIONS_DIR=str(folder), **github)
     assert result.returncode == 1
     assert "0099_drop.sql:1: drop index public.events_user_id_idx" in result.stdout
+    annotations = [line for line in result.stdout.splitlines() if line.startswith("::")]
+    assert annotations[0].startswith(
+        "::error file=migrations/0099_drop.sql,line=1,title=guard%3A drop index "
+    )
+    refused = [line for line in result.stdout.splitlines() if line.startswith("0099_drop.sql")]
+    assert len(annotations) == len(refused)  # one per refused finding
 
 
 @pytest.fixture
@@ -133,6 +140,25 @@ def test_preflight_passes_on_the_embedded_default(tmp_path):
     report = (tmp_path / "exec" / "preflight_report.md").read_text()
     assert "result: passed" in report
     assert "test_migration_guard[0003_upsert_functions.sql]" in report
+
+
+def test_preflight_shows_what_the_guard_allowed_and_could_not_judge(tmp_path):
+    folder = tmp_path / "migrations"
+    shutil.copytree(ROOT / "migrations", folder)
+    (folder / "0098_odd.sql").write_text(
+        "CREATE TABLE IF NOT EXISTS public.odd (id int PRIMARY KEY, shape point NOT NULL);\n"
+        "ALTER TABLE public.odd ENABLE ROW LEVEL SECURITY;\n"
+    )
+    (folder / "0099_prune.sql").write_text(
+        "-- selfheal:allow-destructive data-loss table public.events: pruned in PR 9\n"
+        "DELETE FROM public.events WHERE occurred_at < now() - interval '1 year';\n"
+    )
+    result = _preflight(tmp_path / "out", MIGRATIONS_DIR=str(folder))
+    failed = [line for line in result.stdout.splitlines() if line.startswith("FAILED")]
+    assert not [line for line in failed if "test_migration_guard" in line], failed
+    assert "0099_prune.sql:2: data-loss table public.events" in result.stdout
+    assert "(waived: pruned in PR 9)" in result.stdout
+    assert "public.odd: not seeded before 0099_prune.sql" in result.stdout
 
 
 def test_preflight_fails_naming_file_and_object(destructive_folder, tmp_path):

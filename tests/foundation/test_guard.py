@@ -339,3 +339,25 @@ def test_not_null_column_without_default_fails_on_rows(guard):
     (error,) = report.refused()
     assert (error.kind, error.line) == ("error", 1)
     assert "sample rows" in error.detail
+
+
+def test_one_waiver_allows_a_removal_and_its_second_run(guard):
+    report = guard(
+        "-- selfheal:allow-destructive data-loss table public.etl_quarantine: emptied in PR 9\n"
+        "DELETE FROM public.etl_quarantine;"
+    )
+    assert report.ok, [str(f) for f in report.refused()]
+    waived = {(f.kind, f.object) for f in report.findings if f.waived_because}
+    assert waived == {
+        ("data-loss", "table public.etl_quarantine"),
+        ("not-idempotent", "table public.etl_quarantine"),
+    }
+
+
+def test_a_second_runs_removal_names_the_waiver_that_covers_both_runs(guard):
+    report = guard("DELETE FROM public.etl_quarantine;")
+    (again,) = [f for f in report.refused() if f.kind == "not-idempotent"]
+    assert "a second run does delete again" in again.detail
+    assert again.waiver.startswith(
+        "-- selfheal:allow-destructive delete table public.etl_quarantine"
+    )

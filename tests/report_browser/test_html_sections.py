@@ -8,7 +8,7 @@ import pytest
 
 from selfheal.health.config import TableName
 from selfheal.health.overview import TableOverview
-from selfheal.html_report import (
+from selfheal.pytest_plugin.html import (
     MAX_ROWS,
     pytest_html_results_table_html,
     render_failing_rows,

@@ -20,11 +20,11 @@ CREDENTIAL_IN_URL = re.compile(r"[a-z][a-z0-9+.-]*://[^/\s:@]+:[^@\s]+@", re.IGN
 # Workflow file -> (what triggers it, the commands it runs, in order).
 EXPECTED: dict[str, tuple[Callable[[Workflow], bool], list[str]]] = {
     "preflight.yml": (lambda w: "pull_request" in w["on"], ["pytest -m preflight"]),
-    "data_quality.yml": (lambda w: _crons(w) == ["0 2 * * *"], ["pytest -m dq"]),
-    "nightly-etl.yml": (
-        lambda w: _crons(w) == ["0 1 * * *"],
-        ["python -m etl all", "pytest -m dq"],
+    "data_quality.yml": (
+        lambda w: w["on"].get("workflow_run", {}).get("workflows") == ["nightly-etl"],
+        ["pytest -m dq"],
     ),
+    "nightly-etl.yml": (lambda w: _crons(w) == ["0 1 * * *"], ["python -m etl all"]),
     "delta_apply.yml": (
         lambda w: "migrations/**" in w["on"].get("push", {}).get("paths", []),
         ["selfheal guard", "selfheal migrate"],
@@ -99,6 +99,35 @@ def uploads_reports(name: str, workflow: Workflow) -> list[str]:
     return [f"{name}: does not upload reports/ as an artifact on every outcome (if: always())"]
 
 
+def caches_pip(name: str, workflow: Workflow) -> list[str]:
+    for step in _steps(workflow):
+        uses = str(step.get("uses", ""))
+        if uses.startswith("actions/setup-python@") and step.get("with", {}).get("cache") == "pip":
+            return []
+    return [f"{name}: setup-python does not cache pip (with: cache: pip)"]
+
+
+def reports_to_github(name: str, workflow: Workflow) -> list[str]:
+    """Every pytest step writes JUnit XML into reports/; `selfheal ci` writes the step summary
+    and annotations on every outcome, before reports/ is uploaded."""
+    runs = _runs(workflow)
+    problems = [
+        f"{name}: `{run.strip()}` writes no JUnit XML into reports/"
+        for run in runs
+        if "pytest -m" in run and "--junitxml=reports/" not in run
+    ]
+    steps = _steps(workflow)
+    publish = next((i for i, s in enumerate(steps) if "selfheal ci" in str(s.get("run", ""))), None)
+    upload = next(
+        (i for i, s in enumerate(steps) if "upload-artifact@" in str(s.get("uses", ""))), None
+    )
+    if publish is None or "always()" not in str(steps[publish].get("if", "")):
+        problems.append(f"{name}: no `selfheal ci` step on every outcome (if: always())")
+    elif upload is not None and publish > upload:
+        problems.append(f"{name}: `selfheal ci` runs after the upload of reports/")
+    return problems
+
+
 def secrets_from_repository(name: str, workflow: Workflow) -> list[str]:
     problems = []
     for text in _strings(workflow):
@@ -153,6 +182,32 @@ def _cron_item(item: str, low: int, high: int) -> bool:
     return all(low <= n <= high for n in numbers)
 
 
+# A third-party action pinned to a full commit, its version in a comment.
+PINNED = re.compile(r"^\s*(?:-\s+)?uses:\s+[\w.-]+/[\w./-]+@[0-9a-f]{40}\s+#\s+v\d+(\.\d+)*\s*$")
+
+
+def unpinned_actions(name: str, text: str) -> list[str]:
+    """Lines of the workflow's text that use an action by tag or branch (mutable)."""
+    return [
+        f"{name}:{number}: `{line.strip()}` is not pinned to a commit SHA with its version"
+        for number, line in enumerate(text.splitlines(), 1)
+        if re.match(r"^\s*(-\s+)?uses:", line) and not PINNED.match(line)
+    ]
+
+
+def repeated_work(workflows: dict[str, Workflow]) -> list[str]:
+    """A command of the nightly chain run by two workflows does the same work twice."""
+    runs_by = {}
+    problems = []
+    for name, workflow in sorted(workflows.items()):
+        for command in ("python -m etl all", "pytest -m dq", "pytest -m health"):
+            if command in "\n".join(_runs(workflow)):
+                if command in runs_by:
+                    problems.append(f"{name} repeats `{command}` of {runs_by[command]}")
+                runs_by.setdefault(command, name)
+    return problems
+
+
 def schedules(name: str, workflow: Workflow) -> list[str]:
     return [f"{name}: {problem}" for cron in _crons(workflow) for problem in cron_problems(cron)]
 
@@ -162,6 +217,8 @@ RULES: tuple[Rule, ...] = (
     concurrency,
     installs_like_readme,
     uploads_reports,
+    caches_pip,
+    reports_to_github,
     secrets_from_repository,
     schedules,
 )

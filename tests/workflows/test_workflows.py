@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
-from .rules import EXPECTED, RULES, cron_problems
+from .rules import EXPECTED, RULES, cron_problems, repeated_work, unpinned_actions
 
 WORKFLOWS = Path(__file__).resolve().parents[2] / ".github" / "workflows"
 
@@ -63,6 +63,36 @@ def test_workflow_keeps_the_promise(path, rule):
     assert rule(path.name, _load(path)) == []
 
 
+@pytest.mark.parametrize("path", sorted(WORKFLOWS.glob("*.yml")), ids=lambda p: p.name)
+def test_every_action_is_pinned_to_a_commit_with_its_version(path):
+    assert unpinned_actions(path.name, path.read_text(encoding="utf-8")) == []
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "      - uses: actions/checkout@v4",
+        "      - uses: actions/checkout@main",
+        "      - uses: actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683",
+        "      - uses: actions/checkout@11bd719 # v4.2.2",
+    ],
+)
+def test_an_unpinned_action_is_named(line):
+    assert unpinned_actions("x.yml", f"steps:\n{line}\n") == [
+        f"x.yml:2: `{line.strip()}` is not pinned to a commit SHA with its version"
+    ]
+
+
+def test_no_two_workflows_do_the_same_work():
+    workflows = {path.name: _load(path) for path in WORKFLOWS.glob("*.yml")}
+    assert repeated_work(workflows) == []
+    nightly = copy.deepcopy(workflows["nightly-etl.yml"])
+    nightly["jobs"]["etl"]["steps"].append({"run": ".venv/bin/pytest -m dq"})
+    assert repeated_work({**workflows, "nightly-etl.yml": nightly}) == [
+        "nightly-etl.yml repeats `pytest -m dq` of data_quality.yml"
+    ]
+
+
 def _drop_concurrency(w):
     del w["concurrency"]
 
@@ -89,6 +119,24 @@ def _bad_cron(w):
     w["on"]["schedule"] = [{"cron": "0 25 * * 0"}]
 
 
+def _no_pip_cache(w):
+    for job in w["jobs"].values():
+        for step in job["steps"]:
+            step.get("with", {}).pop("cache", None)
+
+
+def _no_junit(w):
+    for job in w["jobs"].values():
+        for step in job["steps"]:
+            if "pytest" in str(step.get("run")):
+                step["run"] = step["run"].split(" --junitxml")[0]
+
+
+def _no_step_summary(w):
+    for job in w["jobs"].values():
+        job["steps"] = [s for s in job["steps"] if "selfheal ci" not in str(s.get("run"))]
+
+
 def _other_command(w):
     for job in w["jobs"].values():
         for step in job["steps"]:
@@ -106,6 +154,9 @@ def _other_command(w):
         _no_setup,
         _bad_cron,
         _other_command,
+        _no_pip_cache,
+        _no_junit,
+        _no_step_summary,
     ],
     ids=lambda m: m.__name__.strip("_"),
 )

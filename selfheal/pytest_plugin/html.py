@@ -1,4 +1,4 @@
-"""Pytest plugin (a `pytest11` entry point) that enriches pytest-html's report/report.html:
+"""The part of the plugin that enriches pytest-html's report (when pytest-html writes one):
 
 - a summary section with, per table of the target, its row count, size and freshness;
 - under each failing check, its failing rows (its problems' samples) as a table, and the
@@ -26,7 +26,7 @@ from selfheal.core.db import DatabaseUnreachable, connect
 from selfheal.health.config import HealthConfigError, load_config
 from selfheal.health.overview import TableOverview, table_overview
 from selfheal.kpi import write_kpi_page
-from selfheal.plugin import STAGE_PROPERTY
+from selfheal.pytest_plugin.outcomes import STAGE_PROPERTY
 from selfheal.pytest_plugin.session import settings_of
 from selfheal.run.evidence import SAMPLE_ROWS, from_report, problems_of
 from selfheal.run.reporting import redact

@@ -1,13 +1,14 @@
-"""The selfheal pytest plugin (registered through the `pytest11` entry point).
+"""The run's outcomes: the plugin's options, stage markers and stage order, and the collector.
 
-It orders items by stage, stops later stages when preflight fails, gathers every outcome with
-the problems its check reported (a failure that named none gets one: `setup.<fixture>` when a
-fixture broke, else `check.failed`). At the end of the session the controller (the only process
+The collector orders items by stage, stops later stages when preflight fails, gathers every
+outcome with the problems its check reported (a failure that named none gets one:
+`setup.<fixture>` when a fixture broke, else `check.failed`). At the end of the session the controller (the only process
 under pytest-xdist that sees every worker's reports) turns problems into backlog tickets, writes
 the run summary, the run log and `last_run.json`, and sends the Slack message.
 
-During the session each failure is also appended to a file of the run, so the doctor stage (a
-test, perhaps on another xdist worker) can read the failures gathered before it.
+During the session each failure of a stage is also appended to a file of the run, so the doctor
+stage (a test, perhaps on another xdist worker) can read the failures gathered before it. Tests
+that carry no stage marker are left alone: no file is written for them.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import Any
 import pytest
 
 from selfheal.core.dsn import redact_dsn
-from selfheal.pytest_plugin import history, hooks
+from selfheal.pytest_plugin import history
 from selfheal.pytest_plugin.session import settings_of
 from selfheal.run import notify
 from selfheal.run.evidence import FailedFixtures
@@ -49,10 +50,6 @@ STAGE_PROPERTY = "selfheal.stage"
 FAILED_FIXTURE = "selfheal.failed_fixture"  # the fixture whose exception failed a setup
 RUN_ID = "selfheal_run_id"
 PLUGIN_NAME = "selfheal-outcomes"
-
-
-def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
-    pluginmanager.add_hookspecs(hooks)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -177,7 +174,8 @@ class OutcomeCollector:
             report, properties.get(STAGE_PROPERTY, ""), properties.get(FAILED_FIXTURE)
         )
         self.outcomes.append(outcome)
-        if outcome.outcome == "failed" and not _is_controller(self.config):
+        shared = outcome.stage in STAGES and not _is_controller(self.config)
+        if outcome.outcome == "failed" and shared:
             self._share_failure(outcome)
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:

@@ -1,12 +1,13 @@
-"""Fixtures every check shares: settings, the target database (live or embedded), sessions.
+"""The fixtures every check shares: settings, the target database (live or embedded), sessions.
 
 With `SUPABASE_DB_URL` set, checks run against that database in read-only sessions. Without it,
 they run on the embedded default: the project's persistent local cluster (`selfheal.core.cluster`,
 shared with `python -m etl` and `selfheal`), shimmed and migrated. The session opens it when a
 check first needs it and leaves it when pytest ends (it stops when its last user leaves). The
 guard and the expected schema always use a throwaway scratch server, so nothing writes to the
-target. Under pytest-xdist the controller opens the embedded default once and hands its DSN to
-every worker, so all workers check (and the ETL stage loads) one database.
+target. Under pytest-xdist the controller of a project with migrations opens the embedded default
+once and hands its DSN to every worker, so all workers check (and the ETL stage loads) one
+database; elsewhere it is opened only when a test asks for the target.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -55,20 +57,23 @@ _OPENED = pytest.StashKey[ExitStack]()  # what this process opened of the embedd
 
 def pytest_configure(config: pytest.Config) -> None:
     xdist_controller = config.getoption("numprocesses", None) and not hasattr(config, "workerinput")
-    if xdist_controller and not settings_of(config).live:
+    settings = settings_of(config)
+    if xdist_controller and not settings.live and settings.migrations_dir.is_dir():
         embedded_target(config)
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionstart(session: pytest.Session) -> None:
     """The target (redacted) on the first line, before pytest's own header."""
+    settings = settings_of(session.config)
+    configured = settings.live or settings.migrations_dir.is_dir()  # else: inert
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None and not hasattr(session.config, "workerinput"):
-        reporter.write_line(describe_target(settings_of(session.config)))
+    if configured and reporter is not None and not hasattr(session.config, "workerinput"):
+        reporter.write_line(describe_target(settings))
 
 
 @pytest.hookimpl(optionalhook=True)
-def pytest_configure_node(node) -> None:  # xdist's WorkerController
+def pytest_configure_node(node: Any) -> None:  # xdist's WorkerController
     hand_to_worker(node.config, node)
     dsn = getattr(node.config.option, "selfheal_target_dsn", None)
     if dsn:
