@@ -55,8 +55,8 @@ column = "arrived_at"
 """
 COLUMNS = "id bigint, user_id uuid, kind text, amount numeric, arrived_at timestamptz"
 ROWS = """
-SELECT i, md5(i::text)::uuid, (ARRAY['a', 'b', 'c', 'd'])[1 + i % 4], i % 1000,
-       now() - (i % (60 * 24 * 30)) * interval '1 minute'
+SELECT i, md5(i::text)::uuid, (ARRAY['a', 'b', 'c', 'd'])[1 + mod(i, 4)], mod(i, 1000),
+       now() - mod(i, 60 * 24 * 30) * interval '1 minute'
 FROM generate_series(1, %s) AS i
 """
 
