@@ -252,7 +252,16 @@ class OutcomeCollector:
             return None
         backlog = Backlog(self.settings.backlog_dir, self.redact)
         if recorded.states is not None:
-            return regenerate(backlog, recorded.states, recorded.target)
+            # Tickets written where no history was recorded follow the outcomes; then every
+            # problem the history knows is rewritten from it.
+            seen = [o for outcome in outcomes for o in observations(outcome)]
+            earlier = backlog.record_run(
+                seen, datetime.now(self.settings.zone), untargeted_only=True
+            )
+            changes = regenerate(backlog, recorded.states, recorded.target)
+            known = {state.fingerprint for state in recorded.states}
+            changes.resolved += [t for t in earlier.resolved if t.fingerprint not in known]
+            return changes
         at = datetime.now(self.settings.zone)
         changes = backlog.record_run([o for outcome in outcomes for o in observations(outcome)], at)
         changes.resolved += backlog.record_heals([h for o in outcomes for h in o.heals], at)

@@ -388,8 +388,12 @@ class Backlog:
         stale.unlink(missing_ok=True)
         return path
 
-    def record_run(self, observations: Iterable[Observation], at: datetime) -> RunChanges:
-        """Open, update, reopen and resolve tickets from one run's observations."""
+    def record_run(
+        self, observations: Iterable[Observation], at: datetime, *, untargeted_only: bool = False
+    ) -> RunChanges:
+        """Open, update, reopen and resolve tickets from one run's observations. With
+        `untargeted_only`, a pass resolves only tickets that name no target (written where no
+        history was recorded): the others follow their target's history."""
         changes = RunChanges()
         observations = list(observations)
         failures: dict[str, Observation] = {}  # one per problem: its first failing check
@@ -401,7 +405,10 @@ class Backlog:
                 self._record_failure(tickets, failure, at, changes)
             for seen in observations:
                 if seen.outcome == "passed":
-                    self._record_pass(tickets, seen, at, changes, still_failing=set(failures))
+                    candidates = {
+                        f: t for f, t in tickets.items() if not (untargeted_only and t.target)
+                    }
+                    self._record_pass(candidates, seen, at, changes, still_failing=set(failures))
                 elif seen.outcome == "healed" and seen.fingerprint in tickets:
                     self._resolve(tickets[seen.fingerprint], at, seen.outcome, changes)
         return changes
