@@ -9,8 +9,9 @@ STAMP := $(VENV)/.installed
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml scripts/ensure-postgres.sh
+$(STAMP): pyproject.toml scripts/ensure-postgres.sh scripts/ensure-pgbouncer.sh
 	bash scripts/ensure-postgres.sh
+	bash scripts/ensure-pgbouncer.sh
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'

@@ -29,10 +29,10 @@ import psycopg
 from selfheal.core.db import connect, create_database
 from selfheal.core.embedded import start_embedded
 from selfheal.core.readonly import Reader
-from selfheal.dq.catalog import describe
 from selfheal.dq.compiler import compile_table
 from selfheal.dq.config import load_suite
 from selfheal.dq.runner import Runner
+from selfheal.dq.tables import describe
 
 RULES = """table = "events"
 [row_count]

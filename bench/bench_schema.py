@@ -128,8 +128,9 @@ def run_pytest(
     start = time.perf_counter()
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
     elapsed = time.perf_counter() - start
-    passed = re.search(r"(\d+) passed", done.stdout)
-    failed = re.search(r"(\d+) failed", done.stdout)
+    # pytest's last line, e.g. "100 failed, 1012 passed in 9.8s" (not "port 5432 failed: ...")
+    passed = re.search(r"(\d+) passed[, ]", done.stdout)
+    failed = re.search(r"(\d+) failed[, ]", done.stdout)
     if not passed or (int(failed.group(1)) if failed else 0) != failing:
         sys.exit(
             f"pytest -m schema: not {failing} failed:\n{done.stdout[-3000:]}\n{done.stderr[-2000:]}"

@@ -7,6 +7,7 @@ gathered earlier in this same session (plan only; `pytest --heal` applies the pl
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -36,6 +37,8 @@ from selfheal.run.problem import (
 )
 from selfheal.run.reporting import HEALS
 from selfheal.run.tickets import load_tickets
+
+log = logging.getLogger(__name__)
 
 
 @pytest.mark.migrations
@@ -112,6 +115,7 @@ def test_etl_job(
 
 def _quarantine_problem(job: str, result: jobs.JobResult, db: psycopg.Connection) -> Problem:
     """Some quarantined rows are a warning; above the share a load may lose, a failure."""
+    __tracebackhide__ = True
     message = f"{job}: {result.quarantined} of {result.read} rows quarantined"
     over = result.quarantined / max(result.read, 1) > QUARANTINE_FAILS_ABOVE
     return Problem(
@@ -136,7 +140,7 @@ def test_doctor_treats_this_runs_failures(
     )
     results = doctor.run(collector(config).session_failures(), heal=config.getoption("heal"))
     attach(request, HEALS, [result.to_dict() for result in results])
-    print(render_plan(results))
+    log.info("the doctor's plan:\n%s", render_plan(results))
     report_problems(request, [_heal_failed(r) for r in results if r.outcome == FAILED])
 
 

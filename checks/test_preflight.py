@@ -13,11 +13,12 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from selfheal.core.db import connect
+from selfheal.core.db import connect_target
 from selfheal.core.dsn import redact_dsn
 from selfheal.core.identifiers import quote_ident
 from selfheal.core.readonly import Reader, boundary
 from selfheal.core.settings import VARIABLES, Settings
+from selfheal.core.shim import platform_gaps
 from selfheal.migrate.files import MigrationFile, MigrationFilesError, discover
 from selfheal.migrate.guard import GuardReport, check_migrations
 from selfheal.migrate.runner import MigrationPlan, read_ledger
@@ -87,7 +88,7 @@ def test_variable(variable, settings: Settings, request: pytest.FixtureRequest) 
 
 def test_database_reachable(target_dsn: str, settings: Settings, request) -> None:
     try:
-        with connect(target_dsn, read_only=True, connect_timeout=settings.connect_timeout) as conn:
+        with connect_target(target_dsn, settings, read_only=True) as conn:
             Reader(conn).value("SELECT 1")
     except Exception as error:  # the message names host and port, never the password
         message = (
@@ -117,6 +118,15 @@ def test_extension_available(extension: str, db: psycopg.Connection, request) ->
     )
     message = f"extension {extension} is not available on the server"
     _require(request, row is not None, "extension", quote_ident(extension), message)
+
+
+def test_supabase_platform(db: psycopg.Connection, request: pytest.FixtureRequest) -> None:
+    """What the migrations and the RLS probes take from Supabase: roles anon, authenticated and
+    service_role, auth.uid(), auth.role() and auth.jwt(), and the connecting role's membership
+    in the three roles. On plain PostgreSQL `selfheal target prepare` adds whatever is missing."""
+    gaps = platform_gaps(Reader(db))
+    code = preflight_code("platform")
+    report_problems(request, [Problem(code, gap.object, gap.message) for gap in gaps])
 
 
 def test_read_only_boundary(

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from selfheal.core.db import connect
+from selfheal.core.db import connect_target
 from selfheal.core.identifiers import qualified
 from selfheal.rls.claims import claims
 from selfheal.rls.probes import (
@@ -23,13 +23,20 @@ from selfheal.rls.probes import (
 )
 from selfheal.run.evidence import report_problems, warn
 from selfheal.run.findings import lint_problem
-from selfheal.run.problem import RLS_ACCESS, RLS_CLAIMS, RLS_WRITE, Problem
+from selfheal.run.problem import (
+    RLS_ACCESS,
+    RLS_CLAIMS,
+    RLS_PROBE_UNAVAILABLE,
+    RLS_WRITE,
+    Problem,
+)
 
 pytestmark = pytest.mark.rls
 
 
 def _access_problem(code: str, table_access, violations) -> list[Problem]:
     """Violations of one table's declared access as one problem about the table."""
+    __tracebackhide__ = True
     if not violations:
         return []
     about = qualified(table_access.schema, table_access.table)
@@ -66,12 +73,15 @@ def test_no_stale_waivers(request, lint_results):
 
 
 @pytest.fixture
-def table_baseline(db, table_access):
+def table_baseline(request, db, table_access):
+    """What the table holds. A probe that cannot run (no table, a missing role, no membership)
+    fails here in one line: seeing no rows is no proof when nothing could look."""
     try:
-        base = baseline(db, table_access)
+        return baseline(db, table_access)
     except ProbeUnavailable as error:
-        pytest.skip(str(error))
-    return base
+        about = qualified(table_access.schema, table_access.table)
+        problem = Problem(RLS_PROBE_UNAVAILABLE, about, str(error), remediation=error.remedy)
+        report_problems(request, [problem])
 
 
 def test_rls_access_exact(request, db, table_access, table_baseline):
@@ -101,12 +111,14 @@ def test_rls_claims_grant_nothing(request, db, table_access, table_baseline, dat
     )
 
 
-def test_rls_writes_refused(request, target_dsn, live_snapshot, table_access, table_baseline):
+def test_rls_writes_refused(
+    request, target_dsn, settings, live_snapshot, table_access, table_baseline
+):
     """With --rls-write-probes: a stranger's INSERT (of a row owned by another user), UPDATE and
     DELETE change nothing; every probe is rolled back."""
     if not request.config.getoption("rls_write_probes"):
         pytest.skip("write probes run only with --rls-write-probes")
     columns = live_snapshot.columns_of(table_access.schema, table_access.table)
-    with connect(target_dsn, autocommit=True) as conn:
+    with connect_target(target_dsn, settings) as conn:
         violations = write_violations(conn, table_access, columns)
     report_problems(request, _access_problem(RLS_WRITE, table_access, violations))

@@ -22,6 +22,7 @@ STALE_LOCK = preflight_code("schema_lock")
 def _verify(
     request: pytest.FixtureRequest, schema_diff: SchemaDiff, obj: CatalogObject, whole=False
 ) -> None:
+    __tracebackhide__ = True
     found = schema_diff.problems_within(obj) if whole else schema_diff.problems_for(obj)
     report_problems(request, [schema_problem(problem) for problem in found])
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock
@@ -26,6 +26,7 @@ from etl.http import Deadline, HttpClient, RetryPolicy
 from etl.ledger import Window
 from etl.progress import Progress
 from selfheal.core.db import connect
+from selfheal.core.locks import advisory_locks
 from selfheal.core.settings import KNOWN_SOURCES, Settings, SettingsError
 
 JOBS = (*KNOWN_SOURCES, "metrics")
@@ -197,20 +198,21 @@ def _run_all(request: Request) -> JobResult:
     return total
 
 
-@contextmanager
-def _locked(conn: psycopg.Connection, names: tuple[str, ...], wait: float) -> Iterator[bool]:
-    """Hold the advisory locks of `names` (in a fixed order), or yield False when one is busy."""
-    held = []
-    try:
-        for name in sorted(names):
-            if not ledger.try_lock(conn, name, wait):
-                yield False
-                return
-            held.append(name)
-        yield True
-    finally:
-        for name in reversed(held):
-            ledger.unlock(conn, name)
+def _locked(request: Request, names: tuple[str, ...]) -> AbstractContextManager[bool]:
+    """Hold the sources' advisory locks for the block, or yield False when one is busy."""
+    return advisory_locks(
+        request.dsn,
+        names,
+        wait_seconds=request.options.lock_wait_seconds,
+        pooler=request.settings.pooler,
+        application_name=APPLICATION,
+    )
+
+
+def _connect(request: Request, **options: bool) -> psycopg.Connection:
+    return connect(
+        request.dsn, application_name=APPLICATION, pooler=request.settings.pooler, **options
+    )
 
 
 def _busy(name: str) -> JobResult:
@@ -296,8 +298,8 @@ def _source(request: Request) -> JobResult:
         if request.dry_run:
             return _preview_source(request, client)
         with (
-            connect(request.dsn, autocommit=True, application_name=APPLICATION) as conn,
-            _locked(conn, (name,), options.lock_wait_seconds) as locked,
+            _locked(request, (name,)) as locked,
+            _connect(request, autocommit=True) as conn,
         ):
             if not locked:
                 return _busy(name)
@@ -372,7 +374,7 @@ def _close_failed(conn: psycopg.Connection, run_id: int, name: str, error: Excep
 def _preview_source(request: Request, client: HttpClient) -> JobResult:
     spec = validate.ROW_BUILDERS[request.job][0]
     result = JobResult(request.job, "dry-run")
-    with connect(request.dsn, read_only=True, application_name=APPLICATION) as conn:
+    with _connect(request, read_only=True) as conn:
         _, windows = plan(conn, request)
         for window in windows:
             checked = _extract(request, client, window).checked
@@ -416,15 +418,15 @@ def _metrics_result(status: str, counts: metrics.MetricCounts) -> JobResult:
 def _metrics(request: Request) -> JobResult:
     explicit, tz = _metric_days(request), request.settings.tz
     if request.dry_run:
-        with connect(request.dsn, read_only=True, application_name=APPLICATION) as conn:
+        with _connect(request, read_only=True) as conn:
             mark = ledger.last_watermark(conn, "metrics")
             counts = metrics.preview(conn, tz, explicit or metrics.touched_days(conn, tz, mark))
             conn.rollback()
         return _metrics_result("dry-run", counts)
     # Holding every source's lock: no load commits while the touched days are being read.
     with (
-        connect(request.dsn, autocommit=True, application_name=APPLICATION) as conn,
-        _locked(conn, JOBS, request.options.lock_wait_seconds) as locked,
+        _locked(request, JOBS) as locked,
+        _connect(request, autocommit=True) as conn,
     ):
         if not locked:
             return _busy("metrics")

@@ -1,4 +1,4 @@
-"""The `etl_runs` ledger and the per-source advisory locks.
+"""The `etl_runs` ledger (the per-source advisory locks are in `selfheal.core.locks`).
 
 A run is recorded as `running` in its own transaction before its window is loaded; the window's
 transaction marks it `succeeded` together with the data, so the two commit or vanish together.
@@ -12,10 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import psycopg
-from psycopg import errors
 
-# Namespace of the two-key advisory locks, so that ours do not collide with other applications'.
-LOCK_NAMESPACE = 20_251_112
 ABANDONED = "abandoned: the process running it stopped before finishing"
 
 
@@ -25,26 +22,6 @@ class Window:
 
     start: datetime
     end: datetime
-
-
-def try_lock(conn: psycopg.Connection, source: str, wait_seconds: float) -> bool:
-    """Take the source's session-level lock on an autocommit connection; False when busy."""
-    if wait_seconds <= 0:
-        return conn.execute(
-            "SELECT pg_try_advisory_lock(%s, hashtext(%s))", (LOCK_NAMESPACE, source)
-        ).fetchone()[0]
-    conn.execute("SELECT set_config('lock_timeout', %s, false)", (f"{int(wait_seconds * 1000)}ms",))
-    try:
-        conn.execute("SELECT pg_advisory_lock(%s, hashtext(%s))", (LOCK_NAMESPACE, source))
-        return True
-    except errors.LockNotAvailable:
-        return False
-    finally:
-        conn.execute("SELECT set_config('lock_timeout', '0', false)")
-
-
-def unlock(conn: psycopg.Connection, source: str) -> None:
-    conn.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", (LOCK_NAMESPACE, source))
 
 
 def abandon_stale(conn: psycopg.Connection, source: str) -> int:

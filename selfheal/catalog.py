@@ -288,6 +288,12 @@ class CatalogSnapshot:
     policies: dict[tuple, Policy] = field(default_factory=dict)
     grants: dict[tuple, Grant] = field(default_factory=dict)
 
+    def __repr__(self) -> str:
+        """Sizes only: a snapshot holds thousands of objects, and a repr can end up in a
+        message or a traceback."""
+        sizes = ", ".join(f"{len(self.collection(name))} {name}" for name in COLLECTIONS)
+        return f"CatalogSnapshot({sizes})"
+
     def collection(self, name: str) -> dict[tuple, CatalogObject]:
         return getattr(self, name)
 

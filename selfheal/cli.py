@@ -20,9 +20,11 @@ from selfheal import kpi
 from selfheal.catalog import snapshot
 from selfheal.core import logs
 from selfheal.core.cluster import ClusterError
-from selfheal.core.db import DatabaseUnreachable, connect
+from selfheal.core.db import DatabaseUnreachable, connect_target
+from selfheal.core.dsn import redact_dsn
 from selfheal.core.embedded import ServerBinariesMissing, start_embedded
 from selfheal.core.settings import Settings, SettingsError
+from selfheal.core.shim import prepare_target
 from selfheal.core.target import describe_target, target_database
 from selfheal.migrate.files import MigrationFilesError, discover
 from selfheal.migrate.guard import check_migrations
@@ -53,12 +55,26 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
             settings.migrations_dir,
             dry_run=args.dry_run,
             connect_timeout=settings.connect_timeout,
+            pooler=settings.pooler,
         )
     verb = "would apply" if result.dry_run else "applied"
     if not result.applied:
         print(f"{result.target}: no pending migrations; nothing applied")
     for migration in result.applied:
         print(f"{result.target}: {verb} {migration.filename}")
+    return 0
+
+
+def cmd_target_prepare(args: argparse.Namespace, settings: Settings) -> int:
+    """Give plain PostgreSQL what Supabase provides (roles, auth functions, default privileges,
+    the connecting role's memberships); a database that has them is left as it is."""
+    with target_database(settings) as dsn, connect_target(dsn, settings) as conn:
+        done = prepare_target(conn)
+    target = redact_dsn(dsn)
+    if not done:
+        print(f"{target}: Supabase's roles, auth functions and memberships are there; nothing done")
+    for line in done:
+        print(f"{target}: {line}")
     return 0
 
 
@@ -87,9 +103,7 @@ def cmd_delta(args: argparse.Namespace, settings: Settings) -> int:
     expected = locked_or_built(settings.migrations_dir, settings.schema_lock)
     with (
         target_database(settings) as dsn,
-        connect(
-            dsn, read_only=True, autocommit=True, connect_timeout=settings.connect_timeout
-        ) as conn,
+        connect_target(dsn, settings, read_only=True) as conn,
     ):
         delta = build_delta(diff(expected, snapshot(conn)))
     for note in delta.notes:
@@ -166,6 +180,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("migrate", help="apply pending migrations to the target database")
     p.add_argument("--dry-run", action="store_true", help="list pending migrations only")
     p.set_defaults(handler=cmd_migrate)
+
+    p = commands.add_parser("target", help="act on the target database itself")
+    actions = p.add_subparsers(dest="action", required=True)
+    prepare = actions.add_parser(
+        "prepare", help="plain PostgreSQL: add the roles, auth functions and grants of Supabase"
+    )
+    prepare.set_defaults(handler=cmd_target_prepare)
 
     p = commands.add_parser("guard", help="refuse destructive or non-idempotent migrations")
     p.set_defaults(handler=cmd_guard)

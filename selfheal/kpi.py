@@ -15,7 +15,7 @@ from pathlib import Path
 
 import psycopg
 
-from selfheal.core.db import DatabaseUnreachable, connect
+from selfheal.core.db import DatabaseUnreachable, connect_target
 from selfheal.core.files import write_atomic
 from selfheal.core.settings import Settings, SettingsError
 from selfheal.core.target import target_database
@@ -151,7 +151,7 @@ def run(settings: Settings, prog: str = "selfheal.kpi") -> int:
     try:
         with (
             target_database(settings) as dsn,
-            connect(dsn, read_only=True, autocommit=True) as conn,
+            connect_target(dsn, settings, read_only=True) as conn,
         ):
             page = write_kpi_page(conn, settings.reports_dir, datetime.now(settings.zone))
     except (DatabaseUnreachable, psycopg.Error) as error:

@@ -26,6 +26,8 @@ import psycopg
 from psycopg import sql
 from psycopg.pq import TransactionStatus
 
+from selfheal.core.db import local_settings, set_config
+
 READER_ROLE = "selfheal_reader"
 ISOLATION_LEVELS = ("READ COMMITTED", "REPEATABLE READ", "SERIALIZABLE")
 
@@ -94,13 +96,6 @@ class ReadTransaction(_Fetcher):
         return Rows(names, rows)
 
 
-def _set(conn: psycopg.Connection, settings: Mapping[str, str]) -> None:
-    """Transaction-local settings in one statement (set_config(..., true) is SET LOCAL)."""
-    calls = sql.SQL(", ").join(sql.SQL("set_config(%s, %s, true)") for _ in settings)
-    params = [item for pair in settings.items() for item in pair]
-    conn.execute(sql.SQL("SELECT {}").format(calls), params)
-
-
 class Reader(_Fetcher):
     """Reads through one connection, each transaction READ ONLY and rolled back.
 
@@ -128,13 +123,13 @@ class Reader(_Fetcher):
         start = "SET TRANSACTION READ ONLY"
         if isolation:
             start = f"SET TRANSACTION ISOLATION LEVEL {isolation}, READ ONLY"
-        local = dict(settings or {})
+        local = local_settings(conn) | dict(settings or {})
         if role is not None:
             local["role"] = role
         with conn.pipeline(), conn.transaction(force_rollback=True):
             conn.execute(start)
             if local:
-                _set(conn, local)
+                set_config(conn, local, local=True)
             yield ReadTransaction(conn)
 
     def fetch(

@@ -116,6 +116,16 @@ def _parse_names(raw: str) -> tuple[str, ...]:
     return names
 
 
+POOLER_MODES = ("transaction", "session", "none")
+
+
+def _parse_pooler(raw: str) -> str:
+    mode = raw.strip().lower()
+    if mode not in POOLER_MODES:
+        raise ValueError(f"{raw!r} is not one of {', '.join(POOLER_MODES)}")
+    return mode
+
+
 def _parse_positive_int(raw: str) -> int:
     try:
         value = int(raw)
@@ -244,6 +254,13 @@ class Settings:
         Path,
         "lock file of the expected schema (`selfheal lock` writes it)",
         Path("checks/schema.lock.json"),
+    )
+    pooler: str | None = variable(
+        "SELFHEAL_POOLER",
+        _parse_pooler,
+        "what sits between selfheal and the database: transaction (a transaction-mode pooler: "
+        "no session settings, no prepared statements), session or none; unset = transaction "
+        "when the port is 6543 (Supabase's pooler), else none",
     )
     connect_timeout: int = variable(
         "SELFHEAL_CONNECT_TIMEOUT", _parse_positive_int, "seconds to wait for the database", 10

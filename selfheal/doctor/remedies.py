@@ -22,7 +22,7 @@ import psycopg
 from psycopg import sql
 
 from selfheal.catalog import CatalogSnapshot, snapshot
-from selfheal.core.db import connect
+from selfheal.core.db import connect, connect_target
 from selfheal.core.identifiers import IdentifierSyntaxError, split_qualified
 from selfheal.core.settings import Settings
 from selfheal.rls.lints import run_lints, unindexed_foreign_key_constraints
@@ -71,14 +71,16 @@ class Context:
     etl: Etl | None = None
 
     def read(self) -> psycopg.Connection:
-        return connect(
-            self.dsn, read_only=True, autocommit=True, connect_timeout=self.settings.connect_timeout
-        )
+        return connect_target(self.dsn, self.settings, read_only=True)
 
     def write(self) -> psycopg.Connection:
-        conn = connect(self.dsn, autocommit=True, connect_timeout=self.settings.connect_timeout)
-        conn.execute("SELECT set_config('lock_timeout', %s, false)", (LOCK_TIMEOUT,))
-        return conn
+        return connect(
+            self.dsn,
+            autocommit=True,
+            connect_timeout=self.settings.connect_timeout,
+            pooler=self.settings.pooler,
+            settings={"lock_timeout": LOCK_TIMEOUT},
+        )
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 from psycopg import sql
 
-from selfheal.dq.catalog import TableInfo
 from selfheal.dq.rules import (
     COUNT_ROWS,
     Aggregate,
@@ -24,6 +23,7 @@ from selfheal.dq.rules import (
     conjunction,
     raw_condition,
 )
+from selfheal.dq.tables import TableInfo
 
 ROWS, NOW = 0, 1  # positions of the table-wide values
 VIOLATIONS = "selfheal_violations"  # the violation count column of a custom check

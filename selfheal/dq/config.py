@@ -29,11 +29,11 @@ from selfheal.dq.rules import (
     Freshness,
     NoFuture,
     NotNull,
-    Policy,
     References,
     RowCount,
     Rule,
     Table,
+    Tolerance,
     Unique,
 )
 from selfheal.dq.vetting import checked_schemas, vet_custom, vet_rules
@@ -142,7 +142,7 @@ def _names(kind: type | tuple[type, ...]) -> str:
     return " or ".join(k.__name__ for k in _tuple(kind))
 
 
-def _policy(entry: _Entry, kind: str) -> Policy:
+def _tolerance(entry: _Entry, kind: str) -> Tolerance:
     severity = entry.get("severity", str, "error")
     if severity not in SEVERITIES:
         raise _Problem(
@@ -160,7 +160,7 @@ def _policy(entry: _Entry, kind: str) -> Policy:
         raise _Problem(f"{entry.origin}.max_count", "must be ≥ 0")
     if max_fraction is not None and not 0 <= max_fraction <= 1:
         raise _Problem(f"{entry.origin}.max_fraction", "must be between 0 and 1")
-    return Policy(severity, max_count, None if max_fraction is None else float(max_fraction))
+    return Tolerance(severity, max_count, None if max_fraction is None else float(max_fraction))
 
 
 def _labelled(entry: _Entry, columns: list[str]) -> list[tuple[str, str]]:
@@ -374,7 +374,7 @@ def _rules_of(document: dict, table: Table, problems: list[str]) -> list[Rule]:
                     "table": table,
                     "origin": entry.origin,
                     "where": entry.get("where", str),
-                    "policy": _policy(entry, kind),
+                    "policy": _tolerance(entry, kind),
                 }
                 rules.extend(BUILDERS[kind](entry, base))
             except _Problem as problem:

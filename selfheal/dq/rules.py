@@ -20,7 +20,7 @@ from psycopg import sql
 from selfheal.dq.durations import format_duration
 
 if TYPE_CHECKING:
-    from selfheal.dq.catalog import TableInfo
+    from selfheal.dq.tables import TableInfo
 
 Status = Literal["pass", "warn", "fail", "error"]
 SEVERITIES = ("error", "warn")
@@ -50,7 +50,7 @@ class Table:
 
 
 @dataclass(frozen=True)
-class Policy:
+class Tolerance:
     """When offending rows fail the rule: severity and tolerated count or fraction."""
 
     severity: str = "error"
@@ -121,7 +121,7 @@ class Rule:
     origin: str
     label: str = ""
     where: str | None = None
-    policy: Policy = field(default_factory=Policy)
+    policy: Tolerance = field(default_factory=Tolerance)
 
     @property
     def id(self) -> str:

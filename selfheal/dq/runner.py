@@ -24,12 +24,12 @@ from psycopg import sql
 
 from selfheal.core.readonly import Reader, ReadRefused
 from selfheal.core.text import first_line
-from selfheal.dq.catalog import Catalog, TableInfo
 from selfheal.dq.compiler import NOW, Slot, compile_custom, compile_table
 from selfheal.dq.config import Suite
 from selfheal.dq.rules import CustomCheck, Rule, Scope, Status, Table, Verdict
 from selfheal.dq.sampling import follow_up_query, sample_query
 from selfheal.dq.session import DqSession
+from selfheal.dq.tables import Catalog, TableInfo
 from selfheal.dq.vetting import checked_schemas
 
 SAMPLE_LIMIT = 5

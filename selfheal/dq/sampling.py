@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from psycopg import sql
 
-from selfheal.dq.catalog import TableInfo
 from selfheal.dq.rules import Rule, ident
+from selfheal.dq.tables import TableInfo
 
 
 def shown_columns(rule: Rule, info: TableInfo) -> list[str]:

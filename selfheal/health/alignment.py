@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from selfheal.dq.config import ConfigError, load_suite
 from selfheal.health.config import TableName
-from selfheal.health.model import AuditContext, Check, CheckResult, Finding
+from selfheal.health.model import AuditContext, Check, HealthFinding, HealthResult
 
 PART = "socio_technical_alignment"
 
@@ -59,10 +59,10 @@ def stewardship(ctx: AuditContext) -> list[Stewardship]:
     return result
 
 
-def owners(ctx: AuditContext) -> CheckResult:
+def owners(ctx: AuditContext) -> HealthResult:
     tables = stewardship(ctx)
     findings = [
-        Finding(
+        HealthFinding(
             "owner_and_purpose",
             str(t.table),
             "warn",
@@ -75,21 +75,25 @@ def owners(ctx: AuditContext) -> CheckResult:
         if not (t.owner and t.purpose)
     ]
     covered = len(tables) - len(findings)
-    return CheckResult(f"owner and purpose coverage: {covered}/{len(tables)} tables", findings)
+    return HealthResult(f"owner and purpose coverage: {covered}/{len(tables)} tables", findings)
 
 
-def dq_coverage(ctx: AuditContext) -> CheckResult:
+def dq_coverage(ctx: AuditContext) -> HealthResult:
     rules_dir = ctx.config.dq_rules_dir
     try:
         covered = {TableName(t.schema, t.name) for t in load_suite(rules_dir).tables()}
     except ConfigError as error:
-        return CheckResult(
+        return HealthResult(
             f"data-quality rules in {rules_dir}",
-            [Finding("dq_coverage", str(rules_dir), "error", str(error), "fix the rule files")],
+            [
+                HealthFinding(
+                    "dq_coverage", str(rules_dir), "error", str(error), "fix the rule files"
+                )
+            ],
         )
     tables = [s.table for s in stewardship(ctx)]
     findings = [
-        Finding(
+        HealthFinding(
             "dq_coverage",
             str(table),
             "warn",
@@ -99,7 +103,7 @@ def dq_coverage(ctx: AuditContext) -> CheckResult:
         for table in tables
         if table not in covered
     ]
-    return CheckResult(
+    return HealthResult(
         f"data-quality rule coverage: {len(tables) - len(findings)}/{len(tables)} tables "
         f"(rules in {rules_dir})",
         findings,

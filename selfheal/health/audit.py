@@ -6,7 +6,7 @@ from pathlib import Path
 
 from selfheal.health import alignment, coherence, constraints, entropy, feedback, lineage
 from selfheal.health.config import HealthConfig, HealthConfigError, load_config
-from selfheal.health.model import AuditContext, Check, CheckResult
+from selfheal.health.model import AuditContext, Check, HealthResult
 
 CHECKS: tuple[Check, ...] = (
     *feedback.CHECKS,
@@ -34,5 +34,5 @@ def check_by_id(check_id: str) -> Check:
     raise KeyError(f"no health check {check_id!r}")
 
 
-def run_audit(ctx: AuditContext) -> dict[str, CheckResult]:
+def run_audit(ctx: AuditContext) -> dict[str, HealthResult]:
     return {check.id: check(ctx) for check in CHECKS}

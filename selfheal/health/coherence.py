@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from selfheal.health.model import AuditContext, Check, CheckResult, Finding
+from selfheal.health.model import AuditContext, Check, HealthFinding, HealthResult
 
 PART = "multi_agent_coherence"
 
@@ -53,10 +53,10 @@ def _who(r: dict) -> str:
     return f"pid {r['pid']}{app}"
 
 
-def idle_in_transaction(ctx: AuditContext) -> CheckResult:
+def idle_in_transaction(ctx: AuditContext) -> HealthResult:
     seconds = ctx.config.threshold("idle_in_transaction_seconds")
     findings = [
-        Finding(
+        HealthFinding(
             "idle_in_transaction",
             _who(r),
             "warn",
@@ -66,13 +66,13 @@ def idle_in_transaction(ctx: AuditContext) -> CheckResult:
         )
         for r in ctx.rows(IDLE_IN_TRANSACTION, {"seconds": seconds})
     ]
-    return CheckResult(f"sessions idle in a transaction for {seconds:g}s or more", findings)
+    return HealthResult(f"sessions idle in a transaction for {seconds:g}s or more", findings)
 
 
-def long_running(ctx: AuditContext) -> CheckResult:
+def long_running(ctx: AuditContext) -> HealthResult:
     seconds = ctx.config.threshold("long_running_seconds")
     findings = [
-        Finding(
+        HealthFinding(
             "long_running",
             _who(r),
             "warn",
@@ -82,13 +82,13 @@ def long_running(ctx: AuditContext) -> CheckResult:
         )
         for r in ctx.rows(LONG_RUNNING, {"seconds": seconds})
     ]
-    return CheckResult(f"statements running for {seconds:g}s or more", findings)
+    return HealthResult(f"statements running for {seconds:g}s or more", findings)
 
 
-def blocked_lock_waits(ctx: AuditContext) -> CheckResult:
+def blocked_lock_waits(ctx: AuditContext) -> HealthResult:
     seconds = ctx.config.threshold("lock_wait_seconds")
     findings = [
-        Finding(
+        HealthFinding(
             "blocked_lock_wait",
             _who(r),
             "error",
@@ -99,16 +99,16 @@ def blocked_lock_waits(ctx: AuditContext) -> CheckResult:
         )
         for r in ctx.rows(BLOCKED, {"seconds": seconds})
     ]
-    return CheckResult(f"sessions blocked on a lock for {seconds:g}s or more", findings)
+    return HealthResult(f"sessions blocked on a lock for {seconds:g}s or more", findings)
 
 
-def advisory_locks(ctx: AuditContext) -> CheckResult:
+def advisory_locks(ctx: AuditContext) -> HealthResult:
     findings = []
     for r in ctx.rows(ADVISORY_LOCKS):
         key = f"({r['classid']}, {r['objid']}, {r['objsubid']})"
         idle = r["state"] is not None and r["state"].startswith("idle")
         findings.append(
-            Finding(
+            HealthFinding(
                 "advisory_lock",
                 f"{_who(r)} key {key}",
                 "warn" if idle else "info",
@@ -117,7 +117,7 @@ def advisory_locks(ctx: AuditContext) -> CheckResult:
                 "release it in the job (pg_advisory_unlock) or end the session holding it",
             )
         )
-    return CheckResult("advisory locks held in this database", findings)
+    return HealthResult("advisory locks held in this database", findings)
 
 
 OVERLAPS = """
@@ -133,14 +133,14 @@ ORDER BY a.source, a.run_id, b.run_id
 """
 
 
-def overlapping_etl_runs(ctx: AuditContext) -> CheckResult:
+def overlapping_etl_runs(ctx: AuditContext) -> HealthResult:
     runs = ctx.config.etl_runs
     days = int(ctx.config.threshold("etl_overlap_days"))
     query = ctx.ledger_query(OVERLAPS)
     if query is None:
-        return CheckResult(f"no ETL ledger: {runs} does not exist")
+        return HealthResult(f"no ETL ledger: {runs} does not exist")
     findings = [
-        Finding(
+        HealthFinding(
             "overlapping_etl_runs",
             f"{r['source']} runs {r['first_run']} and {r['second_run']}",
             "error",
@@ -152,7 +152,7 @@ def overlapping_etl_runs(ctx: AuditContext) -> CheckResult:
         )
         for r in ctx.rows(query, {"days": days})
     ]
-    return CheckResult(f"ETL runs of the last {days} days in {runs}", findings)
+    return HealthResult(f"ETL runs of the last {days} days in {runs}", findings)
 
 
 CHECKS = (

@@ -75,7 +75,7 @@ def _unquote(part: str) -> str:
 
 
 @dataclass(frozen=True)
-class Freshness:
+class FreshnessLimit:
     column: str
     max_age_hours: float
 
@@ -95,7 +95,7 @@ class HealthConfig:
     schemas: tuple[str, ...] = ("public",)
     thresholds: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
     levels: dict[str, str] = field(default_factory=dict)
-    freshness: dict[TableName, Freshness] = field(default_factory=dict)
+    freshness: dict[TableName, FreshnessLimit] = field(default_factory=dict)
     lineage: dict[TableName, tuple[TableName, ...]] = field(default_factory=dict)
     etl_runs: TableName = TableName("public", "etl_runs")
     etl_sources: dict[str, TableName] = field(default_factory=dict)
@@ -168,10 +168,10 @@ def _parse(raw: dict[str, Any], base: Path) -> HealthConfig:
     )
 
 
-def _freshness(name: str, entry: Any) -> Freshness:
+def _freshness(name: str, entry: Any) -> FreshnessLimit:
     if not isinstance(entry, dict) or not {"column", "max_age_hours"} <= set(entry):
         raise ValueError(f"[freshness] {name}: needs {{ column = ..., max_age_hours = ... }}")
-    return Freshness(str(entry["column"]), float(entry["max_age_hours"]))
+    return FreshnessLimit(str(entry["column"]), float(entry["max_age_hours"]))
 
 
 def _reference(child: str, parent: str, table: Callable[[str], TableName]) -> Reference:

@@ -6,7 +6,7 @@ from psycopg import sql
 
 from selfheal.core.identifiers import qualified, quote_ident
 from selfheal.health.config import Reference
-from selfheal.health.model import AuditContext, Check, CheckResult, Finding
+from selfheal.health.model import AuditContext, Check, HealthFinding, HealthResult
 from selfheal.rls.lints import covering_index_statement, unindexed_foreign_key_constraints
 
 PART = "constraint_propagation"
@@ -46,11 +46,11 @@ def _schemas(ctx: AuditContext) -> dict[str, list[str]]:
     return {"schemas": list(ctx.config.schemas)}
 
 
-def fk_without_index(ctx: AuditContext) -> CheckResult:
+def fk_without_index(ctx: AuditContext) -> HealthResult:
     """The RLS lint's definition of a covering index, so health and the doctor agree with it."""
     unindexed = unindexed_foreign_key_constraints(ctx.catalog())
     findings = [
-        Finding(
+        HealthFinding(
             "fk_without_index",
             qualified(fk.schema, fk.table) + f"({', '.join(map(quote_ident, fk.columns))})",
             "warn",
@@ -61,13 +61,13 @@ def fk_without_index(ctx: AuditContext) -> CheckResult:
         for fk in unindexed
         if fk.schema in ctx.config.schemas
     ]
-    return CheckResult("foreign keys and the indexes leading with their columns", findings)
+    return HealthResult("foreign keys and the indexes leading with their columns", findings)
 
 
-def not_valid_constraints(ctx: AuditContext) -> CheckResult:
+def not_valid_constraints(ctx: AuditContext) -> HealthResult:
     rows = ctx.rows(NOT_VALID, _schemas(ctx))
     findings = [
-        Finding(
+        HealthFinding(
             "not_valid_constraint",
             f"{r['tbl']}.{r['quoted']}",
             "warn",
@@ -76,17 +76,17 @@ def not_valid_constraints(ctx: AuditContext) -> CheckResult:
         )
         for r in rows
     ]
-    return CheckResult("constraints added NOT VALID (pg_constraint.convalidated)", findings)
+    return HealthResult("constraints added NOT VALID (pg_constraint.convalidated)", findings)
 
 
-def invalid_indexes(ctx: AuditContext) -> CheckResult:
+def invalid_indexes(ctx: AuditContext) -> HealthResult:
     invalid = [
         index
         for index in ctx.catalog().indexes.values()
         if not index.valid and index.schema in ctx.config.schemas
     ]
     findings = [
-        Finding(
+        HealthFinding(
             "invalid_index",
             index.label,
             "error",
@@ -96,16 +96,16 @@ def invalid_indexes(ctx: AuditContext) -> CheckResult:
         )
         for index in sorted(invalid, key=lambda index: index.label)
     ]
-    return CheckResult("indexes marked invalid (pg_index.indisvalid)", findings)
+    return HealthResult("indexes marked invalid (pg_index.indisvalid)", findings)
 
 
-def orphan_rows(ctx: AuditContext) -> CheckResult:
+def orphan_rows(ctx: AuditContext) -> HealthResult:
     findings = [f for ref in ctx.config.references for f in _orphans(ctx, ref)]
     declared = len(ctx.config.references)
-    return CheckResult(f"{declared} declared reference(s) without a foreign key", findings)
+    return HealthResult(f"{declared} declared reference(s) without a foreign key", findings)
 
 
-def _orphans(ctx: AuditContext, ref: Reference) -> list[Finding]:
+def _orphans(ctx: AuditContext, ref: Reference) -> list[HealthFinding]:
     subject = f"{ref.child}.{ref.child_column} -> {ref.parent}.{ref.parent_column}"
     missing = [
         f"{table}.{column}"
@@ -114,7 +114,7 @@ def _orphans(ctx: AuditContext, ref: Reference) -> list[Finding]:
     ]
     if missing:
         return [
-            Finding(
+            HealthFinding(
                 "orphan_rows",
                 subject,
                 "warn",
@@ -137,7 +137,7 @@ def _orphans(ctx: AuditContext, ref: Reference) -> list[Finding]:
         return []
     sample = ", ".join(repr(r["value"]) for r in rows)
     return [
-        Finding(
+        HealthFinding(
             "orphan_rows",
             subject,
             "error",

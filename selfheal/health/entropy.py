@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from selfheal.health.model import AuditContext, Check, CheckResult, Finding
+from selfheal.health.model import AuditContext, Check, HealthFinding, HealthResult
 from selfheal.rls.lints import run_lints
 
 PART = "entropy_robustness"
@@ -82,7 +82,7 @@ def _schemas(ctx: AuditContext, **extra: object) -> dict[str, object]:
     return {"schemas": list(ctx.config.schemas), **extra}
 
 
-def dead_tuples(ctx: AuditContext) -> CheckResult:
+def dead_tuples(ctx: AuditContext) -> HealthResult:
     limit = ctx.config.threshold("dead_tuple_ratio")
     min_rows = ctx.config.threshold("dead_tuple_min_rows")
     findings = []
@@ -91,7 +91,7 @@ def dead_tuples(ctx: AuditContext) -> CheckResult:
         if total < min_rows or total == 0 or r["n_dead_tup"] / total < limit:
             continue
         findings.append(
-            Finding(
+            HealthFinding(
                 "dead_tuples",
                 r["tbl"],
                 "warn",
@@ -100,10 +100,12 @@ def dead_tuples(ctx: AuditContext) -> CheckResult:
                 f"VACUUM (ANALYZE) {r['tbl']}; then tune autovacuum_vacuum_scale_factor for it",
             )
         )
-    return CheckResult(f"dead-tuple ratio of every table with at least {min_rows:g} rows", findings)
+    return HealthResult(
+        f"dead-tuple ratio of every table with at least {min_rows:g} rows", findings
+    )
 
 
-def estimated_bloat(ctx: AuditContext) -> CheckResult:
+def estimated_bloat(ctx: AuditContext) -> HealthResult:
     limit = ctx.config.threshold("bloat_ratio")
     min_bytes = ctx.config.threshold("bloat_min_bytes")
     findings = []
@@ -114,7 +116,7 @@ def estimated_bloat(ctx: AuditContext) -> CheckResult:
         if ratio < limit:
             continue
         findings.append(
-            Finding(
+            HealthFinding(
                 "bloat",
                 r["tbl"],
                 "warn",
@@ -122,7 +124,7 @@ def estimated_bloat(ctx: AuditContext) -> CheckResult:
                 f"VACUUM FULL {r['tbl']} in a maintenance window, or pg_repack it online",
             )
         )
-    return CheckResult(
+    return HealthResult(
         f"estimated bloat of every analyzed table of at least {min_bytes:g} bytes", findings
     )
 
@@ -133,11 +135,11 @@ def _expected_bytes(r: dict) -> float:
     return math.ceil(r["reltuples"] * row_bytes / per_page) * r["block_size"]
 
 
-def unused_indexes(ctx: AuditContext) -> CheckResult:
+def unused_indexes(ctx: AuditContext) -> HealthResult:
     min_bytes = ctx.config.threshold("unused_index_min_bytes")
     rows = ctx.rows(UNUSED_INDEXES, _schemas(ctx, min_bytes=min_bytes))
     findings = [
-        Finding(
+        HealthFinding(
             "unused_index",
             r["idx"],
             "warn",
@@ -147,12 +149,14 @@ def unused_indexes(ctx: AuditContext) -> CheckResult:
         )
         for r in rows
     ]
-    return CheckResult(f"scans of every non-unique index of at least {min_bytes:g} bytes", findings)
+    return HealthResult(
+        f"scans of every non-unique index of at least {min_bytes:g} bytes", findings
+    )
 
 
-def duplicate_indexes(ctx: AuditContext) -> CheckResult:
+def duplicate_indexes(ctx: AuditContext) -> HealthResult:
     findings = [
-        Finding(
+        HealthFinding(
             "duplicate_index",
             ", ".join(r["indexes"]),
             "warn",
@@ -161,10 +165,10 @@ def duplicate_indexes(ctx: AuditContext) -> CheckResult:
         )
         for r in ctx.rows(DUPLICATE_INDEXES, _schemas(ctx))
     ]
-    return CheckResult("index definitions compared per table", findings)
+    return HealthResult("index definitions compared per table", findings)
 
 
-def sequences(ctx: AuditContext) -> CheckResult:
+def sequences(ctx: AuditContext) -> HealthResult:
     warn_at = ctx.config.threshold("sequence_used_warn")
     error_at = ctx.config.threshold("sequence_used_error")
     findings = []
@@ -175,7 +179,7 @@ def sequences(ctx: AuditContext) -> CheckResult:
             continue
         feeds = f" feeding {r['feeds']} ({r['column_type']})" if r["feeds"] else ""
         findings.append(
-            Finding(
+            HealthFinding(
                 "sequence_exhaustion",
                 r["seq"],
                 "error" if used >= error_at else "warn",
@@ -184,7 +188,7 @@ def sequences(ctx: AuditContext) -> CheckResult:
                 f"(ALTER SEQUENCE {r['seq']} AS bigint MAXVALUE ...) before it runs out",
             )
         )
-    return CheckResult(f"{len(rows)} sequence(s) and identity column(s) in use", findings)
+    return HealthResult(f"{len(rows)} sequence(s) and identity column(s) in use", findings)
 
 
 def used_fraction(r: dict) -> float:
@@ -200,7 +204,7 @@ def used_fraction(r: dict) -> float:
     return (high - r["last_value"]) / (high - low)
 
 
-def stale_statistics(ctx: AuditContext) -> CheckResult:
+def stale_statistics(ctx: AuditContext) -> HealthResult:
     ratio = ctx.config.threshold("stale_stats_ratio")
     min_rows = ctx.config.threshold("stale_stats_min_rows")
     findings = []
@@ -212,7 +216,7 @@ def stale_statistics(ctx: AuditContext) -> CheckResult:
             f"last analyzed {r['analyzed']:%Y-%m-%d %H:%M}" if r["analyzed"] else "never analyzed"
         )
         findings.append(
-            Finding(
+            HealthFinding(
                 "stale_statistics",
                 r["tbl"],
                 "warn",
@@ -221,10 +225,10 @@ def stale_statistics(ctx: AuditContext) -> CheckResult:
                 f"ANALYZE {r['tbl']}; and check autovacuum_analyze_scale_factor",
             )
         )
-    return CheckResult(f"rows changed since the last ANALYZE (at least {min_rows:g})", findings)
+    return HealthResult(f"rows changed since the last ANALYZE (at least {min_rows:g})", findings)
 
 
-def without_primary_key(ctx: AuditContext) -> CheckResult:
+def without_primary_key(ctx: AuditContext) -> HealthResult:
     """The RLS lint `no_primary_key` (partitions judged with their parent), in the audit's schemas."""
     keyless = [
         finding.obj
@@ -232,7 +236,7 @@ def without_primary_key(ctx: AuditContext) -> CheckResult:
         if finding.obj.schema in ctx.config.schemas
     ]
     findings = [
-        Finding(
+        HealthFinding(
             "without_primary_key",
             table.label,
             "warn",
@@ -241,7 +245,7 @@ def without_primary_key(ctx: AuditContext) -> CheckResult:
         )
         for table in keyless
     ]
-    return CheckResult("primary keys of every table", findings)
+    return HealthResult("primary keys of every table", findings)
 
 
 CHECKS = (

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from selfheal.health.model import AuditContext, Check, CheckResult, Finding
+from selfheal.health.model import AuditContext, Check, HealthFinding, HealthResult
 
 PART = "feedback_loops"
 
@@ -29,11 +29,11 @@ def transitions(outcomes: Sequence[str]) -> int:
     return sum(1 for before, after in zip(failing, failing[1:], strict=False) if before != after)
 
 
-def reopened_tickets(ctx: AuditContext) -> CheckResult:
+def reopened_tickets(ctx: AuditContext) -> HealthResult:
     allowed = ctx.config.threshold("ticket_reopened_max")
     tickets = ctx.tickets
     findings = [
-        Finding(
+        HealthFinding(
             "reopened_ticket",
             t.node_id,
             "warn",
@@ -44,10 +44,10 @@ def reopened_tickets(ctx: AuditContext) -> CheckResult:
         for t in tickets
         if t.reopened > allowed
     ]
-    return CheckResult(f"{len(tickets)} ticket(s) in {ctx.backlog_dir}", findings)
+    return HealthResult(f"{len(tickets)} ticket(s) in {ctx.backlog_dir}", findings)
 
 
-def flapping_checks(ctx: AuditContext) -> CheckResult:
+def flapping_checks(ctx: AuditContext) -> HealthResult:
     window = int(ctx.config.threshold("flap_window"))
     limit = ctx.config.threshold("flap_transitions")
     tickets = ctx.tickets
@@ -58,7 +58,7 @@ def flapping_checks(ctx: AuditContext) -> CheckResult:
         if changes < limit:
             continue
         findings.append(
-            Finding(
+            HealthFinding(
                 "flapping_check",
                 t.node_id,
                 "warn",
@@ -68,20 +68,20 @@ def flapping_checks(ctx: AuditContext) -> CheckResult:
                 "(late data, a race between jobs, a timeout)",
             )
         )
-    return CheckResult(
+    return HealthResult(
         f"the last {window} outcomes of {len(tickets)} ticket(s) in {ctx.backlog_dir}", findings
     )
 
 
-def repeated_etl_failures(ctx: AuditContext) -> CheckResult:
+def repeated_etl_failures(ctx: AuditContext) -> HealthResult:
     runs = ctx.config.etl_runs
     window = int(ctx.config.threshold("etl_failures_window"))
     allowed = int(ctx.config.threshold("etl_failures_max"))
     query = ctx.ledger_query(REPEATED_FAILURES)
     if query is None:
-        return CheckResult(f"no ETL ledger: {runs} does not exist")
+        return HealthResult(f"no ETL ledger: {runs} does not exist")
     findings = [
-        Finding(
+        HealthFinding(
             "repeated_etl_failures",
             r["source"],
             "error" if r["failed"] == r["runs"] else "warn",
@@ -91,7 +91,7 @@ def repeated_etl_failures(ctx: AuditContext) -> CheckResult:
         )
         for r in ctx.rows(query, {"window": window, "allowed": allowed})
     ]
-    return CheckResult(f"the last {window} runs of each source in {runs}", findings)
+    return HealthResult(f"the last {window} runs of each source in {runs}", findings)
 
 
 CHECKS = (

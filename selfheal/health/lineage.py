@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 from psycopg import sql
 
-from selfheal.health.config import Freshness, TableName
-from selfheal.health.model import AuditContext, Check, CheckResult, Finding
+from selfheal.health.config import FreshnessLimit, TableName
+from selfheal.health.model import AuditContext, Check, HealthFinding, HealthResult
 
 PART = "second_order_effects"
 
@@ -81,7 +81,7 @@ def _failing_tables(ctx: AuditContext) -> list[Failure]:
     return failures + _failed_loads(ctx)
 
 
-def _stale(ctx: AuditContext, table: TableName, rule: Freshness) -> Failure | None:
+def _stale(ctx: AuditContext, table: TableName, rule: FreshnessLimit) -> Failure | None:
     if not ctx.table_exists(table):
         return Failure(table, "does not exist")
     query = sql.SQL(
@@ -118,10 +118,10 @@ def _names(tables: Iterable[TableName]) -> str:
     return ", ".join(map(str, tables)) or "none"
 
 
-def failing_upstream(ctx: AuditContext) -> CheckResult:
+def failing_upstream(ctx: AuditContext) -> HealthResult:
     graph = lineage_graph(ctx)
     findings = [
-        Finding(
+        HealthFinding(
             "failing_upstream",
             str(f.table),
             "warn",
@@ -131,21 +131,21 @@ def failing_upstream(ctx: AuditContext) -> CheckResult:
         )
         for f in failing_tables(ctx)
     ]
-    return CheckResult(
+    return HealthResult(
         f"freshness of {len(ctx.config.freshness)} table(s), the latest run of "
         f"{len(ctx.config.etl_sources)} ETL source(s), lineage of {len(graph)} upstream table(s)",
         findings,
     )
 
 
-def affected_downstream(ctx: AuditContext) -> CheckResult:
+def affected_downstream(ctx: AuditContext) -> HealthResult:
     graph = lineage_graph(ctx)
     causes: dict[TableName, list[Failure]] = {}
     for failure in failing_tables(ctx):
         for table in reachable(graph, failure.table):
             causes.setdefault(table, []).append(failure)
     findings = [
-        Finding(
+        HealthFinding(
             "affected_downstream",
             str(table),
             "warn",
@@ -156,7 +156,7 @@ def affected_downstream(ctx: AuditContext) -> CheckResult:
         )
         for table, failures in sorted(causes.items())
     ]
-    return CheckResult("tables downstream of a failing source", findings)
+    return HealthResult("tables downstream of a failing source", findings)
 
 
 CHECKS = (

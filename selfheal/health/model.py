@@ -28,7 +28,7 @@ LEVEL_RANK = {"error": 0, "warn": 1, "info": 2}
 
 
 @dataclass(frozen=True)
-class Finding:
+class HealthFinding:
     check: str
     subject: str
     level: str  # error, warn, info
@@ -40,15 +40,15 @@ class Finding:
 
 
 @dataclass(frozen=True)
-class CheckResult:
+class HealthResult:
     examined: str  # what was looked at, shown even when nothing was found
-    findings: list[Finding] = field(default_factory=list)
+    findings: list[HealthFinding] = field(default_factory=list)
 
-    def at_level(self, level: str) -> list[Finding]:
+    def at_level(self, level: str) -> list[HealthFinding]:
         return [f for f in self.findings if f.level == level]
 
     @property
-    def worst(self) -> Finding | None:
+    def worst(self) -> HealthFinding | None:
         ranked = sorted(self.findings, key=lambda f: LEVEL_RANK[f.level])
         return ranked[0] if ranked else None
 
@@ -103,7 +103,7 @@ class AuditContext:
         return self.once("tickets", lambda: self.read_tickets(self.backlog_dir))
 
 
-Runner = Callable[[AuditContext], CheckResult]
+Runner = Callable[[AuditContext], HealthResult]
 
 
 @dataclass(frozen=True)
@@ -116,13 +116,14 @@ class Check:
     def id(self) -> str:
         return f"{self.part}:{self.name}"
 
-    def __call__(self, ctx: AuditContext) -> CheckResult:
+    def __call__(self, ctx: AuditContext) -> HealthResult:
         """Run the check; a level configured for it in `[levels]` replaces each finding's own."""
         result = self.run(ctx)
         level = ctx.config.levels.get(self.name)
         if level is None:
             return result
         findings = [
-            Finding(f.check, f.subject, level, f.message, f.remediation) for f in result.findings
+            HealthFinding(f.check, f.subject, level, f.message, f.remediation)
+            for f in result.findings
         ]
-        return CheckResult(result.examined, findings)
+        return HealthResult(result.examined, findings)

@@ -9,7 +9,7 @@ from typing import Any
 
 from selfheal.core.files import write_atomic
 from selfheal.core.text import markdown_cell
-from selfheal.health.model import PARTS, Check, CheckResult
+from selfheal.health.model import PARTS, Check, HealthResult
 
 TITLES = {
     "feedback_loops": "1. Feedback loops",
@@ -33,7 +33,7 @@ class CheckRecord:
     findings: list[dict[str, Any]] = field(default_factory=list)
 
 
-def record_of(check: Check, result: CheckResult) -> dict[str, Any]:
+def record_of(check: Check, result: HealthResult) -> dict[str, Any]:
     """What a health test attaches (under `evidence.HEALTH`): a `CheckRecord` without the node
     id and outcome, which the report plugin adds from the test report."""
     return {

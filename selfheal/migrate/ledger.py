@@ -138,9 +138,15 @@ class SupabaseLedger:
 
 
 def is_supabase_folder(folder: Path) -> bool:
-    """`supabase/migrations` of a Supabase CLI project."""
+    """`supabase/migrations` of a Supabase CLI project (`supabase init` writes its config.toml
+    beside it: a project that merely lives in a folder named `supabase` is not one)."""
     resolved = folder.resolve()
-    return resolved.name == "migrations" and resolved.parent.name == "supabase"
+    project = resolved.parent
+    return (
+        resolved.name == "migrations"
+        and project.name == "supabase"
+        and (project / "config.toml").is_file()
+    )
 
 
 def ledger_for(conn: psycopg.Connection, folder: Path | None) -> Ledger:

@@ -9,20 +9,22 @@ is selfheal's own or, in a Supabase CLI project, the CLI's (`ledger.py`).
 from __future__ import annotations
 
 import logging
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
 
-from selfheal.core.db import connect
+from selfheal.core.db import connect, transaction_pooled
 from selfheal.core.dsn import redact_dsn
+from selfheal.core.locks import advisory_locks
 from selfheal.core.shim import apply_shim
 from selfheal.core.text import first_line
 from selfheal.migrate.files import MigrationFile, discover
 from selfheal.migrate.ledger import AppliedMigration, Ledger, ledger_for
 from selfheal.migrate.statements import atomicity_problems, split_statements
 
-_LOCK_KEY = "selfheal.migrate"
+_LOCK_KEY = "migrate"
 log = logging.getLogger(__name__)
 
 
@@ -116,21 +118,38 @@ def _adopt_unchecked(conn: psycopg.Connection, ledger: Ledger, current: Migratio
             ledger.adopt(conn, migration)
 
 
-def apply_pending(conn: psycopg.Connection, folder: Path) -> list[MigrationFile]:
-    """Apply every pending file in order on an autocommit connection; returns what it applied."""
-    conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (_LOCK_KEY,))
-    try:
-        ledger = ensure_ledger(conn, folder)
-        current = plan(conn, folder)
-        current.refuse_edited()
-        for migration in current.pending:
-            refuse_non_atomic(migration)  # before anything is applied
-        _adopt_unchecked(conn, ledger, current)
-        for migration in current.pending:
-            apply_file(conn, migration, ledger)
-        return current.pending
-    finally:
-        conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (_LOCK_KEY,))
+def refuse_through_pooler(migration: MigrationFile) -> None:
+    """A file run outside a transaction (CREATE INDEX CONCURRENTLY) waits for every open
+    transaction, the migration lock's holder included, which behind a transaction pooler is one."""
+    if not migration.in_transaction:
+        raise MigrationError(
+            f"{migration.filename} was not applied: it runs outside a transaction, which cannot "
+            "be done through a transaction-mode pooler; run `selfheal migrate` on a direct "
+            "connection (Supabase: the direct URL, or the pooler's session mode on port 5432)"
+        )
+
+
+def apply_pending(
+    conn: psycopg.Connection, folder: Path, *, pooled: bool = False
+) -> list[MigrationFile]:
+    """Apply every pending file in order on an autocommit connection; returns what it applied.
+    The caller holds the migration lock (`migration_lock`)."""
+    ledger = ensure_ledger(conn, folder)
+    current = plan(conn, folder)
+    current.refuse_edited()
+    for migration in current.pending:  # before anything is applied
+        refuse_non_atomic(migration)
+        if pooled:
+            refuse_through_pooler(migration)
+    _adopt_unchecked(conn, ledger, current)
+    for migration in current.pending:
+        apply_file(conn, migration, ledger)
+    return current.pending
+
+
+def migration_lock(dsn: str, pooler: str | None = None) -> AbstractContextManager[bool]:
+    """One migrating process at a time on a database: the others wait for it."""
+    return advisory_locks(dsn, [_LOCK_KEY], wait_seconds=None, pooler=pooler)
 
 
 @dataclass(frozen=True)
@@ -141,23 +160,30 @@ class MigrateResult:
 
 
 def migrate(
-    dsn: str, folder: Path, *, dry_run: bool = False, connect_timeout: int = 10
+    dsn: str,
+    folder: Path,
+    *,
+    dry_run: bool = False,
+    connect_timeout: int = 10,
+    pooler: str | None = None,
 ) -> MigrateResult:
     """Apply pending migrations to the database at `dsn` (or only list them with `dry_run`)."""
     discover(folder)  # a missing folder or a bad file name fails before touching the database
-    with connect(dsn, autocommit=True, connect_timeout=connect_timeout) as conn:
+    session = connect(dsn, autocommit=True, connect_timeout=connect_timeout, pooler=pooler)
+    with session as conn:
         if dry_run:
             current = plan(conn, folder)
             current.refuse_edited()
             applied = current.pending
         else:
-            applied = apply_pending(conn, folder)
+            with migration_lock(dsn, pooler):
+                applied = apply_pending(conn, folder, pooled=transaction_pooled(conn, pooler))
     return MigrateResult(target=redact_dsn(dsn), applied=applied, dry_run=dry_run)
 
 
 def prepare_database(dsn: str, migrations_dir: Path) -> None:
     """Make an empty database look like a deployed project: the Supabase shim (only where
     Supabase's auth is absent), then every pending migration."""
-    with connect(dsn, autocommit=True) as conn:
+    with migration_lock(dsn), connect(dsn, autocommit=True) as conn:
         apply_shim(conn)
         apply_pending(conn, migrations_dir)

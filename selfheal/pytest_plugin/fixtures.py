@@ -22,7 +22,7 @@ import psycopg
 import pytest
 
 from selfheal.core.cluster import shared_cluster
-from selfheal.core.db import connect
+from selfheal.core.db import connect_target
 from selfheal.core.embedded import EmbeddedPostgres, start_embedded
 from selfheal.core.settings import Settings
 from selfheal.core.target import describe_target, ensure_embedded_database
@@ -132,11 +132,5 @@ def prepare_embedded_target(admin_dsn: str, settings: Settings) -> str:
 @pytest.fixture(scope="session")
 def db(target_dsn: str, settings: Settings) -> Iterator[psycopg.Connection]:
     """A read-only, autocommit session on the target: checks never write to what they check."""
-    with connect(
-        target_dsn,
-        read_only=True,
-        autocommit=True,
-        connect_timeout=settings.connect_timeout,
-        statement_timeout_ms=settings.statement_timeout_ms,
-    ) as conn:
+    with connect_target(target_dsn, settings, read_only=True) as conn:
         yield conn

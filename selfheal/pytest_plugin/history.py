@@ -17,7 +17,7 @@ from datetime import datetime
 import psycopg
 import pytest
 
-from selfheal.core.db import DatabaseUnreachable, connect
+from selfheal.core.db import DatabaseUnreachable, connect_target
 from selfheal.core.dsn import redact_dsn
 from selfheal.core.settings import Settings
 from selfheal.dq.config import ConfigError, load_suite
@@ -130,9 +130,7 @@ def _tables(dsn: str | None, settings: Settings) -> tuple[TableStats, ...]:
         return ()
     try:
         suite = load_suite(settings.dq_dir, settings.dq_sql_dir)
-        with connect(
-            dsn, read_only=True, autocommit=True, connect_timeout=settings.connect_timeout
-        ) as conn:
+        with connect_target(dsn, settings, read_only=True) as conn:
             return tuple(table_stats(conn, watched_tables(suite)))
     except (ConfigError, DatabaseUnreachable, psycopg.Error) as error:
         log.warning("history: no table figures: %s", error)

@@ -22,7 +22,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from selfheal.core.db import DatabaseUnreachable, connect
+from selfheal.core.db import DatabaseUnreachable, connect_target
 from selfheal.health.config import HealthConfigError, load_config
 from selfheal.health.overview import TableOverview, table_overview
 from selfheal.kpi import write_kpi_page
@@ -71,9 +71,7 @@ class TargetSnapshot:
         settings = self.settings
         try:
             config = load_config(self.rootpath / HEALTH_CONFIG)
-            with connect(
-                dsn, read_only=True, autocommit=True, connect_timeout=settings.connect_timeout
-            ) as conn:
+            with connect_target(dsn, settings, read_only=True) as conn:
                 self.tables = table_overview(conn, config)
                 write_kpi_page(conn, settings.reports_dir, datetime.now(settings.zone))
         except (HealthConfigError, OSError, psycopg.Error, DatabaseUnreachable) as error:

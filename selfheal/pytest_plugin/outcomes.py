@@ -17,7 +17,8 @@ import json
 import shutil
 import tempfile
 import uuid
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -34,6 +35,7 @@ from selfheal.run.history.backlog import regenerate
 from selfheal.run.pipeline import (
     COLLECT,
     NOT_RUN,
+    OTHER,
     STAGE_MARKERS,
     STAGES,
     PreflightGate,
@@ -143,7 +145,8 @@ class OutcomeCollector:
     def pytest_runtest_makereport(
         self, item: pytest.Item, call: pytest.CallInfo[None]
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-        report = yield
+        with self._short_tracebacks(item):
+            report = yield
         if report.failed and call.excinfo is not None:
             crash = getattr(report.longrepr, "reprcrash", None)
             message = crash.message if crash is not None else ""
@@ -155,6 +158,21 @@ class OutcomeCollector:
                 report.user_properties.append((FAILED_FIXTURE, fixture))
         self._redact_report(report)
         return report
+
+    @contextmanager
+    def _short_tracebacks(self, item: pytest.Item) -> Iterator[None]:
+        """A check's unexpected exception is shown as `--tb=short` shows it (the check's lines,
+        no argument values) unless the command line chose a style: pytest's default renders
+        the repr of every argument of every frame, e.g. a whole catalog snapshot."""
+        option = self.config.option
+        short = getattr(option, "tbstyle", None) == "auto" and stage_of(item) != OTHER
+        if short:
+            option.tbstyle = "short"
+        try:
+            yield
+        finally:
+            if short:
+                option.tbstyle = "auto"
 
     def _redact_report(self, report: pytest.TestReport) -> None:
         """Tracebacks show argument values (a DSN, a token): the terminal, the HTML report

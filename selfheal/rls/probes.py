@@ -21,14 +21,20 @@ import psycopg
 from psycopg import sql
 
 from selfheal.catalog import Column
-from selfheal.core.readonly import Reader
+from selfheal.core.readonly import Reader, ReadTransaction
+from selfheal.core.shim import PREPARE_REMEDY, platform_gaps
 from selfheal.rls.access import TableAccess
 
 _SAMPLE_OWNERS = 3
 
 
 class ProbeUnavailable(RuntimeError):
-    """The session cannot take a privileged count (it does not bypass row-level security)."""
+    """The probes of a table cannot run here (no table, a missing role, no membership, no
+    privileged count): `str()` says why in one line, `remedy` what to do."""
+
+    def __init__(self, label: str, reason: str, remedy: str):
+        super().__init__(f"cannot probe {label}: {reason}")
+        self.remedy = remedy
 
 
 @dataclass(frozen=True)
@@ -75,19 +81,38 @@ def _table(access: TableAccess) -> sql.Identifier:
     return sql.Identifier(access.schema, access.table)
 
 
-def baseline(conn: psycopg.Connection, access: TableAccess) -> Baseline:
-    with Reader(conn).transaction() as tx:
-        bypasses = tx.value(
-            "SELECT r.rolsuper OR r.rolbypassrls OR (c.relowner = r.oid AND NOT "
-            "c.relforcerowsecurity) FROM pg_roles r, pg_class c "
-            "WHERE r.rolname = current_user AND c.oid = %s::regclass",
-            (_table(access).as_string(conn),),
+def _unavailable(tx: ReadTransaction, access: TableAccess, table: str) -> tuple[str, str] | None:
+    """Why the probes of `access` cannot run on this target and the remedy, or None."""
+    if not tx.value("SELECT to_regclass(%s) IS NOT NULL", (table,)):
+        return (
+            "the table does not exist on the target, yet checks/rls_access.toml declares its access",
+            "apply the migrations, or remove the table from checks/rls_access.toml",
         )
-        if not bypasses:
-            raise ProbeUnavailable(
-                f"the session's role does not bypass row-level security on "
-                f"{access.label}; connect as a privileged role to probe it"
-            )
+    gaps = platform_gaps(tx)
+    if gaps:
+        return "; ".join(gap.message for gap in gaps), PREPARE_REMEDY
+    bypasses, user = tx.one(
+        "SELECT r.rolsuper OR r.rolbypassrls OR (c.relowner = r.oid AND NOT "
+        "c.relforcerowsecurity), current_user FROM pg_roles r, pg_class c "
+        "WHERE r.rolname = current_user AND c.oid = %s::regclass",
+        (table,),
+    )
+    if not bypasses:
+        return (
+            f"the session's role {user} does not bypass row-level security, so it cannot count "
+            "what the table holds",
+            "connect as a role with BYPASSRLS (or the table's owner)",
+        )
+    return None
+
+
+def baseline(conn: psycopg.Connection, access: TableAccess) -> Baseline:
+    """What the table holds; raises ProbeUnavailable saying why when it cannot be probed."""
+    table = _table(access).as_string(conn)
+    with Reader(conn).transaction() as tx:
+        unavailable = _unavailable(tx, access, table)
+        if unavailable:
+            raise ProbeUnavailable(access.label, *unavailable)
         total = tx.value(sql.SQL("SELECT count(*) FROM {}").format(_table(access)))
         by_owner: dict[str, int] = {}
         if access.owner_column:

@@ -11,8 +11,7 @@ from dataclasses import asdict
 from selfheal.core.identifiers import qualified, quote_ident
 from selfheal.dq.rules import CustomCheck, Rule
 from selfheal.dq.runner import CheckResult
-from selfheal.health.model import Check, Finding
-from selfheal.health.model import CheckResult as HealthResult
+from selfheal.health.model import Check, HealthFinding, HealthResult
 from selfheal.rls.lints import LintFinding
 from selfheal.run.problem import (
     DQ_CUSTOM,
@@ -104,7 +103,7 @@ def health_problems(check: Check, result: HealthResult) -> list[Problem]:
     return [_health_problem(check, finding) for finding in shown]
 
 
-def _health_problem(check: Check, finding: Finding) -> Problem:
+def _health_problem(check: Check, finding: HealthFinding) -> Problem:
     """A failing finding is also its own sample row (the report's and the ticket's table)."""
     severity = Severity(finding.level)
     return Problem(

@@ -100,6 +100,11 @@ class SchemaDiff:
     _by_object: dict[int, list[Problem]] = field(default_factory=dict, repr=False)
     _by_table: dict[tuple[str, str], list[Problem]] = field(default_factory=dict, repr=False)
 
+    def __repr__(self) -> str:
+        """Counts only (it holds both snapshots): a repr can end up in a message or a traceback."""
+        counts = f"{len(self.missing)} missing, {len(self.differing)} differing"
+        return f"SchemaDiff({counts}, {len(self.drift)} drift)"
+
     @property
     def clean(self) -> bool:
         return not self.missing and not self.differing

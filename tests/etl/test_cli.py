@@ -12,6 +12,7 @@ import pytest
 from etl_support import ETL_COMMAND, NOW, domain_state, fake_env, runs
 
 from etl import ledger
+from selfheal.core.locks import advisory_locks
 
 WAIT_SECONDS = 60
 DAYS = [
@@ -114,8 +115,8 @@ def test_backfill_from_the_environment(migrated_db, fakes):
 
 
 def test_a_held_lock_makes_a_second_run_exit_cleanly(migrated_db, fakes):
-    with psycopg.connect(migrated_db, autocommit=True) as holder:
-        assert ledger.try_lock(holder, "source_a", 0)
+    with advisory_locks(migrated_db, ["source_a"]) as taken:
+        assert taken
         busy = etl(fake_env(fakes, migrated_db), "source-a")
     assert busy.returncode == 75
     assert "another run holds its lock" in busy.stderr and "Traceback" not in busy.stderr
@@ -124,11 +125,10 @@ def test_a_held_lock_makes_a_second_run_exit_cleanly(migrated_db, fakes):
 
 def test_two_concurrent_runs_serialise_without_interleaving(migrated_db, fakes):
     env = fake_env(fakes, migrated_db)
-    with psycopg.connect(migrated_db, autocommit=True) as holder:
-        assert ledger.try_lock(holder, "source_b", 0)
+    with advisory_locks(migrated_db, ["source_b"]) as taken:
+        assert taken
         both = [start(env, "source-b", *DAYS, "--lock-wait", "60") for _ in range(2)]
         wait_until(lambda: etl_backends(migrated_db, "Lock") == 2, "both runs to wait")
-        ledger.unlock(holder, "source_b")
     outputs = [process.communicate(timeout=WAIT_SECONDS) for process in both]
     assert [process.returncode for process in both] == [0, 0], outputs
     summaries = sorted(out for out, _ in outputs)

@@ -19,11 +19,12 @@ SOURCES = ("events", "source_a", "source_b")
 
 def load_all(dsn: str, settings: Settings, **kwargs) -> JobResult:
     result = run("all", dsn, settings, options=kwargs.pop("options", OPTIONS), **kwargs)
-    assert result.parts, result
+    assert result.parts, result.summary()
     return result
 
 
 def assert_balanced(result: JobResult) -> None:
+    __tracebackhide__ = True
     for part in result.parts or [result]:
         assert part.read == part.inserted + part.updated + part.unchanged + part.quarantined
 

@@ -5,6 +5,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from selfheal.migrate.ledger import is_supabase_folder
 from selfheal.migrate.runner import MigrationError, migrate, read_ledger
 
 FIRST = ("20240101000000_create_notes.sql", "CREATE TABLE IF NOT EXISTS notes (id int);")
@@ -29,6 +30,7 @@ CLI_LISTS_APPLIED = "SELECT version FROM supabase_migrations.schema_migrations O
 def supabase_folder(tmp_path: Path) -> Path:
     folder = tmp_path / "supabase" / "migrations"
     folder.mkdir(parents=True)
+    (folder.parent / "config.toml").write_text('project_id = "app"\n')
     for name, text in (FIRST, SECOND):
         (folder / name).write_text(text)
     return folder
@@ -106,3 +108,12 @@ def test_a_failing_file_leaves_no_row_in_either_table(shimmed_db, supabase_folde
     with psycopg.connect(shimmed_db) as conn:
         assert conn.execute("SELECT to_regclass('public.t3')").fetchone()[0] is None
         assert set(read_ledger(conn, supabase_folder)) == {"20240101000000", "20240102093000"}
+
+
+def test_a_folder_named_supabase_without_the_cli_config_is_not_a_cli_project(tmp_path):
+    """A checkout that merely lives in a folder called `supabase` keeps selfheal's ledger."""
+    folder = tmp_path / "supabase" / "migrations"
+    folder.mkdir(parents=True)
+    assert not is_supabase_folder(folder)
+    (folder.parent / "config.toml").write_text('project_id = "app"\n')
+    assert is_supabase_folder(folder)

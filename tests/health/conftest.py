@@ -11,13 +11,13 @@ import pytest
 from selfheal.core.db import connect
 from selfheal.health.audit import check_by_id
 from selfheal.health.config import HealthConfig, load_config
-from selfheal.health.model import AuditContext, CheckResult
+from selfheal.health.model import AuditContext, HealthResult
 from selfheal.run.tickets import load_tickets
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED_CONFIG = ROOT / "checks" / "health.toml"
 
-Audit = Callable[..., CheckResult]
+Audit = Callable[..., HealthResult]
 
 
 @pytest.fixture(scope="session")
@@ -36,7 +36,7 @@ def writer(migrated_db: str) -> Iterator[psycopg.Connection]:
 def audit(migrated_db: str, shipped_config: HealthConfig, tmp_path: Path) -> Audit:
     """`audit(check_id, config=None)`: run one check in a read-only session, as the suite does."""
 
-    def run(check_id: str, config: HealthConfig | None = None) -> CheckResult:
+    def run(check_id: str, config: HealthConfig | None = None) -> HealthResult:
         with connect(migrated_db, read_only=True, autocommit=True) as conn:
             ctx = AuditContext(conn, config or shipped_config, tmp_path / "backlog", load_tickets)
             return check_by_id(check_id)(ctx)

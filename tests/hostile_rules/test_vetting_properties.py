@@ -40,6 +40,7 @@ RUN = settings(
 
 
 def assert_safe(rendered: str) -> None:
+    __tracebackhide__ = True
     tokens = Postgres().tokenize(rendered)
     assert all(token.token_type != TokenType.SEMICOLON for token in tokens), rendered
     assert not any(denied(name) for _, name in functions_called(rendered)), rendered
