@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test lint format clean
+.PHONY: setup run test lint format clean clean-db
 
 setup: $(STAMP)
 
@@ -17,8 +17,10 @@ $(STAMP): pyproject.toml scripts/ensure-postgres.sh scripts/ensure-pgbouncer.sh
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# Always the embedded default: a SUPABASE_DB_URL in the environment or .env is for plain `pytest`.
 run: setup
-	$(BIN)/pytest
+	@echo "make run: the embedded default ($${SELFHEAL_EMBEDDED_DIR:-.selfheal/db}); SUPABASE_DB_URL is ignored here"
+	SUPABASE_DB_URL= $(BIN)/pytest
 
 test: setup
 	bash scripts/ensure-chromium.sh
@@ -36,3 +38,7 @@ format: setup
 
 clean:
 	rm -rf $(VENV) reports backlog .pytest_cache .hypothesis
+
+# Stop the embedded default and delete its data (the next command creates it afresh).
+clean-db: setup
+	$(BIN)/python -m selfheal.core.cluster

@@ -30,10 +30,11 @@ from etl.http import RetryPolicy
 from etl.jobs import JobOptions, JobResult, job_name, run
 from etl.sources import CONNECTION
 from selfheal.core import logs
+from selfheal.core.cluster import ClusterError
 from selfheal.core.db import DatabaseUnreachable
 from selfheal.core.embedded import ServerBinariesMissing
 from selfheal.core.settings import VARIABLES, Settings, SettingsError
-from selfheal.core.target import target_database
+from selfheal.core.target import describe_target, target_database
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -181,6 +182,7 @@ def main(argv: Sequence[str] | None = None, *, prepare: Prepare) -> int:
     except SettingsError as error:
         print(f"etl {args.job}: {error}", file=sys.stderr)
         return EXIT_USAGE
+    print(describe_target(settings), flush=True)
     return execute(args, settings, prepare)
 
 
@@ -243,7 +245,7 @@ def execute(args: argparse.Namespace, settings: Settings, prepare: Prepare) -> i
                 backfill=backfill,
                 options=options,
             )
-    except (SettingsError, DatabaseUnreachable, ServerBinariesMissing) as error:
+    except (SettingsError, DatabaseUnreachable, ServerBinariesMissing, ClusterError) as error:
         print(f"etl {args.job}: {error}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -20,12 +20,13 @@ from etl import cli as etl_cli
 from selfheal import kpi
 from selfheal.catalog import snapshot
 from selfheal.core import logs
+from selfheal.core.cluster import ClusterError
 from selfheal.core.db import DatabaseUnreachable, connect_target
 from selfheal.core.dsn import redact_dsn
 from selfheal.core.embedded import ServerBinariesMissing, start_embedded
 from selfheal.core.settings import Settings, SettingsError
 from selfheal.core.shim import prepare_target
-from selfheal.core.target import target_database
+from selfheal.core.target import describe_target, target_database
 from selfheal.migrate.files import MigrationFilesError, discover
 from selfheal.migrate.guard import check_migrations
 from selfheal.migrate.runner import MigrationError, migrate, prepare_database
@@ -35,6 +36,7 @@ from selfheal.schema.delta import build_delta
 from selfheal.schema.expected import locked_or_built
 from selfheal.schema.lock import write_lock
 
+TARGETED = ("migrate", "delta", "doctor", "etl", "kpi")  # commands that act on the target
 # Errors that are the user's to fix: one clear line, exit 2, no traceback.
 USER_ERRORS = (
     SettingsError,
@@ -43,6 +45,7 @@ USER_ERRORS = (
     MigrationError,
     MigrationFilesError,
     ServerBinariesMissing,
+    ClusterError,
 )
 
 
@@ -280,7 +283,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     logs.configure(args.verbose)
     handler: Callable[[argparse.Namespace, Settings], int] = args.handler
     try:
-        return handler(args, Settings.from_env())
+        settings = Settings.from_env()
+        if args.command in TARGETED:
+            # `delta` writes its migration to stdout: its target goes to stderr.
+            print(
+                describe_target(settings),
+                file=sys.stderr if args.command == "delta" else sys.stdout,
+            )
+        return handler(args, settings)
     except USER_ERRORS as error:
         print(f"selfheal {args.command}: {error}", file=sys.stderr)
         return 2

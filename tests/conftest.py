@@ -7,6 +7,8 @@ is a file copy, far cheaper than re-running migrations).
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 import threading
 import uuid
 from collections.abc import Iterator
@@ -23,6 +25,16 @@ from selfheal.migrate.runner import prepare_database
 ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS = ROOT / "migrations"
 TEMPLATE = "selfheal_migrated_template"
+
+
+@pytest.fixture(autouse=True)
+def throwaway_embedded_default(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """The project's own tests keep throwaway servers: a command a test runs without
+    SUPABASE_DB_URL gets an embedded default of its own, never the project's `.selfheal/db`."""
+    folder = Path(tempfile.mkdtemp(prefix="selfheal-test-cluster-"))
+    monkeypatch.setenv("SELFHEAL_EMBEDDED_DIR", str(folder))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

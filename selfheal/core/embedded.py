@@ -101,7 +101,7 @@ def system_user() -> pwd.struct_passwd:
     return pwd.getpwnam(FALLBACK_SYSTEM_USER)
 
 
-def _executable_for(base_dir: Path, pg_ctl: Path) -> Path:
+def executable_for(base_dir: Path, pg_ctl: Path) -> Path:
     """pg_ctl itself, or as root a wrapper that runs it as the unprivileged user."""
     if os.geteuid() != 0:
         return pg_ctl
@@ -164,7 +164,7 @@ def start_embedded(base_dir: Path | None = None, port: int | None = None) -> Emb
     port = port or port_for.select_random()
     options = f"{SERVER_OPTIONS} {THROWAWAY_OPTIONS}" if throwaway else SERVER_OPTIONS
     executor = _Executor(
-        executable=str(_executable_for(base_dir, pg_ctl)),
+        executable=str(executable_for(base_dir, pg_ctl)),
         host="127.0.0.1",
         port=port,
         datadir=str(base_dir / "data"),

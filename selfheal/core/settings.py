@@ -271,6 +271,13 @@ class Settings:
         "per-query timeout of checks, in milliseconds",
         60_000,
     )
+    embedded_dir: Path = variable(
+        "SELFHEAL_EMBEDDED_DIR",
+        Path,
+        "data folder of the embedded default (the local cluster shared by every command when "
+        "SUPABASE_DB_URL is unset; `make clean-db` removes it)",
+        Path(".selfheal/db"),
+    )
     history_dsn: Secret | None = variable(
         "SELFHEAL_HISTORY_DSN",
         _parse_dsn,

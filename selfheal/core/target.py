@@ -1,9 +1,10 @@
 """The target database: the live one from `SUPABASE_DB_URL`, or the embedded local default.
 
-`target_database` gives command-line tools their DSN: the live one, or a local server whose data
-persists between commands (so `selfheal migrate` twice applies nothing the second time), started
-for the command and stopped after it. Migrations are the caller's (`migrate.prepare_database`):
-this layer knows databases, not what a project puts in them.
+`target_database` gives command-line tools their DSN: the live one, or the project's shared
+embedded cluster (`selfheal.core.cluster`: the same database `pytest` checks, whose data persists
+between commands, so `selfheal migrate` twice applies nothing the second time). Migrations are the
+caller's (`migrate.prepare_database`): this layer knows databases, not what a project puts in them.
+`describe_target` is the line every command prints first.
 """
 
 from __future__ import annotations
@@ -11,13 +12,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import psycopg
 from psycopg import sql
 
+from selfheal.core.cluster import shared_cluster
 from selfheal.core.db import connect, with_dbname
-from selfheal.core.embedded import persistent_dir, start_embedded
+from selfheal.core.dsn import redact_dsn
 from selfheal.core.settings import Settings
 from selfheal.core.shim import apply_shim
 
@@ -40,11 +41,18 @@ def ensure_embedded_database(admin_dsn: str) -> str:
     return dsn
 
 
+def describe_target(settings: Settings) -> str:
+    """The target as every command names it on its first line (redacted)."""
+    if settings.live:
+        return f"target: {redact_dsn(settings.db_url.reveal())} (SUPABASE_DB_URL)"
+    return f"target: the embedded default ({settings.embedded_dir})"
+
+
 @contextmanager
-def target_database(settings: Settings, project_root: Path = Path(".")) -> Iterator[str]:
+def target_database(settings: Settings) -> Iterator[str]:
     """Yield the DSN that command-line tools act on."""
     if settings.live:
         yield settings.db_url.reveal()
         return
-    with start_embedded(base_dir=persistent_dir(project_root)) as server:
-        yield ensure_embedded_database(server.dsn())
+    with shared_cluster(settings.embedded_dir) as cluster:
+        yield ensure_embedded_database(cluster.dsn())

@@ -36,7 +36,7 @@ def rerun(node_ids: list[str], dsn: str, rootdir: Path) -> dict[str, Recheck]:
             "SELFHEAL_REPORTS_DIR": str(reports),
             "SELFHEAL_BACKLOG_DIR": str(Path(scratch) / "backlog"),
         }
-        command = [sys.executable, "-m", "pytest", *node_ids, "-q", "--no-tickets"]
+        command = [sys.executable, "-m", "pytest", *node_ids, "-q", "--no-tickets", "--no-history"]
         command += ["-p", "no:cacheprovider", f"--html={scratch}/recheck.html"]
         try:
             subprocess.run(

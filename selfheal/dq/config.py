@@ -16,9 +16,13 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from selfheal.dq.anomaly import FreshnessSettings, VolumeSettings
+from selfheal.dq.anomaly_rules import ANOMALY_KINDS, DAYS, FreshnessAnomaly, VolumeAnomaly
 from selfheal.dq.durations import parse_duration
 from selfheal.dq.rules import (
-    KINDS,
+    KINDS as DECLARED_KINDS,
+)
+from selfheal.dq.rules import (
     SEVERITIES,
     AcceptedValues,
     Between,
@@ -35,6 +39,7 @@ from selfheal.dq.rules import (
 )
 from selfheal.dq.vetting import checked_schemas, vet_custom, vet_rules
 
+KINDS = {**DECLARED_KINDS, **ANOMALY_KINDS}
 TABLE_KEYS = {"table", "schema", "where", "statement_timeout", "incremental", "full_every", *KINDS}
 DEFAULT_FULL_EVERY = "7d"  # an incremental table still gets a full scan this often
 COMMON_KEYS = {"name", "where", "severity", "max_count", "max_fraction"}
@@ -47,8 +52,10 @@ KIND_KEYS = {
     "between": {"column", "columns", "min", "max", "strict"},
     "row_count": {"min", "max"},
     "references": {"column", "to_table", "to_column", "to_schema"},
+    "volume_anomaly": {"column", "day", "weeks", "recent_days", "min_history", "sensitivity"},
+    "freshness_anomaly": {"column", "lookback_days", "min_history", "sensitivity"},
 }
-COUNTLESS_KINDS = {"freshness", "row_count"}  # no offending rows, so no thresholds
+COUNTLESS_KINDS = {"freshness", "row_count", *ANOMALY_KINDS}  # no offending rows, so no thresholds
 MIXED_TABLES_HINT = (
     " (a rule kind written [kind] cannot also be [[kind]]: write [[kind]] each time)"
 )
@@ -294,6 +301,63 @@ def _references(entry: _Entry, base: dict) -> list[Rule]:
     ]
 
 
+def _positive(entry: _Entry, key: str, default: int) -> int:
+    value = entry.get(key, int, default)
+    if value <= 0:
+        raise _Problem(entry.key(key), "must be a positive whole number")
+    return value
+
+
+def _anomaly_policy(entry: _Entry, base: dict) -> dict:
+    """Anomalies warn unless the rule says `severity = "error"`."""
+    if "severity" in entry.values:
+        return base
+    return {**base, "policy": replace(base["policy"], severity="warn")}
+
+
+def _sensitivity(entry: _Entry, default: float) -> float:
+    value = entry.get("sensitivity", (int, float), default)
+    if value <= 0:
+        raise _Problem(entry.key("sensitivity"), "must be positive (robust standard deviations)")
+    return float(value)
+
+
+def _volume_anomaly(entry: _Entry, base: dict) -> list[Rule]:
+    column = entry.required("column", str)
+    day = entry.get("day", str, "today")
+    if day not in DAYS:
+        raise _Problem(entry.key("day"), f"expected one of {tuple(DAYS)}, got {day!r}")
+    defaults = VolumeSettings()
+    settings = VolumeSettings(
+        weeks=_positive(entry, "weeks", defaults.weeks),
+        recent_days=_positive(entry, "recent_days", defaults.recent_days),
+        min_history=_positive(entry, "min_history", defaults.min_history),
+        sensitivity=_sensitivity(entry, defaults.sensitivity),
+    )
+    label = entry.get("name", str) or column
+    return [
+        VolumeAnomaly(
+            column=column, day=day, settings=settings, label=label, **_anomaly_policy(entry, base)
+        )
+    ]
+
+
+def _freshness_anomaly(entry: _Entry, base: dict) -> list[Rule]:
+    column = entry.required("column", str)
+    defaults = FreshnessSettings()
+    settings = FreshnessSettings(
+        lookback_days=_positive(entry, "lookback_days", defaults.lookback_days),
+        min_history=_positive(entry, "min_history", defaults.min_history),
+        sensitivity=_sensitivity(entry, defaults.sensitivity),
+    )
+    label = entry.get("name", str) or column
+    return [
+        FreshnessAnomaly(
+            column=column, settings=settings, label=label, **_anomaly_policy(entry, base)
+        )
+    ]
+
+
 BUILDERS: dict[str, Callable[[_Entry, dict], list[Rule]]] = {
     "not_null": _not_null,
     "unique": _unique,
@@ -303,6 +367,8 @@ BUILDERS: dict[str, Callable[[_Entry, dict], list[Rule]]] = {
     "between": _between,
     "row_count": _row_count,
     "references": _references,
+    "volume_anomaly": _volume_anomaly,
+    "freshness_anomaly": _freshness_anomaly,
 }
 
 

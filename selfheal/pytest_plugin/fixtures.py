@@ -1,27 +1,31 @@
 """The fixtures every check shares: settings, the target database (live or embedded), sessions.
 
 With `SUPABASE_DB_URL` set, checks run against that database in read-only sessions. Without it,
-a throwaway PostgreSQL is started, shimmed and migrated: the embedded default. The guard and the
-expected schema always use a local scratch server, so live mode never writes to the target.
-Under pytest-xdist the controller of a project with migrations starts the embedded default once
-and hands its DSN to every worker, so all workers check (and the ETL stage loads) one database;
-elsewhere a server is started only when a test asks for the target.
+they run on the embedded default: the project's persistent local cluster (`selfheal.core.cluster`,
+shared with `python -m etl` and `selfheal`), shimmed and migrated. The session opens it when a
+check first needs it and leaves it when pytest ends (it stops when its last user leaves). The
+guard and the expected schema always use a throwaway scratch server, so nothing writes to the
+target. Under pytest-xdist the controller of a project with migrations opens the embedded default
+once and hands its DSN to every worker, so all workers check (and the ETL stage loads) one
+database; elsewhere it is opened only when a test asks for the target.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 
+from selfheal.core.cluster import shared_cluster
 from selfheal.core.db import connect_target
 from selfheal.core.embedded import EmbeddedPostgres, start_embedded
 from selfheal.core.settings import Settings
-from selfheal.core.target import ensure_embedded_database
+from selfheal.core.target import describe_target, ensure_embedded_database
 from selfheal.migrate.files import MigrationFilesError
 from selfheal.migrate.runner import MigrationError, prepare_database
 from selfheal.pytest_plugin.session import hand_to_worker, settings_of
@@ -48,16 +52,24 @@ def scratch_server() -> Iterator[EmbeddedPostgres]:
 log = logging.getLogger("selfheal.target")
 
 SHARED_TARGET = "selfheal_target_dsn"  # key of the workers' input under pytest-xdist
-_SHARED_SERVER = pytest.StashKey[EmbeddedPostgres]()
+_OPENED = pytest.StashKey[ExitStack]()  # what this process opened of the embedded default
 
 
 def pytest_configure(config: pytest.Config) -> None:
     xdist_controller = config.getoption("numprocesses", None) and not hasattr(config, "workerinput")
     settings = settings_of(config)
     if xdist_controller and not settings.live and settings.migrations_dir.is_dir():
-        server = start_embedded()
-        config.stash[_SHARED_SERVER] = server
-        config.option.selfheal_target_dsn = prepare_embedded_target(server, settings)
+        embedded_target(config)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """The target (redacted) on the first line, before pytest's own header."""
+    settings = settings_of(session.config)
+    configured = settings.live or settings.migrations_dir.is_dir()  # else: inert
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if configured and reporter is not None and not hasattr(session.config, "workerinput"):
+        reporter.write_line(describe_target(settings))
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -69,8 +81,19 @@ def pytest_configure_node(node: Any) -> None:  # xdist's WorkerController
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    if _SHARED_SERVER in config.stash:
-        config.stash[_SHARED_SERVER].stop()
+    if _OPENED in config.stash:
+        config.stash[_OPENED].close()
+
+
+def embedded_target(config: pytest.Config) -> str:
+    """The embedded default's database, opened once per pytest process (until it ends)."""
+    if _OPENED not in config.stash:
+        settings = settings_of(config)
+        opened = ExitStack()
+        config.stash[_OPENED] = opened
+        cluster = opened.enter_context(shared_cluster(settings.embedded_dir))
+        config.option.selfheal_target_dsn = prepare_embedded_target(cluster.dsn(), settings)
+    return config.option.selfheal_target_dsn
 
 
 @pytest.fixture(scope="session")
@@ -91,14 +114,12 @@ def _target(settings: Settings, request: pytest.FixtureRequest) -> str:
     shared = getattr(request.config, "workerinput", {}).get(SHARED_TARGET)
     if shared:
         return shared
-    dsn = prepare_embedded_target(request.getfixturevalue("scratch_server"), settings)
-    request.config.option.selfheal_target_dsn = dsn  # for the run history
-    return dsn
+    return embedded_target(request.config)
 
 
-def prepare_embedded_target(server: EmbeddedPostgres, settings: Settings) -> str:
-    """The embedded default's database on `server`, shimmed and migrated; returns its DSN."""
-    dsn = ensure_embedded_database(server.dsn())
+def prepare_embedded_target(admin_dsn: str, settings: Settings) -> str:
+    """The embedded default's database on the server of `admin_dsn`, shimmed and migrated."""
+    dsn = ensure_embedded_database(admin_dsn)
     try:
         prepare_database(dsn, settings.migrations_dir)
     except (MigrationError, MigrationFilesError) as error:

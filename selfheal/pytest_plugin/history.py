@@ -17,10 +17,11 @@ from datetime import datetime
 import psycopg
 import pytest
 
-from selfheal.core.db import DatabaseUnreachable, connect
+from selfheal.core.db import DatabaseUnreachable, connect_target
 from selfheal.core.dsn import redact_dsn
 from selfheal.core.settings import Settings
 from selfheal.dq.config import ConfigError, load_suite
+from selfheal.run.history.problems import ProblemState, problem_states
 from selfheal.run.history.schema import HistorySchemaNewer
 from selfheal.run.history.stats import table_stats, watched_tables
 from selfheal.run.history.store import (
@@ -30,8 +31,10 @@ from selfheal.run.history.store import (
     ProblemRecord,
     RunRecord,
     TableStats,
-    record_run,
+    history_connection,
+    write_run,
 )
+from selfheal.run.history.trends import HistoryView, history_view
 from selfheal.run.problem import Problem
 from selfheal.run.reporting import Outcome
 
@@ -127,9 +130,7 @@ def _tables(dsn: str | None, settings: Settings) -> tuple[TableStats, ...]:
         return ()
     try:
         suite = load_suite(settings.dq_dir, settings.dq_sql_dir)
-        with connect(
-            dsn, read_only=True, autocommit=True, connect_timeout=settings.connect_timeout
-        ) as conn:
+        with connect_target(dsn, settings, read_only=True) as conn:
             return tuple(table_stats(conn, watched_tables(suite)))
     except (ConfigError, DatabaseUnreachable, psycopg.Error) as error:
         log.warning("history: no table figures: %s", error)
@@ -166,27 +167,39 @@ def run_record(
     )
 
 
+@dataclass(frozen=True)
+class Recorded:
+    """What became of the session's record: the terminal's line, and the history's view."""
+
+    line: str
+    view: HistoryView | None = None
+    states: list[ProblemState] | None = None  # every problem of the target, for the backlog
+    target: str = ""
+
+
 def record(
     config: pytest.Config,
     settings: Settings,
     session: Session,
     outcomes: list[Outcome],
     redact: Redact,
-) -> str:
-    """Write the session's record; returns the line the terminal summary shows."""
+) -> Recorded:
+    """Write the session's record and read back what the summary shows of its history."""
     dsn = history_dsn(config, settings)
     if dsn is None:
         why = "--no-history" if config.getoption("no_history", False) else "no database opened"
-        return f"history: not recorded ({why})"
+        return Recorded(f"history: not recorded ({why})")
     try:
         run = run_record(config, settings, session, outcomes, redact)
-        run_id = record_run(
-            dsn, run, settings.history_retention_days, connect_timeout=settings.connect_timeout
-        )
+        with history_connection(dsn, settings.connect_timeout) as conn:
+            run_id = write_run(conn, run, settings.history_retention_days)
+            view = history_view(conn, run.target, run_id)
+            states = problem_states(conn, run.target)
     except HistorySchemaNewer as error:
         log.error("history: %s", redact(str(error)))
-        return redact(f"history: ERROR: {error}")
-    except HistoryUnavailable as error:
+        return Recorded(redact(f"history: ERROR: {error}"))
+    except (HistoryUnavailable, psycopg.Error) as error:
         log.warning("history: not recorded: %s", redact(str(error)))
-        return redact(f"history: not recorded (warning): {error}")
-    return f"history: run {run_id} recorded in {redact_dsn(dsn)}"
+        return Recorded(redact(f"history: not recorded (warning): {error}"))
+    line = f"history: run {run_id} recorded in {redact_dsn(dsn)}"
+    return Recorded(line, view, states, run.target)

@@ -31,6 +31,7 @@ from selfheal.pytest_plugin import history
 from selfheal.pytest_plugin.session import settings_of
 from selfheal.run import notify
 from selfheal.run.evidence import FailedFixtures
+from selfheal.run.history.backlog import regenerate
 from selfheal.run.pipeline import (
     COLLECT,
     NOT_RUN,
@@ -234,9 +235,10 @@ class OutcomeCollector:
             write_preflight_report(settings.reports_dir, preflight, settings)
         finished = datetime.now(settings.zone)
         session = history.Session(self.run_id, self.started, finished)
-        self.history = history.record(self.config, settings, session, outcomes, self.redact)
-        changes = self._record_tickets(outcomes)
-        run = Run(self.started, finished, outcomes, changes)
+        recorded = history.record(self.config, settings, session, outcomes, self.redact)
+        self.history = recorded.line
+        changes = self._record_tickets(outcomes, recorded)
+        run = Run(self.started, finished, outcomes, changes, history=recorded.view)
         run.delivery = notify.send(settings, run.news())
         target = redact_dsn(settings.db_url.reveal()) if settings.db_url else "embedded default"
         self.written = write_run_files(settings.reports_dir, run, target, self.redact)
@@ -260,10 +262,24 @@ class OutcomeCollector:
         for path in self.written:
             write(f"wrote {path}")
 
-    def _record_tickets(self, outcomes: list[Outcome]) -> RunChanges | None:
+    def _record_tickets(
+        self, outcomes: list[Outcome], recorded: history.Recorded
+    ) -> RunChanges | None:
+        """From the history when the run was recorded; else run by run from the outcomes."""
         if self.config.getoption("no_tickets"):
             return None
         backlog = Backlog(self.settings.backlog_dir, self.redact)
+        if recorded.states is not None:
+            # Tickets written where no history was recorded follow the outcomes; then every
+            # problem the history knows is rewritten from it.
+            seen = [o for outcome in outcomes for o in observations(outcome)]
+            earlier = backlog.record_run(
+                seen, datetime.now(self.settings.zone), untargeted_only=True
+            )
+            changes = regenerate(backlog, recorded.states, recorded.target)
+            known = {state.fingerprint for state in recorded.states}
+            changes.resolved += [t for t in earlier.resolved if t.fingerprint not in known]
+            return changes
         at = datetime.now(self.settings.zone)
         changes = backlog.record_run([o for outcome in outcomes for o in observations(outcome)], at)
         changes.resolved += backlog.record_heals([h for o in outcomes for h in o.heals], at)

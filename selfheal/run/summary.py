@@ -15,6 +15,8 @@ from pathlib import Path
 
 from selfheal.core.files import write_atomic
 from selfheal.core.text import markdown_cell
+from selfheal.run.history.report import changes_lines, trend_lines
+from selfheal.run.history.trends import HistoryView
 from selfheal.run.notify import Delivery, Failure, RunNews, StageCount
 from selfheal.run.pipeline import STAGES, stage_rank
 from selfheal.run.problem import Heal
@@ -36,6 +38,7 @@ class Run:
     outcomes: list[Outcome]
     changes: RunChanges | None  # None when tickets are off
     delivery: Delivery = field(default_factory=lambda: Delivery(False, "not attempted"))
+    history: HistoryView | None = None  # None when the run's history was not recorded
 
     def stages(self) -> list[str]:
         seen = {o.stage for o in self.outcomes}
@@ -114,6 +117,7 @@ def render_summary(run: Run, target: str) -> str:
     lines = [
         f"# Run summary {run.finished.date().isoformat()}",
         "",
+        *(changes_lines(run.history.changes) + [""] if run.history else []),
         *stage_table(run),
         "",
         f"- result: **{'FAILED' if failures else 'passed'}** "
@@ -156,6 +160,8 @@ def render_summary(run: Run, target: str) -> str:
         ]
         if changed:  # an empty section is left out
             lines += ["", "## Tickets", "", *changed]
+    if run.history:
+        lines += ["", *trend_lines(run.history)]
     return "\n".join(lines) + "\n"
 
 

@@ -48,6 +48,12 @@ MAX_FAILED_HEALS = 2
 APPLIED = ("healed", "failed")
 HEAL_OUTCOMES = (*APPLIED, "planned", "no remedy", "needs a person")
 
+STATUS_LABELS = {
+    "open": "open",
+    "resolved": "resolved",
+    "retired": "retired - its check no longer exists (after a full run)",
+}
+
 _RECORD_START = "<!-- selfheal-ticket\n"
 _RECORD_END = "\n-->\n"
 
@@ -125,6 +131,7 @@ class Ticket:
     sample_rows: list[dict[str, Any]] = field(default_factory=list)
     heals: list[HealAttempt] = field(default_factory=list)
     resolved_at: datetime | None = None
+    target: str = ""  # the database it is about (redacted); "" in tickets written before
 
     @property
     def reproduce(self) -> str:
@@ -217,10 +224,10 @@ def _rows_table(rows: list[dict[str, Any]]) -> list[str]:
 def render(ticket: Ticket) -> str:
     """The ticket file: its JSON record in a comment, then the Markdown for people."""
     record = json.dumps(_record(ticket), default=_encode, indent=1, sort_keys=True)
-    state = "resolved" if ticket.status == "resolved" else "open"
-    if ticket.needs_person:
+    state = STATUS_LABELS.get(ticket.status, "open")
+    if ticket.status == "open" and ticket.needs_person:
         state += " - healing failed twice: needs a person"
-    elif ticket.heals and ticket.heals[-1].outcome == "no remedy":
+    elif ticket.status == "open" and ticket.heals and ticket.heals[-1].outcome == "no remedy":
         state += " - no automatic remedy: needs a person"
     lines = [
         _RECORD_START + record.replace("-->", "--\\u003e") + _RECORD_END,
@@ -228,6 +235,7 @@ def render(ticket: Ticket) -> str:
         "",
         f"- status: **{state}**",
         f"- problem: `{ticket.code}` on `{ticket.object or 'the target'}`",
+        f"- target: {ticket.target or 'not recorded'}",
         f"- node id: `{ticket.node_id}`",
         f"- stage: {ticket.stage}",
         f"- kind of failure: {ticket.kind or 'failure'}",
@@ -380,8 +388,12 @@ class Backlog:
         stale.unlink(missing_ok=True)
         return path
 
-    def record_run(self, observations: Iterable[Observation], at: datetime) -> RunChanges:
-        """Open, update, reopen and resolve tickets from one run's observations."""
+    def record_run(
+        self, observations: Iterable[Observation], at: datetime, *, untargeted_only: bool = False
+    ) -> RunChanges:
+        """Open, update, reopen and resolve tickets from one run's observations. With
+        `untargeted_only`, a pass resolves only tickets that name no target (written where no
+        history was recorded): the others follow their target's history."""
         changes = RunChanges()
         observations = list(observations)
         failures: dict[str, Observation] = {}  # one per problem: its first failing check
@@ -393,7 +405,10 @@ class Backlog:
                 self._record_failure(tickets, failure, at, changes)
             for seen in observations:
                 if seen.outcome == "passed":
-                    self._record_pass(tickets, seen, at, changes, still_failing=set(failures))
+                    candidates = {
+                        f: t for f, t in tickets.items() if not (untargeted_only and t.target)
+                    }
+                    self._record_pass(candidates, seen, at, changes, still_failing=set(failures))
                 elif seen.outcome == "healed" and seen.fingerprint in tickets:
                     self._resolve(tickets[seen.fingerprint], at, seen.outcome, changes)
         return changes

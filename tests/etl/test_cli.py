@@ -36,6 +36,13 @@ def start(env: dict[str, str], *args: str) -> subprocess.Popen:
     )
 
 
+def job_lines(stdout: str) -> str:
+    """The output after the first line, which names the target (redacted)."""
+    target, _, rest = stdout.partition("\n")
+    assert target.startswith("target: ") and target.endswith("(SUPABASE_DB_URL)"), target
+    return rest
+
+
 def wait_until(condition, what: str) -> None:
     deadline = time.monotonic() + WAIT_SECONDS
     while not condition():
@@ -56,7 +63,7 @@ def test_all_prints_one_summary_line_per_job_and_is_quiet_on_stderr(migrated_db,
     env = fake_env(fakes, migrated_db)
     done = etl(env, "all")
     assert done.returncode == 0, done.stderr
-    lines = done.stdout.splitlines()
+    lines = job_lines(done.stdout).splitlines()
     assert [line.split(":")[0] for line in lines] == [
         "events",
         "source_a",
@@ -160,7 +167,7 @@ def test_a_run_killed_mid_load_converges_when_run_again(migrated_db, second_db, 
 def test_each_job_runs_from_the_command_line(migrated_db, fakes, job):
     done = etl(fake_env(fakes, migrated_db), job, *DAYS)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith(job.replace("-", "_") + ": read=")
+    assert job_lines(done.stdout).startswith(job.replace("-", "_") + ": read=")
 
 
 def test_selfheal_etl_is_the_same_command(migrated_db, fakes):
@@ -175,7 +182,7 @@ def test_selfheal_etl_is_the_same_command(migrated_db, fakes):
         timeout=WAIT_SECONDS,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("source_a: ") and "[dry-run]" in done.stdout
+    assert job_lines(done.stdout).startswith("source_a: ") and "[dry-run]" in done.stdout
     usage = subprocess.run([*selfheal_etl, "nope"], env=env, capture_output=True, text=True)
     assert usage.returncode == 2 and "usage: selfheal etl" in usage.stderr
 

@@ -613,7 +613,9 @@ def test_all_runs_every_job_and_names_each_failure(migrated_db, fakes):
         seconds = time.monotonic() - started
     assert done.returncode == 1, done.stderr
     assert seconds <= 2 * JOB_SECONDS + 2 * MARGIN_SECONDS
-    jobs = [line.split(":")[0] for line in done.stdout.splitlines()]
+    target, *summaries = done.stdout.splitlines()
+    assert target.startswith("target: "), done.stdout
+    jobs = [line.split(":")[0] for line in summaries]
     assert jobs == ["events", "source_a", "source_b", "metrics", "all"], done.stdout
     failures = done.stderr.splitlines()
     assert len(failures) == 2, done.stderr
