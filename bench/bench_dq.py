@@ -126,7 +126,7 @@ def measurements(conn: psycopg.Connection, rules_dir: Path) -> dict[str, Callabl
     def per_rule() -> None:
         runner = Runner(conn, suite, zone="UTC", statement_timeout_ms=TIMEOUT_MS)
         for rule in seven:
-            runner.execute(compile_table(table, [rule], info).query)
+            runner.execute(compile_table(table, [rule], info).query, table)
 
     return {
         "floor": lambda: conn.execute("SELECT count(*) FROM events").fetchone(),

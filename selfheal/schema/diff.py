@@ -155,17 +155,27 @@ class SchemaDiff:
 
     def cause_of(self, problem: Problem) -> Problem:
         """The root cause a problem shares with others: the renamed or missing table an object
-        of it belongs to, or the missing constraint an index backs; else the problem itself."""
+        of it belongs to, the missing constraint an index backs or the missing column it is built
+        on; else the problem itself."""
         table = _table_of(problem.obj)
         causes: list[Problem] = [*self.renamed, *self.missing]
         for cause in causes:
             if isinstance(cause.obj, Relation) and table == cause.obj.key:
                 return cause
+        if not isinstance(problem, Missing):
+            return problem
         backing = getattr(problem.obj, "constraint", None)
-        if isinstance(problem, Missing) and backing:
+        if backing:
             key = (*problem.obj.key[:1], problem.obj.table, backing)
             return next((m for m in self.missing if m.obj.key == key), problem)
-        return problem
+        return self._missing_column_under(problem) or problem
+
+    def _missing_column_under(self, problem: Missing) -> Missing | None:
+        """The missing column an index is built on: dropping a column drops its indexes."""
+        columns = {(*_table_of(problem.obj), name) for name in getattr(problem.obj, "columns", ())}
+        return next(
+            (m for m in self.missing if isinstance(m.obj, Column) and m.obj.key in columns), None
+        )
 
     def renamed_from(self, obj: CatalogObject) -> Renamed | None:
         """The rename that explains `obj` (an expected table or an object of it), if any."""
