@@ -182,7 +182,6 @@ def main(argv: Sequence[str] | None = None, *, prepare: Prepare) -> int:
     except SettingsError as error:
         print(f"etl {args.job}: {error}", file=sys.stderr)
         return EXIT_USAGE
-    print(describe_target(settings), flush=True)
     return execute(args, settings, prepare)
 
 
@@ -220,6 +219,7 @@ def execute(args: argparse.Namespace, settings: Settings, prepare: Prepare) -> i
     if problem:
         print(f"etl {args.job}: {problem}", file=sys.stderr)
         return EXIT_USAGE
+    print(describe_target(settings), flush=True)
     try:
         backfill = args.backfill or settings.run_backfill
         options = JobOptions(
