@@ -15,6 +15,8 @@ from typing import Any
 
 import psycopg
 
+from selfheal.run.pipeline import stage_rank
+
 _FAILURES = """
 SELECT p.fingerprint, p.code, p.object, p.node_id, c.stage, p.error_type, p.message, p.samples,
        r.run_id, r.finished_at
@@ -22,7 +24,7 @@ FROM selfheal_history.problem_results p
 JOIN selfheal_history.runs r USING (run_id)
 JOIN selfheal_history.check_results c USING (run_id, node_id)
 WHERE r.target = %s AND p.severity = 'error'
-ORDER BY r.run_id
+ORDER BY r.run_id, p.node_id
 """
 _VERDICTS = """
 SELECT c.node_id, r.run_id, r.finished_at
@@ -103,10 +105,13 @@ def _failures(conn: psycopg.Connection, target: str) -> dict[str, ProblemState]:
             state = states[fingerprint] = ProblemState(
                 fingerprint, code, obj, node_id, stage, error_type, message, samples
             )
-        state.node_id, state.stage, state.error_type = node_id, stage, error_type
-        state.message, state.samples = message, samples
+        new_run = not state.events or state.events[-1].run_id != run_id
+        # Several checks may report one problem: the earliest stage's check owns its ticket.
+        if new_run or stage_rank(stage) < stage_rank(state.stage):
+            state.node_id, state.stage, state.error_type = node_id, stage, error_type
+            state.message, state.samples = message, samples
         state.reporters.add(node_id)
-        if not state.events or state.events[-1].run_id != run_id:
+        if new_run:
             state.events.append(Event(run_id, at, "failed"))
     return states
 
