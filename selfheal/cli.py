@@ -36,7 +36,12 @@ from selfheal.schema.delta import build_delta
 from selfheal.schema.expected import locked_or_built
 from selfheal.schema.lock import write_lock
 
-TARGETED = ("migrate", "delta", "doctor", "etl", "kpi")  # commands that act on the target
+TARGETED = (
+    "migrate",
+    "delta",
+    "doctor",
+    "kpi",
+)  # commands that act on the target (etl prints its own)
 # Errors that are the user's to fix: one clear line, exit 2, no traceback.
 USER_ERRORS = (
     SettingsError,
