@@ -44,7 +44,8 @@ from selfheal.dq.runner import Runner
 from selfheal.dq.tables import describe
 from selfheal.dq.watermarks import store_watermarks
 
-RULES = """table = "events"
+EVENT_NAMES = ["page_view", "signup", "login", "add_to_cart", "checkout", "purchase"]
+RULES = f"""table = "events"
 [row_count]
 min = 1
 [not_null]
@@ -60,8 +61,8 @@ column = "occurred_at"
 tolerance = "5m"
 [accepted_values]
 column = "event_name"
-values = ["page_view", "signup", "login", "add_to_cart", "checkout", "purchase"]
-"""
+values = {EVENT_NAMES!r}
+""".replace("'", '"')
 
 CREATE = """
 CREATE TABLE {table} (

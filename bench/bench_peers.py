@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench_dq import build  # the same events table as the engine's own benchmark
+from bench_dq import EVENT_NAMES, RULES, build  # the engine benchmark's table and gates
 from psycopg.conninfo import conninfo_to_dict
 
 from selfheal.core.db import create_database
@@ -34,26 +34,7 @@ from selfheal.core.embedded import start_embedded
 
 ROOT = Path(__file__).resolve().parents[1]
 PEER_PACKAGES = ["soda-core-postgres", "great-expectations", "sqlalchemy", "psycopg2-binary"]
-EVENT_NAMES = ["page_view", "signup", "login", "add_to_cart", "checkout", "purchase"]
 
-SELFHEAL_RULES = f"""table = "events"
-[row_count]
-min = 1
-[not_null]
-columns = ["user_id", "event_name", "occurred_at"]
-[unique]
-key = "event_id"
-[freshness]
-column = "occurred_at"
-warn_after = "26h"
-error_after = "50h"
-[no_future]
-column = "occurred_at"
-tolerance = "5m"
-[accepted_values]
-column = "event_name"
-values = {EVENT_NAMES!r}
-""".replace("'", '"')
 
 SODA_CHECKS = """checks for events:
   - row_count > 0
@@ -129,7 +110,7 @@ def run(args: list[str], env: dict[str, str], cwd: Path) -> None:
 def selfheal_run(dsn: str, work: Path) -> Callable[[], None]:
     rules = work / "selfheal-rules"
     rules.mkdir()
-    (rules / "events.toml").write_text(SELFHEAL_RULES)
+    (rules / "events.toml").write_text(RULES)
     (work / "selfheal-sql").mkdir()
     env = {
         "SUPABASE_DB_URL": dsn,

@@ -9,7 +9,6 @@ Without SUPABASE_DB_URL the commands act on the embedded local default.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -95,12 +94,10 @@ def cmd_guard(args: argparse.Namespace, settings: Settings) -> int:
     for note in report.notes:
         print(f"note: {note}")
     print(f"guard: {len(migrations)} migration(s), {len(report.refused())} refused finding(s)")
-    if os.environ.get("GITHUB_ACTIONS") == "true":
-        from selfheal.run.github import guard_annotations
+    from selfheal.run.github import guard_annotations
 
-        root = Path(os.environ.get("GITHUB_WORKSPACE") or Path.cwd())
-        for command in guard_annotations(report, settings.migrations_dir, root):
-            print(command)
+    for command in guard_annotations(report, settings.migrations_dir):
+        print(command)
     return 0 if report.ok else 1
 
 

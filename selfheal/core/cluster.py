@@ -189,7 +189,10 @@ def shared_cluster(configured: Path) -> Iterator[Cluster]:
         _stop_if_last(base_dir)
 
 
-def _stop_if_last(base_dir: Path) -> None:
+@contextmanager
+def _sole_user(base_dir: Path) -> Iterator[bool]:
+    """Hold the start lock and try for every user's share: True when no other process uses
+    the cluster (it may then be stopped), False while one does."""
     with (
         _locked(base_dir / "start.lock", fcntl.LOCK_EX),
         open(base_dir / "users.lock", "a") as users,
@@ -197,14 +200,22 @@ def _stop_if_last(base_dir: Path) -> None:
         try:
             fcntl.flock(users, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            return  # another process still uses the cluster
-        if _running_port(base_dir) is not None:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(users, fcntl.LOCK_UN)
+
+
+def _stop_if_last(base_dir: Path) -> None:
+    with _sole_user(base_dir) as alone:
+        if alone and _running_port(base_dir) is not None:
             done = _pg_ctl(base_dir, "stop", "-w", "-m", "fast")
             if done.returncode != 0:
                 log.warning(
                     "the embedded cluster in %s did not stop: %s", base_dir, done.stderr.strip()
                 )
-        fcntl.flock(users, fcntl.LOCK_UN)
 
 
 def remove_cluster(configured: Path) -> str:
@@ -212,16 +223,9 @@ def remove_cluster(configured: Path) -> str:
     base_dir = cluster_dir(configured)
     if not base_dir.exists():
         return f"no embedded cluster in {base_dir}"
-    with (
-        _locked(base_dir / "start.lock", fcntl.LOCK_EX),
-        open(base_dir / "users.lock", "a") as users,
-    ):
-        try:
-            fcntl.flock(users, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise ClusterError(
-                f"the embedded cluster in {base_dir} is in use; try again after"
-            ) from None
+    with _sole_user(base_dir) as alone:
+        if not alone:
+            raise ClusterError(f"the embedded cluster in {base_dir} is in use; try again after")
         if _running_port(base_dir) is not None:
             _pg_ctl(base_dir, "stop", "-w", "-m", "fast")
         shutil.rmtree(base_dir)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -142,8 +142,18 @@ def annotations(outcomes: list[Outcome], sources: Sources) -> Iterator[Annotatio
                 yield Annotation(level, title, message, sources.relative(source.path), source.line)
 
 
-def guard_annotations(report: GuardReport, folder: Path, root: Path) -> list[str]:
-    """An error on the file and line of each finding the guard refused."""
+def _workspace(environ: Mapping[str, str]) -> Path:
+    return Path(environ.get("GITHUB_WORKSPACE") or Path.cwd())
+
+
+def guard_annotations(
+    report: GuardReport, folder: Path, environ: Mapping[str, str] | None = None
+) -> list[str]:
+    """Under GitHub Actions, an error on the file and line of each finding the guard refused."""
+    environ = os.environ if environ is None else environ
+    if environ.get("GITHUB_ACTIONS") != "true":
+        return []
+    root = _workspace(environ)
     return [
         Annotation(
             "error",
@@ -169,13 +179,13 @@ def step_summary(settings: Settings) -> str:
     return "\n".join(parts)
 
 
-def publish(settings: Settings, environ: dict[str, str] | None = None) -> list[str]:
+def publish(settings: Settings, environ: Mapping[str, str] | None = None) -> list[str]:
     """Append the step summary (when $GITHUB_STEP_SUMMARY is set); the annotation commands."""
-    environ = dict(os.environ if environ is None else environ)
+    environ = os.environ if environ is None else environ
     summary_file = environ.get("GITHUB_STEP_SUMMARY")
     if summary_file:
         with open(summary_file, "a", encoding="utf-8") as summary:
             summary.write(step_summary(settings))
-    root = Path(environ.get("GITHUB_WORKSPACE") or Path.cwd())
+    root = _workspace(environ)
     outcomes = read_last_run(settings.reports_dir)
     return [a.command() for a in annotations(outcomes, Sources(settings, root))]
