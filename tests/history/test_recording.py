@@ -7,25 +7,6 @@ import pytest
 
 pytest_plugins = ["pytester"]
 
-CHECKS = """
-import os, pytest
-
-@pytest.mark.dq
-def test_rows():
-    assert os.environ.get("FAIL_DQ") != "1", "2 rows fail the rule"
-
-@pytest.mark.schema
-def test_schema():
-    pass
-"""
-
-
-@pytest.fixture
-def checks(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
-    pytester.makepyfile(test_checks=CHECKS)
-    monkeypatch.delenv("SELFHEAL_HISTORY_DSN", raising=False)
-    return pytester
-
 
 def _runs(dsn: str) -> list[tuple]:
     with psycopg.connect(dsn) as conn:

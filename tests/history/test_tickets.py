@@ -9,25 +9,11 @@ from selfheal.run.tickets import load_tickets
 
 pytest_plugins = ["pytester"]
 
-CHECKS = """
-import os, pytest
-
-@pytest.mark.dq
-def test_rows():
-    assert os.environ.get("FAIL_DQ") != "1", "2 rows fail the rule"
-
-@pytest.mark.schema
-def test_schema():
-    pass
-"""
-
 
 @pytest.fixture
-def checks(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, empty_db: str):
-    pytester.makepyfile(test_checks=CHECKS)
-    monkeypatch.delenv("SELFHEAL_HISTORY_DSN", raising=False)
+def checks(checks: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, empty_db: str):
     monkeypatch.setenv("SUPABASE_DB_URL", empty_db)
-    return pytester
+    return checks
 
 
 def _ticket(pytester: pytest.Pytester):
