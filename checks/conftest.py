@@ -147,6 +147,16 @@ def schema_diff(
 
 
 @pytest.fixture(scope="session")
+def lock_diff(request: pytest.FixtureRequest, db: psycopg.Connection) -> SchemaDiff:
+    """The schema diff even where `-m` selects no schema check (asked for only by a failing ETL
+    or data-quality check: a missing table's failures are that table's one problem)."""
+    if _selected(request.config):
+        return request.getfixturevalue("schema_diff")
+    settings = settings_of(request.config)
+    return diff(locked_or_built(settings.migrations_dir, settings.schema_lock), snapshot(db))
+
+
+@pytest.fixture(scope="session")
 def lint_config(settings: Settings) -> LintConfig:
     return LintConfig(exposed_schemas=settings.exposed_schemas)
 

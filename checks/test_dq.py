@@ -21,12 +21,14 @@ from selfheal.core.readonly import boundary
 from selfheal.core.settings import Settings
 from selfheal.dq.config import ConfigError, Suite, load_suite
 from selfheal.dq.report import failure_text, html_report
-from selfheal.dq.runner import Runner
+from selfheal.dq.rules import CustomCheck, Rule
+from selfheal.dq.runner import CheckResult, Runner
 from selfheal.dq.vetting import checked_schemas
 from selfheal.dq.watermarks import store_watermarks
 from selfheal.pytest_plugin.session import settings_of
 from selfheal.run.evidence import QUERIES, attach, report_problems
-from selfheal.run.findings import dq_problem, queries_of, rule_file_problem
+from selfheal.run.findings import dq_problem, missing_table_cause, queries_of, rule_file_problem
+from selfheal.run.problem import Problem
 
 pytestmark = pytest.mark.dq
 
@@ -92,4 +94,17 @@ def test_dq(check_id: str, request: pytest.FixtureRequest, extras: list) -> None
     extras.append(pytest_html.extras.html(html_report(result)))
     if result.status in ("fail", "error", "warn"):
         checked = next(c for c in (*suite.rules, *suite.custom) if c.id == check_id)
-        report_problems(request, [dq_problem(checked, result, failure_text(result))])
+        cause = result.status == "error" and _missing_table(request, checked, result)
+        report_problems(request, [cause or dq_problem(checked, result, failure_text(result))])
+
+
+def _missing_table(
+    request: pytest.FixtureRequest, checked: Rule | CustomCheck, result: CheckResult
+) -> Problem | None:
+    """A rule that cannot run because a table it reads is missing or renamed reports that
+    table's problem (the schema's: one ticket, one repair)."""
+    tables = [(checked.table.schema, checked.table.name)]
+    if isinstance(checked, Rule):
+        tables += [(schema, name) for schema, name, _ in checked.foreign_columns()]
+    errors = " ".join([result.message, *(q.error or "" for q in result.queries)])
+    return missing_table_cause(request.getfixturevalue("lock_diff"), tables, errors)

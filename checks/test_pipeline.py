@@ -25,6 +25,7 @@ from selfheal.doctor.doctor import DOCTOR_ERROR
 from selfheal.migrate.runner import migrate
 from selfheal.pytest_plugin.outcomes import collector
 from selfheal.run.evidence import attach, report_problems
+from selfheal.run.findings import missing_table_cause
 from selfheal.run.problem import (
     DOCTOR_HEAL_FAILED,
     ETL_ROWS_QUARANTINED,
@@ -108,7 +109,9 @@ def test_etl_job(
 ) -> None:
     result = jobs.run(job, target_dsn, sources, since=_fake_window_start(sources))
     if not result.ok:
-        report_problems(request, [Problem(ETL_SOURCE_FAILED, job, result.summary())])
+        # A table missing or renamed is the schema's problem: one ticket, one repair.
+        cause = missing_table_cause(request.getfixturevalue("lock_diff"), error=result.summary())
+        report_problems(request, [cause or Problem(ETL_SOURCE_FAILED, job, result.summary())])
     if result.quarantined:
         report_problems(request, [_quarantine_problem(job, result, db)])
 

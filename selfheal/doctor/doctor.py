@@ -15,10 +15,11 @@ a table left open); only a remedy that crashed is the doctor's own error.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from selfheal.core.db import DatabaseUnreachable
+from selfheal.core.identifiers import qualified
 from selfheal.core.settings import VARIABLES
 from selfheal.core.text import first_line
 from selfheal.doctor.recheck import Recheck, rerun
@@ -35,13 +36,30 @@ DSN_VARIABLE = next(v.name for v in VARIABLES if v.attribute == "db_url")
 TO_RECHECK = "to re-check"  # applied, awaiting the re-run of its check; never returned
 
 
+ETL_STAGE = "etl"
+
+
 @dataclass(frozen=True)
 class Case:
-    """One problem to treat, and the check that found it (re-run after a heal)."""
+    """One problem to treat, the check that found it first, and every check that reported it
+    (re-run after a heal; an ETL check is re-run as its job, by the doctor)."""
 
     problem: Problem
     node_id: str
     stage: str
+    reporters: tuple[tuple[str, str], ...] = ()  # (node id, stage) of each check reporting it
+
+    @property
+    def rechecks(self) -> list[str]:
+        return [
+            node
+            for node, stage in self.reporters or ((self.node_id, self.stage),)
+            if stage != ETL_STAGE
+        ]
+
+    @property
+    def failed_in_etl(self) -> bool:
+        return any(stage == ETL_STAGE for _, stage in self.reporters)
 
     def result(self, remedy: str, outcome: str, detail: str) -> Heal:
         return Heal(
@@ -60,7 +78,10 @@ def cases_of(failures: list[Outcome]) -> list[Case]:
     cases: dict[tuple[str, str], Case] = {}
     for failure in failures:
         for problem in failure.failing_problems:
-            cases.setdefault(problem.identity, Case(problem, failure.nodeid, failure.stage))
+            case = cases.setdefault(problem.identity, Case(problem, failure.nodeid, failure.stage))
+            reporter = (failure.nodeid, failure.stage)
+            if reporter not in case.reporters:
+                cases[problem.identity] = replace(case, reporters=(*case.reporters, reporter))
     return list(cases.values())
 
 
@@ -71,12 +92,15 @@ class Doctor:
     tickets: list[Ticket]
     registry: Registry = REGISTRY
     blocked: str = ""  # why later remedies must not run (an exposure left open)
+    failed_roots: dict[str, str] = field(default_factory=dict)  # repairs that failed, why
+    cases: dict[tuple[str, str], Case] = field(default_factory=dict)
 
     def recheck(self, node_ids: list[str]) -> dict[str, Recheck]:
         return rerun(node_ids, self.ctx.dsn, self.rootdir)
 
     def run(self, failures: list[Outcome], heal: bool) -> list[Heal]:
         cases = cases_of(failures)
+        self.cases = {case.problem.identity: case for case in cases}
         if cases and not self._reachable():
             hint = f"check {DSN_VARIABLE}"
             return [case.result("-", UNREACHABLE, hint) for case in cases]
@@ -119,7 +143,36 @@ class Doctor:
             return [c.result(remedy.name, NOTHING_TO_DO, "found nothing to change") for c in cases]
         if not heal:
             return [c.result(remedy.name, PLANNED, _plan(_mine(c, actions))) for c in cases]
-        return self._heal(remedy, cases, actions)
+        cases, actions, stopped = self._unblocked(cases, actions)
+        results = [case.result(remedy.name, BLOCKED, why) for case, why in stopped]
+        return results + (self._heal(remedy, cases, actions) if cases else [])
+
+    def _unblocked(
+        self, cases: list[Case], actions: list[Action]
+    ) -> tuple[list[Case], list[Action], list[tuple[Case, str]]]:
+        """No ETL run into a table whose repair failed: the cases and actions left, and the
+        cases blocked with why."""
+        blocked = self._blocked_jobs()
+        kept = [a for a in actions if a.job is None or a.job[0] not in blocked]
+        stopped = [
+            (case, blocked[mine[0].job[0]])
+            for case in cases
+            if (mine := _mine(case, actions)) and all(a not in kept for a in mine)
+        ]
+        left = [case for case in cases if all(case is not c for c, _ in stopped)]
+        return left, kept, stopped
+
+    def _blocked_jobs(self) -> dict[str, str]:
+        """Each ETL job that loads a table whose repair failed, and every job after it (a later
+        job may read it: the metrics job reads the sources' tables), with why."""
+        etl, blocked = self.ctx.etl, {}
+        for (schema, table), job in etl.job_of_table.items() if etl else ():
+            why = self.failed_roots.get(qualified(schema, table))
+            for later in _from(etl.jobs, job) if why else ():
+                blocked.setdefault(
+                    later, f"not run: the repair of {qualified(schema, table)} failed ({why})"
+                )
+        return blocked
 
     def _heal(self, remedy: Remedy, cases: list[Case], actions: list[Action]) -> list[Heal]:
         try:
@@ -129,25 +182,67 @@ class Doctor:
             failed, left = {"": _reason(error)}, []
         if remedy.closes_exposures and EXPOSURES in failed:
             self.blocked = f"not applied: {remedy.name} failed ({'; '.join(failed.values())})"
-        return [_healed(remedy, case, actions, failed, left) for case in cases]
+        if remedy.closes_exposures:
+            self.failed_roots |= {root: why for root, why in failed.items() if root}
+        results = [_healed(remedy, case, actions, failed, left) for case in cases]
+        return [self._reload(case, r) for case, r in zip(cases, results, strict=True)]
+
+    def _reload(self, case: Case, result: Heal) -> Heal:
+        """A repaired table whose load failed in this run is loaded again: its job and every
+        job after it (a later job may read it) but those into a table whose repair failed,
+        before the checks are re-run."""
+        etl = self.ctx.etl
+        if result.outcome != TO_RECHECK or not case.failed_in_etl or etl is None:
+            return result
+        about = case.problem.object
+        loads = [
+            job
+            for (schema, table), job in etl.job_of_table.items()
+            if qualified(schema, table) == about or _within(about, (qualified(schema, table),))
+        ]
+        blocked = self._blocked_jobs()
+        jobs = [job for job in _from(etl.jobs, loads[0]) if job not in blocked] if loads else []
+        try:
+            for job in jobs:
+                etl.run(job, None, None)
+        except Exception as error:  # the job's own failure, told on the ticket
+            return replace(
+                result, outcome=FAILED, detail=f"{result.detail}; reload: {_reason(error)}"
+            )
+        done = f"; then re-ran ETL {', '.join(jobs)}" if jobs else ""
+        return replace(result, detail=f"{result.detail}{done}")
 
     def _recheck(self, results: list[Heal]) -> list[Heal]:
         """Re-run every check a heal was applied for, all in one run after every remedy:
         a problem is healed only if its check passes now."""
-        pending = list(dict.fromkeys(r.node_id for r in results if r.outcome == TO_RECHECK))
+        nodes = {(r.code, r.object): self._rechecks(r) for r in results if r.outcome == TO_RECHECK}
+        pending = list(dict.fromkeys(node for each in nodes.values() for node in each))
         checks = self.recheck(pending) if pending else {}
-        return [_rechecked(r, checks[r.node_id]) if r.outcome == TO_RECHECK else r for r in results]
+        return [
+            _rechecked(r, [checks[node] for node in nodes[r.code, r.object]])
+            if r.outcome == TO_RECHECK
+            else r
+            for r in results
+        ]
+
+    def _rechecks(self, result: Heal) -> list[str]:
+        """The checks that reported the problem (its ETL checks were re-run as jobs)."""
+        case = self.cases.get((result.code, result.object))
+        return case.rechecks if case else [result.node_id]
 
 
 NOTHING_LEFT = "nothing left to change"
 
 
-def _rechecked(result: Heal, check: Recheck) -> Heal:
-    """A heal's outcome once its check ran again. A remedy that changed nothing did not fail:
-    if the check still fails, the problem is left to a person as "nothing to change"."""
+def _rechecked(result: Heal, checks: list[Recheck]) -> Heal:
+    """A heal's outcome once the checks that reported it ran again: healed when every one
+    passes. A remedy that changed nothing did not fail: if a check still fails, the problem is
+    left to a person as "nothing to change"."""
     unchanged = NOTHING_TO_DO if result.detail == NOTHING_LEFT else FAILED
-    outcome = HEALED if check.passed else unchanged
-    return replace(result, outcome=outcome, detail=f"{result.detail}; re-check: {check.summary}")
+    failing = [check for check in checks if not check.passed]
+    outcome = unchanged if failing else HEALED
+    summary = failing[0].summary if failing else "passed"
+    return replace(result, outcome=outcome, detail=f"{result.detail}; re-check: {summary}")
 
 
 def _healed(
@@ -184,6 +279,11 @@ def _mine(case: Case, actions: list[Action]) -> list[Action]:
 def _within(about: str, objects: tuple[str, ...]) -> bool:
     """`public.events.user_id` is within `public.events` (a column, a policy of a table)."""
     return any(about.startswith(f"{o}.") or about.startswith(f"{o} ") for o in objects)
+
+
+def _from(jobs: tuple[str, ...], job: str) -> tuple[str, ...]:
+    """`job` and every job after it in the ETL's order."""
+    return jobs[jobs.index(job) :] if job in jobs else ()
 
 
 def _plan(actions: list[Action]) -> str:

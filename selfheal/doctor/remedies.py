@@ -105,6 +105,7 @@ class Action:
     about: str = ""  # the object it changes, when it is not the root itself
     after_commit: bool = False  # CONCURRENTLY / VALIDATE: run once its root committed
     why: str = ""  # why it is safe
+    depends_on: tuple[str, ...] = ()  # roots whose repair must succeed first
 
     @property
     def objects(self) -> tuple[str, ...]:
@@ -112,26 +113,51 @@ class Action:
 
 
 def run_in_transactions(conn: psycopg.Connection, actions: list[Action]) -> dict[str, str]:
-    """Each root's statements in one transaction, its after-commit steps after it, roots in the
-    order they first appear. Returns the roots that failed, with why (a failed root changed
-    nothing, or only lacks its after-commit steps)."""
+    """Each root's statements in one transaction, its after-commit steps after it, roots in
+    dependency order (else in the order they first appear). A root whose dependency failed is
+    not tried. Returns the roots that failed, with why (a failed root changed nothing, or only
+    lacks its after-commit steps)."""
     failed: dict[str, str] = {}
-    for root in dict.fromkeys(a.root for a in actions):
-        mine = [a for a in actions if a.root == root and a.statement is not None]
-        try:
-            with conn.transaction():
-                for action in (a for a in mine if not a.after_commit):
-                    conn.execute(action.statement)
-        except psycopg.Error as error:
-            failed[root] = f"rolled back, nothing applied: {first_line(error)}"
+    for root in in_dependency_order(actions):
+        mine = [a for a in actions if a.root == root]
+        broken = [d for a in mine for d in a.depends_on if d in failed and d != root]
+        if broken:
+            failed[root] = f"not applied: it depends on {broken[0]}, whose repair failed"
             continue
-        for action in (a for a in mine if a.after_commit):
-            try:
-                conn.execute(action.statement)
-            except psycopg.Error as error:
-                failed[root] = f"applied, but {action.description}: {first_line(error)}"
-                break
+        why = _run_root(conn, [a for a in mine if a.statement is not None])
+        if why:
+            failed[root] = why
     return failed
+
+
+def _run_root(conn: psycopg.Connection, mine: list[Action]) -> str:
+    """One root's repair: its transaction, then its after-commit steps; why it failed, if so."""
+    try:
+        with conn.transaction():
+            for action in (a for a in mine if not a.after_commit):
+                conn.execute(action.statement)
+    except psycopg.Error as error:
+        return f"rolled back, nothing applied: {first_line(error)}"
+    for action in (a for a in mine if a.after_commit):
+        try:
+            conn.execute(action.statement)
+        except psycopg.Error as error:
+            return f"applied, but {action.description}: {first_line(error)}"
+    return ""
+
+
+def in_dependency_order(actions: list[Action]) -> list[str]:
+    """The roots, each after the roots it depends on (a stable order: else as they appear)."""
+    pending = list(dict.fromkeys(a.root for a in actions))
+    needs = {root: set() for root in pending}
+    for action in actions:
+        needs[action.root] |= {d for d in action.depends_on if d in needs and d != action.root}
+    ordered: list[str] = []
+    while pending:
+        ready = next((r for r in pending if needs[r] <= set(ordered)), pending[0])  # a cycle
+        ordered.append(ready)
+        pending.remove(ready)
+    return ordered
 
 
 class Remedy:
@@ -250,15 +276,15 @@ class RebuildInvalidIndexes(Remedy):
 
 
 EXPOSURES = "exposures"  # the root of every exposure: closed together, before anything else
-DELTA = "the delta"  # the root of what the additive delta creates
 
 
 class RestoreSchema(Remedy):
     """The live schema differs from the expected one (the committed lock, else the migrations
-    built on a scratch server): close every exposure first (one transaction), rename renamed
-    tables back, create what is missing (the additive delta, one transaction), then restore
-    each differing object exactly (one transaction per table or function). If closing the
-    exposures fails, nothing else is applied."""
+    built on a scratch server): close every exposure first (one transaction), then repair
+    each root cause (a table, a function, a type) in one transaction of its own: rename it
+    back, create what it lacks (its statements of the additive delta), restore what differs
+    exactly; a root after the roots it depends on (a foreign key's table), and not at all when
+    one of them failed. If closing the exposures fails, nothing else is applied."""
 
     name = "restore the schema from the lock"
     codes = frozenset({"schema.*", RLS_ACCESS, RLS_WRITE, RLS_CLAIMS})
@@ -271,12 +297,13 @@ class RestoreSchema(Remedy):
         # The delta module composed each statement from identifiers; here they are only run.
         creating = [
             Action(
-                text.rstrip(";"),
-                sql.SQL(text),
-                root=DELTA,
-                after_commit=bool(AFTER_COMMIT.search(text)),
+                step.text.rstrip(";"),
+                sql.SQL(step.text),
+                root=step.root,
+                after_commit=bool(AFTER_COMMIT.search(step.text)),
+                depends_on=step.depends_on,
             )
-            for text in build_delta(found).statements
+            for step in build_delta(found).steps
         ]
         renaming = [_step_action(step, step.root) for step in rename_steps(found)]
         restoring = [_step_action(step, step.root) for step in restore_steps(found)]
@@ -323,6 +350,20 @@ class _EtlRemedy(Remedy):
         wanted = set(jobs)
         return [job for job in (ctx.etl.jobs if ctx.etl else ()) if job in wanted]
 
+    @staticmethod
+    def _run(
+        ctx: Context, description: str, job: str, since: datetime | None, until: datetime | None
+    ) -> Action:
+        """An ETL run, rooted at the table its job loads (so a case finds its runs, and a run
+        into a table whose repair failed is not made)."""
+        tables = [t for t, j in (ctx.etl.job_of_table.items() if ctx.etl else ()) if j == job]
+        return Action(
+            description,
+            job=(job, since, until),
+            root=qualified(*tables[0]) if tables else "",
+            about=job,
+        )
+
 
 STALE_WINDOW = timedelta(days=3)
 
@@ -349,10 +390,10 @@ class RerunStaleSource(_EtlRemedy):
         job_of_table = ctx.etl.job_of_table if ctx.etl else {}
         until = datetime.now(ctx.settings.zone)
         jobs = self._in_order(ctx, (job_of_table.get(_table_of(p)) for p in problems))
+        since = until - STALE_WINDOW
         return [
-            Action(
-                f"re-run ETL {job} for {until - STALE_WINDOW:%Y-%m-%d}..{until:%Y-%m-%d}",
-                job=(job, until - STALE_WINDOW, until),
+            self._run(
+                ctx, f"re-run ETL {job} for {since:%Y-%m-%d}..{until:%Y-%m-%d}", job, since, until
             )
             for job in jobs
         ]
@@ -394,7 +435,7 @@ class ReloadDays(_EtlRemedy):
                 since = datetime.combine(first, time(), ctx.settings.zone)
                 until = datetime.combine(last, time(), ctx.settings.zone)
                 actions.append(
-                    Action(f"re-run ETL {job} for {first}..{last}", job=(job, since, until))
+                    self._run(ctx, f"re-run ETL {job} for {first}..{last}", job, since, until)
                 )
         return actions
 
@@ -408,7 +449,7 @@ class RetryEtl(_EtlRemedy):
 
     def actions(self, ctx: Context, problems: list[Problem]) -> list[Action]:
         jobs = self._in_order(ctx, (p.object for p in problems))
-        return [Action(f"retry ETL job {job}", job=(job, None, None)) for job in jobs]
+        return [self._run(ctx, f"retry ETL job {job}", job, None, None) for job in jobs]
 
 
 class Registry:

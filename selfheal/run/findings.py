@@ -6,9 +6,12 @@ A new rule kind, lint or health check needs nothing here: its code follows from 
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from dataclasses import asdict
 from pathlib import Path
 
+from selfheal.catalog import Relation
 from selfheal.core.identifiers import qualified, quote_ident
 from selfheal.dq.rules import CustomCheck, Rule
 from selfheal.dq.runner import CheckResult
@@ -27,7 +30,7 @@ from selfheal.run.problem import (
     rls_lint_code,
     schema_code,
 )
-from selfheal.schema.diff import Difference, Drift, Missing, Renamed
+from selfheal.schema.diff import Difference, Drift, Missing, Renamed, SchemaDiff
 
 DELTA = "run `selfheal delta` and apply the migration it writes (or `selfheal doctor --heal`)"
 RESTORE = "`selfheal doctor --heal` restores it exactly as the lock declares it"
@@ -54,6 +57,26 @@ def schema_problem(found: Missing | Difference | Renamed) -> Problem:
         remediation=fix,
         evidence=Evidence(expected=str(found.expected_value), found=str(found.live_value)),
     )
+
+
+UNDEFINED_RELATION = re.compile(r'relation "([^"]+)" does not exist')
+
+
+def missing_table_cause(
+    diff: SchemaDiff, tables: Iterable[tuple[str, str]] = (), error: str = ""
+) -> Problem | None:
+    """The missing or renamed expected table that explains an ETL or data-quality failure: one
+    of the `tables` it reads, or the relation its `error` says does not exist. It is the
+    problem the schema checks report, so the failure joins that table's ticket."""
+    named = set(UNDEFINED_RELATION.findall(error))
+    wanted = set(tables)
+    for cause in [*diff.renamed, *diff.missing]:
+        table = cause.obj
+        if not isinstance(table, Relation):
+            continue
+        if table.key in wanted or {f"{table.schema}.{table.name}", table.name} & named:
+            return schema_problem(cause)
+    return None
 
 
 def exposure_problem(found: Drift) -> Problem:

@@ -29,7 +29,8 @@ from selfheal.catalog import (
     Relation,
     Schema,
 )
-from selfheal.schema.diff import Difference, Drift, SchemaDiff
+from selfheal.core.identifiers import qualified
+from selfheal.schema.diff import Difference, Drift, SchemaDiff, root_of
 
 _CONSTRAINT_ORDER = {"p": 0, "u": 1, "x": 2, "c": 3, "f": 4}
 _TAG = "selfheal_delta"
@@ -59,14 +60,28 @@ def _regclass(schema: str, name: str) -> sql.Composable:
     return sql.SQL("{}::regclass").format(sql.Literal(_text(_name(schema, name))))
 
 
+@dataclass(frozen=True)
+class DeltaStep:
+    """One statement of the delta and its root: the table, function or type whose repair it
+    is part of (the doctor applies each root's statements in one transaction)."""
+
+    root: str
+    text: str
+    depends_on: tuple[str, ...] = ()  # the roots that must exist first (a referenced table)
+
+
 @dataclass
 class Delta:
-    statements: list[str] = field(default_factory=list)
+    steps: list[DeltaStep] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     concurrent: bool = False
 
-    def add(self, statement: sql.Composable) -> None:
-        self.statements.append(_text(statement) + ";")
+    @property
+    def statements(self) -> list[str]:
+        return [step.text for step in self.steps]
+
+    def add(self, statement: sql.Composable, about: CatalogObject, *after: str) -> None:
+        self.steps.append(DeltaStep(root_of(about), _text(statement) + ";", after))
 
     def render(self) -> str:
         """The migration text; empty when the live database lacks nothing."""
@@ -90,14 +105,15 @@ class Delta:
 
 
 def _schema(obj: Schema, delta: Delta) -> None:
-    delta.add(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(_name(obj.name)))
+    delta.add(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(_name(obj.name)), obj)
 
 
 def _extension(obj: Extension, delta: Delta) -> None:
     delta.add(
         sql.SQL("CREATE EXTENSION IF NOT EXISTS {} WITH SCHEMA {}").format(
             _name(obj.name), _name(obj.schema)
-        )
+        ),
+        obj,
     )
 
 
@@ -109,7 +125,7 @@ def _enum(obj: EnumType, delta: Delta) -> None:
     create = sql.SQL("CREATE TYPE {} AS ENUM ({})").format(
         _name(obj.schema, obj.name), sql.SQL(", ").join(map(sql.Literal, obj.labels))
     )
-    delta.add(_guarded(exists, create))
+    delta.add(_guarded(exists, create), obj)
 
 
 def _enum_labels(obj: EnumType, labels: Iterable[str], delta: Delta) -> None:
@@ -117,15 +133,16 @@ def _enum_labels(obj: EnumType, labels: Iterable[str], delta: Delta) -> None:
         delta.add(
             sql.SQL("ALTER TYPE {} ADD VALUE IF NOT EXISTS {}").format(
                 _name(obj.schema, obj.name), sql.Literal(label)
-            )
+            ),
+            obj,
         )
 
 
 def _function(obj: Function, delta: Delta) -> None:
     # The server's own rendering of the function: CREATE OR REPLACE FUNCTION ...
-    delta.add(sql.SQL(obj.definition.rstrip().rstrip(";")))
+    delta.add(sql.SQL(obj.definition.rstrip().rstrip(";")), obj)
     for statement in function_privileges(obj):
-        delta.add(statement)
+        delta.add(statement, obj)
 
 
 def function_target(obj: Function) -> sql.Composable:
@@ -184,7 +201,9 @@ def _relation(obj: Relation, diff: SchemaDiff, delta: Delta) -> None:
         delta.add(
             sql.SQL("CREATE TABLE IF NOT EXISTS {} PARTITION OF {} {}").format(
                 target, _name(*obj.partition_of), sql.SQL(obj.partition_bound or "DEFAULT")
-            )
+            ),
+            obj,
+            qualified(*obj.partition_of),
         )
     elif obj.is_table:
         columns = diff.expected.columns_of(obj.schema, obj.name)
@@ -193,7 +212,7 @@ def _relation(obj: Relation, diff: SchemaDiff, delta: Delta) -> None:
         )
         if obj.partition_key:
             statement += sql.SQL(" PARTITION BY {}").format(sql.SQL(obj.partition_key))
-        delta.add(statement)
+        delta.add(statement, obj)
     elif obj.relkind == "v":
         options = (
             sql.SQL(" WITH ({})").format(sql.SQL(", ".join(obj.options)))
@@ -203,13 +222,15 @@ def _relation(obj: Relation, diff: SchemaDiff, delta: Delta) -> None:
         delta.add(
             sql.SQL("CREATE OR REPLACE VIEW {}{} AS {}").format(
                 target, options, sql.SQL(_body(obj.view_definition))
-            )
+            ),
+            obj,
         )
     elif obj.relkind == "m":
         delta.add(
             sql.SQL("CREATE MATERIALIZED VIEW IF NOT EXISTS {} AS {}").format(
                 target, sql.SQL(_body(obj.view_definition))
-            )
+            ),
+            obj,
         )
     else:
         delta.notes.append(f"{obj.kind} {obj.label} is missing; create it by hand")
@@ -223,7 +244,8 @@ def _column(obj: Column, delta: Delta) -> None:
     delta.add(
         sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS {}").format(
             _name(obj.schema, obj.table), _column_definition(obj)
-        )
+        ),
+        obj,
     )
 
 
@@ -240,9 +262,10 @@ def _constraint(obj: Constraint, delta: Delta) -> None:
         sql.SQL(obj.definition),
         sql.SQL(" NOT VALID" if deferred else ""),
     )
-    delta.add(_guarded(exists, add))
+    referenced = (qualified(*obj.referenced_table),) if obj.referenced_table else ()
+    delta.add(_guarded(exists, add), obj, *referenced)
     if deferred:
-        delta.add(validate_constraint(obj))
+        delta.add(validate_constraint(obj), obj, *referenced)
 
 
 def validate_constraint(obj: Constraint) -> sql.Composable:
@@ -259,6 +282,7 @@ def _index(obj: Index, diff: SchemaDiff, delta: Delta) -> None:
     # Partitioned parents cannot be indexed concurrently; a fresh table has nothing to block.
     concurrent = bool(table and table.relkind != "p" and diff.live.table(obj.schema, obj.table))
     delta.concurrent |= concurrent
+    delta.add(name_is_free(obj), obj)
     delta.add(
         sql.SQL("CREATE {unique}INDEX {concurrently}IF NOT EXISTS {name} ON {table} {body}").format(
             unique=sql.SQL("UNIQUE " if obj.unique else ""),
@@ -266,7 +290,26 @@ def _index(obj: Index, diff: SchemaDiff, delta: Delta) -> None:
             name=_name(obj.name),
             table=_name(obj.schema, obj.table),
             body=sql.SQL(obj.body),
-        )
+        ),
+        obj,
+    )
+
+
+def name_is_free(obj: Index) -> sql.Composable:
+    """A DO block that raises when another relation holds the index's name: `IF NOT EXISTS`
+    would silently skip the index, leaving the repair half done."""
+    return sql.SQL(
+        "DO ${tag}$ DECLARE holder regclass := to_regclass({index}); BEGIN "
+        "IF holder IS NOT NULL AND NOT EXISTS (SELECT FROM pg_index WHERE indexrelid = holder "
+        "AND indrelid = to_regclass({table})) THEN "
+        "RAISE EXCEPTION 'the name % is held by %, not by an index of %', {name}, "
+        "(SELECT coalesce((SELECT indrelid::regclass::text FROM pg_index "
+        "WHERE indexrelid = holder), holder::text)), {table}; END IF; END ${tag}$"
+    ).format(
+        tag=sql.SQL(_TAG),
+        index=sql.Literal(_text(_name(obj.schema, obj.name))),
+        table=sql.Literal(_text(_name(obj.schema, obj.table))),
+        name=sql.Literal(obj.name),
     )
 
 
@@ -275,7 +318,8 @@ def _rls(obj: Relation, delta: Delta, forced: bool) -> None:
     delta.add(
         sql.SQL("ALTER TABLE {} {} ROW LEVEL SECURITY").format(
             _name(obj.schema, obj.name), sql.SQL(verb)
-        )
+        ),
+        obj,
     )
 
 
@@ -299,7 +343,7 @@ def _policy(obj: Policy, delta: Delta) -> None:
     exists = sql.SQL("SELECT FROM pg_policy WHERE polrelid = {} AND polname = {}").format(
         _regclass(obj.schema, obj.table), sql.Literal(obj.name)
     )
-    delta.add(_guarded(exists, create_policy(obj)))
+    delta.add(_guarded(exists, create_policy(obj)), obj)
 
 
 def _grant(obj: Grant, privileges: Iterable[str], delta: Delta) -> None:
@@ -308,7 +352,8 @@ def _grant(obj: Grant, privileges: Iterable[str], delta: Delta) -> None:
             sql.SQL(", ").join(sql.SQL(p) for p in privileges),
             _name(obj.schema, obj.table),
             _role(obj.grantee),
-        )
+        ),
+        obj,
     )
 
 
@@ -387,13 +432,15 @@ def build_delta(diff: SchemaDiff) -> Delta:
         delta.add(
             sql.SQL("ALTER TABLE {} ALTER COLUMN {} SET DEFAULT {}").format(
                 _name(d.obj.schema, d.obj.table), _name(d.obj.name), sql.SQL(d.expected_value)
-            )
+            ),
+            d.obj,
         )
     for d in _differences(diff, Column, "not_null"):
         delta.add(
             sql.SQL("ALTER TABLE {} ALTER COLUMN {} SET NOT NULL").format(
                 _name(d.obj.schema, d.obj.table), _name(d.obj.name)
-            )
+            ),
+            d.obj,
         )
     each(Constraint, lambda o: _constraint(o, delta))
     each(Index, lambda o: _index(o, diff, delta))
@@ -402,9 +449,9 @@ def build_delta(diff: SchemaDiff) -> Delta:
     each(Grant, lambda o: _grant(o, o.privileges, delta))
     for d in _differences(diff, Grant, "privileges"):
         _grant(d.obj, d.expected_value, delta)
-    each(DefaultPrivilege, lambda o: delta.add(default_privileges(o, "GRANT", o.privileges)))
+    each(DefaultPrivilege, lambda o: delta.add(default_privileges(o, "GRANT", o.privileges), o))
     for d in _differences(diff, DefaultPrivilege, "privileges"):
-        delta.add(default_privileges(d.obj, "GRANT", d.expected_value))
+        delta.add(default_privileges(d.obj, "GRANT", d.expected_value), d.obj)
     delta.notes += [f"{r.message}: rename it back" for r in diff.renamed]
     delta.notes += [d.message for d in diff.irreconcilable]
     delta.notes += [d.message for d in diff.drift if _worth_a_note(d)]

@@ -27,10 +27,12 @@ from selfheal.catalog import (
     EnumType,
     Function,
     Grant,
+    Index,
     Policy,
     Relation,
     Schema,
 )
+from selfheal.core.identifiers import qualified
 
 # The roles a Supabase API request runs as (and PUBLIC, which every role is a member of).
 API_ROLES = ("anon", "authenticated", "public")
@@ -261,6 +263,15 @@ def _excess(expected: CatalogObject, live: CatalogObject) -> list[Difference]:
     return [Difference(expected, live, "excess", (), extra, additive=False, exposure=True)]
 
 
+def root_of(obj: CatalogObject) -> str:
+    """The table an object belongs to (or the object itself: a table, a function): the repair
+    it is part of."""
+    table = getattr(obj, "table", None)
+    if table and not isinstance(obj, Relation):
+        return qualified(obj.schema_name, table)
+    return obj.label
+
+
 def _table_of(obj: CatalogObject) -> tuple[str, str] | None:
     table = getattr(obj, "table", None)
     return (obj.schema_name, table) if table else None
@@ -273,7 +284,7 @@ def diff(expected: CatalogSnapshot, live: CatalogSnapshot) -> SchemaDiff:
     for name in COLLECTIONS:
         want, have = expected.collection(name), live.collection(name)
         for key, obj in want.items():
-            if key not in have:
+            if key not in have or _elsewhere(obj, have[key]):
                 result.missing.append(Missing(obj))
             else:
                 result.differing.extend(_compare(obj, have[key]))
@@ -291,6 +302,12 @@ def diff(expected: CatalogSnapshot, live: CatalogSnapshot) -> SchemaDiff:
             result.drift.append(Drift(obj))
     _find_renames(result)
     return result
+
+
+def _elsewhere(expected: CatalogObject, live: CatalogObject) -> bool:
+    """An index whose name another table's index holds: this table lacks it (restoring it
+    must not touch the other table's index)."""
+    return isinstance(expected, Index) and (expected.table != live.table)
 
 
 def _shape(snapshot: CatalogSnapshot, table: Relation) -> tuple:

@@ -43,7 +43,7 @@ from selfheal.schema.delta import (
     function_target,
     validate_constraint,
 )
-from selfheal.schema.diff import Difference, Drift, SchemaDiff
+from selfheal.schema.diff import Difference, Drift, SchemaDiff, root_of
 
 GUARD_TAG = "selfheal_restore"
 
@@ -61,14 +61,6 @@ class Step:
     @property
     def text(self) -> str:
         return self.statement.as_string(None)
-
-
-def root_of(obj: CatalogObject) -> str:
-    """The table an object belongs to (or the object itself: a table, a function)."""
-    table = getattr(obj, "table", None)
-    if table and not isinstance(obj, Relation):
-        return qualified(obj.schema_name, table)
-    return obj.label
 
 
 def _name(*parts: str) -> sql.Identifier:

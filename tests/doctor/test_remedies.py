@@ -9,6 +9,7 @@ from etl.rerun import etl_runner
 from selfheal.core.settings import Settings
 from selfheal.doctor.remedies import (
     REGISTRY,
+    Action,
     Context,
     EnableRowLevelSecurity,
     IndexForeignKeys,
@@ -19,6 +20,7 @@ from selfheal.doctor.remedies import (
     RestoreSchema,
     RetryEtl,
     bounded_identifier,
+    in_dependency_order,
 )
 from selfheal.run.problem import SCHEMA_MISSING, Problem
 
@@ -130,3 +132,17 @@ def test_stale_tables_map_to_their_jobs_through_the_etl_contracts() -> None:
     ]
     jobs = [action.job[0] for action in RerunStaleSource().actions(ctx, stale)]
     assert jobs == ["events", "source_b", "metrics"]  # metrics last: it reads the others
+
+
+def test_a_root_follows_the_roots_it_depends_on() -> None:
+    """A table whose foreign key references a table still to create is repaired after it; a
+    cycle keeps the order the roots appear in."""
+    actions = [
+        Action("fk", root="public.child", depends_on=("public.parent",)),
+        Action("grant", root="public.other"),
+        Action("create", root="public.parent"),
+        Action("self", root="public.parent", depends_on=("public.parent", "public.absent")),
+    ]
+    assert in_dependency_order(actions) == ["public.other", "public.parent", "public.child"]
+    cycle = [Action("a", root="a", depends_on=("b",)), Action("b", root="b", depends_on=("a",))]
+    assert in_dependency_order(cycle) == ["a", "b"]
