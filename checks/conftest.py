@@ -3,7 +3,9 @@
 One check per expected object needs the expected snapshot at collection time: it is read from
 the committed lock file (checks/schema.lock.json) when that matches the migrations, else built
 once per session on a local scratch server that lives only for that (never the target); and
-skipped entirely when `-m` deselects both schema and rls checks.
+skipped entirely when `-m` deselects both schema and rls checks. A check module none of whose
+markers `-m` could select is not even imported (`pytest -m dq` starts without the other stages'
+imports); its checks would all be deselected anyway.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import pytest
 
 from selfheal.catalog import CatalogObject, CatalogSnapshot, snapshot
 from selfheal.core.settings import Settings
-from selfheal.pytest_plugin.markexpr import selects
+from selfheal.pytest_plugin.markexpr import marks_named_in, may_select, selects
 from selfheal.pytest_plugin.session import settings_of
 from selfheal.rls.access import load_access
 from selfheal.rls.exposure import read_usage
@@ -61,6 +63,14 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "catalog(collection): one check per expected object of that snapshot collection"
     )
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    markexpr = config.getoption("markexpr")
+    if not markexpr or not collection_path.name.startswith("test_"):
+        return None
+    marks = marks_named_in(collection_path) if collection_path.suffix == ".py" else None
+    return True if marks is not None and not may_select(markexpr, marks) else None
 
 
 def _selected(config: pytest.Config) -> bool:

@@ -8,6 +8,7 @@ gridlines, the days on the x-axis, partial days shaded). It reads the target rea
 from __future__ import annotations
 
 import argparse
+import hashlib
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -126,15 +127,29 @@ def render_page(
     return "\n".join(lines) + "\n"
 
 
+def data_marker(trend: list[DayKpi], partial: frozenset[date], zone: str) -> str:
+    """A line naming the numbers a page was drawn from (a comment, invisible when rendered)."""
+    facts = repr(([(d.day, d.spend, d.conversions) for d in trend], sorted(partial), zone))
+    return f"<!-- kpi data {hashlib.sha256(facts.encode()).hexdigest()} -->"
+
+
 def write_kpi_page(conn: psycopg.Connection, reports_dir: Path, now: datetime) -> Path:
-    """Write the chart and the page for the 30 days ending `now`'s date; returns the page."""
+    """Write the chart and the page for the 30 days ending `now`'s date; returns the page.
+
+    Every session that opens the target ends here, so a page already drawn today from the same
+    numbers is kept: drawing the chart (loading matplotlib) costs a second or more.
+    """
     trend = daily_trend(conn, now.date())
     partial = partial_days(conn, trend, now.date())
+    zone = str(now.tzinfo or "")
     stem = f"kpi_{now:%Y-%m-%d}"
     exec_dir = reports_dir / "exec"
-    write_atomic(exec_dir / f"{stem}.svg", render_svg(trend, partial, str(now.tzinfo or "")))
-    page = exec_dir / f"{stem}.md"
-    write_atomic(page, render_page(trend, f"{stem}.svg", now, partial))
+    page, chart_file = exec_dir / f"{stem}.md", exec_dir / f"{stem}.svg"
+    marker = data_marker(trend, partial, zone)
+    if chart_file.exists() and page.exists() and marker in page.read_text().splitlines():
+        return page
+    write_atomic(chart_file, render_svg(trend, partial, zone))
+    write_atomic(page, render_page(trend, chart_file.name, now, partial) + marker + "\n")
     return page
 
 

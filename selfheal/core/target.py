@@ -16,7 +16,6 @@ from contextlib import contextmanager
 import psycopg
 from psycopg import sql
 
-from selfheal.core.cluster import shared_cluster
 from selfheal.core.db import connect, with_dbname
 from selfheal.core.dsn import redact_dsn
 from selfheal.core.settings import Settings
@@ -54,5 +53,7 @@ def target_database(settings: Settings) -> Iterator[str]:
     if settings.live:
         yield settings.db_url.reveal()
         return
+    from selfheal.core.cluster import shared_cluster  # the servers' tooling: embedded runs only
+
     with shared_cluster(settings.embedded_dir) as cluster:
         yield ensure_embedded_database(cluster.dsn())

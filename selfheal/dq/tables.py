@@ -8,15 +8,18 @@ and to find rules a constraint already proves.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import psycopg
 from psycopg import sql
 
 from selfheal.core.readonly import Reader
 from selfheal.core.text import first_line
-from selfheal.core.usersql import FunctionPolicy
 from selfheal.dq.rules import CustomCheck, Rule, Table, raw_condition
 from selfheal.dq.session import DqSession
+
+if TYPE_CHECKING:
+    from selfheal.core.usersql import FunctionPolicy
 
 _TABLE = """
 SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -146,6 +149,9 @@ class Catalog:
     @property
     def policy(self) -> FunctionPolicy:
         if self._policy is None:
+            # usersql loads sqlglot (a tenth of a second): only custom SQL needs the policy
+            from selfheal.core.usersql import FunctionPolicy
+
             self._policy = FunctionPolicy.load(self._session.reader, self._session.schemas)
         return self._policy
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from selfheal.core.usersql import UnsafeSql, vet_condition, vet_query
 from selfheal.dq.rules import CustomCheck, References, Rule, Table
 
 
@@ -22,6 +21,8 @@ def checked_schemas(rules: tuple[Rule, ...], custom: tuple[CustomCheck, ...]) ->
 def _vet_table(table: Table, schemas: frozenset[str], problems: list[str]) -> Table | None:
     if not table.where:
         return table
+    from selfheal.core.usersql import UnsafeSql, vet_condition
+
     try:
         return replace(table, where=vet_condition(table.where, schemas))
     except UnsafeSql as unsafe:
@@ -33,6 +34,10 @@ def vet_rules(
     rules: tuple[Rule, ...], schemas: frozenset[str], problems: list[str]
 ) -> tuple[Rule, ...]:
     """Rules whose table and rule `where` are the vetted renderings (unsafe ones dropped)."""
+    if not any(rule.where or rule.table.where for rule in rules):
+        return rules  # nothing to parse: sqlglot (a tenth of a second to load) stays unloaded
+    from selfheal.core.usersql import UnsafeSql, vet_condition
+
     tables: dict[Table, Table | None] = {}
     vetted = []
     for rule in rules:
@@ -52,6 +57,10 @@ def vet_rules(
 def vet_custom(
     custom: tuple[CustomCheck, ...], schemas: frozenset[str], problems: list[str]
 ) -> tuple[CustomCheck, ...]:
+    if not custom:
+        return custom
+    from selfheal.core.usersql import UnsafeSql, vet_query
+
     vetted = []
     for check in custom:
         try:

@@ -10,9 +10,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-from sqlglot.dialects.postgres import Postgres
-from sqlglot.tokens import Token, TokenType
+if TYPE_CHECKING:
+    from sqlglot.tokens import Token
 
 
 @dataclass(frozen=True)
@@ -25,11 +26,16 @@ class Statement:
 @lru_cache(maxsize=8)
 def _tokens(sql_text: str) -> tuple[Token, ...]:
     """The file's tokens; cached, as the guard reads one file several times."""
+    # sqlglot takes a tenth of a second to load: only a session that splits SQL pays for it
+    from sqlglot.dialects.postgres import Postgres
+
     return tuple(Postgres().tokenize(sql_text))
 
 
 @lru_cache(maxsize=8)
 def _split(sql_text: str) -> tuple[Statement, ...]:
+    from sqlglot.tokens import TokenType
+
     statements: list[Statement] = []
     current: list[Token] = []
     for token in [*_tokens(sql_text), None]:

@@ -16,19 +16,20 @@ import logging
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 import pytest
 
-from selfheal.core.cluster import shared_cluster
 from selfheal.core.db import connect_target
-from selfheal.core.embedded import EmbeddedPostgres, start_embedded
 from selfheal.core.settings import Settings
 from selfheal.core.target import describe_target, ensure_embedded_database
 from selfheal.migrate.files import MigrationFilesError
 from selfheal.migrate.runner import MigrationError, prepare_database
 from selfheal.pytest_plugin.session import hand_to_worker, settings_of
+
+if TYPE_CHECKING:
+    from selfheal.core.embedded import EmbeddedPostgres
 
 
 @pytest.fixture(scope="session")
@@ -45,6 +46,8 @@ def migrations_dir(settings: Settings) -> Path:
 @pytest.fixture(scope="session")
 def scratch_server() -> Iterator[EmbeddedPostgres]:
     """A local server for scratch work (guard, expected schema); never the target."""
+    from selfheal.core.embedded import start_embedded  # servers' tooling: only when one starts
+
     with start_embedded() as server:
         yield server
 
@@ -88,6 +91,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def embedded_target(config: pytest.Config) -> str:
     """The embedded default's database, opened once per pytest process (until it ends)."""
     if _OPENED not in config.stash:
+        from selfheal.core.cluster import shared_cluster  # live runs never load it
+
         settings = settings_of(config)
         opened = ExitStack()
         config.stash[_OPENED] = opened

@@ -88,6 +88,22 @@ def test_page_and_chart_are_written(migrated_db, tmp_path):
     assert "<svg" in (tmp_path / "exec" / "kpi_2026-11-25.svg").read_text()
 
 
+def test_page_drawn_from_the_same_numbers_is_kept_and_redrawn_when_they_change(
+    migrated_db, tmp_path
+):
+    now = datetime(2026, 11, 25, 9, tzinfo=ZoneInfo("UTC"))
+    with connect(migrated_db, autocommit=True) as conn:
+        _metrics(conn, [(TODAY, "source_a", Decimal("12"), 4)])
+        chart_file = write_kpi_page(conn, tmp_path, now).with_suffix(".svg")
+        chart_file.write_text("drawn by the first session")
+        write_kpi_page(conn, tmp_path, now)
+        assert chart_file.read_text() == "drawn by the first session"  # same numbers: kept
+        _metrics(conn, [(TODAY, "source_b", Decimal("8"), 1)])
+        page = write_kpi_page(conn, tmp_path, now)
+    assert "<svg" in chart_file.read_text()
+    assert "total spend: 20.00; conversions: 5" in page.read_text()
+
+
 def test_command_line_reports_an_unreachable_database_without_its_password(tmp_path):
     env = {
         **os.environ,

@@ -1,12 +1,15 @@
-"""`selects` agrees with pytest's own `-m` on every expression it decides, and is never stricter."""
+"""`selects` agrees with pytest's own `-m` on every expression it decides, and is never stricter;
+a module is left uncollected only when none of its items could be selected."""
 
 from __future__ import annotations
+
+from itertools import combinations
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from selfheal.pytest_plugin.markexpr import selects
+from selfheal.pytest_plugin.markexpr import marks_named_in, may_select, selects
 
 pytest_plugins = ["pytester"]
 
@@ -26,9 +29,10 @@ def expressions() -> st.SearchStrategy[str]:
     )
 
 
-def python_eval(expression: str, mark: str) -> bool:
+def python_eval(expression: str, mark: str | frozenset[str]) -> bool:
     """The oracle: Python evaluating the same boolean expression (its names are MARKS only)."""
-    matcher = {name: name == mark for name in MARKS}
+    present = {mark} if isinstance(mark, str) else mark
+    matcher = {name: name in present for name in MARKS}
     return eval(expression, {"__builtins__": {}}, matcher)
 
 
@@ -54,3 +58,42 @@ def test_it_agrees_with_a_real_pytest_run(pytester: pytest.Pytester) -> None:
         result = pytester.runpytest("-m", expression, "--collect-only", "-q")
         collected = {m for m in ("schema", "rls", "dq") if f"::test_{m}" in result.stdout.str()}
         assert collected == {m for m in ("schema", "rls", "dq") if selects(expression, m)}
+
+
+@given(expressions(), st.sets(st.sampled_from(MARKS)))
+def test_a_module_is_skipped_only_when_no_item_of_it_could_match(expression, module_marks):
+    """Items of a module carry any subset of the marks the module names."""
+    names = sorted(module_marks)
+    any_item_matches = any(
+        python_eval(expression, frozenset(subset))
+        for size in range(len(names) + 1)
+        for subset in combinations(names, size)
+    )
+    assert may_select(expression, module_marks) == any_item_matches
+
+
+def test_the_marks_a_module_names_are_read_without_importing_it(tmp_path):
+    module = tmp_path / "test_x.py"
+    module.write_text(
+        "import pytest\nimport no_such_module\n"
+        "pytestmark = [pytest.mark.schema]\n"
+        "@pytest.mark.parametrize('v', [pytest.param(1, marks=pytest.mark.slow)])\n"
+        "def test_a(v): pass\n"
+    )
+    assert marks_named_in(module) == {"schema", "parametrize", "slow"}
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "import pytest as pt\n@pt.mark.dq\ndef test_a(): pass\n",
+        "from pytest import mark\n@mark.dq\ndef test_a(): pass\n",
+        "import pytest\nstage = getattr(pytest.mark, 'dq')\n",
+        "import pytest\nm = pytest.mark\n",
+        "def test_a(:\n",
+    ],
+)
+def test_marks_that_cannot_be_read_keep_the_module_collected(tmp_path, source):
+    module = tmp_path / "test_x.py"
+    module.write_text(source)
+    assert marks_named_in(module) is None
