@@ -67,9 +67,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
     markexpr = config.getoption("markexpr")
-    if not markexpr or not collection_path.name.startswith("test_"):
+    path = collection_path
+    if not markexpr or path.suffix != ".py" or not path.name.startswith("test_"):
         return None
-    marks = marks_named_in(collection_path) if collection_path.suffix == ".py" else None
+    marks = marks_named_in(path)
     return True if marks is not None and not may_select(markexpr, marks) else None
 
 

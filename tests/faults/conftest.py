@@ -13,6 +13,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from etl.fake import FakeSources
@@ -65,6 +66,14 @@ class Pipeline:
             if p.is_file() and p.suffix in (".md", ".json", ".html")
         ]
         return "".join(p.read_text(errors="replace") for p in files)
+
+    def load_then_break(self, dsn: str, faults: list[str]) -> None:
+        """Load the sources the runs use (the ETL stage), then run each fault's statement."""
+        loaded = self.run(dsn, "-m", "etl")
+        assert loaded.returncode == 0, loaded.stdout[-3000:]
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            for statement in faults:
+                conn.execute(statement)
 
     def use_sources(self, fakes: FakeSources) -> None:
         """Point the runs' ETL at these fake sources (as a live deployment's variables would)."""

@@ -59,11 +59,7 @@ def _exists(dsn: str, table: str) -> bool:
 def test_table_faults(pipeline: Pipeline, migrated_db: str, request: pytest.FixtureRequest) -> None:
     with serve_all(seed=5) as sources:
         pipeline.use_sources(sources)
-        loaded = pipeline.run(migrated_db, "-m", "etl")
-        assert loaded.returncode == 0, loaded.stdout[-3000:]
-        with psycopg.connect(migrated_db, autocommit=True) as conn:
-            for statement, _ in FAULTS.values():
-                conn.execute(statement)
+        pipeline.load_then_break(migrated_db, [statement for statement, _ in FAULTS.values()])
         detected = pipeline.run(migrated_db, "-m", STAGES)
         opened = pipeline.tickets("open")
         rows, runs = RowDigest.of(migrated_db), _runs(migrated_db, "source_b")
