@@ -144,8 +144,10 @@ def test_doctor_treats_this_runs_failures(
     results = doctor.run(collector(config).session_failures(), heal=config.getoption("heal"))
     attach(request, HEALS, [result.to_dict() for result in results])
     log.info("the doctor's plan:\n%s", render_plan(results))
-    # A heal that failed is told on its problem's ticket; only the doctor's own errors are its own.
-    report_problems(request, [_heal_failed(r) for r in results if r.outcome == DOCTOR_ERROR])
+    # A heal that failed is told on its problem's ticket; only the doctor's own errors are its own
+    # (and what its re-checks found anew, which then joins its check's ticket by identity).
+    errors = [_heal_failed(r) for r in results if r.outcome == DOCTOR_ERROR]
+    report_problems(request, errors + doctor.surfaced)
 
 
 def _heal_failed(heal: Heal) -> Problem:

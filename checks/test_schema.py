@@ -6,24 +6,53 @@ occurred_at]'`. Objects in live that no migration creates are drift: listed in t
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import psycopg
 import pytest
 
 from selfheal.catalog import CatalogObject
+from selfheal.core.readonly import Reader
 from selfheal.run.evidence import report_problems, warn
 from selfheal.run.findings import exposure_problem, schema_problem
+from selfheal.run.problem import Evidence, Problem
 from selfheal.schema import SchemaDiff
+from selfheal.schema.violations import find_violations
 
 pytestmark = pytest.mark.schema
 
 
 def _verify(
-    request: pytest.FixtureRequest, schema_diff: SchemaDiff, obj: CatalogObject, whole=False
+    request: pytest.FixtureRequest,
+    schema_diff: SchemaDiff,
+    obj: CatalogObject,
+    whole: bool = False,
+    db: psycopg.Connection | None = None,
 ) -> None:
     __tracebackhide__ = True
     found = schema_diff.problems_within(obj) if whole else schema_diff.problems_for(obj)
     # Problems sharing a root cause (a missing or renamed table) are that one problem.
     causes = {id(cause): cause for cause in map(schema_diff.cause_of, found)}
-    report_problems(request, [schema_problem(cause) for cause in causes.values()])
+    report_problems(request, [_problem(cause, db) for cause in causes.values()])
+
+
+def _problem(cause, db: psycopg.Connection | None) -> Problem:
+    """The schema problem; for a constraint never validated, with the rows that violate it."""
+    problem = schema_problem(cause)
+    unvalidated = getattr(cause, "field", None) == "validated"
+    found = find_violations(Reader(db), cause.obj) if unvalidated and db is not None else None
+    if found is None:
+        return problem
+    if not found.count:
+        message = f"{problem.message}; no row violates it now"
+        return replace(problem, message=message, evidence=Evidence(offending=0))
+    message = f"{problem.message}; {found.count} row(s) violate it (a sample below)"
+    fix = (
+        f"fix or delete the violating rows ({found.query}), then "
+        f"`selfheal doctor --heal` validates it"
+    )
+    evidence = Evidence(offending=found.count, samples=tuple(found.samples))
+    return replace(problem, message=message, remediation=fix, evidence=evidence)
 
 
 @pytest.mark.catalog("schemas")
@@ -47,10 +76,10 @@ def test_function(request, schema_diff, expected_object):
 
 
 @pytest.mark.catalog("relations")
-def test_table(request, schema_diff, expected_object, per_table):
+def test_table(request, schema_diff, expected_object, per_table, db):
     """Tables, partitions, views and materialized views, with their RLS flags (and, grouped
     per table, everything on them)."""
-    _verify(request, schema_diff, expected_object, whole=per_table)
+    _verify(request, schema_diff, expected_object, whole=per_table, db=db)
 
 
 @pytest.mark.catalog("columns")
@@ -59,8 +88,9 @@ def test_column(request, schema_diff, expected_object):
 
 
 @pytest.mark.catalog("constraints")
-def test_constraint(request, schema_diff, expected_object):
-    _verify(request, schema_diff, expected_object)
+def test_constraint(request, schema_diff, expected_object, db):
+    """A constraint as declared; one never validated names the rows that violate it."""
+    _verify(request, schema_diff, expected_object, db=db)
 
 
 @pytest.mark.catalog("indexes")

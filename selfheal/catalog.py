@@ -197,15 +197,17 @@ class Column(CatalogObject):
 @dataclass(frozen=True)
 class Constraint(CatalogObject):
     kind: ClassVar[str] = "constraint"
-    COMPARED: ClassVar[tuple[str, ...]] = ("type", "definition")
+    COMPARED: ClassVar[tuple[str, ...]] = ("type", "definition", "validated")
     schema: str
     table: str
     name: str
     type: str  # p (primary key), u (unique), f (foreign key), c (check), x (exclusion)
-    definition: str
+    definition: str  # without NOT VALID: whether rows were checked is `validated`
     columns: tuple[str, ...]
     referenced_table: tuple[str, str] | None = None
     inherited: bool = False  # created on a partition by its parent's constraint
+    validated: bool = True  # False: added NOT VALID and never validated (old rows unchecked)
+    referenced_columns: tuple[str, ...] = ()  # a foreign key's columns in the referenced table
 
     @property
     def key(self) -> tuple[str, ...]:
@@ -465,12 +467,17 @@ ORDER BY 1, 2, 4
 """)
 
 _CONSTRAINTS = _scoped("""
-SELECT n.nspname, c.relname, o.conname, o.contype::text, pg_get_constraintdef(o.oid),
+SELECT n.nspname, c.relname, o.conname, o.contype::text,
+       regexp_replace(pg_get_constraintdef(o.oid), ' NOT VALID$', ''),
        array(SELECT a.attname FROM unnest(o.conkey) WITH ORDINALITY k(num, pos)
              JOIN pg_attribute a ON a.attrelid = o.conrelid AND a.attnum = k.num
              ORDER BY k.pos)::text[],
        CASE WHEN o.contype = 'f' THEN array[fn.nspname, fc.relname]::text[] END,
-       o.conparentid <> 0 OR NOT o.conislocal
+       o.conparentid <> 0 OR NOT o.conislocal,
+       o.convalidated,
+       array(SELECT a.attname FROM unnest(o.confkey) WITH ORDINALITY k(num, pos)
+             JOIN pg_attribute a ON a.attrelid = o.confrelid AND a.attnum = k.num
+             ORDER BY k.pos)::text[]
 FROM pg_constraint o
 JOIN pg_class c ON c.oid = o.conrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace

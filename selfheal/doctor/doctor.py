@@ -94,6 +94,9 @@ class Doctor:
     blocked: str = ""  # why later remedies must not run (an exposure left open)
     failed_roots: dict[str, str] = field(default_factory=dict)  # repairs that failed, why
     cases: dict[tuple[str, str], Case] = field(default_factory=dict)
+    # Problems the re-checks found that the run had not (a constraint back but violated by old
+    # rows): the doctor stage reports them, so each gets its ticket now, not next run.
+    surfaced: list[Problem] = field(default_factory=list)
 
     def recheck(self, node_ids: list[str]) -> dict[str, Recheck]:
         return rerun(node_ids, self.ctx.dsn, self.rootdir)
@@ -218,6 +221,8 @@ class Doctor:
         nodes = {(r.code, r.object): self._rechecks(r) for r in results if r.outcome == TO_RECHECK}
         pending = list(dict.fromkeys(node for each in nodes.values() for node in each))
         checks = self.recheck(pending) if pending else {}
+        found = {p.identity: p for check in checks.values() for p in check.problems}
+        self.surfaced = [p for identity, p in found.items() if identity not in self.cases]
         return [
             _rechecked(r, [checks[node] for node in nodes[r.code, r.object]])
             if r.outcome == TO_RECHECK
@@ -235,14 +240,23 @@ NOTHING_LEFT = "nothing left to change"
 
 
 def _rechecked(result: Heal, checks: list[Recheck]) -> Heal:
-    """A heal's outcome once the checks that reported it ran again: healed when every one
-    passes. A remedy that changed nothing did not fail: if a check still fails, the problem is
-    left to a person as "nothing to change"."""
+    """A heal's outcome once the checks that reported it ran again: healed when none of them
+    reports the problem any more (one may report another: its own ticket). A remedy that
+    changed nothing did not fail: if the problem is still reported, it is left to a person as
+    "nothing to change"."""
     unchanged = NOTHING_TO_DO if result.detail == NOTHING_LEFT else FAILED
-    failing = [check for check in checks if not check.passed]
+    failing = [check for check in checks if not check.clears((result.code, result.object))]
     outcome = unchanged if failing else HEALED
-    summary = failing[0].summary if failing else "passed"
-    return replace(result, outcome=outcome, detail=f"{result.detail}; re-check: {summary}")
+    return replace(
+        result, outcome=outcome, detail=f"{result.detail}; re-check: {_told(checks, failing)}"
+    )
+
+
+def _told(checks: list[Recheck], failing: list[Recheck]) -> str:
+    if failing:
+        return failing[0].summary
+    others = [check.summary for check in checks if not check.passed]
+    return f"passed for this problem; the check now reports {others[0]}" if others else "passed"
 
 
 def _healed(

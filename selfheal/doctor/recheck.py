@@ -15,6 +15,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from selfheal.run.problem import Problem
 from selfheal.run.reporting import Outcome
 from selfheal.run.summary import read_last_run
 
@@ -25,6 +26,13 @@ RECHECK_TIMEOUT_SECONDS = 300
 class Recheck:
     passed: bool
     summary: str  # e.g. "passed", "failed: <message>"
+    complete: bool = False  # the check reached its own verdict
+    problems: tuple[Problem, ...] = ()  # the problems it still fails on
+
+    def clears(self, identity: tuple[str, str]) -> bool:
+        """The check no longer finds this problem (it may fail on another: a constraint put
+        back NOT VALID, whose old rows violate it, is a new problem, not this one)."""
+        return self.passed or (self.complete and all(p.identity != identity for p in self.problems))
 
 
 def rerun(node_ids: list[str], dsn: str, rootdir: Path) -> dict[str, Recheck]:
@@ -57,5 +65,6 @@ def _recheck(outcome: Outcome | None) -> Recheck:
     if outcome is None:
         return Recheck(False, "did not run")
     if outcome.outcome == "passed":
-        return Recheck(True, "passed")
-    return Recheck(False, f"{outcome.outcome}: {outcome.message}".rstrip(": "))
+        return Recheck(True, "passed", complete=True)
+    summary = f"{outcome.outcome}: {outcome.message}".rstrip(": ")
+    return Recheck(False, summary, outcome.complete, tuple(outcome.failing_problems))

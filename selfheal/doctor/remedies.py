@@ -17,6 +17,7 @@ remedies re-run a load, which upserts.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from selfheal.core.text import first_line
 from selfheal.migrate.files import discover
 from selfheal.migrate.ledger import ledger_for
 from selfheal.rls.lints import run_lints, unindexed_foreign_key_constraints
+from selfheal.run.findings import schema_problem
 from selfheal.run.problem import (
     DQ_CUSTOM,
     ETL_SOURCE_FAILED,
@@ -47,11 +49,14 @@ from selfheal.run.problem import (
     rls_lint_code,
     schema_code,
 )
-from selfheal.schema import diff
+from selfheal.schema import SchemaDiff, diff
 from selfheal.schema.delta import build_delta
+from selfheal.schema.diff import root_of
 from selfheal.schema.expected import locked_or_built
 from selfheal.schema.restore import Step, exposure_steps, rename_steps, restore_steps
 
+UNVALIDATED = schema_code("constraint_validated")
+log = logging.getLogger(__name__)
 MAX_IDENTIFIER_BYTES = 63
 LOCK_TIMEOUT = "10s"
 
@@ -144,9 +149,17 @@ def _run_root(conn: psycopg.Connection, mine: list[Action]) -> str:
     for action in (a for a in mine if a.after_commit):
         try:
             conn.execute(action.statement)
+        except UNVALIDATED_ROWS as error:
+            # The constraint is back and guards new rows: the repair stands. The rows written
+            # before it are a problem of their own, which its check reports with samples.
+            log.info("%s: %s", action.description, first_line(error))
         except psycopg.Error as error:
             return f"applied, but {action.description}: {first_line(error)}"
     return ""
+
+
+# VALIDATE CONSTRAINT refused by rows the constraint never checked.
+UNVALIDATED_ROWS = (psycopg.errors.CheckViolation, psycopg.errors.ForeignKeyViolation)
 
 
 def in_dependency_order(actions: list[Action]) -> list[str]:
@@ -321,6 +334,11 @@ class RestoreSchema(Remedy):
     codes = frozenset({"schema.*", RLS_ACCESS, RLS_WRITE, RLS_CLAIMS})
     closes_exposures = True
 
+    def treats(self, problem: Problem) -> bool:
+        """Not a constraint that rows violate: which rows to fix or delete is a person's call
+        (once none violates it, validating it is the doctor's)."""
+        return problem.code != UNVALIDATED or not problem.evidence.offending
+
     def actions(self, ctx: Context, problems: list[Problem]) -> list[Action]:
         expected = locked_or_built(ctx.settings.migrations_dir, ctx.settings.schema_lock)
         found = diff(expected, _catalog(ctx))
@@ -338,7 +356,16 @@ class RestoreSchema(Remedy):
         ]
         renaming = [_step_action(step, step.root) for step in rename_steps(found)]
         restoring = [_step_action(step, step.root) for step in restore_steps(found)]
-        return closing + renaming + creating + restoring
+        # Only the repairs of the problems given (a problem left to a person is not among them),
+        # but every exposure: closing one is never left for later.
+        roots = _roots(found, problems)
+        repairs = [a for a in renaming + creating + restoring if {a.root, a.about} & roots]
+        return closing + repairs
+
+    def remaining(self, ctx: Context, problems: list[Problem]) -> list[Action]:
+        """What is left but validations: one that rows refused is a problem of its own (the
+        constraint check reports the rows); the repair itself stands."""
+        return [a for a in self.actions(ctx, problems) if not VALIDATION.search(a.description)]
 
     def apply(self, ctx: Context, actions: list[Action]) -> dict[str, str]:
         with ctx.write() as conn:
@@ -350,7 +377,17 @@ class RestoreSchema(Remedy):
             return run_in_transactions(conn, [a for a in actions if a.root != EXPOSURES])
 
 
+def _roots(found: SchemaDiff, problems: list[Problem]) -> set[str]:
+    """The repairs (tables, functions, types) of these problems: of each difference the schema
+    checks report as one of them, and the objects the RLS probes name (tables)."""
+    given = {problem.identity for problem in problems}
+    causes = [*found.missing, *found.differing, *found.renamed]
+    roots = {root_of(c.obj) for c in causes if schema_problem(c).identity in given}
+    return roots | {problem.object for problem in problems}
+
+
 AFTER_COMMIT = re.compile(r"\b(CONCURRENTLY|VALIDATE CONSTRAINT)\b")
+VALIDATION = re.compile(r"\bVALIDATE CONSTRAINT\b")
 
 
 def _step_action(step: Step, root: str) -> Action:

@@ -264,7 +264,7 @@ def _constraint(obj: Constraint, delta: Delta) -> None:
     )
     referenced = (qualified(*obj.referenced_table),) if obj.referenced_table else ()
     delta.add(_guarded(exists, add), obj, *referenced)
-    if deferred:
+    if deferred and obj.validated:
         delta.add(validate_constraint(obj), obj, *referenced)
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from selfheal.catalog import CatalogSnapshot
 from selfheal.migrate.files import discover
 
-LOCK_VERSION = 1
+LOCK_VERSION = 2  # 2: constraints record whether they were validated
 
 
 def migration_checksums(migrations_dir: Path) -> dict[str, str]:

@@ -244,6 +244,12 @@ def _restore(found: Difference, seen: set[tuple]) -> Iterator[tuple[sql.Composab
         )
     elif isinstance(obj, Column):
         yield from _restore_column(obj, found)
+    elif isinstance(obj, Constraint) and found.field == "validated":
+        yield (
+            validate_constraint(obj),
+            "checks the rows it never checked; fails, changing nothing, while some violate it",
+            True,
+        )
     elif isinstance(obj, Constraint):
         seen.add(obj.key)
         yield from _restore_constraint(obj)
@@ -342,8 +348,9 @@ def add_constraint(obj: Constraint) -> Iterator[tuple[sql.Composable, str, bool]
         "NOT VALID: it guards new rows at once without scanning the old ones",
         False,
     )
-    yield (
-        validate_constraint(obj),
-        "validated after the commit; rows violating it are left to a person, with samples",
-        True,
-    )
+    if obj.validated:
+        yield (
+            validate_constraint(obj),
+            "validated after the commit; rows violating it are left to a person, with samples",
+            True,
+        )

@@ -5,7 +5,8 @@
 - orphan rows written under `session_replication_role = replica` (the foreign key never fired):
   the references rule scans anyway; deleting rows is a person's decision;
 - a dropped CHECK constraint plus a row that violates it: the constraint comes back NOT VALID
-  (new rows are guarded at once), its validation fails, the rows are left to a person;
+  (new rows are guarded at once: its ticket is healed), its validation fails, and the rows that
+  violate it are a ticket of their own, with samples, left to a person;
 - a column widened and given a value that does not fit back: the type is not narrowed (the
   guard counts the values that would change), the column is left to a person.
 
@@ -100,8 +101,19 @@ def test_data_faults(pipeline: Pipeline, migrated_db: str, request: pytest.Fixtu
     assert aftermath == Aftermath("data", 0, 0, 0, 0), [(t.node_id, t.code) for t in opened]
     completeness = _ticket(tickets, "test_dq[daily_metrics.sql.complete]")
     assert completeness.status == "resolved" and "re-check: passed" in completeness.heals[-1].detail
-    constraint = _ticket(tickets, "etl_runs_status_check")
-    assert "violated by some row" in constraint.heals[-1].detail or constraint.failed_heals
+    restored, violated = (
+        next(
+            t
+            for t in tickets
+            if t.object == "public.etl_runs.etl_runs_status_check" and t.code == code
+        )
+        for code in ("schema.missing", "schema.constraint_validated")
+    )
+    assert restored.status == "resolved", restored.heals
+    assert "passed for this problem" in restored.heals[-1].detail
+    assert violated.status == "open" and violated.heals[-1].outcome == "no remedy"
+    assert [row["status"] for row in violated.sample_rows] == ["paused"]
+    assert "1 row(s) violate it" in violated.message and "fix or delete" in violated.remediation
     widened = _ticket(tickets, "public.ads_source_a.currency")
     assert "would change 1 value(s)" in "".join(h.detail for h in widened.heals)
     with psycopg.connect(migrated_db) as conn:  # the constraint guards new rows meanwhile
