@@ -396,8 +396,9 @@ class Backlog:
         self, observations: Iterable[Observation], at: datetime, *, untargeted_only: bool = False
     ) -> RunChanges:
         """Open, update, reopen and resolve tickets from one run's observations. With
-        `untargeted_only`, a pass resolves only tickets that name no target (written where no
-        history was recorded): the others follow their target's history."""
+        `untargeted_only` (the run was recorded in the history, which writes every ticket of its
+        problems), only the tickets that name no target (written where no history was recorded)
+        are touched: a pass resolves them."""
         changes = RunChanges()
         observations = list(observations)
         failures: dict[str, Observation] = {}  # one per problem: its first failing check
@@ -405,7 +406,7 @@ class Backlog:
             if observation.outcome == "failed":
                 failures.setdefault(observation.fingerprint, observation)
         with self.locked() as tickets:
-            for failure in failures.values():
+            for failure in failures.values() if not untargeted_only else ():
                 self._record_failure(tickets, failure, at, changes)
             for seen in observations:
                 if seen.outcome == "passed":

@@ -29,7 +29,9 @@ def test_a_ticket_stays_open_until_its_check_passes_on_its_target(
     checks: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, empty_db: str, second_db: str
 ) -> None:
     monkeypatch.setenv("FAIL_DQ", "1")
-    _run(checks).assert_outcomes(passed=1, failed=1)
+    first = _run(checks)
+    first.assert_outcomes(passed=1, failed=1)
+    first.stdout.fnmatch_lines(["tickets: 1 opened, 0 updated, 0 resolved"])
     ticket = _ticket(checks)
     assert (ticket.status, ticket.occurrences) == ("open", 1)
     assert ticket.target == redact_dsn(empty_db)
@@ -45,7 +47,9 @@ def test_a_ticket_stays_open_until_its_check_passes_on_its_target(
 
     monkeypatch.setenv("SUPABASE_DB_URL", empty_db)
     monkeypatch.setenv("FAIL_DQ", "1")
-    _run(checks, "-k", "rows").assert_outcomes(failed=1)
+    again = _run(checks, "-k", "rows")
+    again.assert_outcomes(failed=1)
+    again.stdout.fnmatch_lines(["tickets: 0 opened, 1 updated, 0 resolved"])
     assert (_ticket(checks).status, _ticket(checks).occurrences) == ("open", 2)
     monkeypatch.setenv("FAIL_DQ", "0")
     result = _run(checks, "-k", "rows")
