@@ -1,0 +1,127 @@
+"""The first screen of report.html: links to the run's other reports, per stage what passed,
+failed, warned and was healed, per table its freshness, rows and failing rules, and the search
+box and stage filter of the results below."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from selfheal.core.text import human_bytes
+from selfheal.health.overview import TableOverview
+from selfheal.pytest_plugin.report_check import table_of, text
+from selfheal.run.summary import Run
+
+
+@dataclass(frozen=True)
+class Overview:
+    run: Run | None  # None: no check of a stage ran
+    tables: list[TableOverview] | None  # None: the target could not be read (`problem` says why)
+    problem: str = ""
+    links: Mapping[str, str] = field(default_factory=dict)  # label -> path relative to the page
+    tickets: Mapping[str, str] = field(default_factory=dict)  # fingerprint -> relative path
+
+
+def render(overview: Overview) -> str:
+    parts = [
+        _links(overview.links),
+        _stages(overview.run),
+        _tables(overview.tables, overview.problem, _failing_by_table(overview.run)),
+        _controls(overview.run),
+        _tickets(overview.tickets),
+    ]
+    return f'<div id="selfheal-overview">{"".join(parts)}</div>'
+
+
+def _links(links: Mapping[str, str]) -> str:
+    if not links:
+        return ""
+    items = " · ".join(f'<a href="{text(path)}">{text(label)}</a>' for label, path in links.items())
+    return f'<nav class="selfheal-links">{items}</nav>'
+
+
+def _stages(run: Run | None) -> str:
+    if run is None:
+        return ""
+    healed = run.healed_nodes()
+    rows = []
+    for stage in run.stages():
+        mine = [o for o in run.outcomes if o.stage == stage]
+        counts = [
+            run.count(stage, "passed"),
+            run.count(stage, "failed"),
+            sum(1 for o in mine if o.warnings),
+            sum(1 for o in mine if o.nodeid in healed),
+            run.count(stage, "skipped"),
+        ]
+        failed = ' class="selfheal-failed"' if counts[1] else ""
+        cells = "".join(f"<td>{count}</td>" for count in counts)
+        rows.append(f"<tr{failed}><th>{text(stage)}</th>{cells}</tr>")
+    return (
+        '<h2>Stages</h2><table id="selfheal-stages" class="selfheal-overview"><thead><tr>'
+        "<th>stage</th><th>passed</th><th>failed</th><th>warned</th><th>healed</th>"
+        f"<th>not run</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
+def _failing_by_table(run: Run | None) -> dict[str, list[str]]:
+    failing: dict[str, list[str]] = {}
+    for outcome in run.outcomes if run else ():
+        for problem in outcome.failing_problems:
+            table = table_of(problem.object)
+            if table:
+                failing.setdefault(table, []).append(problem.code)
+    return {table: list(dict.fromkeys(codes)) for table, codes in failing.items()}
+
+
+def _tables(tables: list[TableOverview] | None, problem: str, failing: dict[str, list[str]]) -> str:
+    heading = "<h2>Tables: freshness, rows and failing rules</h2>"
+    if tables is None:
+        reason = problem or "no check opened the target database in this session"
+        return f'{heading}<p class="selfheal-overview">not available: {text(reason)}</p>'
+    rows = "".join(_table_row(t, failing.get(str(t.table), [])) for t in tables)
+    return (
+        f'{heading}<table id="selfheal-tables" class="selfheal-overview">'
+        "<thead><tr><th>table</th><th>rows</th><th>size</th><th>freshness</th>"
+        "<th>column</th><th>newest</th><th>age (h)</th><th>limit (h)</th>"
+        f"<th>failing rules</th></tr></thead><tbody>{rows}</tbody></table>"
+    )
+
+
+def _table_row(t: TableOverview, failing: list[str]) -> str:
+    cells = [
+        text(t.table),
+        f"{t.rows:,}",
+        human_bytes(t.bytes),
+        text(t.status),
+        text(t.freshness_column or ""),
+        "" if t.newest is None else t.newest.isoformat(timespec="seconds"),
+        "" if t.age_hours is None else f"{t.age_hours:.1f}",
+        "" if t.max_age_hours is None else f"{t.max_age_hours:g}",
+        text(", ".join(failing)),
+    ]
+    status = t.status.replace(" ", "-")
+    tds = "".join(
+        f'<td class="{status}">{cell}</td>' if i == 3 else f"<td>{cell}</td>"
+        for i, cell in enumerate(cells)
+    )
+    failed = ' class="selfheal-failed"' if failing else ""
+    return f"<tr{failed}>{tds}</tr>"
+
+
+def _controls(run: Run | None) -> str:
+    stages = run.stages() if run else []
+    options = "".join(f'<option value="{text(s)}">{text(s)}</option>' for s in stages)
+    return (
+        '<div class="selfheal-controls">'
+        '<input id="selfheal-search" type="search" placeholder="search checks, tables, messages"'
+        ' aria-label="search the results">'
+        '<select id="selfheal-stage-filter" aria-label="show one stage">'
+        f'<option value="">every stage</option>{options}</select></div>'
+    )
+
+
+def _tickets(tickets: Mapping[str, str]) -> str:
+    data = json.dumps(dict(tickets)).replace("</", "<\\/")
+    return f'<script type="application/json" id="selfheal-tickets">{data}</script>'
