@@ -38,7 +38,7 @@ from selfheal.pytest_plugin.report_overview import Overview, render
 from selfheal.pytest_plugin.session import settings_of
 from selfheal.run.pipeline import COLLECT, OTHER
 from selfheal.run.reporting import redact
-from selfheal.run.summary import Run
+from selfheal.run.tickets import load_tickets
 
 HEALTH_CONFIG = Path("checks") / "health.toml"
 NO_LOG = "No log output captured."  # pytest-html's log of a row without one
@@ -163,7 +163,7 @@ class HtmlReport:
             self.snapshot.tables,
             self.snapshot.problem,
             self._links(outcomes.written),
-            self._tickets(outcomes.run),
+            self._tickets(),
         )
         prefix.append(
             f"<style>{_asset('report.css')}</style>{render(overview)}"
@@ -193,16 +193,15 @@ class HtmlReport:
             if path is not None and path.exists()
         }
 
-    def _tickets(self, run: Run | None) -> dict[str, str]:
-        changes = run.changes if run is not None else None
-        if changes is None:
+    def _tickets(self) -> dict[str, str]:
+        """The open ticket of each problem, relative to report.html (none with --no-tickets)."""
+        if self.config.getoption("no_tickets"):
             return {}
         backlog = self.settings.backlog_dir
-        tickets = changes.opened + changes.reopened + changes.updated
         return {
             t.fingerprint: self._relative(backlog / t.filename)
-            for t in tickets
-            if (backlog / t.filename).exists()
+            for t in load_tickets(backlog)
+            if t.status == "open" and (backlog / t.filename).exists()
         }
 
 

@@ -72,7 +72,7 @@ def _failing_by_table(run: Run | None) -> dict[str, list[str]]:
             table = table_of(problem.object)
             if table:
                 failing.setdefault(table, []).append(problem.code)
-    return {table: list(dict.fromkeys(codes)) for table, codes in failing.items()}
+    return {table: sorted(set(codes)) for table, codes in failing.items()}
 
 
 def _tables(tables: list[TableOverview] | None, problem: str, failing: dict[str, list[str]]) -> str:

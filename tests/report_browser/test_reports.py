@@ -4,9 +4,7 @@ per-table overview shown), the health report linking it, and the executive KPI p
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import uuid
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
@@ -20,8 +18,8 @@ from selfheal.core.db import connect, create_database, drop_database
 from selfheal.run.tickets import load_tickets
 
 from .dom import tables_in
+from .sessions import selfheal_session
 
-ROOT = Path(__file__).resolve().parents[2]
 ODD_TABLE = "<b>Odd & Name</b>"
 CHECKS = "orphan_rows or invalid_index or owner_and_purpose"
 
@@ -54,19 +52,8 @@ def _seed(conn: psycopg.Connection) -> None:
 
 
 def _health_session(dsn: str, reports: Path, *args: str) -> subprocess.CompletedProcess:
-    """`pytest -m health` in a subprocess, as a user runs it, against `dsn` in live mode."""
-    env = {
-        **os.environ,
-        "SUPABASE_DB_URL": dsn,
-        "SELFHEAL_REPORTS_DIR": str(reports),
-        "SELFHEAL_BACKLOG_DIR": str(reports.parent / "backlog"),
-        "SLACK_WEBHOOK_URL": "",  # empty wins over a developer's .env: no notification
-    }
-    command = [sys.executable, "-m", "pytest", "-m", "health", "-p", "no:cacheprovider"]
-    html = [f"--html={reports / 'report.html'}", "--self-contained-html"]
-    return subprocess.run(
-        [*command, *html, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
-    )
+    """`pytest -m health` against `dsn` in live mode."""
+    return selfheal_session(reports, "-m", "health", *args, SUPABASE_DB_URL=dsn)
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +84,7 @@ def test_html_report_loads_without_console_output(run, render):
 
 def test_failing_rows_table_renders(run, render):
     dom = render(run.reports / "report.html").dom
-    tables = tables_in(dom, "selfheal-failing-rows")
+    tables = tables_in(dom, "selfheal-rows")
     assert len(tables) == 2  # the two failing checks
     rows = [row for table in tables for row in table]
     assert rows[0] == ["check", "subject", "level", "message", "remediation"]
@@ -111,8 +98,9 @@ def test_failing_rows_table_renders(run, render):
 def test_tables_overview_shows_freshness_and_row_counts(run, render):
     [table] = tables_in(render(run.reports / "report.html").dom, "selfheal-tables")
     header, *rows = table
-    assert header[:4] == ["table", "rows", "bytes", "freshness"]
+    assert header[:4] == ["table", "rows", "size", "freshness"]
     by_name = {row[0]: row for row in rows}
+    assert by_name["public.etl_quarantine"][8] == "health.orphan_rows"  # its failing rule
     assert by_name["public.daily_metrics"][1] == "10"
     assert by_name["public.daily_metrics"][3] == "fresh"
     assert by_name["public.events"][3] == "empty"
