@@ -198,3 +198,16 @@ def test_screenshot_of_the_first_screen(page, screenshot, tmp_path):
     if os.environ.get("SELFHEAL_REFRESH_SCREENSHOT") == "1":
         SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
         SCREENSHOT.write_bytes(small.getvalue())
+
+
+def test_under_xdist_the_controller_takes_the_overview_of_the_embedded_default(tmp_path, render):
+    """The workers check the embedded default the controller opened for them; the controller
+    reads it for the overview when the session ends."""
+    reports = tmp_path / "reports"
+    embedded = {"SUPABASE_DB_URL": "", "SELFHEAL_EMBEDDED_DIR": str(tmp_path / "db")}
+    result = selfheal_session(reports, "-n", "2", "-m", "dq", "-k", "events", **embedded)
+    assert "test_dq[events.row_count]" in result.stdout, result.stdout[-3000:]
+    dom = render(reports / "report.html").dom
+    assert "not available" not in dom
+    [tables] = tables_in(dom, "selfheal-tables")
+    assert "public.events" in {row[0] for row in tables[1:]}
