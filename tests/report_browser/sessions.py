@@ -5,12 +5,26 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def selfheal_session(reports: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
+@dataclass(frozen=True)
+class Finished:
+    """A finished session: its exit code, its output and the folder of its reports."""
+
+    returncode: int
+    output: str
+    reports: Path
+
+    @property
+    def html(self) -> Path:
+        return self.reports / "report.html"
+
+
+def selfheal_session(reports: Path, *args: str, **env: str) -> Finished:
     """`pytest *args` in the project writing report.html into `reports` (tickets beside it);
     `env` overrides the environment (SUPABASE_DB_URL for live mode)."""
     environ = {
@@ -22,9 +36,10 @@ def selfheal_session(reports: Path, *args: str, **env: str) -> subprocess.Comple
     }
     command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider"]
     html = [f"--html={reports / 'report.html'}", "--self-contained-html"]
-    return subprocess.run(
+    result = subprocess.run(
         [*command, *html, *args], cwd=ROOT, env=environ, capture_output=True, text=True, timeout=300
     )
+    return Finished(result.returncode, result.stdout + result.stderr, reports)
 
 
 def with_probe(page: Path, script: str) -> Path:

@@ -11,8 +11,6 @@ import io
 import os
 import re
 import uuid
-from dataclasses import dataclass
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -21,7 +19,7 @@ from PIL import Image
 from selfheal.core.db import connect, create_database, drop_database
 
 from .dom import tables_in
-from .sessions import ROOT, selfheal_session, with_probe
+from .sessions import ROOT, Finished, selfheal_session, with_probe
 
 CHECKS = "test_source_answers or events"
 SCREEN = (1280, 900)
@@ -37,13 +35,6 @@ UNCONFIGURED = {
     )
 }
 SCREENSHOT = ROOT / "docs" / "images" / "report.png"
-
-
-@dataclass(frozen=True)
-class Page:
-    returncode: int
-    output: str
-    html: Path
 
 
 def _seed(conn: psycopg.Connection) -> None:
@@ -66,7 +57,7 @@ def _seed(conn: psycopg.Connection) -> None:
 
 
 @pytest.fixture(scope="module")
-def page(admin_dsn: str, migrated_template: str, tmp_path_factory) -> Page:
+def page(admin_dsn: str, migrated_template: str, tmp_path_factory) -> Finished:
     reports = tmp_path_factory.mktemp("page") / "reports"
     name = f"report_page_{uuid.uuid4().hex[:8]}"
     dsn = create_database(admin_dsn, name, template=migrated_template)
@@ -74,10 +65,9 @@ def page(admin_dsn: str, migrated_template: str, tmp_path_factory) -> Page:
         with connect(dsn, autocommit=True) as conn:
             _seed(conn)
         args = ("-m", "preflight or dq", "-k", CHECKS)
-        result = selfheal_session(reports, *args, SUPABASE_DB_URL=dsn, **UNCONFIGURED)
+        return selfheal_session(reports, *args, SUPABASE_DB_URL=dsn, **UNCONFIGURED)
     finally:
         drop_database(admin_dsn, name)
-    return Page(result.returncode, result.stdout + result.stderr, reports / "report.html")
 
 
 def _dom_without_data(dom: str) -> str:
@@ -206,7 +196,7 @@ def test_under_xdist_the_controller_takes_the_overview_of_the_embedded_default(t
     reports = tmp_path / "reports"
     embedded = {"SUPABASE_DB_URL": "", "SELFHEAL_EMBEDDED_DIR": str(tmp_path / "db")}
     result = selfheal_session(reports, "-n", "2", "-m", "dq", "-k", "events", **embedded)
-    assert "test_dq[events.row_count]" in result.stdout, result.stdout[-3000:]
+    assert "test_dq[events.row_count]" in result.output, result.output[-3000:]
     dom = render(reports / "report.html").dom
     assert "not available" not in dom
     [tables] = tables_in(dom, "selfheal-tables")

@@ -4,10 +4,8 @@ per-table overview shown), the health report linking it, and the executive KPI p
 
 from __future__ import annotations
 
-import subprocess
 import uuid
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
@@ -18,17 +16,10 @@ from selfheal.core.db import connect, create_database, drop_database
 from selfheal.run.tickets import load_tickets
 
 from .dom import tables_in
-from .sessions import selfheal_session
+from .sessions import Finished, selfheal_session
 
 ODD_TABLE = "<b>Odd & Name</b>"
 CHECKS = "orphan_rows or invalid_index or owner_and_purpose"
-
-
-@dataclass(frozen=True)
-class Run:
-    returncode: int
-    output: str
-    reports: Path
 
 
 def _seed(conn: psycopg.Connection) -> None:
@@ -51,13 +42,13 @@ def _seed(conn: psycopg.Connection) -> None:
     )
 
 
-def _health_session(dsn: str, reports: Path, *args: str) -> subprocess.CompletedProcess:
+def _health_session(dsn: str, reports: Path, *args: str) -> Finished:
     """`pytest -m health` against `dsn` in live mode."""
     return selfheal_session(reports, "-m", "health", *args, SUPABASE_DB_URL=dsn)
 
 
 @pytest.fixture(scope="module")
-def run(admin_dsn: str, migrated_template: str, tmp_path_factory) -> Run:
+def run(admin_dsn: str, migrated_template: str, tmp_path_factory) -> Finished:
     """One health session (a subprocess, as a user runs it) against a seeded clone."""
     reports = tmp_path_factory.mktemp("reports")
     name = f"report_browser_{uuid.uuid4().hex[:8]}"  # unique: xdist workers may each build one
@@ -65,10 +56,9 @@ def run(admin_dsn: str, migrated_template: str, tmp_path_factory) -> Run:
     try:
         with connect(dsn, autocommit=True) as conn:
             _seed(conn)
-        result = _health_session(dsn, reports, "-k", CHECKS)
+        return _health_session(dsn, reports, "-k", CHECKS)
     finally:
         drop_database(admin_dsn, name)
-    return Run(result.returncode, result.stdout + result.stderr, reports)
 
 
 def test_the_session_fails_on_error_findings(run):
@@ -150,6 +140,6 @@ def test_error_findings_become_tickets_with_their_findings_as_rows(run):
 def test_overview_under_xdist_is_taken_by_the_controller(migrated_db, tmp_path, render):
     reports = tmp_path / "reports"
     result = _health_session(migrated_db, reports, "-n", "2", "-k", "owner_and_purpose")
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert result.returncode == 0, result.output[-3000:]
     [table] = tables_in(render(reports / "report.html").dom, "selfheal-tables")
     assert "public.events" in {row[0] for row in table[1:]}
