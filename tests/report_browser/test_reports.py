@@ -143,3 +143,19 @@ def test_overview_under_xdist_is_taken_by_the_controller(migrated_db, tmp_path, 
     assert result.returncode == 0, result.output[-3000:]
     [table] = tables_in(render(reports / "report.html").dom, "selfheal-tables")
     assert "public.events" in {row[0] for row in table[1:]}
+
+
+def test_health_report_of_a_run_that_loads_after_it_says_so(migrated_db, tmp_path):
+    """Stages run in order: health, then the ETL. The rows the health checks saw are the ones
+    from before the load, and the report says so; sizes and times are written for people."""
+    reports = tmp_path / "reports"
+    checks = "failing_upstream or bloat or test_etl_job"
+    unset = {name: "" for name in ("SOURCE_A_BASE_URL", "GENERIC_SOURCE_A_TOKEN")}
+    session = ("-m", "health or etl", "-k", checks)
+    selfheal_session(reports, *session, SUPABASE_DB_URL=migrated_db, TZ="America/Toronto", **unset)
+    [report] = reports.glob("system_health_*.md")
+    text = report.read_text()
+    assert "- data: judged before today's load: this run's ETL stage came after" in text
+    assert "| failing_upstream (before today's load) |" in text
+    assert "examined estimated bloat of every analyzed table of at least 50.0 MiB" in text
+    assert "e+0" not in text and "- times: every time in this report is in America/Toronto" in text
