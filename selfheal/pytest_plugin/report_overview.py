@@ -1,6 +1,6 @@
 """The first screen of report.html: links to the run's other reports, per stage what passed,
-failed, warned and was healed, per table its freshness, rows and failing rules, and the search
-box and stage filter of the results below."""
+failed, warned and was healed, what failed (where, why, whether it is new), per table its
+freshness, rows and failing rules, and the search box and stage filter of the results below."""
 
 from __future__ import annotations
 
@@ -11,7 +11,10 @@ from dataclasses import dataclass, field
 from selfheal.core.text import human_bytes
 from selfheal.health.overview import TableOverview
 from selfheal.pytest_plugin.report_check import table_of, text
+from selfheal.run.reporting import Outcome
 from selfheal.run.summary import Run
+
+MAX_FAILURES = 8  # listed on the first screen; the rest are in the results below
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,7 @@ def render(overview: Overview) -> str:
     parts = [
         _links(overview.links),
         _stages(overview.run),
+        _failures(overview.run),
         _tables(overview.tables, overview.problem, _failing_by_table(overview.run)),
         _controls(overview.run),
         _tickets(overview.tickets),
@@ -62,6 +66,38 @@ def _stages(run: Run | None) -> str:
         '<h2>Stages</h2><table id="selfheal-stages" class="selfheal-overview"><thead><tr>'
         "<th>stage</th><th>passed</th><th>failed</th><th>warned</th><th>healed</th>"
         f"<th>not run</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
+def _failures(run: Run | None) -> str:
+    failures = run.failures() if run else []
+    if run is None or not failures:
+        return ""
+    items = "".join(_failure(o, _news(run, o.nodeid)) for o in failures[:MAX_FAILURES])
+    more = len(failures) - MAX_FAILURES
+    rest = f"<li>and {more} more below</li>" if more > 0 else ""
+    return f'<h2>Failures</h2><ul id="selfheal-failures">{items}{rest}</ul>'
+
+
+def _news(run: Run, node_id: str) -> str:
+    """Whether the check also failed in the target's previous run (known from its history)."""
+    if run.history is None:
+        return ""
+    changes = run.history.changes
+    if node_id in changes.new_failures:
+        return "new"
+    return "still failing" if node_id in changes.still_failing else ""
+
+
+def _failure(outcome: Outcome, news: str) -> str:
+    problems = outcome.failing_problems
+    table = next((table_of(p.object) for p in problems if table_of(p.object)), "")
+    why = problems[0].message if problems else outcome.message
+    where = " › ".join(part for part in (outcome.stage, table) if part)
+    tag = f' <span class="selfheal-news">{text(news)}</span>' if news else ""
+    return (
+        f'<li><a href="#{text(outcome.nodeid)}">{text(outcome.nodeid)}</a> ({text(where)}){tag}: '
+        f"{text(why.splitlines()[0] if why else '')}</li>"
     )
 
 

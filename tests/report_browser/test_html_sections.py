@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -19,7 +20,10 @@ from selfheal.pytest_plugin.report_check import (
 )
 from selfheal.pytest_plugin.report_overview import Overview, render
 from selfheal.run.evidence import PROBLEM, QUERIES
+from selfheal.run.history.trends import Changes, HistoryView
 from selfheal.run.problem import Evidence, Problem, Query
+from selfheal.run.reporting import Outcome
+from selfheal.run.summary import Run
 
 from .dom import tables_in
 
@@ -105,3 +109,24 @@ def test_overview_says_why_it_is_missing():
 def test_a_collection_error_row_gets_no_evidence_section():
     report = pytest.CollectReport("checks/test_broken.py", "failed", "ImportError", [])
     assert render_evidence(CheckView.of(report, "collect", 0.0)) == ""
+
+
+def _failed(node: str, stage: str, problem: Problem) -> Outcome:
+    return Outcome(node, stage, "failed", problem.message, 0.1, problems=(problem,))
+
+
+def test_the_overview_lists_what_failed_where_why_and_whether_it_is_new():
+    new = _failed(
+        "n::a", "dq", Problem("dq.unique", "public.events.event_id", "2 duplicates\nrows")
+    )
+    old = _failed("n::b", "etl", Problem("etl.source_failed", "events", "events: 503"))
+    history = HistoryView(Changes(new_failures=["n::a"], still_failing=["n::b"]), (), ())
+    now = datetime(2026, 11, 25, 6, tzinfo=UTC)
+    html = render(Overview(Run(now, now, [new, old], None, history=history), []))
+    items = re.findall(r"<li>(.*?)</li>", html)
+    assert items == [
+        '<a href="#n::a">n::a</a> (dq › public.events) <span class="selfheal-news">new</span>:'
+        " 2 duplicates",
+        '<a href="#n::b">n::b</a> (etl) <span class="selfheal-news">still failing</span>:'
+        " events: 503",
+    ]

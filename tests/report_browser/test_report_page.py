@@ -105,12 +105,18 @@ def test_the_first_screen_shows_the_overview(page, render):
         page.html,
         "const box = (id) => document.getElementById(id).getBoundingClientRect();"
         "document.body.dataset.stagesBottom = box('selfheal-stages').bottom;"
+        "document.body.dataset.failuresBottom = box('selfheal-failures').bottom;"
         "document.body.dataset.tablesTop = box('selfheal-tables').top;"
         "document.body.dataset.screen = window.innerHeight;",
     )
     dom = render(probe, f"--window-size={SCREEN[0]},{SCREEN[1]}").dom
     screen = float(_measured(dom, "screen"))
     assert 0 < float(_measured(dom, "stages-bottom")) <= screen
+    assert 0 < float(_measured(dom, "failures-bottom")) <= screen
+    failures = re.findall(
+        r"<li>(.*?)</li>", dom.split('id="selfheal-failures">')[1].split("</ul>")[0]
+    )
+    assert len(failures) == 2 and all('class="selfheal-news">new<' in f for f in failures)
     assert 0 < float(_measured(dom, "tables-top")) < screen
     [stages] = tables_in(dom, "selfheal-stages")
     assert stages[0] == ["stage", "passed", "failed", "warned", "healed", "not run"]
