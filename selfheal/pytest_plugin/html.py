@@ -164,6 +164,7 @@ class HtmlReport:
             self.snapshot.problem,
             self._links(outcomes.written),
             self._tickets(),
+            self.settings.zone,
         )
         prefix.append(
             f"<style>{_asset('report.css')}</style>{render(overview)}"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, tzinfo
 
 from selfheal.core.text import human_bytes
 from selfheal.health.overview import TableOverview
@@ -24,6 +25,7 @@ class Overview:
     problem: str = ""
     links: Mapping[str, str] = field(default_factory=dict)  # label -> path relative to the page
     tickets: Mapping[str, str] = field(default_factory=dict)  # fingerprint -> relative path
+    zone: tzinfo = UTC  # the page's times are in the zone its title names
 
 
 def render(overview: Overview) -> str:
@@ -31,7 +33,7 @@ def render(overview: Overview) -> str:
         _links(overview.links),
         _stages(overview.run),
         _failures(overview.run),
-        _tables(overview.tables, overview.problem, _failing_by_table(overview.run)),
+        _tables(overview, _failing_by_table(overview.run)),
         _controls(overview.run),
         _tickets(overview.tickets),
     ]
@@ -111,12 +113,14 @@ def _failing_by_table(run: Run | None) -> dict[str, list[str]]:
     return {table: sorted(set(codes)) for table, codes in failing.items()}
 
 
-def _tables(tables: list[TableOverview] | None, problem: str, failing: dict[str, list[str]]) -> str:
+def _tables(overview: Overview, failing: dict[str, list[str]]) -> str:
     heading = "<h2>Tables: freshness, rows and failing rules</h2>"
-    if tables is None:
-        reason = problem or "no check opened the target database in this session"
+    if overview.tables is None:
+        reason = overview.problem or "no check opened the target database in this session"
         return f'{heading}<p class="selfheal-overview">not available: {text(reason)}</p>'
-    rows = "".join(_table_row(t, failing.get(str(t.table), [])) for t in tables)
+    rows = "".join(
+        _table_row(t, failing.get(str(t.table), []), overview.zone) for t in overview.tables
+    )
     return (
         f'{heading}<table id="selfheal-tables" class="selfheal-overview">'
         "<thead><tr><th>table</th><th>rows</th><th>size</th><th>freshness</th>"
@@ -125,14 +129,14 @@ def _tables(tables: list[TableOverview] | None, problem: str, failing: dict[str,
     )
 
 
-def _table_row(t: TableOverview, failing: list[str]) -> str:
+def _table_row(t: TableOverview, failing: list[str], zone: tzinfo) -> str:
     cells = [
         text(t.table),
         f"{t.rows:,}",
         human_bytes(t.bytes),
         text(t.status),
         text(t.freshness_column or ""),
-        "" if t.newest is None else t.newest.isoformat(timespec="seconds"),
+        "" if t.newest is None else f"{t.newest.astimezone(zone):%Y-%m-%d %H:%M}",
         "" if t.age_hours is None else f"{t.age_hours:.1f}",
         "" if t.max_age_hours is None else f"{t.max_age_hours:g}",
         text(", ".join(failing)),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -95,8 +96,10 @@ def test_overview_statuses_sizes_and_failing_rules():
         TableOverview(TableName("public", "events"), 3, 52428800, "loaded_at", newest, 30.0, 26),
         TableOverview(TableName("public", "notes"), 0, 8192),
     ]
-    [table] = tables_in(render(Overview(None, tables)), "selfheal-tables")
+    toronto = ZoneInfo("America/Toronto")
+    [table] = tables_in(render(Overview(None, tables, zone=toronto)), "selfheal-tables")
     assert [row[3] for row in table[1:]] == ["stale", "not watched"]
+    assert table[1][5] == "2026-11-25 01:00"  # in the zone the page's title names
     assert [row[2] for row in table[1:]] == ["50.0 MiB", "8.0 KiB"]
 
 
