@@ -15,18 +15,18 @@ from dataclasses import asdict
 
 import psycopg
 import pytest
-import pytest_html
 
+from selfheal.core.identifiers import qualified
 from selfheal.core.readonly import boundary
 from selfheal.core.settings import Settings
 from selfheal.dq.config import ConfigError, Suite, load_suite
-from selfheal.dq.report import failure_text, html_report
+from selfheal.dq.report import failure_text
 from selfheal.dq.rules import CustomCheck, Rule
 from selfheal.dq.runner import CheckResult, Runner
 from selfheal.dq.vetting import checked_schemas
 from selfheal.dq.watermarks import store_watermarks
 from selfheal.pytest_plugin.session import settings_of
-from selfheal.run.evidence import QUERIES, attach, report_problems
+from selfheal.run.evidence import QUERIES, TABLE, attach, report_problems
 from selfheal.run.findings import dq_problem, missing_table_cause, queries_of, rule_file_problem
 from selfheal.run.problem import Problem
 
@@ -82,7 +82,7 @@ def dq_runner(
     store_watermarks(target_dsn, runner.verified(), settings.connect_timeout)
 
 
-def test_dq(check_id: str, request: pytest.FixtureRequest, extras: list) -> None:
+def test_dq(check_id: str, request: pytest.FixtureRequest) -> None:
     suite = suite_of(request.config)
     broken = {path.name: (path, problems) for path, problems in suite.broken.items()}
     if check_id in broken:  # this file's rules do not run; every other file's do
@@ -90,10 +90,10 @@ def test_dq(check_id: str, request: pytest.FixtureRequest, extras: list) -> None
         return
     dq_runner: Runner = request.getfixturevalue("dq_runner")
     result = dq_runner.result(check_id)
+    checked = next(c for c in (*suite.rules, *suite.custom) if c.id == check_id)
+    attach(request, TABLE, qualified(checked.table.schema, checked.table.name))
     attach(request, QUERIES, [asdict(query) for query in queries_of(result)])
-    extras.append(pytest_html.extras.html(html_report(result)))
     if result.status in ("fail", "error", "warn"):
-        checked = next(c for c in (*suite.rules, *suite.custom) if c.id == check_id)
         cause = result.status == "error" and _missing_table(request, checked, result)
         report_problems(request, [cause or dq_problem(checked, result, failure_text(result))])
 

@@ -31,7 +31,7 @@ def audit_context(db: psycopg.Connection, settings: Settings) -> AuditContext:
     config = configured(CONFIG_PATH)
     if settings.is_set(DQ_DIR_VARIABLE):  # the folder the dq checks read, when moved
         config = replace(config, dq_rules_dir=settings.dq_dir)
-    return AuditContext(db, config, settings.backlog_dir, load_tickets)
+    return AuditContext(db, config, settings.backlog_dir, load_tickets, zone=settings.zone)
 
 
 @pytest.mark.health

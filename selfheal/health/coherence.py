@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from selfheal.core.text import human_seconds
 from selfheal.health.model import AuditContext, Check, HealthFinding, HealthResult
 
 PART = "multi_agent_coherence"
@@ -60,13 +61,15 @@ def idle_in_transaction(ctx: AuditContext) -> HealthResult:
             "idle_in_transaction",
             _who(r),
             "warn",
-            f"{r['state']} for {r['seconds']}s: holds its locks and snapshot, blocks vacuum",
+            f"{r['state']} for {human_seconds(r['seconds'])}: holds its locks and snapshot, blocks vacuum",
             "commit or roll back in the client; set idle_in_transaction_session_timeout; "
             f"as a last resort SELECT pg_terminate_backend({r['pid']})",
         )
         for r in ctx.rows(IDLE_IN_TRANSACTION, {"seconds": seconds})
     ]
-    return HealthResult(f"sessions idle in a transaction for {seconds:g}s or more", findings)
+    return HealthResult(
+        f"sessions idle in a transaction for {human_seconds(seconds)} or more", findings
+    )
 
 
 def long_running(ctx: AuditContext) -> HealthResult:
@@ -76,13 +79,13 @@ def long_running(ctx: AuditContext) -> HealthResult:
             "long_running",
             _who(r),
             "warn",
-            f"a {r['command']} running for {r['seconds']}s",
+            f"a {r['command']} running for {human_seconds(r['seconds'])}",
             f"check the plan; SELECT pg_cancel_backend({r['pid']}) if it is stuck; "
             "set statement_timeout for the role",
         )
         for r in ctx.rows(LONG_RUNNING, {"seconds": seconds})
     ]
-    return HealthResult(f"statements running for {seconds:g}s or more", findings)
+    return HealthResult(f"statements running for {human_seconds(seconds)} or more", findings)
 
 
 def blocked_lock_waits(ctx: AuditContext) -> HealthResult:
@@ -92,14 +95,16 @@ def blocked_lock_waits(ctx: AuditContext) -> HealthResult:
             "blocked_lock_wait",
             _who(r),
             "error",
-            f"a {r['command']} waiting {r['seconds']}s on a {r['wait_event']} lock held by "
+            f"a {r['command']} waiting {human_seconds(r['seconds'])} on a {r['wait_event']} lock held by "
             f"pid(s) {', '.join(map(str, r['blockers']))}",
             "end the blocking transaction(s) (see pg_stat_activity for their pids); "
             "set lock_timeout in jobs that take strong locks",
         )
         for r in ctx.rows(BLOCKED, {"seconds": seconds})
     ]
-    return HealthResult(f"sessions blocked on a lock for {seconds:g}s or more", findings)
+    return HealthResult(
+        f"sessions blocked on a lock for {human_seconds(seconds)} or more", findings
+    )
 
 
 def advisory_locks(ctx: AuditContext) -> HealthResult:
@@ -147,8 +152,8 @@ def overlapping_etl_runs(ctx: AuditContext) -> HealthResult:
             "overlapping_etl_runs",
             f"{r['source']} runs {r['first_run']} and {r['second_run']}",
             "error",
-            f"two runs of {r['source']} at once (started {r['first_started']:%Y-%m-%d %H:%M} "
-            f"[{r['first_status']}] and {r['second_started']:%Y-%m-%d %H:%M} "
+            f"two runs of {r['source']} at once (started {ctx.at(r['first_started'])} "
+            f"[{r['first_status']}] and {ctx.at(r['second_started'])} "
             f"[{r['second_status']}]): they race on the watermark and the upserts",
             "serialize runs per source (an advisory lock keyed on the source); "
             "mark a crashed 'running' run failed",
@@ -163,5 +168,5 @@ CHECKS = (
     Check(PART, "long_running", long_running),
     Check(PART, "blocked_lock_wait", blocked_lock_waits),
     Check(PART, "advisory_lock", advisory_locks),
-    Check(PART, "overlapping_etl_runs", overlapping_etl_runs),
+    Check(PART, "overlapping_etl_runs", overlapping_etl_runs, reads_rows=True),
 )

@@ -167,6 +167,6 @@ def _orphan_query(ref: Reference) -> sql.Composed:
 CHECKS = (
     Check(PART, "fk_without_index", fk_without_index),
     Check(PART, "not_valid_constraint", not_valid_constraints),
-    Check(PART, "orphan_rows", orphan_rows),
+    Check(PART, "orphan_rows", orphan_rows, reads_rows=True),
     Check(PART, "invalid_index", invalid_indexes),
 )

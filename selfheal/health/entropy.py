@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+from selfheal.core.text import human_bytes
 from selfheal.health.model import AuditContext, Check, HealthFinding, HealthResult
 from selfheal.rls.lints import run_lints
 
@@ -101,7 +102,7 @@ def dead_tuples(ctx: AuditContext) -> HealthResult:
             )
         )
     return HealthResult(
-        f"dead-tuple ratio of every table with at least {min_rows:g} rows", findings
+        f"dead-tuple ratio of every table with at least {min_rows:,.0f} rows", findings
     )
 
 
@@ -120,12 +121,12 @@ def estimated_bloat(ctx: AuditContext) -> HealthResult:
                 "bloat",
                 r["tbl"],
                 "warn",
-                f"estimated {ratio:.0%} of its {r['bytes']} bytes is free space (limit {limit:.0%})",
+                f"estimated {ratio:.0%} of its {human_bytes(r['bytes'])} is free space (limit {limit:.0%})",
                 f"VACUUM FULL {r['tbl']} in a maintenance window, or pg_repack it online",
             )
         )
     return HealthResult(
-        f"estimated bloat of every analyzed table of at least {min_bytes:g} bytes", findings
+        f"estimated bloat of every analyzed table of at least {human_bytes(min_bytes)}", findings
     )
 
 
@@ -144,13 +145,13 @@ def unused_indexes(ctx: AuditContext) -> HealthResult:
             r["idx"],
             "warn",
             f"never scanned since statistics were reset ({r['since'] or 'never reset'}); "
-            f"{r['bytes']} bytes kept up to date on every write to {r['tbl']}",
+            f"{human_bytes(r['bytes'])} kept up to date on every write to {r['tbl']}",
             f"confirm on every replica, then DROP INDEX CONCURRENTLY {r['idx']};",
         )
         for r in rows
     ]
     return HealthResult(
-        f"scans of every non-unique index of at least {min_bytes:g} bytes", findings
+        f"scans of every non-unique index of at least {human_bytes(min_bytes)}", findings
     )
 
 
@@ -225,7 +226,7 @@ def stale_statistics(ctx: AuditContext) -> HealthResult:
                 f"ANALYZE {r['tbl']}; and check autovacuum_analyze_scale_factor",
             )
         )
-    return HealthResult(f"rows changed since the last ANALYZE (at least {min_rows:g})", findings)
+    return HealthResult(f"rows changed since the last ANALYZE (at least {min_rows:,.0f})", findings)
 
 
 def without_primary_key(ctx: AuditContext) -> HealthResult:
@@ -249,11 +250,11 @@ def without_primary_key(ctx: AuditContext) -> HealthResult:
 
 
 CHECKS = (
-    Check(PART, "dead_tuples", dead_tuples),
-    Check(PART, "bloat", estimated_bloat),
+    Check(PART, "dead_tuples", dead_tuples, reads_rows=True),
+    Check(PART, "bloat", estimated_bloat, reads_rows=True),
     Check(PART, "unused_index", unused_indexes),
     Check(PART, "duplicate_index", duplicate_indexes),
-    Check(PART, "sequence_exhaustion", sequences),
-    Check(PART, "stale_statistics", stale_statistics),
+    Check(PART, "sequence_exhaustion", sequences, reads_rows=True),
+    Check(PART, "stale_statistics", stale_statistics, reads_rows=True),
     Check(PART, "without_primary_key", without_primary_key),
 )

@@ -38,7 +38,7 @@ def reopened_tickets(ctx: AuditContext) -> HealthResult:
             t.node_id,
             "warn",
             f"ticket {t.slug} was resolved and came back {t.reopened} time(s) "
-            f"({t.occurrences} occurrences since {t.first_seen:%Y-%m-%d}): the fix does not hold",
+            f"({t.occurrences} occurrences since {ctx.at(t.first_seen)}): the fix does not hold",
             f"find the root cause behind `pytest '{t.node_id}'` instead of healing the symptom",
         )
         for t in tickets
@@ -97,5 +97,5 @@ def repeated_etl_failures(ctx: AuditContext) -> HealthResult:
 CHECKS = (
     Check(PART, "reopened_ticket", reopened_tickets),
     Check(PART, "flapping_check", flapping_checks),
-    Check(PART, "repeated_etl_failures", repeated_etl_failures),
+    Check(PART, "repeated_etl_failures", repeated_etl_failures, reads_rows=True),
 )

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from psycopg import sql
 
+from selfheal.core.text import human_seconds
 from selfheal.health.config import FreshnessLimit, TableName
 from selfheal.health.model import AuditContext, Check, HealthFinding, HealthResult
 
@@ -93,7 +94,8 @@ def _stale(ctx: AuditContext, table: TableName, rule: FreshnessLimit) -> Failure
     if row["hours"] > rule.max_age_hours:
         return Failure(
             table,
-            f"is stale (newest {rule.column} {row['hours']:.1f}h old, limit {rule.max_age_hours:g}h)",
+            f"is stale (newest {rule.column} {human_seconds(row['hours'] * 3600)} old, "
+            f"limit {human_seconds(rule.max_age_hours * 3600)})",
         )
     return None
 
@@ -106,7 +108,7 @@ def _failed_loads(ctx: AuditContext) -> list[Failure]:
     return [
         Failure(
             table,
-            f"failed to load (latest {source} run {latest[source]['started_at']:%Y-%m-%d %H:%M}: "
+            f"failed to load (latest {source} run {ctx.at(latest[source]['started_at'])}: "
             f"{(latest[source]['error'] or 'no error recorded')[:120]})",
         )
         for source, table in sorted(ctx.config.etl_sources.items())
@@ -160,6 +162,6 @@ def affected_downstream(ctx: AuditContext) -> HealthResult:
 
 
 CHECKS = (
-    Check(PART, "failing_upstream", failing_upstream),
-    Check(PART, "affected_downstream", affected_downstream),
+    Check(PART, "failing_upstream", failing_upstream, reads_rows=True),
+    Check(PART, "affected_downstream", affected_downstream, reads_rows=True),
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,7 @@ class AuditContext:
     config: HealthConfig
     backlog_dir: Path
     read_tickets: Callable[[Path], list[Any]]
+    zone: tzinfo = UTC  # the zone every time a finding shows is written in (the report's)
     _memo: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def once(self, key: str, compute: Callable[[], Any]) -> Any:
@@ -75,6 +77,10 @@ class AuditContext:
     def catalog(self) -> CatalogSnapshot:
         """One catalog snapshot for the whole audit (the schema and RLS checks' own reader)."""
         return self.once("catalog", lambda: snapshot(self.conn))
+
+    def at(self, moment: datetime) -> str:
+        """A moment as findings show it: in the audit's zone, to the minute."""
+        return f"{moment.astimezone(self.zone):%Y-%m-%d %H:%M}"
 
     def rows(self, query: Any, params: Any = None) -> list[dict[str, Any]]:
         return Reader(self.conn).rows(query, params, row_factory=dict_row)
@@ -111,6 +117,7 @@ class Check:
     part: str
     name: str
     run: Runner
+    reads_rows: bool = False  # its verdict depends on the rows of tables, which a load changes
 
     @property
     def id(self) -> str:

@@ -1,4 +1,8 @@
-"""The health report: `reports/system_health_YYYY-MM-DD.md`, one table per part."""
+"""The health report: `reports/system_health_YYYY-MM-DD.md`, one table per part.
+
+Every time in it is in one zone, named in its header. In a run whose ETL stage came after the
+health checks (the whole pipeline), the checks that read table rows judged the data before
+today's load: the header says so, and so does each of those checks' rows."""
 
 from __future__ import annotations
 
@@ -31,6 +35,7 @@ class CheckRecord:
     check: str
     examined: str
     findings: list[dict[str, Any]] = field(default_factory=list)
+    reads_rows: bool = False
 
 
 def record_of(check: Check, result: HealthResult) -> dict[str, Any]:
@@ -41,10 +46,17 @@ def record_of(check: Check, result: HealthResult) -> dict[str, Any]:
         "check": check.name,
         "examined": result.examined,
         "findings": [asdict(f) for f in result.findings],
+        "reads_rows": check.reads_rows,
     }
 
 
-def render(records: list[CheckRecord], generated: datetime, target: str) -> str:
+BEFORE_LOAD = "before today's load"
+
+
+def render(
+    records: list[CheckRecord], generated: datetime, target: str, loaded_after: bool = False
+) -> str:
+    """`loaded_after`: the run loaded data after the health checks had judged it."""
     findings = [f for r in records for f in r.findings]
     counts = {
         level: sum(1 for f in findings if f["level"] == level)
@@ -53,13 +65,20 @@ def render(records: list[CheckRecord], generated: datetime, target: str) -> str:
     lines = [
         f"# System health audit {generated:%Y-%m-%d}",
         "",
-        f"- generated: {generated.isoformat(timespec='seconds')}",
+        f"- generated: {generated:%Y-%m-%d %H:%M:%S} ({generated.tzinfo})",
+        f"- times: every time in this report is in {generated.tzinfo}",
         f"- target: {target}",
         f"- checks: {len(records)}; findings: {counts['error']} error, {counts['warn']} warn, "
         f"{counts['info']} info",
         "- HTML report: [report.html](report.html)",
         "- rerun one check: `pytest -m health -k <check>`",
     ]
+    if loaded_after:
+        lines.append(
+            f"- data: judged {BEFORE_LOAD}: this run's ETL stage came after the health checks, so "
+            f"the checks marked ({BEFORE_LOAD}) saw the rows as they were before it; "
+            "`pytest -m health` after the load judges today's data"
+        )
     for part in PARTS:
         part_records = [r for r in records if r.part == part]
         if not part_records:
@@ -72,15 +91,16 @@ def render(records: list[CheckRecord], generated: datetime, target: str) -> str:
         ]
         lines.append("| --- | --- | --- | --- | --- |")
         for record in part_records:
-            lines += _rows(record)
+            lines += _rows(record, loaded_after and record.reads_rows)
     return "\n".join(lines) + "\n"
 
 
-def _rows(record: CheckRecord) -> list[str]:
+def _rows(record: CheckRecord, before_load: bool) -> list[str]:
+    check = f"{record.check} ({BEFORE_LOAD})" if before_load else record.check
     if not record.findings:
-        return [f"| {record.check} | clean | | examined {markdown_cell(record.examined)} | |"]
+        return [f"| {check} | clean | | examined {markdown_cell(record.examined)} | |"]
     return [
-        f"| {record.check} | {f['level']} | {markdown_cell(f['subject'])} "
+        f"| {check} | {f['level']} | {markdown_cell(f['subject'])} "
         f"| {markdown_cell(f['message'])} "
         f"| {markdown_cell(f['remediation'])} |"
         for f in record.findings

@@ -7,7 +7,8 @@ own name (so `-p no:selfheal.pytest_plugin.html` turns one part off):
   problems; at the end of the session the tickets, the run files and the Slack message;
 - `fixtures`: the session's settings, the target database (live or the embedded default), its
   read-only session and a scratch server;
-- `html`: the table overview and each failure's rows in pytest-html's report, and the KPI page;
+- `html`: pytest-html's report shaped through its hooks (`report_overview`, `report_check`,
+  `assets/`), and the KPI page;
 - `health`: the system health report from the health checks' evidence.
 
 `hooks` declares the hook the plugin calls (`pytest_selfheal_target_closing`) and `session` holds

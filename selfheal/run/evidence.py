@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from selfheal.core.text import text_table
 from selfheal.run.problem import Problem
 
 SAMPLE_ROWS = "selfheal.sample_rows"  # list[dict[str, Any]]: up to a handful of offending rows
@@ -23,6 +24,7 @@ WARNING = "selfheal.warning"  # str: a warn-level finding on a passing test
 PROBLEM = "selfheal.problem"  # dict: Problem.to_dict()
 QUERIES = "selfheal.queries"  # list[dict]: the Query records behind a verdict, passing or not
 HEALTH = "selfheal.health"  # dict: what one health check examined (selfheal.health.report)
+TABLE = "selfheal.table"  # str: the table a check is about, qualified (grouping in the report)
 
 
 class CheckWarning(UserWarning):
@@ -46,11 +48,21 @@ def report_problems(request: pytest.FixtureRequest, problems: Iterable[Problem])
     for problem in problems:
         attach(request, PROBLEM, problem.to_dict())
         if problem.failing:
-            failing.append(problem.message)
+            failing.append(failure_text(problem))
         else:
             warn(request, problem.message, stacklevel=3)
     if failing:
         pytest.fail("\n".join(failing), pytrace=False)
+
+
+def failure_text(problem: Problem) -> str:
+    """The problem's message, then its offending rows as a text table (for the terminal)."""
+    samples = problem.evidence.samples
+    if not samples:
+        return problem.message
+    columns = list(dict.fromkeys(key for row in samples for key in row))
+    shown = f"offending rows ({len(samples)} shown):"
+    return f"{problem.message}\n{shown}\n{text_table(columns, samples)}"
 
 
 def from_report(report: pytest.TestReport | pytest.CollectReport, key: str) -> list[Any]:

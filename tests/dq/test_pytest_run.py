@@ -89,8 +89,8 @@ def test_failing_rows_in_terminal_report_and_evidence(tmp_path: Path, loaded_db:
     assert "t.accepted_values.name: 1 of 10 rows" in out  # the warning, in the summary
     assert "Traceback" not in out
 
-    html = (tmp_path / "report.html").read_text()  # the extras travel escaped, in a data blob
-    assert "selfheal-dq" in html and "2 of 10 rows (20.00%) have k NULL" in html
+    html = (tmp_path / "report.html").read_text()  # the evidence travels escaped, in a data blob
+    assert "selfheal-rows" in html and "2 of 10 rows (20.00%) have k NULL" in html
 
     evidence = properties(tmp_path)
     assert "'samples'" in evidence["t.not_null.k"]["selfheal.problem"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
@@ -58,8 +60,11 @@ def test_bloat_after_deleting_most_rows_of_every_page(audit, writer, config):
     _table(writer, "sparse", 20_000)
     writer.execute("DELETE FROM public.sparse WHERE id % 10 <> 0")
     writer.execute("VACUUM ANALYZE public.sparse")
-    [finding] = audit("entropy_robustness:bloat", config).findings
+    result = audit("entropy_robustness:bloat", config)
+    [finding] = result.findings
     assert finding.subject == "public.sparse"
+    assert "at least 97.7 KiB" in result.examined  # 100,000 bytes, for people
+    assert re.search(r"of its \d+\.\d (KiB|MiB) is free space", finding.message), finding.message
     writer.execute("VACUUM FULL public.sparse")
     writer.execute("ANALYZE public.sparse")
     assert audit("entropy_robustness:bloat", config).findings == []

@@ -46,18 +46,36 @@ def chromium() -> str:
     return path
 
 
+def _chromium(chromium: str, page: Path, *flags: str) -> subprocess.CompletedProcess:
+    with tempfile.TemporaryDirectory(prefix="selfheal-chromium-") as profile:
+        result = subprocess.run(
+            [chromium, *FLAGS, f"--user-data-dir={profile}", *flags, page.as_uri()],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result
+
+
 @pytest.fixture
 def render(chromium: str):
-    def run(page: Path) -> Rendered:
-        with tempfile.TemporaryDirectory(prefix="selfheal-chromium-") as profile:
-            result = subprocess.run(
-                [chromium, *FLAGS, f"--user-data-dir={profile}", "--dump-dom", page.as_uri()],
-                capture_output=True,
-                text=True,
-                timeout=120,
-            )
-        assert result.returncode == 0, result.stderr[-2000:]
+    """`render(page, *flags)`: the DOM after the page's scripts ran, and its console output."""
+
+    def run(page: Path, *flags: str) -> Rendered:
+        result = _chromium(chromium, page, *flags, "--dump-dom")
         console = [m.group(1) for line in result.stderr.splitlines() if (m := CONSOLE.search(line))]
         return Rendered(result.stdout, console)
+
+    return run
+
+
+@pytest.fixture
+def screenshot(chromium: str):
+    """`screenshot(page, png, width, height)`: the first screen of the page as a PNG."""
+
+    def run(page: Path, png: Path, width: int, height: int) -> Path:
+        _chromium(chromium, page, f"--window-size={width},{height}", f"--screenshot={png}")
+        return png
 
     return run

@@ -4,12 +4,8 @@ per-table overview shown), the health report linking it, and the executive KPI p
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import uuid
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
@@ -20,17 +16,10 @@ from selfheal.core.db import connect, create_database, drop_database
 from selfheal.run.tickets import load_tickets
 
 from .dom import tables_in
+from .sessions import Finished, selfheal_session
 
-ROOT = Path(__file__).resolve().parents[2]
 ODD_TABLE = "<b>Odd & Name</b>"
 CHECKS = "orphan_rows or invalid_index or owner_and_purpose"
-
-
-@dataclass(frozen=True)
-class Run:
-    returncode: int
-    output: str
-    reports: Path
 
 
 def _seed(conn: psycopg.Connection) -> None:
@@ -53,24 +42,13 @@ def _seed(conn: psycopg.Connection) -> None:
     )
 
 
-def _health_session(dsn: str, reports: Path, *args: str) -> subprocess.CompletedProcess:
-    """`pytest -m health` in a subprocess, as a user runs it, against `dsn` in live mode."""
-    env = {
-        **os.environ,
-        "SUPABASE_DB_URL": dsn,
-        "SELFHEAL_REPORTS_DIR": str(reports),
-        "SELFHEAL_BACKLOG_DIR": str(reports.parent / "backlog"),
-        "SLACK_WEBHOOK_URL": "",  # empty wins over a developer's .env: no notification
-    }
-    command = [sys.executable, "-m", "pytest", "-m", "health", "-p", "no:cacheprovider"]
-    html = [f"--html={reports / 'report.html'}", "--self-contained-html"]
-    return subprocess.run(
-        [*command, *html, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
-    )
+def _health_session(dsn: str, reports: Path, *args: str) -> Finished:
+    """`pytest -m health` against `dsn` in live mode."""
+    return selfheal_session(reports, "-m", "health", *args, SUPABASE_DB_URL=dsn)
 
 
 @pytest.fixture(scope="module")
-def run(admin_dsn: str, migrated_template: str, tmp_path_factory) -> Run:
+def run(admin_dsn: str, migrated_template: str, tmp_path_factory) -> Finished:
     """One health session (a subprocess, as a user runs it) against a seeded clone."""
     reports = tmp_path_factory.mktemp("reports")
     name = f"report_browser_{uuid.uuid4().hex[:8]}"  # unique: xdist workers may each build one
@@ -78,10 +56,9 @@ def run(admin_dsn: str, migrated_template: str, tmp_path_factory) -> Run:
     try:
         with connect(dsn, autocommit=True) as conn:
             _seed(conn)
-        result = _health_session(dsn, reports, "-k", CHECKS)
+        return _health_session(dsn, reports, "-k", CHECKS)
     finally:
         drop_database(admin_dsn, name)
-    return Run(result.returncode, result.stdout + result.stderr, reports)
 
 
 def test_the_session_fails_on_error_findings(run):
@@ -97,7 +74,7 @@ def test_html_report_loads_without_console_output(run, render):
 
 def test_failing_rows_table_renders(run, render):
     dom = render(run.reports / "report.html").dom
-    tables = tables_in(dom, "selfheal-failing-rows")
+    tables = tables_in(dom, "selfheal-rows")
     assert len(tables) == 2  # the two failing checks
     rows = [row for table in tables for row in table]
     assert rows[0] == ["check", "subject", "level", "message", "remediation"]
@@ -111,8 +88,9 @@ def test_failing_rows_table_renders(run, render):
 def test_tables_overview_shows_freshness_and_row_counts(run, render):
     [table] = tables_in(render(run.reports / "report.html").dom, "selfheal-tables")
     header, *rows = table
-    assert header[:4] == ["table", "rows", "bytes", "freshness"]
+    assert header[:4] == ["table", "rows", "size", "freshness"]
     by_name = {row[0]: row for row in rows}
+    assert by_name["public.etl_quarantine"][8] == "health.orphan_rows"  # its failing rule
     assert by_name["public.daily_metrics"][1] == "10"
     assert by_name["public.daily_metrics"][3] == "fresh"
     assert by_name["public.events"][3] == "empty"
@@ -162,6 +140,22 @@ def test_error_findings_become_tickets_with_their_findings_as_rows(run):
 def test_overview_under_xdist_is_taken_by_the_controller(migrated_db, tmp_path, render):
     reports = tmp_path / "reports"
     result = _health_session(migrated_db, reports, "-n", "2", "-k", "owner_and_purpose")
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert result.returncode == 0, result.output[-3000:]
     [table] = tables_in(render(reports / "report.html").dom, "selfheal-tables")
     assert "public.events" in {row[0] for row in table[1:]}
+
+
+def test_health_report_of_a_run_that_loads_after_it_says_so(migrated_db, tmp_path):
+    """Stages run in order: health, then the ETL. The rows the health checks saw are the ones
+    from before the load, and the report says so; sizes and times are written for people."""
+    reports = tmp_path / "reports"
+    checks = "failing_upstream or bloat or test_etl_job"
+    unset = {name: "" for name in ("SOURCE_A_BASE_URL", "GENERIC_SOURCE_A_TOKEN")}
+    session = ("-m", "health or etl", "-k", checks)
+    selfheal_session(reports, *session, SUPABASE_DB_URL=migrated_db, TZ="America/Toronto", **unset)
+    [report] = reports.glob("system_health_*.md")
+    text = report.read_text()
+    assert "- data: judged before today's load: this run's ETL stage came after" in text
+    assert "| failing_upstream (before today's load) |" in text
+    assert "examined estimated bloat of every analyzed table of at least 50.0 MiB" in text
+    assert "e+0" not in text and "- times: every time in this report is in America/Toronto" in text
