@@ -300,6 +300,18 @@ class DefaultPrivilege(CatalogObject):
         )
 
 
+@dataclass(frozen=True)
+class DefaultedPrivilege:
+    """A privilege an expected table or function holds only because the platform's default
+    privileges (Supabase's) gave it when a migration created the object, not because a
+    migration granted it: expected only where the target's own defaults give it too."""
+
+    objects: str  # TABLES (a table's grant) or FUNCTIONS (a function's acl)
+    key: tuple[str, ...]  # the grant's key (schema, table, grantee) or the function's key
+    grantee: str
+    privilege: str
+
+
 # The snapshot's collections in dependency order: what a migration creates first comes first.
 COLLECTIONS: dict[str, type[CatalogObject]] = {
     "schemas": Schema,
@@ -329,6 +341,8 @@ class CatalogSnapshot:
     policies: dict[tuple, Policy] = field(default_factory=dict)
     grants: dict[tuple, Grant] = field(default_factory=dict)
     default_privileges: dict[tuple, DefaultPrivilege] = field(default_factory=dict)
+    # Of an expected snapshot: which of its privileges come from the platform's defaults.
+    defaulted: frozenset[DefaultedPrivilege] = frozenset()
 
     def __repr__(self) -> str:
         """Sizes only: a snapshot holds thousands of objects, and a repr can end up in a
