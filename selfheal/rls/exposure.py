@@ -26,7 +26,6 @@ from selfheal.rls.lint_model import (
     UsageStatistics,
     enable_rls,
     finding,
-    regclass_text,
 )
 
 # Reg* types whose OIDs pg_upgrade cannot carry over (regclass, regtype and regrole it can).
@@ -139,13 +138,13 @@ def auth_users_exposed(ix: LintIndex, config: LintConfig) -> Iterator[LintFindin
         if readers:
             yield finding(
                 "auth_users_exposed",
-                WARN,
+                ERROR,
                 view,
                 f"{view.kind.replace('_', ' ')} reads auth.users and is selectable by "
                 f"{', '.join(readers)}: it may expose every user's account data",
                 f"{_revoke_api(view.label)}, or select only the columns users may see through "
                 "a security_invoker view",
-                f"auth_users_exposed_{view.name}",
+                f"auth_users_exposed_{view.schema}_{view.name}",
             )
 
 
@@ -154,7 +153,6 @@ def rls_references_user_metadata(ix: LintIndex, config: LintConfig) -> Iterator[
         if policy.schema in config.ignored_schemas:
             continue
         if any(USER_METADATA.search(text or "") for text in (policy.using, policy.check)):
-            table = regclass_text(policy.schema, policy.table)
             yield finding(
                 "rls_references_user_metadata",
                 ERROR,
@@ -162,7 +160,7 @@ def rls_references_user_metadata(ix: LintIndex, config: LintConfig) -> Iterator[
                 "policy trusts the JWT's user_metadata, which every user can edit for themselves",
                 "decide on app_metadata (only the server writes it) or on a table the user "
                 "cannot write",
-                f"rls_references_user_metadata_{policy.schema}_{table}_{policy.name}",
+                f"rls_references_user_metadata_{policy.schema}_{policy.table}_{policy.name}",
             )
 
 
