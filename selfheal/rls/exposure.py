@@ -74,7 +74,7 @@ def read_usage(conn: psycopg.Connection) -> UsageStatistics:
 
 
 def _revoke_api(label: str) -> str:
-    return f"REVOKE SELECT ON {label} FROM anon, authenticated (and PUBLIC if granted)"  # noqa: S608
+    return f"REVOKE SELECT ON {label} FROM anon, authenticated, PUBLIC"  # noqa: S608
 
 
 def extension_in_public(ix: LintIndex, config: LintConfig) -> Iterator[LintFinding]:
@@ -88,7 +88,7 @@ def extension_in_public(ix: LintIndex, config: LintConfig) -> Iterator[LintFindi
             f"extension is installed in the exposed schema {extension.schema}: its functions "
             "and types are reachable over the API",
             f"CREATE SCHEMA IF NOT EXISTS extensions; ALTER EXTENSION {qualified(extension.name)} "
-            "SET SCHEMA extensions (a non-relocatable extension is dropped and re-created there)",
+            "SET SCHEMA extensions; a non-relocatable extension is dropped and re-created there",
             f"extension_in_public_{extension.name}",
         )
 
@@ -107,7 +107,7 @@ def _api_readable(
                 relation,
                 f"{what} is selectable by {', '.join(readers)}: row-level security does not "
                 f"apply to a {what}",
-                f"{_revoke_api(relation.label)}, or move it to a schema the API does not expose",
+                f"{_revoke_api(relation.label)}; or move it to a schema the API does not expose",
                 f"{lint}_{relation.schema}_{relation.name}",
             )
 
@@ -142,7 +142,7 @@ def auth_users_exposed(ix: LintIndex, config: LintConfig) -> Iterator[LintFindin
                 view,
                 f"{view.kind.replace('_', ' ')} reads auth.users and is selectable by "
                 f"{', '.join(readers)}: it may expose every user's account data",
-                f"{_revoke_api(view.label)}, or select only the columns users may see through "
+                f"{_revoke_api(view.label)}; or select only the columns users may see through "
                 "a security_invoker view",
                 f"auth_users_exposed_{view.schema}_{view.name}",
             )
@@ -274,7 +274,7 @@ def unused_index(ix: LintIndex, config: LintConfig) -> Iterator[LintFinding]:
                 INFO,
                 index,
                 "index has never been scanned since statistics were last reset",
-                f"DROP INDEX CONCURRENTLY {index.label}, once a full business cycle shows no "
+                f"DROP INDEX CONCURRENTLY {index.label}; only once a full business cycle shows no "
                 "query needs it",
                 f"unused_index_{index.schema}_{index.table}_{index.name}",
             )

@@ -56,6 +56,8 @@ class LintFinding:
     level: str  # error | warn | info
     obj: CatalogObject
     detail: str
+    # SQL statements that fix it, then any advice, joined by "; " (advice starts lower-case;
+    # a statement with "..." in it is a template to complete)
     remediation: str
     cache_key: str = ""  # splinter's cache key, e.g. rls_disabled_in_public_public_events
     waived_because: str | None = None
