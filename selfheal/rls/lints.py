@@ -10,6 +10,7 @@ with their parent, foreign keys covered by any index whose leading columns are t
 from __future__ import annotations
 
 import hashlib
+import re
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 
@@ -17,8 +18,16 @@ import sqlglot
 from psycopg import sql
 from sqlglot import exp
 
-from selfheal.catalog import CatalogObject, CatalogSnapshot, Constraint, Function, Policy, Relation
-from selfheal.core.identifiers import quote_ident
+from selfheal.catalog import (
+    CatalogObject,
+    CatalogSnapshot,
+    Constraint,
+    Function,
+    Index,
+    Policy,
+    Relation,
+)
+from selfheal.core.identifiers import qualified, quote_ident
 from selfheal.rls import exposure
 from selfheal.rls.lint_model import (
     COMMANDS,
@@ -332,6 +341,55 @@ def no_primary_key(ix: LintIndex, config: LintConfig) -> Iterator[LintFinding]:
         )
 
 
+def _array_text(names: list[str]) -> str:
+    """`names` as PostgreSQL prints a text array (splinter's duplicate_index key holds one)."""
+
+    def element(name: str) -> str:
+        if name and name.upper() != "NULL" and not _ARRAY_QUOTED.search(name):
+            return name
+        return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+    return "{" + ",".join(element(name) for name in names) + "}"
+
+
+_ARRAY_QUOTED = re.compile(r'[{},"\\\s]')
+
+
+def _drop(index: Index) -> str:
+    """How to drop one copy: its constraint when it backs one, else the index itself (a
+    partition's copy goes with its parent's)."""
+    if index.inherited:
+        return f"drop {quote_ident(index.name)}'s parent index on the partitioned table"
+    if index.constraint:
+        return f"ALTER TABLE {qualified(index.schema, index.table)} DROP CONSTRAINT " + (
+            quote_ident(index.constraint)
+        )
+    return f"DROP INDEX CONCURRENTLY {index.label}"
+
+
+def duplicate_index(ix: LintIndex, config: LintConfig) -> Iterator[LintFinding]:
+    """Indexes of one table identical but for their names (splinter compares the definitions
+    without the name); the fix keeps the one backing a constraint, if any."""
+    copies: dict[tuple, list[Index]] = defaultdict(list)
+    for index in ix.snapshot.indexes.values():
+        if index.schema not in config.ignored_schemas and index.body is not None:
+            copies[(index.schema, index.table, index.unique, index.body)].append(index)
+    for (schema, name, _, _), same in sorted(copies.items()):
+        table = ix.snapshot.table(schema, name)
+        if len(same) < 2 or table is None:
+            continue
+        kept, *dropped = sorted(same, key=lambda i: (i.constraint is None, i.name))
+        names = sorted(i.name for i in same)
+        yield finding(
+            "duplicate_index",
+            WARN,
+            table,
+            f"indexes {', '.join(names)} are identical: each write maintains every copy",
+            "; ".join(_drop(index) for index in dropped) + f"; keeps {kept.name}",
+            f"duplicate_index_{schema}_{name}_{_array_text(names)}",
+        )
+
+
 LINTS: dict[str, Callable[[LintIndex, LintConfig], Iterator[LintFinding]]] = {
     fn.__name__: fn
     for fn in (
@@ -346,6 +404,7 @@ LINTS: dict[str, Callable[[LintIndex, LintConfig], Iterator[LintFinding]]] = {
         function_search_path_mutable,
         unindexed_foreign_keys,
         no_primary_key,
+        duplicate_index,
         *exposure.EXPOSURE_LINTS,
     )
 }
@@ -393,6 +452,7 @@ TARGETS: dict[str, tuple[str, Callable[[CatalogObject], bool]]] = {
     "rls_no_select_policy": ("relations", _is_table),
     "multiple_permissive_policies": ("relations", _is_table),
     "no_primary_key": ("relations", _is_table),
+    "duplicate_index": ("relations", _relkind("r", "p", "m")),
     "rls_policy_always_true": ("policies", _everything),
     "auth_rls_initplan": ("policies", _everything),
     "security_definer_view": ("relations", _relkind("v")),

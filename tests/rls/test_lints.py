@@ -120,6 +120,12 @@ CASES = {
         "public.r.f",
         "CREATE TABLE public.r (id int PRIMARY KEY, f regclass);",
     ),
+    "duplicate_index": (
+        T + "CREATE INDEX a ON public.t (owner); CREATE INDEX b ON public.t (owner);",
+        "public.t",
+        T + "CREATE INDEX a ON public.t (owner); CREATE INDEX b ON public.t (owner) "
+        "WHERE owner IS NOT NULL;",
+    ),
     "sensitive_columns_exposed": (
         'CREATE TABLE public.accounts (id int PRIMARY KEY, "Password" text, api_key text);',
         "public.accounts",

@@ -58,6 +58,7 @@ ALTER TABLE public."readings 2025" ENABLE ROW LEVEL SECURITY;
 
 CREATE TABLE public.notes (id int PRIMARY KEY, owner uuid, body text);
 CREATE INDEX notes_owner_idx ON public.notes (owner);
+CREATE INDEX "notes owner, again" ON public.notes (owner);
 ALTER TABLE public.notes ENABLE ROW LEVEL SECURITY;
 CREATE POLICY "anyone edits" ON public.notes FOR UPDATE TO anon USING (true);
 CREATE POLICY mine ON public.notes FOR SELECT TO authenticated
@@ -69,6 +70,7 @@ CREATE SCHEMA "My Schema";
 CREATE TABLE "My Schema"."Tab" (
     id int PRIMARY KEY, owner uuid, note int CONSTRAINT "note fk" REFERENCES public.notes (id));
 ALTER TABLE "My Schema"."Tab" ENABLE ROW LEVEL SECURITY;
+CREATE UNIQUE INDEX "Tab id" ON "My Schema"."Tab" (id);
 CREATE POLICY p ON "My Schema"."Tab" FOR ALL TO authenticated USING (owner = auth.uid());
 
 CREATE TABLE public.profile_emails (
@@ -104,6 +106,13 @@ SPLINTER = {
     ("no_primary_key", "info", "no_primary_key_public_readings_2024"),
     ("no_primary_key", "info", "no_primary_key_public_readings 2025"),
     ("unused_index", "info", "unused_index_public_notes_notes_owner_idx"),
+    ("unused_index", "info", "unused_index_public_notes_notes owner, again"),
+    (
+        "duplicate_index",
+        "warn",
+        'duplicate_index_public_notes_{"notes owner, again",notes_owner_idx}',
+    ),
+    ("duplicate_index", "warn", 'duplicate_index_My Schema_Tab_{"Tab id",Tab_pkey}'),
     (
         "multiple_permissive_policies",
         "warn",
@@ -189,7 +198,8 @@ def test_every_fix_printed_is_valid_sql_for_its_object(messy_db, snapshot_of):
                     if "CONCURRENTLY" not in statement:
                         conn.execute(statement)
     with psycopg.connect(messy_db, autocommit=True) as conn:
-        for statement in (s for s in statements if "CONCURRENTLY" in s):
+        # once each: an index one fix drops as a duplicate another drops as unused
+        for statement in dict.fromkeys(s for s in statements if "CONCURRENTLY" in s):
             conn.execute(statement)
 
 
