@@ -23,15 +23,19 @@ from selfheal.core.settings import KNOWN_SOURCES, VARIABLES, Settings, SettingsE
 from selfheal.core.shim import platform_gaps
 from selfheal.dq.config import ConfigError, load_suite
 from selfheal.dq.incremental import index_advice, unindexed
+from selfheal.migrate.created import absent
 from selfheal.migrate.files import MigrationFile, MigrationFilesError, discover
 from selfheal.migrate.guard import GuardReport, check_migrations
+from selfheal.migrate.ledger import ledger_for
 from selfheal.migrate.runner import MigrationPlan, read_ledger
 from selfheal.pytest_plugin.session import settings_of
 from selfheal.run.evidence import attach, report_problems, warn
 from selfheal.run.problem import Problem, Severity, preflight_code
+from selfheal.schema.lock import lock_problem
 
 pytestmark = pytest.mark.preflight
 
+STALE_LOCK = preflight_code("schema_lock")
 CONFIG = tomllib.loads((Path(__file__).parent / "preflight.toml").read_text())
 
 
@@ -206,6 +210,53 @@ def test_ledger_matches_file(
         "restore it and add a new migration instead"
     )
     _require(request, migration_name not in edited, "ledger_edited", migration_name, message)
+
+
+def test_ledger_records_applied_file(
+    migration_name: str,
+    migration_plan: MigrationPlan,
+    guard_report: GuardReport,
+    db: psycopg.Connection,
+    request: pytest.FixtureRequest,
+) -> None:
+    """A pending file whose every object already exists was applied without its ledger row (or
+    the row was deleted): `selfheal migrate` would run it again. Record it instead."""
+    _require_readable(request, migration_name)
+    pending = {m.filename: m for m in migration_plan.pending}
+    created = guard_report.created.get(migration_name, [])
+    if migration_name not in pending or not created or absent(Reader(db), created):
+        return
+    ledger = ledger_for(db, pending[migration_name].path.parent)
+    message = (
+        f"{migration_name} is not in the ledger ({ledger.description}), yet everything it creates "
+        f"exists: {', '.join(map(str, created))}; it was applied without being recorded, or its "
+        "ledger row was deleted"
+    )
+    remediation = (
+        "record it as applied (`selfheal doctor --heal` does: "
+        + "; ".join(s.as_string(db) for s in ledger.record_statements(pending[migration_name]))
+        + "), rather than apply it again"
+    )
+    code = preflight_code("ledger_unrecorded")
+    report_problems(request, [Problem(code, migration_name, message, remediation=remediation)])
+
+
+def test_schema_lock_is_fresh(
+    request: pytest.FixtureRequest,
+    settings: Settings,
+    migrations_dir: Path,
+    migration_plan: MigrationPlan,
+) -> None:
+    """A committed lock file must match the migrations (regenerate: `selfheal lock`). An applied
+    migration edited since is its own problem (above), with its own advice."""
+    lock = settings.schema_lock
+    if not lock.exists():
+        pytest.skip(f"no schema lock at {lock}: the expected schema is built from the migrations")
+    edited = {m.filename for m in migration_plan.edited}
+    stale = lock_problem(lock, migrations_dir, explained=edited)
+    fix = "regenerate it: `selfheal lock`"
+    if stale:
+        report_problems(request, [Problem(STALE_LOCK, lock.name, stale, remediation=fix)])
 
 
 def test_ledger_has_no_unknown_versions(

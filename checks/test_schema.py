@@ -11,12 +11,9 @@ import pytest
 from selfheal.catalog import CatalogObject
 from selfheal.run.evidence import report_problems, warn
 from selfheal.run.findings import exposure_problem, schema_problem
-from selfheal.run.problem import Problem, preflight_code
 from selfheal.schema import SchemaDiff
-from selfheal.schema.lock import lock_problem
 
 pytestmark = pytest.mark.schema
-STALE_LOCK = preflight_code("schema_lock")
 
 
 def _verify(
@@ -101,15 +98,3 @@ def test_drift(request, schema_diff):
             f"{len(schema_diff.drift)} object(s) in live that no migration creates: "
             + "; ".join(d.label for d in schema_diff.drift[:10]),
         )
-
-
-@pytest.mark.preflight
-def test_schema_lock_is_fresh(request, settings, migrations_dir):
-    """A committed lock file must match the migrations (regenerate: `selfheal lock`)."""
-    lock = settings.schema_lock
-    if not lock.exists():
-        pytest.skip(f"no schema lock at {lock}: the expected schema is built from the migrations")
-    stale = lock_problem(lock, migrations_dir)
-    fix = "regenerate it: `selfheal lock`"
-    if stale:
-        report_problems(request, [Problem(STALE_LOCK, lock.name, stale, remediation=fix)])

@@ -31,6 +31,8 @@ from selfheal.core.db import connect, connect_target, write_transaction
 from selfheal.core.identifiers import IdentifierSyntaxError, qualified, split_qualified
 from selfheal.core.settings import Settings
 from selfheal.core.text import first_line
+from selfheal.migrate.files import discover
+from selfheal.migrate.ledger import ledger_for
 from selfheal.rls.lints import run_lints, unindexed_foreign_key_constraints
 from selfheal.run.problem import (
     DQ_CUSTOM,
@@ -41,6 +43,7 @@ from selfheal.run.problem import (
     Problem,
     dq_code,
     health_code,
+    preflight_code,
     rls_lint_code,
     schema_code,
 )
@@ -248,6 +251,34 @@ class IndexForeignKeys(Remedy):
             root=qualified(schema, table),
             after_commit=True,
         )
+
+
+class RecordAppliedMigration(Remedy):
+    """A migration file missing from the ledger while everything it creates exists (preflight's
+    `ledger_unrecorded`): record it as applied. Nothing of the file runs again."""
+
+    name = "record the applied migration in the ledger"
+    codes = frozenset({preflight_code("ledger_unrecorded")})
+
+    def actions(self, ctx: Context, problems: list[Problem]) -> list[Action]:
+        folder = ctx.settings.migrations_dir
+        files = {m.filename: m for m in discover(folder)}
+        with ctx.read() as conn:
+            ledger = ledger_for(conn, folder)
+            applied = ledger.read(conn)
+        unrecorded = [files[p.object] for p in problems if p.object in files]
+        return [
+            Action(
+                f"record {migration.filename} in {ledger.description} as applied",
+                statement,
+                root=f"ledger row of {migration.filename}",
+                why="every object the file creates exists (preflight compared them); "
+                "the row only records that, the file does not run again",
+            )
+            for migration in unrecorded
+            if migration.version not in applied
+            for statement in ledger.record_statements(migration)
+        ]
 
 
 class RebuildInvalidIndexes(Remedy):
@@ -480,6 +511,7 @@ REMEDIES: tuple[Remedy, ...] = (
     EnableRowLevelSecurity(),
     RebuildInvalidIndexes(),
     IndexForeignKeys(),
+    RecordAppliedMigration(),
     RerunStaleSource(),
     ReloadDays(),
     RetryEtl(),

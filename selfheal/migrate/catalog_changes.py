@@ -109,7 +109,7 @@ class DbObject:
 
 
 Key = tuple[int, int, int]  # (catalog, oid, sub-id)
-PG_CLASS, PG_PROC, PG_TYPE = 1259, 1255, 1247  # the catalogs' own OIDs, fixed in PostgreSQL
+PG_CLASS, PG_PROC, PG_TYPE, PG_NAMESPACE = 1259, 1255, 1247, 2615  # fixed in PostgreSQL
 
 
 def objects(conn: psycopg.Connection) -> dict[Key, DbObject]:

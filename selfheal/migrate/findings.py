@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+from selfheal.migrate.created import CreatedObject
+
 # Every kind of finding, with what it means (the README lists them for people).
 KINDS = {
     "drop": "an object that existed is dropped (also by CASCADE, or in dynamic SQL)",
@@ -70,6 +72,7 @@ class GuardReport:
     notes: list[str] = field(default_factory=list)  # what the guard could not do (e.g. seed)
     file_notes: dict[str, list[str]] = field(default_factory=dict)  # the notes by migration
     seconds: dict[str, float] = field(default_factory=dict)  # guard time per file
+    created: dict[str, list[CreatedObject]] = field(default_factory=dict)  # what each file made
 
     def refused(self, migration: str | None = None) -> list[Finding]:
         return [

@@ -44,6 +44,7 @@ from selfheal.migrate import (
     seeding,
 )
 from selfheal.migrate.catalog_changes import DbObject, Key, is_widening
+from selfheal.migrate.created import CreatedObject, created_objects
 from selfheal.migrate.files import MigrationFile
 from selfheal.migrate.findings import KINDS, Finding, GuardReport
 from selfheal.migrate.instruments import LogEntry
@@ -94,6 +95,7 @@ class _Scratch:
     writable: dict[int, bool] = field(default_factory=dict)
     seen_tables: list[int] = field(default_factory=list)
     new_objects: list[tuple[int, str, int | None]] = field(default_factory=list)
+    created: dict[str, list[CreatedObject]] = field(default_factory=dict)  # by migration
     notes: list[tuple[str, str]] = field(default_factory=list)  # (migration, note)
     # The catalog and the access snapshot as the last file left them (None: read them anew).
     objects: dict[Key, DbObject] | None = None
@@ -209,7 +211,7 @@ class Baseline:
 
     def resume(self, conn: psycopg.Connection) -> _Scratch:
         scratch = copy.deepcopy(replace(self.scratch, conn=None))
-        scratch.conn, scratch.new_objects, scratch.notes = conn, [], []
+        scratch.conn, scratch.new_objects, scratch.notes, scratch.created = conn, [], [], {}
         return scratch
 
 
@@ -245,6 +247,7 @@ def _guard_files(scratch: _Scratch, migrations: list[MigrationFile]) -> GuardRep
         judged = {f.object for f in report.findings if f.kind == "exposure"}
         found = _exposed_new_objects(scratch, migrations)
         report.findings.extend(f for f in found if f.object not in judged)
+    report.created = scratch.created
     for migration, note in scratch.notes:
         report.notes.append(note)
         report.file_notes.setdefault(migration, []).append(note)
@@ -552,8 +555,11 @@ def _judge_writes(scratch: _Scratch, run: _Run) -> None:
 
 
 def _note_new_objects(scratch: _Scratch, run: _Run, before: dict, after: dict) -> None:
-    """Relations and functions the file created, judged for exposure once every file ran."""
-    for key in after.keys() - before.keys():
+    """What the file created: relations and functions are judged for exposure once every file
+    ran; preflight looks for all of it on the target when the file is not in its ledger."""
+    new = after.keys() - before.keys()
+    scratch.created[run.migration.filename] = created_objects(scratch.conn, new)
+    for key in new:
         if key[0] in (catalog_changes.PG_CLASS, catalog_changes.PG_PROC) and key[2] == 0:
             scratch.new_objects.append((key[1], run.migration.filename, run.touched_at.get(key[1])))
 

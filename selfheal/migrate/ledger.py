@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Protocol
 
 import psycopg
+from psycopg import sql
 
 from selfheal.migrate.files import MigrationFile
 from selfheal.migrate.statements import split_statements
@@ -39,9 +40,19 @@ class Ledger(Protocol):
 
     def read(self, conn: psycopg.Connection) -> dict[str, AppliedMigration]: ...
 
-    def record(self, conn: psycopg.Connection, migration: MigrationFile) -> None: ...
+    def record_statements(self, migration: MigrationFile) -> list[sql.Composed]:
+        """The statements that record `migration` as applied (run in the file's transaction)."""
 
     def adopt(self, conn: psycopg.Connection, migration: MigrationFile) -> None: ...
+
+
+def record(conn: psycopg.Connection, ledger: Ledger, migration: MigrationFile) -> None:
+    for statement in ledger.record_statements(migration):
+        conn.execute(statement)
+
+
+def _values(*values: object) -> sql.Composed:
+    return sql.SQL(", ").join(map(sql.Literal, values))
 
 
 def _exists(conn: psycopg.Connection, table: str) -> bool:
@@ -69,11 +80,12 @@ class SelfhealLedger:
         ).fetchall()
         return {row[0]: AppliedMigration(*row) for row in rows}
 
-    def record(self, conn: psycopg.Connection, migration: MigrationFile) -> None:
-        conn.execute(
-            "INSERT INTO selfheal.schema_migrations (version, name, checksum) VALUES (%s, %s, %s)",
-            (migration.version, migration.name, migration.checksum),
-        )
+    def record_statements(self, migration: MigrationFile) -> list[sql.Composed]:
+        return [
+            sql.SQL(
+                "INSERT INTO selfheal.schema_migrations (version, name, checksum) VALUES ({})"
+            ).format(_values(migration.version, migration.name, migration.checksum))
+        ]
 
     def adopt(self, conn: psycopg.Connection, migration: MigrationFile) -> None:
         """Every row of this ledger has its checksum: nothing to adopt."""
@@ -120,21 +132,25 @@ class SupabaseLedger:
             ).fetchall()
         return {row[0]: AppliedMigration(*row) for row in rows}
 
-    def record(self, conn: psycopg.Connection, migration: MigrationFile) -> None:
+    def record_statements(self, migration: MigrationFile) -> list[sql.Composed]:
         statements = [statement.text for statement in split_statements(migration.sql)]
-        conn.execute(
-            "INSERT INTO supabase_migrations.schema_migrations (version, name, statements) "
-            "VALUES (%s, %s, %s)",
-            (migration.version, migration.name, statements),
-        )
-        self.adopt(conn, migration)
+        return [
+            sql.SQL(
+                "INSERT INTO supabase_migrations.schema_migrations (version, name, statements) "
+                "VALUES ({})"
+            ).format(_values(migration.version, migration.name, statements)),
+            self._checksum_statement(migration),
+        ]
 
     def adopt(self, conn: psycopg.Connection, migration: MigrationFile) -> None:
-        conn.execute(
-            "INSERT INTO selfheal.supabase_checksums (version, checksum) VALUES (%s, %s) "
-            "ON CONFLICT (version) DO NOTHING",
-            (migration.version, migration.checksum),
-        )
+        conn.execute(self._checksum_statement(migration))
+
+    @staticmethod
+    def _checksum_statement(migration: MigrationFile) -> sql.Composed:
+        return sql.SQL(
+            "INSERT INTO selfheal.supabase_checksums (version, checksum) VALUES ({}) "
+            "ON CONFLICT (version) DO NOTHING"
+        ).format(_values(migration.version, migration.checksum))
 
 
 def is_supabase_folder(folder: Path) -> bool:

@@ -21,7 +21,7 @@ from selfheal.core.locks import advisory_locks
 from selfheal.core.shim import apply_shim
 from selfheal.core.text import first_line
 from selfheal.migrate.files import MigrationFile, discover
-from selfheal.migrate.ledger import AppliedMigration, Ledger, ledger_for
+from selfheal.migrate.ledger import AppliedMigration, Ledger, ledger_for, record
 from selfheal.migrate.statements import atomicity_problems, split_statements
 
 _LOCK_KEY = "migrate"
@@ -88,14 +88,14 @@ def apply_file(
         if migration.in_transaction:
             with conn.transaction():
                 conn.execute(migration.sql)
-                ledger.record(conn, migration)
+                record(conn, ledger, migration)
         else:
             # CREATE INDEX CONCURRENTLY and friends: statement by statement, outside a transaction.
             for statement in split_statements(migration.sql):
                 conn.execute(statement.text)
             conn.execute("RESET ALL")  # its session settings end with it
             with conn.transaction():
-                ledger.record(conn, migration)
+                record(conn, ledger, migration)
     except psycopg.Error as error:
         reason = first_line(error)
         raise MigrationError(f"{migration.filename} failed and was rolled back: {reason}") from None

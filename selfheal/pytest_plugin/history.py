@@ -100,6 +100,7 @@ def _problem(problem: Problem, error_type: str, redact: Redact) -> ProblemRecord
         redact(problem.message),
         error_type,
         tuple(samples),
+        redact(problem.remediation),
     )
 
 

@@ -1,8 +1,8 @@
 """The order of the pipeline's stages, and the gate that stops them when preflight fails.
 
 `pytest` runs every stage in the order of `STAGES`; a marker selects one stage alone. Once a
-preflight check has failed, the later stages are reported as skipped ("not run"), never as
-passed. Under pytest-xdist the gate is a file every worker of the run can see.
+preflight check has failed, the later stages but the doctor are reported as skipped ("not
+run"), never as passed. Under pytest-xdist the gate is a file every worker of the run can see.
 """
 
 from __future__ import annotations
@@ -61,8 +61,9 @@ class PreflightGate:
         return self.flag.exists()
 
     def check(self, item: pytest.Item) -> None:
-        """Skip a later-stage item when preflight has failed."""
-        if self.closed and stage_of(item) != "preflight":
+        """Skip a later-stage item when preflight has failed (but the doctor's: some preflight
+        problems have a remedy, e.g. a missing ledger row, and the rest it leaves to a person)."""
+        if self.closed and stage_of(item) not in ("preflight", "doctor"):
             pytest.skip(NOT_RUN)
 
 

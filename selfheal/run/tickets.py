@@ -128,6 +128,7 @@ class Ticket:
     reopened: int = 0
     history: list[tuple[datetime, str]] = field(default_factory=list)
     message: str = ""
+    remediation: str = ""  # the one fix advised for the problem ("" when the check gave none)
     sample_rows: list[dict[str, Any]] = field(default_factory=list)
     heals: list[HealAttempt] = field(default_factory=list)
     resolved_at: datetime | None = None
@@ -205,6 +206,7 @@ def _merged(tickets: list[Ticket]) -> Ticket:
         reopened=sum(t.reopened for t in tickets),
         history=sorted(h for t in tickets for h in t.history)[-MAX_HISTORY:],
         message=latest.message,
+        remediation=latest.remediation,
         sample_rows=latest.sample_rows,
         heals=sorted((h for t in tickets for h in t.heals), key=lambda h: h.at),
         status="open" if still_open else "resolved",
@@ -258,6 +260,8 @@ def render(ticket: Ticket) -> str:
     ]
     if ticket.sample_rows:
         lines += ["", "## Offending rows (sample)", "", *_rows_table(ticket.sample_rows)]
+    if ticket.remediation:
+        lines += ["", "## Fix", "", ticket.remediation]
     lines += ["", "## What the doctor tried", ""]
     if not ticket.heals:
         lines.append("Nothing yet.")
@@ -449,6 +453,7 @@ class Backlog:
             else:
                 changes.updated.append(ticket)
         ticket.message, ticket.sample_rows, ticket.stage = message, rows, failure.stage
+        ticket.remediation = self.redact(problem.remediation)
         ticket.node_id, ticket.kind = failure.node_id, failure.error_type
         ticket.observe(at, "failed")
         self.save(ticket)

@@ -9,6 +9,7 @@ Regenerate it with `selfheal lock`.
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from dataclasses import replace
 from pathlib import Path
 
@@ -46,8 +47,9 @@ def _document(path: Path) -> dict:
     return document if isinstance(document, dict) else {}
 
 
-def lock_problem(path: Path, migrations_dir: Path) -> str | None:
-    """Why the lock at `path` cannot stand for the migrations; None when it is fresh."""
+def lock_problem(path: Path, migrations_dir: Path, explained: Collection[str] = ()) -> str | None:
+    """Why the lock at `path` cannot stand for the migrations; None when it is fresh. Files in
+    `explained` (applied migrations edited since, each a problem of its own) are not counted."""
     if not path.is_file():
         return f"{path} does not exist; run `selfheal lock`"
     document = _document(path)
@@ -62,7 +64,9 @@ def lock_problem(path: Path, migrations_dir: Path) -> str | None:
         return f"{path} is not a selfheal schema lock (version {LOCK_VERSION}); run `selfheal lock`"
     locked, current = document.get("migrations", {}), migration_checksums(migrations_dir)
     changed = sorted(
-        name for name in locked.keys() | current.keys() if locked.get(name) != current.get(name)
+        name
+        for name in locked.keys() | current.keys()
+        if locked.get(name) != current.get(name) and name not in explained
     )
     if changed:
         return (

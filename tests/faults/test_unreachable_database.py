@@ -1,5 +1,6 @@
-"""Fault: the database does not answer. Preflight fails; later stages are reported as not run;
-one ticket names the problem; the doctor has no remedy; the next clean run resolves it."""
+"""Fault: the database does not answer. Preflight fails; later stages are reported as not run,
+but the doctor's, which says which variable to check; one ticket names the problem; the doctor has
+no remedy; the next clean run resolves it."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ def test_unreachable_database(pipeline, migrated_db: str, request) -> None:
     assert done.returncode == 1
     summary = pipeline.summary()
     assert "| migrations | 0 | 0 | 0 | 0 | 1 |" in summary  # not run, not passed
-    assert "| doctor | 0 | 0 | 0 | 0 | 1 |" in summary
+    assert "| doctor | 1 | 0 | 0 | 0 | 0 |" in summary, summary
     tickets = pipeline.tickets("open")
     reachable = [t for t in tickets if t.node_id.endswith("test_database_reachable")]
     assert len(reachable) == 1 and "unreachable" in reachable[0].message

@@ -45,6 +45,7 @@ def ticket_of(state: ProblemState, target: str, redact: Redact) -> Ticket:
         reopened=state.reopened,
         history=[(e.at, e.outcome) for e in state.events][-MAX_HISTORY:],
         message=redact(state.message),
+        remediation=redact(state.remediation),
         sample_rows=samples,
         heals=[HealAttempt(h.at, h.remedy, h.outcome, redact(h.detail)) for h in state.heals],
         resolved_at=state.resolved_at,

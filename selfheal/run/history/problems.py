@@ -19,7 +19,7 @@ from selfheal.run.pipeline import stage_rank
 
 _FAILURES = """
 SELECT p.fingerprint, p.code, p.object, p.node_id, c.stage, p.error_type, p.message, p.samples,
-       r.run_id, r.finished_at
+       p.remediation, r.run_id, r.finished_at
 FROM selfheal_history.problem_results p
 JOIN selfheal_history.runs r USING (run_id)
 JOIN selfheal_history.check_results c USING (run_id, node_id)
@@ -70,6 +70,7 @@ class ProblemState:
     error_type: str
     message: str
     samples: list[dict[str, Any]]
+    remediation: str
     reporters: set[str] = field(default_factory=set)  # every check that ever reported it
     events: list[Event] = field(default_factory=list)
     heals: list[HealEvent] = field(default_factory=list)
@@ -99,17 +100,17 @@ class ProblemState:
 def _failures(conn: psycopg.Connection, target: str) -> dict[str, ProblemState]:
     states: dict[str, ProblemState] = {}
     for row in conn.execute(_FAILURES, (target,)):
-        fingerprint, code, obj, node_id, stage, error_type, message, samples, run_id, at = row
+        fingerprint, code, obj, node_id, stage, error_type, message, samples, fix, run_id, at = row
         state = states.get(fingerprint)
         if state is None:
             state = states[fingerprint] = ProblemState(
-                fingerprint, code, obj, node_id, stage, error_type, message, samples
+                fingerprint, code, obj, node_id, stage, error_type, message, samples, fix
             )
         new_run = not state.events or state.events[-1].run_id != run_id
         # Several checks may report one problem: the earliest stage's check owns its ticket.
         if new_run or stage_rank(stage) < stage_rank(state.stage):
             state.node_id, state.stage, state.error_type = node_id, stage, error_type
-            state.message, state.samples = message, samples
+            state.message, state.samples, state.remediation = message, samples, fix
         state.reporters.add(node_id)
         if new_run:
             state.events.append(Event(run_id, at, "failed"))

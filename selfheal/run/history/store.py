@@ -44,6 +44,7 @@ class ProblemRecord:
     message: str = ""
     error_type: str = ""
     samples: tuple[dict[str, Any], ...] = ()
+    remediation: str = ""
 
 
 @dataclass(frozen=True)
@@ -131,8 +132,9 @@ VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING
 """
 _PROBLEM = """
 INSERT INTO selfheal_history.problem_results
-    (run_id, node_id, fingerprint, code, object, severity, error_type, message, samples)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING
+    (run_id, node_id, fingerprint, code, object, severity, error_type, message, samples,
+     remediation)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING
 """
 _HEAL = """
 INSERT INTO selfheal_history.heals
@@ -189,7 +191,7 @@ def write_run(conn: psycopg.Connection, run: RunRecord, retention_days: int) -> 
                 _PROBLEM,
                 [
                     (run_id, c.node_id, p.fingerprint, p.code, p.object, p.severity)
-                    + (p.error_type, p.message, _samples(p))
+                    + (p.error_type, p.message, _samples(p), p.remediation)
                     for c in run.checks
                     for p in c.problems
                 ],
