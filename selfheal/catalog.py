@@ -70,6 +70,7 @@ class Extension(CatalogObject):
     name: str
     schema: str
     version: str
+    default_version: str = ""  # what CREATE EXTENSION would install on this server now
 
     @property
     def key(self) -> tuple[str, ...]:
@@ -409,8 +410,9 @@ def _scoped(query: str, nsp: str = "n.nspname") -> str:
 _SCHEMAS = _scoped("SELECT n.nspname FROM pg_namespace n WHERE {scope} ORDER BY 1")
 
 _EXTENSIONS = _scoped("""
-SELECT e.extname, n.nspname, e.extversion
+SELECT e.extname, n.nspname, e.extversion, coalesce(a.default_version, '')
 FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+LEFT JOIN pg_available_extensions a ON a.name = e.extname
 WHERE {scope} ORDER BY 1
 """)
 

@@ -93,6 +93,21 @@ def extension_in_public(ix: LintIndex, config: LintConfig) -> Iterator[LintFindi
         )
 
 
+def extension_versions_outdated(ix: LintIndex, config: LintConfig) -> Iterator[LintFinding]:
+    for extension in ix.snapshot.extensions.values():
+        if extension.default_version in ("", extension.version):
+            continue
+        yield finding(
+            "extension_versions_outdated",
+            WARN,
+            extension,
+            f"extension is at version {extension.version} while this server ships "
+            f"{extension.default_version}: fixes of the versions between are missing",
+            f"ALTER EXTENSION {qualified(extension.name)} UPDATE",
+            f"extension_versions_outdated_{extension.name}_{extension.version}",
+        )
+
+
 def _api_readable(
     ix: LintIndex, schemas: Callable[[str], bool], relkind: str, lint: str, what: str
 ) -> Iterator[LintFinding]:
@@ -282,6 +297,7 @@ def unused_index(ix: LintIndex, config: LintConfig) -> Iterator[LintFinding]:
 
 EXPOSURE_LINTS = (
     extension_in_public,
+    extension_versions_outdated,
     materialized_view_in_api,
     foreign_table_in_api,
     auth_users_exposed,

@@ -459,6 +459,7 @@ TARGETS: dict[str, tuple[str, Callable[[CatalogObject], bool]]] = {
     "function_search_path_mutable": ("functions", lambda o: isinstance(o, Function)),
     "unindexed_foreign_keys": ("constraints", _foreign_key),
     "extension_in_public": ("extensions", _everything),
+    "extension_versions_outdated": ("extensions", _everything),
     "materialized_view_in_api": ("relations", _relkind("m")),
     "foreign_table_in_api": ("relations", _relkind("f")),
     "auth_users_exposed": ("relations", _relkind("v", "m")),

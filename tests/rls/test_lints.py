@@ -120,6 +120,11 @@ CASES = {
         "public.r.f",
         "CREATE TABLE public.r (id int PRIMARY KEY, f regclass);",
     ),
+    "extension_versions_outdated": (
+        "CREATE EXTENSION citext SCHEMA public VERSION '1.4';",
+        "citext",
+        "CREATE EXTENSION citext SCHEMA public;",
+    ),
     "duplicate_index": (
         T + "CREATE INDEX a ON public.t (owner); CREATE INDEX b ON public.t (owner);",
         "public.t",

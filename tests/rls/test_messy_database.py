@@ -29,7 +29,7 @@ ORDERS = 'public."Order ""Items"" ü"'
 
 MESSY = f"""
 CREATE TABLE auth.users (id uuid PRIMARY KEY, email text UNIQUE);
-CREATE EXTENSION citext SCHEMA public;
+CREATE EXTENSION citext SCHEMA public VERSION '1.4';
 CREATE EXTENSION "uuid-ossp" SCHEMA public;
 CREATE EXTENSION file_fdw SCHEMA public;
 CREATE SERVER files FOREIGN DATA WRAPPER file_fdw;
@@ -136,6 +136,7 @@ SPLINTER = {
     ("rls_disabled_in_public", "error", "rls_disabled_in_public_public_readings_2024"),
     ("rls_disabled_in_public", "error", "rls_disabled_in_public_public_profile_emails"),
     ("extension_in_public", "warn", "extension_in_public_citext"),
+    ("extension_versions_outdated", "warn", "extension_versions_outdated_citext_1.4"),
     ("extension_in_public", "warn", "extension_in_public_uuid-ossp"),
     ("extension_in_public", "warn", "extension_in_public_file_fdw"),
     ("rls_references_user_metadata", "error", "rls_references_user_metadata_public_notes_admins"),
@@ -186,7 +187,7 @@ def test_every_fix_printed_is_valid_sql_for_its_object(messy_db, snapshot_of):
         "ALTER TABLE",
         "ALTER VIEW",
         "ALTER FUNCTION",
-        "ALTER EXTENSION",
+        "ALTER EXTENSION",  # SET SCHEMA, UPDATE
         "REVOKE SELECT",
         "CREATE INDEX",
         "DROP INDEX",
