@@ -341,7 +341,7 @@ def no_primary_key(ix: LintIndex, config: LintConfig) -> Iterator[LintFinding]:
         )
 
 
-def _array_text(names: list[str]) -> str:
+def array_text(names: list[str]) -> str:
     """`names` as PostgreSQL prints a text array (splinter's duplicate_index key holds one)."""
 
     def element(name: str) -> str:
@@ -352,7 +352,8 @@ def _array_text(names: list[str]) -> str:
     return "{" + ",".join(element(name) for name in names) + "}"
 
 
-_ARRAY_QUOTED = re.compile(r'[{},"\\\s]')
+# What makes PostgreSQL quote an array element: its delimiters, quote, backslash, ASCII space.
+_ARRAY_QUOTED = re.compile(r'[{},"\\ \t\n\r\v\f]')
 
 
 def _drop(index: Index) -> str:
@@ -386,7 +387,7 @@ def duplicate_index(ix: LintIndex, config: LintConfig) -> Iterator[LintFinding]:
             table,
             f"indexes {', '.join(names)} are identical: each write maintains every copy",
             "; ".join(_drop(index) for index in dropped) + f"; keeps {kept.name}",
-            f"duplicate_index_{schema}_{name}_{_array_text(names)}",
+            f"duplicate_index_{schema}_{name}_{array_text(names)}",
         )
 
 

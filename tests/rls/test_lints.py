@@ -5,10 +5,12 @@ from __future__ import annotations
 import hashlib
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from selfheal.core.db import connect
 from selfheal.rls.exposure import read_usage
-from selfheal.rls.lints import LINTS, LintConfig, run_lints
+from selfheal.rls.lints import LINTS, LintConfig, array_text, run_lints
 from selfheal.rls.waivers import Waiver, WaiverError, apply_waivers, load_waivers
 
 T = "CREATE TABLE public.t (id int PRIMARY KEY, owner uuid);"
@@ -260,3 +262,20 @@ def test_cache_keys_are_splinters(migrated_db, execute, snapshot_of):
         "no_primary_key_public_a",
         "rls_disabled_in_public_public_a",
     } <= keys
+
+
+@given(
+    names=st.lists(
+        st.text(
+            st.characters(codec="utf-8", exclude_characters="\x00"), min_size=1, max_size=20
+        ).filter(lambda name: len(name.encode()) <= 63),  # longer names are cut by the server
+        min_size=1,
+        max_size=3,
+    )
+)
+@example(names=["null", "a b", 'q"t', "back\\slash", "{x}", "ü,v"])
+@settings(max_examples=25, deadline=None)
+def test_duplicate_index_keys_print_names_as_the_server_prints_an_array(names, admin_dsn):
+    with connect(admin_dsn, autocommit=True) as conn:
+        shown = conn.execute("SELECT %s::name[]::text", (names,)).fetchone()[0]
+    assert array_text(names) == shown
