@@ -79,7 +79,7 @@ def dq_runner(
         role=boundary(db, checked_schemas(suite.rules, suite.custom)).role,
     )
     yield runner
-    store_watermarks(target_dsn, runner.verified(), settings.connect_timeout)
+    store_watermarks(target_dsn, runner.verified(), settings.connect_timeout, settings.pooler)
 
 
 def test_dq(check_id: str, request: pytest.FixtureRequest) -> None:

@@ -70,6 +70,7 @@ class Extension(CatalogObject):
     name: str
     schema: str
     version: str
+    default_version: str = ""  # what CREATE EXTENSION would install on this server now
 
     @property
     def key(self) -> tuple[str, ...]:
@@ -302,6 +303,18 @@ class DefaultPrivilege(CatalogObject):
         )
 
 
+@dataclass(frozen=True)
+class DefaultedPrivilege:
+    """A privilege an expected table or function holds only because the platform's default
+    privileges (Supabase's) gave it when a migration created the object, not because a
+    migration granted it: expected only where the target's own defaults give it too."""
+
+    objects: str  # TABLES (a table's grant) or FUNCTIONS (a function's acl)
+    key: tuple[str, ...]  # the grant's key (schema, table, grantee) or the function's key
+    grantee: str
+    privilege: str
+
+
 # The snapshot's collections in dependency order: what a migration creates first comes first.
 COLLECTIONS: dict[str, type[CatalogObject]] = {
     "schemas": Schema,
@@ -331,6 +344,8 @@ class CatalogSnapshot:
     policies: dict[tuple, Policy] = field(default_factory=dict)
     grants: dict[tuple, Grant] = field(default_factory=dict)
     default_privileges: dict[tuple, DefaultPrivilege] = field(default_factory=dict)
+    # Of an expected snapshot: which of its privileges come from the platform's defaults.
+    defaulted: frozenset[DefaultedPrivilege] = frozenset()
 
     def __repr__(self) -> str:
         """Sizes only: a snapshot holds thousands of objects, and a repr can end up in a
@@ -397,8 +412,9 @@ def _scoped(query: str, nsp: str = "n.nspname") -> str:
 _SCHEMAS = _scoped("SELECT n.nspname FROM pg_namespace n WHERE {scope} ORDER BY 1")
 
 _EXTENSIONS = _scoped("""
-SELECT e.extname, n.nspname, e.extversion
+SELECT e.extname, n.nspname, e.extversion, coalesce(a.default_version, '')
 FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+LEFT JOIN pg_available_extensions a ON a.name = e.extname
 WHERE {scope} ORDER BY 1
 """)
 

@@ -93,6 +93,18 @@ def transaction_pooled(conn: psycopg.Connection, pooler: str | None = None) -> b
     return conn.info.port == TRANSACTION_POOLER_PORT
 
 
+@contextmanager
+def write_transaction(conn: psycopg.Connection) -> Iterator[psycopg.Connection]:
+    """A transaction with the settings `connect` was asked for in force (SET LOCAL): behind a
+    transaction-mode pooler the only way they hold for a write; on a direct connection the
+    session has them already, and setting them again for the transaction changes nothing."""
+    with conn.transaction():
+        settings = local_settings(conn)
+        if settings:
+            set_config(conn, settings, local=True)
+        yield conn
+
+
 def local_settings(conn: psycopg.Connection) -> dict[str, str]:
     """The settings `connect` was asked for, to be applied with SET LOCAL in each transaction."""
     return dict(_LOCAL_SETTINGS.get(conn, {}))

@@ -79,6 +79,12 @@ $$;
 GRANT USAGE ON SCHEMA auth TO anon, authenticated, service_role;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA auth TO anon, authenticated, service_role;
 GRANT USAGE ON SCHEMA public TO anon, authenticated, service_role;
+"""
+
+# Supabase's default privileges: every table, sequence and function its creator makes in public
+# is granted to the API roles. The expected schema is built both with and without them, so that
+# its grants can follow the default privileges the target actually has (schema/platform.py).
+_DEFAULT_PRIVILEGES_SQL = """
 ALTER DEFAULT PRIVILEGES IN SCHEMA public
   GRANT ALL ON TABLES TO anon, authenticated, service_role;
 ALTER DEFAULT PRIVILEGES IN SCHEMA public
@@ -94,13 +100,16 @@ def has_supabase_auth(conn: psycopg.Connection) -> bool:
     return conn.execute(query, {"functions": ["auth.uid()"]}).fetchone()[0]
 
 
-def apply_shim(conn: psycopg.Connection) -> bool:
-    """Create the roles and the auth functions unless present; True when it changed anything."""
+def apply_shim(conn: psycopg.Connection, *, default_privileges: bool = True) -> bool:
+    """Create the roles and the auth functions unless present, and Supabase's default privileges
+    unless told not to; True when it changed anything."""
     if has_supabase_auth(conn):
         return False
     with conn.transaction():
         conn.execute(_ROLES_SQL)
         conn.execute(_AUTH_SQL)
+        if default_privileges:
+            conn.execute(_DEFAULT_PRIVILEGES_SQL)
     return True
 
 

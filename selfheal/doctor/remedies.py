@@ -28,7 +28,7 @@ import psycopg
 from psycopg import sql
 
 from selfheal.catalog import CatalogSnapshot, snapshot
-from selfheal.core.db import connect, connect_target
+from selfheal.core.db import connect, connect_target, write_transaction
 from selfheal.core.identifiers import IdentifierSyntaxError, qualified, split_qualified
 from selfheal.core.settings import Settings
 from selfheal.core.text import first_line
@@ -92,13 +92,14 @@ class Context:
     def read(self) -> psycopg.Connection:
         return connect_target(self.dsn, self.settings, read_only=True)
 
-    def write(self) -> psycopg.Connection:
+    def write(self, **settings: str) -> psycopg.Connection:
+        """A write session; its settings hold in each `write_transaction` (behind a pooler too)."""
         return connect(
             self.dsn,
             autocommit=True,
             connect_timeout=self.settings.connect_timeout,
             pooler=self.settings.pooler,
-            settings={"lock_timeout": LOCK_TIMEOUT},
+            settings={"lock_timeout": LOCK_TIMEOUT, **settings},
         )
 
 
@@ -141,7 +142,7 @@ def run_in_transactions(conn: psycopg.Connection, actions: list[Action]) -> dict
 def _run_root(conn: psycopg.Connection, mine: list[Action]) -> str:
     """One root's repair: its transaction, then its after-commit steps; why it failed, if so."""
     try:
-        with conn.transaction():
+        with write_transaction(conn):
             for action in (a for a in mine if not a.after_commit):
                 conn.execute(action.statement)
     except psycopg.Error as error:
@@ -368,8 +369,8 @@ class RestoreSchema(Remedy):
         return [a for a in self.actions(ctx, problems) if not VALIDATION.search(a.description)]
 
     def apply(self, ctx: Context, actions: list[Action]) -> dict[str, str]:
-        with ctx.write() as conn:
-            conn.execute("SET check_function_bodies = off")  # as the delta file itself says
+        # check_function_bodies off, as the delta file itself says
+        with ctx.write(check_function_bodies="off") as conn:
             failed = run_in_transactions(conn, [a for a in actions if a.root == EXPOSURES])
             if failed:
                 why = f"not applied: closing the exposures failed first ({failed[EXPOSURES]})"

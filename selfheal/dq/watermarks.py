@@ -86,13 +86,16 @@ def save(conn: psycopg.Connection, states: Iterable[TableState]) -> None:
             )
 
 
-def store_watermarks(dsn: str, states: list[TableState], connect_timeout: int) -> None:
-    """`save` on a write connection of its own; a target that refuses (not migrated, no write
-    privilege) keeps its old state, and the next run scans more: logged, never a failure."""
+def store_watermarks(
+    dsn: str, states: list[TableState], connect_timeout: int, pooler: str | None = None
+) -> None:
+    """`save` on a write connection of its own (through the `pooler` the target sits behind, see
+    `connect`); a target that refuses (not migrated, no write privilege) keeps its old state, and
+    the next run scans more: logged, never a failure."""
     if not states:
         return
     try:
-        with connect(dsn, connect_timeout=connect_timeout) as conn:
+        with connect(dsn, connect_timeout=connect_timeout, pooler=pooler) as conn:
             save(conn, states)
     except psycopg.Error as error:
         log.warning(

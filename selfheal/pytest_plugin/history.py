@@ -192,7 +192,9 @@ def record(
         return Recorded(f"history: not recorded ({why})")
     try:
         run = run_record(config, settings, session, outcomes, redact)
-        with history_connection(dsn, settings.connect_timeout) as conn:
+        # SELFHEAL_POOLER describes the target; a history kept elsewhere is judged by its port.
+        pooler = settings.pooler if settings.history_dsn is None else None
+        with history_connection(dsn, settings.connect_timeout, pooler) as conn:
             run_id = write_run(conn, run, settings.history_retention_days)
             view = history_view(conn, run.target, run_id)
             states = problem_states(conn, run.target)

@@ -26,7 +26,6 @@ from selfheal.rls.lint_model import (
     UsageStatistics,
     enable_rls,
     finding,
-    regclass_text,
 )
 
 # Reg* types whose OIDs pg_upgrade cannot carry over (regclass, regtype and regrole it can).
@@ -75,7 +74,7 @@ def read_usage(conn: psycopg.Connection) -> UsageStatistics:
 
 
 def _revoke_api(label: str) -> str:
-    return f"REVOKE SELECT ON {label} FROM anon, authenticated (and PUBLIC if granted)"  # noqa: S608
+    return f"REVOKE SELECT ON {label} FROM anon, authenticated, PUBLIC"  # noqa: S608
 
 
 def extension_in_public(ix: LintIndex, config: LintConfig) -> Iterator[LintFinding]:
@@ -89,8 +88,23 @@ def extension_in_public(ix: LintIndex, config: LintConfig) -> Iterator[LintFindi
             f"extension is installed in the exposed schema {extension.schema}: its functions "
             "and types are reachable over the API",
             f"CREATE SCHEMA IF NOT EXISTS extensions; ALTER EXTENSION {qualified(extension.name)} "
-            "SET SCHEMA extensions (a non-relocatable extension is dropped and re-created there)",
+            "SET SCHEMA extensions; a non-relocatable extension is dropped and re-created there",
             f"extension_in_public_{extension.name}",
+        )
+
+
+def extension_versions_outdated(ix: LintIndex, config: LintConfig) -> Iterator[LintFinding]:
+    for extension in ix.snapshot.extensions.values():
+        if extension.default_version in ("", extension.version):
+            continue
+        yield finding(
+            "extension_versions_outdated",
+            WARN,
+            extension,
+            f"extension is at version {extension.version} while this server ships "
+            f"{extension.default_version}: fixes of the versions between are missing",
+            f"ALTER EXTENSION {qualified(extension.name)} UPDATE",
+            f"extension_versions_outdated_{extension.name}_{extension.version}",
         )
 
 
@@ -108,7 +122,7 @@ def _api_readable(
                 relation,
                 f"{what} is selectable by {', '.join(readers)}: row-level security does not "
                 f"apply to a {what}",
-                f"{_revoke_api(relation.label)}, or move it to a schema the API does not expose",
+                f"{_revoke_api(relation.label)}; or move it to a schema the API does not expose",
                 f"{lint}_{relation.schema}_{relation.name}",
             )
 
@@ -139,13 +153,13 @@ def auth_users_exposed(ix: LintIndex, config: LintConfig) -> Iterator[LintFindin
         if readers:
             yield finding(
                 "auth_users_exposed",
-                WARN,
+                ERROR,
                 view,
                 f"{view.kind.replace('_', ' ')} reads auth.users and is selectable by "
                 f"{', '.join(readers)}: it may expose every user's account data",
-                f"{_revoke_api(view.label)}, or select only the columns users may see through "
+                f"{_revoke_api(view.label)}; or select only the columns users may see through "
                 "a security_invoker view",
-                f"auth_users_exposed_{view.name}",
+                f"auth_users_exposed_{view.schema}_{view.name}",
             )
 
 
@@ -154,7 +168,6 @@ def rls_references_user_metadata(ix: LintIndex, config: LintConfig) -> Iterator[
         if policy.schema in config.ignored_schemas:
             continue
         if any(USER_METADATA.search(text or "") for text in (policy.using, policy.check)):
-            table = regclass_text(policy.schema, policy.table)
             yield finding(
                 "rls_references_user_metadata",
                 ERROR,
@@ -162,7 +175,7 @@ def rls_references_user_metadata(ix: LintIndex, config: LintConfig) -> Iterator[
                 "policy trusts the JWT's user_metadata, which every user can edit for themselves",
                 "decide on app_metadata (only the server writes it) or on a table the user "
                 "cannot write",
-                f"rls_references_user_metadata_{policy.schema}_{table}_{policy.name}",
+                f"rls_references_user_metadata_{policy.schema}_{policy.table}_{policy.name}",
             )
 
 
@@ -276,7 +289,7 @@ def unused_index(ix: LintIndex, config: LintConfig) -> Iterator[LintFinding]:
                 INFO,
                 index,
                 "index has never been scanned since statistics were last reset",
-                f"DROP INDEX CONCURRENTLY {index.label}, once a full business cycle shows no "
+                f"DROP INDEX CONCURRENTLY {index.label}; only once a full business cycle shows no "
                 "query needs it",
                 f"unused_index_{index.schema}_{index.table}_{index.name}",
             )
@@ -284,6 +297,7 @@ def unused_index(ix: LintIndex, config: LintConfig) -> Iterator[LintFinding]:
 
 EXPOSURE_LINTS = (
     extension_in_public,
+    extension_versions_outdated,
     materialized_view_in_api,
     foreign_table_in_api,
     auth_users_exposed,

@@ -1,7 +1,9 @@
 """What every lint shares: its configuration, its finding, and lookups over one snapshot.
 
 A finding carries splinter's lint name, level and cache key (the key the Supabase dashboard
-dedupes a finding by), so a finding here and one in the dashboard name the same thing.
+dedupes a finding by), so a finding here and one in the dashboard name the same thing. The keys
+are splinter's `format()` of raw catalog names (`nspname`, `relname`, `polname`, `conname`),
+except where splinter formats a `regnamespace` (quoted as `quote_ident` quotes).
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from selfheal.catalog import CatalogObject, CatalogSnapshot, Policy, Relation
-from selfheal.core.identifiers import qualified
 
 ERROR, WARN, INFO = "error", "warn", "info"
 DEFAULT_EXPOSED = ("public",)
@@ -41,8 +42,6 @@ COMMANDS = ("SELECT", "INSERT", "UPDATE", "DELETE")
 # The roles PostgREST serves requests as; `public` (every role) reaches them too.
 API_ROLES = ("anon", "authenticated")
 PUBLIC_ROLES = API_ROLES
-# Schemas on a default search_path ("$user", public): regclass text leaves them unqualified.
-SEARCH_PATH = ("public", "pg_catalog")
 
 
 @dataclass(frozen=True)
@@ -57,6 +56,8 @@ class LintFinding:
     level: str  # error | warn | info
     obj: CatalogObject
     detail: str
+    # SQL statements that fix it, then any advice, joined by "; " (advice starts lower-case;
+    # a statement with "..." in it is a template to complete)
     remediation: str
     cache_key: str = ""  # splinter's cache key, e.g. rls_disabled_in_public_public_events
     waived_because: str | None = None
@@ -121,9 +122,3 @@ def finding(
 def enable_rls(table: Relation) -> str:
     """The remedy of a table the API reaches without row-level security."""
     return f"ALTER TABLE {table.label} ENABLE ROW LEVEL SECURITY; then add policies"
-
-
-def regclass_text(schema: str, name: str) -> str:
-    """How `oid::regclass` prints a relation on a default search_path: splinter's cache keys
-    are built from it."""
-    return qualified(name) if schema in SEARCH_PATH else qualified(schema, name)

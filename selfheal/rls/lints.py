@@ -10,6 +10,7 @@ with their parent, foreign keys covered by any index whose leading columns are t
 from __future__ import annotations
 
 import hashlib
+import re
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 
@@ -17,7 +18,16 @@ import sqlglot
 from psycopg import sql
 from sqlglot import exp
 
-from selfheal.catalog import CatalogObject, CatalogSnapshot, Constraint, Function, Policy, Relation
+from selfheal.catalog import (
+    CatalogObject,
+    CatalogSnapshot,
+    Constraint,
+    Function,
+    Index,
+    Policy,
+    Relation,
+)
+from selfheal.core.identifiers import qualified, quote_ident
 from selfheal.rls import exposure
 from selfheal.rls.lint_model import (
     COMMANDS,
@@ -31,7 +41,6 @@ from selfheal.rls.lint_model import (
     UsageStatistics,
     enable_rls,
     finding,
-    regclass_text,
 )
 
 __all__ = ["ERROR", "INFO", "WARN", "LintConfig", "LintFinding", "UsageStatistics"]
@@ -72,8 +81,11 @@ def policy_exists_rls_disabled(ix: LintIndex, config: LintConfig) -> Iterator[Li
 
 
 def rls_enabled_no_policy(ix: LintIndex, config: LintConfig) -> Iterator[LintFinding]:
+    """A partition too: queried directly, only its own policies apply (splinter's rule)."""
     for table in ix.tables():
-        if table.rls_enabled and not ix.policies.get(table.key) and not table.partition_of:
+        if table.schema in config.ignored_schemas:
+            continue
+        if table.rls_enabled and not ix.policies.get(table.key):
             yield finding(
                 "rls_enabled_no_policy",
                 INFO,
@@ -201,8 +213,7 @@ def _per_row_calls(expression: str) -> list[str]:
 
 
 def _initplan_key(policy: Policy) -> str:
-    table = regclass_text(policy.schema, policy.table)
-    return f"auth_rls_init_plan_{policy.schema}_{table}_{policy.name}"
+    return f"auth_rls_init_plan_{policy.schema}_{policy.table}_{policy.name}"
 
 
 def auth_rls_initplan(ix: LintIndex, config: LintConfig) -> Iterator[LintFinding]:
@@ -304,7 +315,8 @@ def unindexed_foreign_keys(ix: LintIndex, config: LintConfig) -> Iterator[LintFi
                 f"foreign key ({columns}) has no covering index: joins and deletes "
                 "on the referenced table scan this one",
                 covering_index_statement(fk),
-                f"0001_unindexed_foreign_keys_{regclass_text(fk.schema, fk.table)}_{fk.name}",
+                # splinter formats the schema as regnamespace text, the rest raw
+                f"unindexed_foreign_keys_{quote_ident(fk.schema)}_{fk.table}_{fk.name}",
             )
 
 
@@ -329,6 +341,56 @@ def no_primary_key(ix: LintIndex, config: LintConfig) -> Iterator[LintFinding]:
         )
 
 
+def array_text(names: list[str]) -> str:
+    """`names` as PostgreSQL prints a text array (splinter's duplicate_index key holds one)."""
+
+    def element(name: str) -> str:
+        if name and name.upper() != "NULL" and not _ARRAY_QUOTED.search(name):
+            return name
+        return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+    return "{" + ",".join(element(name) for name in names) + "}"
+
+
+# What makes PostgreSQL quote an array element: its delimiters, quote, backslash, ASCII space.
+_ARRAY_QUOTED = re.compile(r'[{},"\\ \t\n\r\v\f]')
+
+
+def _drop(index: Index) -> str:
+    """How to drop one copy: its constraint when it backs one, else the index itself (a
+    partition's copy goes with its parent's)."""
+    if index.inherited:
+        return f"drop {quote_ident(index.name)}'s parent index on the partitioned table"
+    if index.constraint:
+        return f"ALTER TABLE {qualified(index.schema, index.table)} DROP CONSTRAINT " + (
+            quote_ident(index.constraint)
+        )
+    return f"DROP INDEX CONCURRENTLY {index.label}"
+
+
+def duplicate_index(ix: LintIndex, config: LintConfig) -> Iterator[LintFinding]:
+    """Indexes of one table identical but for their names (splinter compares the definitions
+    without the name); the fix keeps the one backing a constraint, if any."""
+    copies: dict[tuple, list[Index]] = defaultdict(list)
+    for index in ix.snapshot.indexes.values():
+        if index.schema not in config.ignored_schemas and index.body is not None:
+            copies[(index.schema, index.table, index.unique, index.body)].append(index)
+    for (schema, name, _, _), same in sorted(copies.items()):
+        table = ix.snapshot.table(schema, name)
+        if len(same) < 2 or table is None:
+            continue
+        kept, *dropped = sorted(same, key=lambda i: (i.constraint is None, i.name))
+        names = sorted(i.name for i in same)
+        yield finding(
+            "duplicate_index",
+            WARN,
+            table,
+            f"indexes {', '.join(names)} are identical: each write maintains every copy",
+            "; ".join(_drop(index) for index in dropped) + f"; keeps {kept.name}",
+            f"duplicate_index_{schema}_{name}_{array_text(names)}",
+        )
+
+
 LINTS: dict[str, Callable[[LintIndex, LintConfig], Iterator[LintFinding]]] = {
     fn.__name__: fn
     for fn in (
@@ -343,6 +405,7 @@ LINTS: dict[str, Callable[[LintIndex, LintConfig], Iterator[LintFinding]]] = {
         function_search_path_mutable,
         unindexed_foreign_keys,
         no_primary_key,
+        duplicate_index,
         *exposure.EXPOSURE_LINTS,
     )
 }
@@ -390,12 +453,14 @@ TARGETS: dict[str, tuple[str, Callable[[CatalogObject], bool]]] = {
     "rls_no_select_policy": ("relations", _is_table),
     "multiple_permissive_policies": ("relations", _is_table),
     "no_primary_key": ("relations", _is_table),
+    "duplicate_index": ("relations", _relkind("r", "p", "m")),
     "rls_policy_always_true": ("policies", _everything),
     "auth_rls_initplan": ("policies", _everything),
     "security_definer_view": ("relations", _relkind("v")),
     "function_search_path_mutable": ("functions", lambda o: isinstance(o, Function)),
     "unindexed_foreign_keys": ("constraints", _foreign_key),
     "extension_in_public": ("extensions", _everything),
+    "extension_versions_outdated": ("extensions", _everything),
     "materialized_view_in_api": ("relations", _relkind("m")),
     "foreign_table_in_api": ("relations", _relkind("f")),
     "auth_users_exposed": ("relations", _relkind("v", "m")),

@@ -33,6 +33,7 @@ from selfheal.catalog import (
     Schema,
 )
 from selfheal.core.identifiers import qualified
+from selfheal.schema.platform import for_target
 
 # The roles a Supabase API request runs as (and PUBLIC, which every role is a member of).
 API_ROLES = ("anon", "authenticated", "public")
@@ -148,7 +149,7 @@ class SchemaDiff:
     differing: list[Difference] = field(default_factory=list)
     drift: list[Drift] = field(default_factory=list)
     renamed: list[Renamed] = field(default_factory=list)
-    _by_object: dict[int, list[Problem]] = field(default_factory=dict, repr=False)
+    _by_object: dict[tuple, list[Problem]] = field(default_factory=dict, repr=False)
     _by_table: dict[tuple[str, str], list[Problem]] = field(default_factory=dict, repr=False)
 
     def __repr__(self) -> str:
@@ -199,11 +200,12 @@ class SchemaDiff:
         return [d for d in [*self.differing, *self.drift] if d.exposure]
 
     def problems_for(self, obj: CatalogObject) -> list[Problem]:
-        """What is wrong with one expected object (empty when live matches)."""
+        """What is wrong with one expected object (empty when live matches), found by kind and
+        key: the diff's expected snapshot is `obj`'s resolved for the target (platform.py)."""
         if not self._by_object:
             for problem in [*self.missing, *self.differing, *self.renamed]:
-                self._by_object.setdefault(id(problem.obj), []).append(problem)
-        return self._by_object.get(id(obj), [])
+                self._by_object.setdefault(_identity(problem.obj), []).append(problem)
+        return self._by_object.get(_identity(obj), [])
 
     def problems_within(self, relation: Relation) -> list[Problem]:
         """What is wrong with a relation and everything on it (columns, indexes, policies...)."""
@@ -277,13 +279,19 @@ def root_of(obj: CatalogObject) -> str:
     return obj.label
 
 
+def _identity(obj: CatalogObject) -> tuple:
+    return (type(obj), obj.key)
+
+
 def _table_of(obj: CatalogObject) -> tuple[str, str] | None:
     table = getattr(obj, "table", None)
     return (obj.schema_name, table) if table else None
 
 
 def diff(expected: CatalogSnapshot, live: CatalogSnapshot) -> SchemaDiff:
-    """Missing, differing and drifted objects of `live` against `expected`."""
+    """Missing, differing and drifted objects of `live` against `expected`, whose privileges
+    from the platform's defaults are expected only where the live defaults give them."""
+    expected = for_target(expected, live)
     result = SchemaDiff(expected=expected, live=live)
     scope = {obj.schema_name for obj in expected.objects()}
     for name in COLLECTIONS:

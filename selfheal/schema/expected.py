@@ -3,11 +3,14 @@
 The Supabase shim is applied first and snapshotted as the baseline; the migrations then run and
 the expected snapshot is everything they added or changed. So `auth.uid()` and the shim's roles
 are never "expected" (a real Supabase provides its own), while everything a migration creates is.
+A second build without Supabase's default privileges tells which privileges only those defaults
+gave: they are expected where the target's own defaults give them (schema/platform.py).
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 from selfheal.catalog import CatalogSnapshot, snapshot
@@ -17,16 +20,26 @@ from selfheal.core.shim import apply_shim
 from selfheal.migrate.files import discover
 from selfheal.migrate.runner import prepare_database
 from selfheal.schema.lock import read_lock
+from selfheal.schema.platform import defaulted_privileges
 
 log = logging.getLogger(__name__)
 
 
 def expected_snapshot(admin_dsn: str, migrations_dir: Path) -> CatalogSnapshot:
-    """Apply the migrations to a throwaway database on the server at `admin_dsn`; snapshot it."""
+    """Apply the migrations to throwaway databases on the server at `admin_dsn`, with Supabase's
+    default privileges and without; the first build's snapshot, its privileges that only those
+    defaults gave marked `defaulted` (schema/platform.py)."""
     discover(migrations_dir)  # a missing folder or a bad file name fails before any work
+    expected = _migrated(admin_dsn, migrations_dir, default_privileges=True)
+    bare = _migrated(admin_dsn, migrations_dir, default_privileges=False)
+    return replace(expected, defaulted=defaulted_privileges(expected, bare))
+
+
+def _migrated(admin_dsn: str, migrations_dir: Path, *, default_privileges: bool) -> CatalogSnapshot:
+    """What the migrations add to a shimmed scratch database."""
     with scratch_database(admin_dsn, prefix="selfheal_expected") as dsn:
         with connect(dsn, autocommit=True) as conn:
-            apply_shim(conn)
+            apply_shim(conn, default_privileges=default_privileges)
             baseline = snapshot(conn)
         prepare_database(dsn, migrations_dir)
         with connect(dsn, autocommit=True) as conn:

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection
+from dataclasses import replace
 from pathlib import Path
 
-from selfheal.catalog import CatalogSnapshot
+from selfheal.catalog import CatalogSnapshot, DefaultedPrivilege
 from selfheal.migrate.files import discover
 
-LOCK_VERSION = 2  # 2: constraints record whether they were validated
+# 2: constraints record whether they were validated; 3: the privileges only the platform's
+# default privileges give are listed (`defaulted`).
+LOCK_VERSION = 3
 
 
 def migration_checksums(migrations_dir: Path) -> dict[str, str]:
@@ -28,6 +31,9 @@ def write_lock(path: Path, snapshot: CatalogSnapshot, migrations_dir: Path) -> N
         "version": LOCK_VERSION,
         "migrations": migration_checksums(migrations_dir),
         "snapshot": snapshot.to_json(),
+        "defaulted": sorted(
+            [d.objects, list(d.key), d.grantee, d.privilege] for d in snapshot.defaulted
+        ),
     }
     staging = path.with_name(path.name + ".partial")
     staging.write_text(json.dumps(document, indent=1, sort_keys=True) + "\n", encoding="utf-8")
@@ -48,7 +54,14 @@ def lock_problem(path: Path, migrations_dir: Path, explained: Collection[str] = 
     if not path.is_file():
         return f"{path} does not exist; run `selfheal lock`"
     document = _document(path)
-    if document.get("version") != LOCK_VERSION or "snapshot" not in document:
+    version = document.get("version")
+    if isinstance(version, int) and 0 < version < LOCK_VERSION:
+        return (
+            f"{path} was written by an older selfheal (lock version {version}, which cannot tell "
+            f"the migrations' grants from the platform's); run `selfheal lock` to rewrite it "
+            f"(version {LOCK_VERSION})"
+        )
+    if version != LOCK_VERSION or "snapshot" not in document:
         return f"{path} is not a selfheal schema lock (version {LOCK_VERSION}); run `selfheal lock`"
     locked, current = document.get("migrations", {}), migration_checksums(migrations_dir)
     changed = sorted(
@@ -68,4 +81,9 @@ def read_lock(path: Path, migrations_dir: Path) -> CatalogSnapshot | None:
     """The locked expected snapshot, or None when the lock is missing or stale."""
     if lock_problem(path, migrations_dir) is not None:
         return None
-    return CatalogSnapshot.from_json(_document(path)["snapshot"])
+    document = _document(path)
+    defaulted = frozenset(
+        DefaultedPrivilege(objects, tuple(key), grantee, privilege)
+        for objects, key, grantee, privilege in document.get("defaulted", [])
+    )
+    return replace(CatalogSnapshot.from_json(document["snapshot"]), defaulted=defaulted)

@@ -1,8 +1,9 @@
 """The history schema: created and upgraded by selfheal's own migrations, shipped beside this file.
 
 `migrations/NNNN_name.sql` are additive and idempotent; `upgrade` applies those the database has
-not recorded in `selfheal_history.schema_version`, each in its own transaction, under an advisory
-lock so two sessions upgrading at once apply each file once. A database whose history schema is
+not recorded in `selfheal_history.schema_version`, each in its own transaction, under a
+transaction-scoped advisory lock so two sessions upgrading at once apply each file once, through
+a transaction-mode pooler too (no session lock: a session there is not ours). A database whose history schema is
 newer than this code (written by a later selfheal) is refused with both versions named.
 """
 
@@ -36,8 +37,11 @@ def code_version() -> int:
 
 def database_version(conn: psycopg.Connection) -> int:
     """The newest history migration recorded in the database (0: none yet)."""
+    # From pg_tables, not to_regclass: its name lookup may miss a table another session created
+    # while this transaction waited for the upgrade lock.
     exists = conn.execute(
-        "SELECT to_regclass(%s) IS NOT NULL", (f"{SCHEMA}.schema_version",)
+        "SELECT EXISTS (SELECT FROM pg_tables WHERE schemaname = %s AND tablename = %s)",
+        (SCHEMA, "schema_version"),
     ).fetchone()
     if not exists or not exists[0]:
         return 0
@@ -59,22 +63,22 @@ def refuse_newer(found: int, where: str) -> None:
 
 def upgrade(conn: psycopg.Connection, where: str) -> int:
     """Apply the pending history migrations on an autocommit connection; returns the version."""
-    conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (_LOCK_KEY,))
-    try:
-        current = database_version(conn)
-        refuse_newer(current, where)
-        for migration in migrations():
+    current = database_version(conn)
+    refuse_newer(current, where)
+    for migration in migrations():
+        if int(migration.version) <= current:
+            continue
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (_LOCK_KEY,))
+            current = database_version(conn)  # another session may have applied it meanwhile
             if int(migration.version) <= current:
                 continue
-            with conn.transaction():
-                conn.execute(migration.sql)
-                conn.execute(
-                    "INSERT INTO selfheal_history.schema_version (version, name) VALUES (%s, %s) "
-                    "ON CONFLICT (version) DO NOTHING",
-                    (int(migration.version), migration.name),
-                )
-            log.info("history schema: applied %s", migration.filename)
-            current = int(migration.version)
-        return current
-    finally:
-        conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (_LOCK_KEY,))
+            conn.execute(migration.sql)
+            conn.execute(
+                "INSERT INTO selfheal_history.schema_version (version, name) VALUES (%s, %s) "
+                "ON CONFLICT (version) DO NOTHING",
+                (int(migration.version), migration.name),
+            )
+        log.info("history schema: applied %s", migration.filename)
+        current = int(migration.version)
+    return current

@@ -97,8 +97,11 @@ class RunRecord:
 
 
 @contextmanager
-def history_connection(dsn: str, connect_timeout: int = 10) -> Iterator[psycopg.Connection]:
-    """The store's own autocommit write session, with its history schema upgraded."""
+def history_connection(
+    dsn: str, connect_timeout: int = 10, pooler: str | None = None
+) -> Iterator[psycopg.Connection]:
+    """The store's own autocommit write session (through the `pooler` it sits behind, see
+    `connect`), with its history schema upgraded."""
     where = redact_dsn(dsn)
     try:
         with connect(
@@ -106,6 +109,7 @@ def history_connection(dsn: str, connect_timeout: int = 10) -> Iterator[psycopg.
             autocommit=True,
             connect_timeout=connect_timeout,
             application_name="selfheal-history",
+            pooler=pooler,
         ) as conn:
             upgrade(conn, where)
             yield conn
@@ -221,9 +225,15 @@ def write_run(conn: psycopg.Connection, run: RunRecord, retention_days: int) -> 
     return run_id
 
 
-def record_run(dsn: str, run: RunRecord, retention_days: int, connect_timeout: int = 10) -> int:
+def record_run(
+    dsn: str,
+    run: RunRecord,
+    retention_days: int,
+    connect_timeout: int = 10,
+    pooler: str | None = None,
+) -> int:
     """Open the store, record the session, close; returns the run's id in the history."""
-    with history_connection(dsn, connect_timeout) as conn:
+    with history_connection(dsn, connect_timeout, pooler) as conn:
         try:
             return write_run(conn, run, retention_days)
         except psycopg.Error as error:
