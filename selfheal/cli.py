@@ -138,15 +138,16 @@ def cmd_lock(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
     from etl.rerun import etl_runner
     from selfheal.doctor import Context, Doctor, render_plan
-    from selfheal.doctor.doctor import FAILED
+    from selfheal.doctor.doctor import FAILED, still_failing
     from selfheal.run.reporting import redact
     from selfheal.run.summary import read_last_run
     from selfheal.run.tickets import Backlog, load_tickets
 
-    failures = [o for o in read_last_run(settings.reports_dir) if o.outcome == "failed"]
+    tickets = load_tickets(settings.backlog_dir)
+    failures = still_failing(read_last_run(settings.reports_dir), tickets)
     with target_database(settings) as dsn:
         context = Context(dsn, settings, etl=etl_runner(dsn, settings))
-        doctor = Doctor(context, Path("."), load_tickets(settings.backlog_dir))
+        doctor = Doctor(context, Path("."), tickets)
         results = doctor.run(failures, heal=args.heal)
     print(redact(render_plan(results), settings))
     backlog = Backlog(settings.backlog_dir, lambda text: redact(text, settings))

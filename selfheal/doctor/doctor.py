@@ -73,6 +73,18 @@ class Case:
         )
 
 
+def still_failing(outcomes: list[Outcome], tickets: list[Ticket]) -> list[Outcome]:
+    """The failures of a past run whose problems are not healed since: a problem whose ticket
+    was resolved after that run (by a heal and its passing re-check) is not treated again."""
+    resolved = {t.fingerprint for t in tickets if t.status != "open"}
+    failing = []
+    for outcome in outcomes:
+        left = tuple(p for p in outcome.problems if p.fingerprint not in resolved)
+        if outcome.outcome == "failed" and any(p.failing for p in left):
+            failing.append(replace(outcome, problems=left))
+    return failing
+
+
 def cases_of(failures: list[Outcome]) -> list[Case]:
     """Each failing problem once (a broken fixture fails many checks with one problem)."""
     cases: dict[tuple[str, str], Case] = {}

@@ -9,7 +9,14 @@ import pytest
 
 from selfheal.core.settings import Settings
 from selfheal.doctor import Context, Doctor
-from selfheal.doctor.doctor import FAILED, HEALED, NEEDS_PERSON, NO_REMEDY, PLANNED
+from selfheal.doctor.doctor import (
+    FAILED,
+    HEALED,
+    NEEDS_PERSON,
+    NO_REMEDY,
+    PLANNED,
+    still_failing,
+)
 from selfheal.run.problem import CHECK_FAILED, Problem, rls_lint_code
 from selfheal.run.reporting import Outcome
 from selfheal.run.summary import read_last_run
@@ -129,3 +136,19 @@ def test_a_renamed_check_still_heals(
     assert (result.outcome, result.fingerprint) == (HEALED, FAILURE_FINGERPRINT)
     assert result.node_id == "test_rls.py::test_events_are_private"
     assert _rls_on(rls_off)
+
+
+def test_a_problem_healed_since_the_last_run_is_not_treated_again(tmp_path) -> None:
+    """`selfheal doctor` reads the last run: what a heal resolved since is left alone."""
+    backlog = Backlog(tmp_path / "backlog")
+    at = datetime(2024, 1, 1, tzinfo=UTC)
+    other = Problem(rls_lint_code("rls_disabled_in_public"), "public.other", "RLS is off")
+    both = Outcome(NODE, "rls", "failed", "RLS is off", 0.0, "Failed", (PROBLEM, other))
+    backlog.record_run([Observation(NODE, "rls", "failed", p, "Failed") for p in both.problems], at)
+    assert still_failing([both], load_tickets(tmp_path / "backlog")) == [both]
+
+    backlog.record_run([Observation(NODE, "rls", "healed", PROBLEM, "Failed")], at)
+    (left,) = still_failing([both], load_tickets(tmp_path / "backlog"))
+    assert left.problems == (other,)
+    backlog.record_run([Observation(NODE, "rls", "healed", other, "Failed")], at)
+    assert still_failing([both], load_tickets(tmp_path / "backlog")) == []
