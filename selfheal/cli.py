@@ -139,17 +139,24 @@ def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
     from etl.rerun import etl_runner
     from selfheal.doctor import Context, Doctor, render_plan
     from selfheal.doctor.doctor import FAILED, still_failing
+    from selfheal.pytest_plugin.history import record_heals
     from selfheal.run.reporting import redact
     from selfheal.run.summary import read_last_run
     from selfheal.run.tickets import Backlog, load_tickets
 
     tickets = load_tickets(settings.backlog_dir)
     failures = still_failing(read_last_run(settings.reports_dir), tickets)
+    started = datetime.now(settings.zone)
     with target_database(settings) as dsn:
         context = Context(dsn, settings, etl=etl_runner(dsn, settings))
         doctor = Doctor(context, Path("."), tickets)
         results = doctor.run(failures, heal=args.heal)
+        said = ""
+        if args.heal and results:  # outside a session: the history hears of the heals here
+            said = record_heals(settings, dsn, results, started, lambda t: redact(t, settings))
     print(redact(render_plan(results), settings))
+    if said:
+        print(said)
     backlog = Backlog(settings.backlog_dir, lambda text: redact(text, settings))
     backlog.record_heals(results, datetime.now(settings.zone))
     if not args.heal and results:

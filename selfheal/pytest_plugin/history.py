@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,7 +36,7 @@ from selfheal.run.history.store import (
     write_run,
 )
 from selfheal.run.history.trends import HistoryView, history_view
-from selfheal.run.problem import Problem
+from selfheal.run.problem import Heal, Problem
 from selfheal.run.reporting import Outcome
 
 EMBEDDED_LABEL = "embedded default"
@@ -117,12 +118,12 @@ def _check(outcome: Outcome, redact: Redact) -> CheckRecord:
 
 
 def _heals(outcomes: list[Outcome], redact: Redact) -> tuple[HealRecord, ...]:
-    return tuple(
-        HealRecord(
-            h.node_id, h.fingerprint, h.code, h.object, h.remedy, h.outcome, redact(h.detail)
-        )
-        for o in outcomes
-        for h in o.heals
+    return tuple(_heal(h, redact) for o in outcomes for h in o.heals)
+
+
+def _heal(h: Heal, redact: Redact) -> HealRecord:
+    return HealRecord(
+        h.node_id, h.fingerprint, h.code, h.object, h.remedy, h.outcome, redact(h.detail)
     )
 
 
@@ -190,19 +191,56 @@ def record(
     if dsn is None:
         why = "--no-history" if config.getoption("no_history", False) else "no database opened"
         return Recorded(f"history: not recorded ({why})")
+    run = run_record(config, settings, session, outcomes, redact)
+
+    def read_back(conn: psycopg.Connection, run_id: int) -> Recorded:
+        line = f"history: run {run_id} recorded in {redact_dsn(dsn)}"
+        view = history_view(conn, run.target, run_id)
+        return Recorded(line, view, problem_states(conn, run.target), run.target)
+
+    return _write(settings, dsn, run, redact, read_back)
+
+
+def record_heals(
+    settings: Settings, target: str, heals: list[Heal], started: datetime, redact: Redact
+) -> str:
+    """The heals of `selfheal doctor --heal`, which runs outside a pytest session, as a run of
+    their own (no checks): a heal its re-check proved resolves its problem in the history too,
+    so the tickets regenerated from it by the next session agree."""
+    dsn = settings.history_dsn.reveal() if settings.history_dsn else target
+    run = RunRecord(
+        session_id=f"doctor-{uuid.uuid4().hex}",
+        target=target_label(settings),
+        started_at=started,
+        finished_at=datetime.now(settings.zone),
+        full_run=False,
+        selection="selfheal doctor --heal",
+        heals=tuple(_heal(h, redact) for h in heals),
+    )
+
+    def said(conn: psycopg.Connection, run_id: int) -> Recorded:
+        return Recorded(f"history: the doctor's run {run_id} recorded in {redact_dsn(dsn)}")
+
+    return _write(settings, dsn, run, redact, said).line
+
+
+def _write(
+    settings: Settings,
+    dsn: str,
+    run: RunRecord,
+    redact: Redact,
+    read_back: Callable[[psycopg.Connection, int], Recorded],
+) -> Recorded:
+    """Write `run`; what `read_back` reads then, or the line that says why nothing was."""
     try:
-        run = run_record(config, settings, session, outcomes, redact)
         # SELFHEAL_POOLER describes the target; a history kept elsewhere is judged by its port.
         pooler = settings.pooler if settings.history_dsn is None else None
         with history_connection(dsn, settings.connect_timeout, pooler) as conn:
             run_id = write_run(conn, run, settings.history_retention_days)
-            view = history_view(conn, run.target, run_id)
-            states = problem_states(conn, run.target)
+            return read_back(conn, run_id)
     except HistorySchemaNewer as error:
         log.error("history: %s", redact(str(error)))
         return Recorded(redact(f"history: ERROR: {error}"))
     except (HistoryUnavailable, psycopg.Error) as error:
         log.warning("history: not recorded: %s", redact(str(error)))
         return Recorded(redact(f"history: not recorded (warning): {error}"))
-    line = f"history: run {run_id} recorded in {redact_dsn(dsn)}"
-    return Recorded(line, view, states, run.target)

@@ -64,6 +64,11 @@ def test_a_deleted_ledger_row_is_an_error_and_the_doctor_records_it(
     assert healed.returncode == 0, healed.stdout[-3000:] + healed.stderr[-3000:]
     assert _ledger(migrated_db) == before  # the same row: version and checksum
     assert _function_writes(migrated_db) == functions  # the file did not run again
+    assert "history: the doctor's run" in healed.stdout
+    # A session that does not run the check keeps what the doctor resolved (the history knows).
+    other = pipeline.run(migrated_db, "-m", "schema")
+    assert other.returncode == 0, other.stdout[-3000:]
+    assert [t.status for t in pipeline.tickets() if t.code == LEDGER_UNRECORDED] == ["resolved"]
 
     clean = pipeline.run(migrated_db, "-m", "preflight")
     assert clean.returncode == 0, clean.stdout[-3000:]
