@@ -13,7 +13,7 @@ import math
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -24,6 +24,7 @@ from etl.contracts import EVENTS_TABLE, SOURCE_A_TABLE, SOURCE_B_TABLE, TableSpe
 
 MAX_SPEND_DECIMALS = 4
 MAX_BIGINT = 2**63 - 1
+MAX_OFFSET = timedelta(hours=15, minutes=59, seconds=59)  # timestamptz input accepts no more
 
 
 class Invalid(ValueError):
@@ -99,6 +100,9 @@ def _instant(payload: dict[str, Any], name: str) -> datetime:
         raise Invalid(f"{name!r} is not an ISO 8601 instant: {value!r}") from None
     if moment.tzinfo is None:
         raise Invalid(f"{name!r} has no UTC offset: {value!r}")
+    if abs(moment.utcoffset()) > MAX_OFFSET:
+        # Python reads offsets up to 23:59; PostgreSQL refuses beyond 15:59 (a whole load with it).
+        raise Invalid(f"{name!r} has a UTC offset beyond +-15:59: {value!r}")
     return moment
 
 

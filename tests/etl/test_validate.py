@@ -3,7 +3,7 @@ idempotently whatever their text (unicode, quotes, reserved words)."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 
 import psycopg
@@ -75,13 +75,18 @@ valid_a = st.fixed_dictionaries(
         "currency": st.sampled_from(["USD", "CAD", "EUR"]),
     }
 )
+# Any offset ISO 8601 can write (Python reads up to +-23:59); PostgreSQL stores up to +-15:59.
+offsets = st.timedeltas(-timedelta(hours=23, minutes=59), timedelta(hours=23, minutes=59)).map(
+    lambda delta: timezone(timedelta(minutes=delta // timedelta(minutes=1)))
+)
+instants = st.datetimes(timezones=offsets).map(datetime.isoformat)
 valid_events = st.fixed_dictionaries(
     {
         "event_id": names,
         "user_id": st.uuids().map(str),
         "event_name": names,
-        "occurred_at": st.datetimes(timezones=st.just(UTC)).map(datetime.isoformat),
-        "received_at": st.datetimes(timezones=st.just(UTC)).map(datetime.isoformat),
+        "occurred_at": instants,
+        "received_at": instants,
         "properties": st.dictionaries(st.text(max_size=5), values, max_size=4),
     }
 )
