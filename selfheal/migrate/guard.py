@@ -602,7 +602,8 @@ def _reapply(
         if migration.in_transaction:
             with conn.transaction():
                 counts = _run_again(scratch, migration.sql)
-                after = catalog_changes.objects(conn)
+                written = idempotency.catalog_written(conn)
+                after = catalog_changes.objects(conn) if written else objects
         else:
             counts = _run_again_outside_a_transaction(scratch, migration.sql)
             after = catalog_changes.objects(conn)

@@ -5,7 +5,8 @@ defaults, indexes, constraints, policies, functions, triggers, types, schemas, e
 privileges, default privileges, the Supabase roles), by name: an object a second run creates,
 removes or changes is a finding. Rows are compared through the table statistics of the second
 run's transaction: a table into which it inserted or from which it deleted rows is counted
-before and after it.
+before and after it. The same statistics of the system catalogs tell when a transactional second
+run wrote no catalog row at all: then the catalog is the first run's, and is not read again.
 """
 
 from __future__ import annotations
@@ -28,6 +29,14 @@ _MOVED = (
     "pg_stat_get_xact_tuples_deleted(c.oid) > 0"
 )
 
+# Whether this transaction inserted, updated or deleted a row of a system catalog: every change
+# to what `catalog_changes.objects` reads (DDL, GRANT, COMMENT, even a direct catalog UPDATE) does.
+_CATALOG_WRITTEN = """
+SELECT EXISTS (SELECT FROM pg_class c WHERE c.relnamespace = 'pg_catalog'::regnamespace
+  AND c.relkind = 'r' AND pg_stat_get_xact_tuples_inserted(c.oid)
+      + pg_stat_get_xact_tuples_updated(c.oid) + pg_stat_get_xact_tuples_deleted(c.oid) > 0)
+"""
+
 
 def all_tables(conn: psycopg.Connection) -> dict[int, str]:
     """oid -> schema.table of every permanent table (partitions included)."""
@@ -37,6 +46,11 @@ def all_tables(conn: psycopg.Connection) -> dict[int, str]:
 def moved_tables(conn: psycopg.Connection) -> dict[int, str]:
     """oid -> schema.table of each table this transaction inserted rows into or deleted from."""
     return dict(conn.execute(_MOVED).fetchall())
+
+
+def catalog_written(conn: psycopg.Connection) -> bool:
+    """Whether this transaction wrote a row of a system catalog."""
+    return conn.execute(_CATALOG_WRITTEN).fetchone()[0]
 
 
 def _states(objects: dict[Key, DbObject]) -> dict[str, str]:
