@@ -1,15 +1,13 @@
 """Benchmark: the guard's time per file against applying the same file once.
 
-    .venv/bin/python bench/bench_guard.py [--tables 200] [--repeat 3]
+    .venv/bin/python bench/bench_guard.py [--tables 200]
 
 Two sets of files, each guarded from scratch and applied once to a fresh database (the
 baseline, measured in the same run): the project's migrations, and a schema of `--tables`
 tables (primary keys, foreign keys, CHECKs, an enum, RLS and a policy each) followed by three
 ordinary files that touch a few of them (a new column and its backfill, an index, a view).
-Prints per file the apply time, the guard time and their ratio. Goal: ratio <= 4x. Each set
-is measured `--repeat` times, baseline and guard interleaved, and each file's best time of
-either kind is kept: on a shared machine the best of a few runs is the least disturbed. The
-guard applies every file twice (the second time for idempotency) and seeds, digests and probes the
+Prints per file the apply time, the guard time and their ratio. Goal: ratio <= 4x. The guard
+applies every file twice (the second time for idempotency) and seeds, digests and probes the
 tables a file touches, so its cost follows what the file touches, not the schema's size.
 """
 
@@ -97,46 +95,35 @@ def apply_once(admin_dsn: str, files: list[MigrationFile]) -> dict[str, float]:
     return seconds
 
 
-def measure(admin_dsn: str, title: str, files: list[MigrationFile], repeat: int) -> float:
-    applied: dict[str, float] = {}
-    guarded: dict[str, float] = {}
-    for _ in range(repeat):
-        applied = _best(applied, apply_once(admin_dsn, files))
-        report = check_migrations(admin_dsn, files)
-        guarded = _best(guarded, report.seconds)
+def measure(admin_dsn: str, title: str, files: list[MigrationFile]) -> float:
+    applied = apply_once(admin_dsn, files)
+    report = check_migrations(admin_dsn, files)
     refused = report.refused()
     print(f"\n{title}: {len(files)} file(s), {len(refused)} refused finding(s)")
     for finding in refused:
         print(f"  {finding}")
     print(f"  {'file':32} {'apply once':>11} {'guard':>9} {'ratio':>7}")
     for migration in files:
-        once, guard = applied[migration.filename], guarded.get(migration.filename, 0.0)
+        once, guard = applied[migration.filename], report.seconds.get(migration.filename, 0.0)
         print(f"  {migration.filename:32} {once:10.3f}s {guard:8.3f}s {guard / once:6.1f}x")
-    total_once, total_guard = sum(applied.values()), sum(guarded.values())
+    total_once, total_guard = sum(applied.values()), sum(report.seconds.values())
     ratio = total_guard / total_once
     print(f"  {'all files':32} {total_once:10.3f}s {total_guard:8.3f}s {ratio:6.1f}x")
     return ratio
 
 
-def _best(best: dict[str, float], seconds: dict[str, float]) -> dict[str, float]:
-    """Per file, the lower of the best time so far and this run's."""
-    return {name: min(best.get(name, t), t) for name, t in seconds.items()}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tables", type=int, default=200)
-    parser.add_argument("--repeat", type=int, default=3, help="runs per set; the best is kept")
     args = parser.parse_args()
     with start_embedded() as server, tempfile.TemporaryDirectory() as folder:
         admin = server.dsn()
         ratios = [
-            measure(admin, "project migrations", discover(ROOT / "migrations"), args.repeat),
+            measure(admin, "project migrations", discover(ROOT / "migrations")),
             measure(
                 admin,
                 f"{args.tables}-table schema",
                 schema_files(Path(folder), args.tables),
-                args.repeat,
             ),
         ]
     verdict = "met" if max(ratios) <= GOAL else "NOT met"
