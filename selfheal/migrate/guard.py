@@ -601,8 +601,10 @@ def _reapply(
     try:
         if migration.in_transaction:
             with conn.transaction():
-                counts = _run_again(scratch, migration.sql)
-                after = catalog_changes.objects(conn)
+                start = idempotency.Counters.read(conn)
+                counts = _run_again(scratch, migration.sql, start)
+                written = start.catalog_written(conn)
+                after = catalog_changes.objects(conn) if written else objects
         else:
             counts = _run_again_outside_a_transaction(scratch, migration.sql)
             after = catalog_changes.objects(conn)
@@ -649,10 +651,12 @@ class _Undo(Exception):
     """Rolls a savepoint back on purpose."""
 
 
-def _run_again(scratch: _Scratch, text: str) -> dict[str, tuple[int, int]]:
+def _run_again(
+    scratch: _Scratch, text: str, start: idempotency.Counters
+) -> dict[str, tuple[int, int]]:
     """Run a transactional file again; (rows before, rows after) of each table whose count it
-    changed. Only when it inserted or deleted rows are they counted: before is read by rolling
-    the run back to a savepoint, and the file then runs once more."""
+    changed. Only when it inserted or deleted rows (since `start`) are they counted: before is
+    read by rolling the run back to a savepoint, and the file then runs once more."""
     conn = scratch.conn
     activity = scratch.activity()
     moved: dict[int, str] = {}
@@ -661,7 +665,7 @@ def _run_again(scratch: _Scratch, text: str) -> dict[str, tuple[int, int]]:
     try:
         with conn.transaction():
             conn.execute(text)
-            moved = idempotency.moved_tables(conn)
+            moved = start.moved_tables(conn)
             if moved:
                 rows_after = seeding.row_counts(conn, list(moved))
                 raise _Undo

@@ -78,37 +78,42 @@ CREATE EVENT TRIGGER selfheal_guard_ddl ON ddl_command_end EXECUTE FUNCTION self
 ALTER EVENT TRIGGER selfheal_guard_ddl ENABLE ALWAYS;
 -- Per table: rows updated or deleted so far in this transaction, and its file node (a TRUNCATE
 -- or a rewrite changes it); per sequence: its last value and file node.
+CREATE FUNCTION selfheal_guard.states(rels oid[]) RETURNS TABLE (rel oid, state text)
+LANGUAGE sql STABLE AS $$
+  SELECT o, CASE WHEN c.relkind = 'S'
+    THEN concat_ws(' ', pg_sequence_last_value(o), pg_relation_filenode(o))
+    ELSE concat_ws(' ', pg_stat_get_xact_tuples_updated(o) + pg_stat_get_xact_tuples_deleted(o),
+                   pg_relation_filenode(o)) END
+  FROM unnest(rels) o LEFT JOIN pg_class c ON c.oid = o
+$$;
+-- The states of the given tables and of every sequence.
 CREATE FUNCTION selfheal_guard.activity_of(tables oid[]) RETURNS TABLE (rel oid, state text)
 LANGUAGE sql STABLE AS $$
-  SELECT o, concat_ws(' ', pg_stat_get_xact_tuples_updated(o) + pg_stat_get_xact_tuples_deleted(o),
-                      pg_relation_filenode(o))
-  FROM unnest(tables) o
-  UNION ALL
-  SELECT c.oid, concat_ws(' ', pg_sequence_last_value(c.oid), pg_relation_filenode(c.oid))
-  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-  WHERE c.relkind = 'S' AND n.nspname <> 'selfheal_guard'
+  SELECT * FROM selfheal_guard.states(tables || ARRAY(
+    SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.relkind = 'S' AND n.nspname <> 'selfheal_guard'))
 $$;
 -- Marks between a file's statements, run in one round trip: `start_marks` records the state of
--- the watched tables, each `mark(n)` logs that statement n ended and which states it changed.
-CREATE TABLE selfheal_guard.activity (rel oid PRIMARY KEY, state text, watched boolean);
+-- the watched tables and of the sequences that exist (the ones a file creates are not judged),
+-- each `mark(n)` logs that statement n ended and which states it changed.
+CREATE TABLE selfheal_guard.activity (rel oid PRIMARY KEY, state text);
 CREATE FUNCTION selfheal_guard.start_marks(tables oid[]) RETURNS void LANGUAGE sql AS $$
   DELETE FROM selfheal_guard.activity;
-  INSERT INTO selfheal_guard.activity SELECT a.rel, a.state, a.rel = ANY(tables)
-  FROM selfheal_guard.activity_of(tables) a;
+  INSERT INTO selfheal_guard.activity SELECT * FROM selfheal_guard.activity_of(tables);
 $$;
-CREATE FUNCTION selfheal_guard.mark(statement int) RETURNS void LANGUAGE sql AS $$
+-- PL/pgSQL keeps its plans across calls: a mark runs after every statement.
+CREATE FUNCTION selfheal_guard.mark(statement int) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
   INSERT INTO selfheal_guard.log (kind, object) VALUES ('mark', statement::text);
   WITH changed AS (
-    INSERT INTO selfheal_guard.activity AS a (rel, state, watched)
-    SELECT rel, state, false FROM selfheal_guard.activity_of(
-      ARRAY(SELECT rel FROM selfheal_guard.activity WHERE watched))
-    ON CONFLICT (rel) DO UPDATE SET state = excluded.state
-    WHERE a.state IS DISTINCT FROM excluded.state
+    UPDATE selfheal_guard.activity a SET state = s.state
+    FROM selfheal_guard.states(ARRAY(SELECT rel FROM selfheal_guard.activity)) s
+    WHERE s.rel = a.rel AND s.state IS DISTINCT FROM a.state
     RETURNING a.rel
   )
   INSERT INTO selfheal_guard.log (kind, object, classid, objid)
   SELECT 'activity', statement::text, 'pg_class'::regclass, rel FROM changed;
-$$;
+END $$;
 -- Each statement in a subtransaction of its own, in order: the error of each that failed.
 CREATE FUNCTION selfheal_guard.run_each(statements text[])
 RETURNS TABLE (n int, error text) LANGUAGE plpgsql AS $$

@@ -252,37 +252,13 @@ def _candidates(table: Table, start: int, count: int, parents: dict[int, int]) -
     """SELECT of `count` candidate rows `x` of the table's columns, filtered by its constraints."""
     g = sql.Identifier("selfheal_guard_g")
     filled = 0
-    joins: list[sql.Composable] = []
     by_fk = {c: fk for fk in table.foreign_keys for c in fk.columns}
-    for index, fk in enumerate(table.foreign_keys):
-        rows = parents.get(fk.parent_oid, 0)
-        if rows == 0 or fk.parent_oid == table.oid:
-            continue
-        # Row number g takes the parent row numbered g % its row count (in physical order), as
-        # the parent holds its rows when the INSERT runs: one join.
-        joins.append(
-            sql.SQL(
-                "LEFT JOIN (SELECT {cols}, row_number() OVER (ORDER BY ctid) - 1 AS selfheal_guard_n "
-                "FROM {parent}) {alias} "
-                "ON {alias}.selfheal_guard_n = {g} % (SELECT nullif(count(*), 0) FROM {parent})"
-            ).format(
-                cols=sql.SQL(", ").join(
-                    sql.SQL("{} AS {}").format(
-                        sql.Identifier(p), sql.Identifier(f"selfheal_guard_c{i}")
-                    )
-                    for i, p in enumerate(fk.parent_columns)
-                ),
-                parent=sql.Identifier(*fk.parent),
-                g=g,
-                alias=sql.Identifier(f"selfheal_guard_fk{index}"),
-            )
-        )
     values: list[sql.Composable] = []
     for column in table.columns:
         value = None
         if not column.automatic:
             fk = by_fk.get(column.name)
-            value = _foreign_value(table, fk, column, parents) if fk else _value(column, g)
+            value = _foreign_value(table, fk, column, parents, g) if fk else _value(column, g)
             if value is None and column.not_null and not column.has_default:
                 raise CannotSeed(f"no value for NOT NULL column {column.name} ({column.type_name})")
         name = sql.Identifier(column.name)
@@ -298,30 +274,32 @@ def _candidates(table: Table, start: int, count: int, parents: dict[int, int]) -
     checks = [sql.SQL("({}) IS NOT FALSE").format(sql.SQL(c)) for c in table.constraints]
     where = sql.SQL(" WHERE ") + sql.SQL(" AND ").join(checks) if checks else sql.SQL("")
     return sql.SQL(
-        "SELECT x.* FROM (SELECT {values} FROM generate_series({start}, {end}) {g} {joins}) x"
-        "{where}"
+        "SELECT x.* FROM (SELECT {values} FROM generate_series({start}, {end}) {g}) x{where}"
     ).format(
         values=sql.SQL(", ").join(values),
         start=sql.Literal(start),
         end=sql.Literal(start + count - 1),
         g=g,
-        joins=sql.SQL(" ").join(joins),
         where=where,
     )
 
 
 def _foreign_value(
-    table: Table, fk: ForeignKey, column: Column, parents: dict[int, int]
+    table: Table, fk: ForeignKey, column: Column, parents: dict[int, int], g: sql.Composable
 ) -> sql.Composable | None:
+    """Row number g takes the parent row numbered g % its row count, in physical order, as the
+    parent holds its rows when the INSERT runs. The parent's column is read once into an array
+    (an InitPlan), so candidate rows are generated only until enough pass."""
     if parents.get(fk.parent_oid, 0) == 0 or fk.parent_oid == table.oid:
         if column.not_null:
             raise CannotSeed(f"{column.name} must reference a row of an empty table")
         return None
-    index = table.foreign_keys.index(fk)
-    position = fk.columns.index(column.name)
-    return sql.SQL("{}.{}").format(
-        sql.Identifier(f"selfheal_guard_fk{index}"), sql.Identifier(f"selfheal_guard_c{position}")
-    )
+    parent = sql.Identifier(*fk.parent)
+    referenced = sql.Identifier(fk.parent_columns[fk.columns.index(column.name)])
+    return sql.SQL(
+        "(SELECT array_agg({c} ORDER BY ctid) FROM {p})"
+        "[1 + {g} % (SELECT nullif(count(*), 0) FROM {p})]"
+    ).format(c=referenced, p=parent, g=g)
 
 
 def insert_query(

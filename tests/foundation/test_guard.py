@@ -361,3 +361,17 @@ def test_a_second_runs_removal_names_the_waiver_that_covers_both_runs(guard):
     assert again.waiver.startswith(
         "-- selfheal:allow-destructive delete table public.etl_quarantine"
     )
+
+
+def test_a_second_run_that_writes_the_catalog_without_ddl_is_not_idempotent(
+    admin_dsn, tmp_path, project_baseline
+):
+    """No event trigger sees a direct catalog UPDATE; the second run's catalog is still read."""
+    files = {
+        "0099_comment.sql": "COMMENT ON TABLE public.etl_runs IS 'runs';\n",
+        "0100_append.sql": "UPDATE pg_catalog.pg_description SET description = description || '.' "
+        "WHERE objoid = 'public.etl_runs'::regclass AND objsubid = 0;\n",
+    }
+    report = _sequel(admin_dsn, project_baseline, tmp_path, files)
+    again = [(f.migration, f.kind, f.object) for f in report.refused()]
+    assert again == [("0100_append.sql", "not-idempotent", "table public.etl_runs")]
