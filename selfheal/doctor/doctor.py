@@ -45,17 +45,19 @@ class Case:
     (re-run after a heal; an ETL check is re-run as its job, by the doctor)."""
 
     problem: Problem
-    node_id: str
-    stage: str
-    reporters: tuple[tuple[str, str], ...] = ()  # (node id, stage) of each check reporting it
+    reporters: tuple[tuple[str, str], ...]  # (node id, stage) of each check reporting it
+
+    @property
+    def node_id(self) -> str:
+        return self.reporters[0][0]
+
+    @property
+    def stage(self) -> str:
+        return self.reporters[0][1]
 
     @property
     def rechecks(self) -> list[str]:
-        return [
-            node
-            for node, stage in self.reporters or ((self.node_id, self.stage),)
-            if stage != ETL_STAGE
-        ]
+        return [node for node, stage in self.reporters if stage != ETL_STAGE]
 
     @property
     def failed_in_etl(self) -> bool:
@@ -90,8 +92,8 @@ def cases_of(failures: list[Outcome]) -> list[Case]:
     cases: dict[tuple[str, str], Case] = {}
     for failure in failures:
         for problem in failure.failing_problems:
-            case = cases.setdefault(problem.identity, Case(problem, failure.nodeid, failure.stage))
             reporter = (failure.nodeid, failure.stage)
+            case = cases.setdefault(problem.identity, Case(problem, (reporter,)))
             if reporter not in case.reporters:
                 cases[problem.identity] = replace(case, reporters=(*case.reporters, reporter))
     return list(cases.values())
