@@ -224,7 +224,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     manager = session.config.pluginmanager
     plugin = manager.get_plugin(HYPOTHESIS_PLUGIN)
     reporter = manager.get_plugin("terminalreporter")
-    if plugin is None or reporter is None or "hypothesis" in sys.modules:
+    asked = session.config.getoption("hypothesis_show_statistics", False)
+    if plugin is None or reporter is None or asked or "hypothesis" in sys.modules:
         return
     keys = [getattr(plugin, "STATS_KEY", None), getattr(plugin, "FAILING_EXAMPLES_KEY", None)]
     if None in keys:
