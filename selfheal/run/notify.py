@@ -13,8 +13,9 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import requests
 from tenacity import (
     RetryError,
     retry,
@@ -24,9 +25,6 @@ from tenacity import (
 )
 
 from selfheal.core.settings import Settings
-
-if TYPE_CHECKING:
-    import requests
 
 ATTEMPTS = 3
 TIMEOUT_SECONDS = 5.0
@@ -161,8 +159,6 @@ class _Retryable(Exception):
     reraise=False,
 )
 def _post(url: str, payload: dict[str, Any], timeout: float) -> requests.Response:
-    import requests  # 0.1 s to import: paid only by a run that sends a message
-
     try:
         response = requests.post(url, json=payload, timeout=timeout)
     except (requests.Timeout, requests.ConnectionError) as error:
@@ -182,7 +178,7 @@ def send(settings: Settings, news: RunNews, timeout: float = TIMEOUT_SECONDS) ->
     except RetryError as error:
         reason = error.last_attempt.exception()
         return Delivery(False, f"failed after {ATTEMPTS} attempts: {reason}")
-    except OSError as error:  # requests' RequestException is an OSError (IOError)
+    except requests.RequestException as error:
         return Delivery(False, f"failed: {type(error).__name__}")
     if not response.ok:
         return Delivery(False, f"refused: HTTP {response.status_code}")
