@@ -46,4 +46,3 @@ def pytest_configure(config: pytest.Config) -> None:
     pytest's collections at exit (a quarter of the CPU time of `pytest -m dq` on an empty rule
     set). What the checks create afterwards is collected as before."""
     gc.freeze()
-
