@@ -35,6 +35,7 @@ from functools import partial
 from pathlib import Path
 
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
 
 from selfheal.catalog import QUERIES, snapshot
 from selfheal.core.db import connect, create_database
@@ -129,8 +130,9 @@ def run_pytest(
         "SUPABASE_DB_URL": dsn,
         "MIGRATIONS_DIR": str(migrations),
         "SELFHEAL_SCHEMA_LOCK": str(lock),
-        "SELFHEAL_REPORTS_DIR": str(migrations / "reports"),
-        "SELFHEAL_BACKLOG_DIR": str(migrations / "backlog"),
+        # each database its reports and tickets: the failing one's stay open from run to run
+        "SELFHEAL_REPORTS_DIR": str(migrations / conninfo_to_dict(dsn)["dbname"] / "reports"),
+        "SELFHEAL_BACKLOG_DIR": str(migrations / conninfo_to_dict(dsn)["dbname"] / "backlog"),
     }
     command = [
         str(Path(sys.executable).parent / "pytest"),

@@ -44,5 +44,8 @@ def pytest_configure(config: pytest.Config) -> None:
     """Everything imported by now (pytest, its plugins, psycopg, the conftests) lives as long as
     the process: frozen, the garbage collector stops walking it in each full collection and in
     pytest's collections at exit (a quarter of the CPU time of `pytest -m dq` on an empty rule
-    set). What the checks create afterwards is collected as before."""
+    set). What the checks create afterwards is collected as before. Garbage is collected first:
+    frozen, it would never be finalized (in a process running many pytest sessions, pytester's,
+    a connection left in a reference cycle would stay open)."""
+    gc.collect()
     gc.freeze()
