@@ -3,6 +3,7 @@
     .venv/bin/python bench/bench_dq.py [--rows 10000000] [--repeat 3]
     .venv/bin/python bench/bench_dq.py --incremental [--rows 10000000] [--new 100000]
     .venv/bin/python bench/bench_dq.py --peers [--rows 10000000] [--repeat 3]
+    .venv/bin/python bench/bench_dq.py --fixed-cost [--repeat 7]
 
 Builds an events table without indexes or constraints (so every rule must scan) in a throwaway
 embedded server, then measures in the same run, each figure the median of --repeat rounds:
@@ -20,13 +21,19 @@ them, and the same 8 gates run interleaved as: the incremental run (rule file wi
 table holding the new rows alone. Goals: incremental <= 3 x new rows alone; full >= 10 x
 incremental. With --peers: the 8 gates as whole processes of selfheal (`pytest -m dq`), Soda Core
 and Great Expectations, interleaved (see bench_peers.py); goals: Soda >= 2.5 x, GX >= 5 x
-selfheal. Ratios are printed; nothing here is a timed test.
+selfheal. With --fixed-cost: what every `pytest -m dq` pays before its first rule, a whole
+process on an empty rule set against a live database (reports and history written, no tickets),
+interleaved with pytest's own floor (an empty folder, no plugins); goal: at most 0.8 s on a quiet
+machine. Ratios are printed; nothing here is a timed test.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -85,6 +92,7 @@ FROM generate_series(%s, %s) AS i
 HASHED = "SELECT count(DISTINCT hashtextextended(event_id, 0)) FROM events"
 INCREMENTAL = 'table = "events"\nincremental = "loaded_at"\n'
 ROOT = Path(__file__).resolve().parents[1]
+FIXED_COST_GOAL = 0.8  # seconds, `pytest -m dq` on an empty rule set on a quiet machine
 TIMEOUT_MS = 3_600_000
 
 
@@ -212,6 +220,46 @@ def incremental(dsn: str, rows: int, new: int, repeat: int, folder: Path) -> Non
     goal("full / incremental          ", speedup, speedup >= 10, ">= 10")
 
 
+def whole_process(args: list[str], env: dict[str, str]) -> Callable[[], object]:
+    """A process as a user starts it: Python may cache compiled modules (a sandbox's
+    PYTHONDONTWRITEBYTECODE would make pytest rewrite every plugin module on every run)."""
+    inherited = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+    def run() -> object:
+        done = subprocess.run(args, env={**inherited, **env}, cwd=ROOT, capture_output=True)
+        if done.returncode not in (0, 5):  # 5: pytest collected nothing (the floor)
+            sys.exit(f"{' '.join(args)} exited {done.returncode}:\n{done.stdout[-2000:]!r}")
+        return done
+
+    return run
+
+
+def fixed_cost(dsn: str, repeat: int, folder: Path) -> None:
+    """`pytest -m dq` with no rules against pytest's own floor, whole processes, interleaved."""
+    for name in ("rules", "sql", "empty"):
+        (folder / name).mkdir()
+    env = {
+        "SUPABASE_DB_URL": dsn,
+        "SELFHEAL_DQ_DIR": str(folder / "rules"),
+        "SELFHEAL_DQ_SQL_DIR": str(folder / "sql"),
+        "SELFHEAL_REPORTS_DIR": str(folder / "reports"),
+        "SELFHEAL_BACKLOG_DIR": str(folder / "backlog"),
+    }
+    pytest = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+    dq = [*pytest, "-m", "dq", "--no-tickets", f"--html={folder / 'report.html'}"]
+    floor = [*pytest, "-c", os.devnull, "--rootdir", str(folder / "empty"), str(folder / "empty")]
+    median = interleaved(
+        {
+            "pytest -m dq": whole_process(dq, env),
+            "pytest floor": whole_process(floor, {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}),
+        },
+        repeat,
+    )
+    cost = median["pytest -m dq"]
+    print(f"pytest -m dq / pytest floor = {cost / median['pytest floor']:.2f}")
+    goal("fixed cost (s)             ", cost, cost <= FIXED_COST_GOAL, f"<= {FIXED_COST_GOAL}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=10_000_000)
@@ -225,6 +273,9 @@ def main() -> None:
         action="store_true",
         help="the 8 gates in selfheal, Soda Core and Great Expectations (bench_peers.py)",
     )
+    parser.add_argument(
+        "--fixed-cost", action="store_true", help="pytest -m dq on an empty rule set"
+    )
     args = parser.parse_args()
     if args.peers:
         from bench_peers import compare  # here: it imports this module's build
@@ -234,7 +285,9 @@ def main() -> None:
 
     with start_embedded() as server, tempfile.TemporaryDirectory() as folder:
         dsn = create_database(server.dsn(), "bench")
-        if args.incremental:
+        if args.fixed_cost:
+            fixed_cost(dsn, args.repeat, Path(folder))
+        elif args.incremental:
             incremental(dsn, args.rows, args.new, args.repeat, Path(folder))
         else:
             full_scan(dsn, args.rows, args.repeat, Path(folder))

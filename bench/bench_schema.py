@@ -1,16 +1,20 @@
 """Benchmark: snapshot and verify a database of many tables (10 columns, 2 indexes, 2 policies each).
 
-    .venv/bin/python bench/bench_schema.py [--tables 1000] [--failing 100]
+    .venv/bin/python bench/bench_schema.py [--tables 1000] [--failing 100] [--rounds 3]
+                                           [--granularity auto|object|both]
 
 Prints the snapshot's time against a baseline measured in the same run (one catalog query per
-column, what per-check introspection would cost), then the whole `pytest -m schema` on that
-database (expected schema from a lock file, as in live mode) with its time per check: grouped per
-table (auto, above 2,000 objects) and one check per object. Goal: pytest -m schema under 10 s at
-1,000 tables; the snapshot takes 10 queries whatever the size.
+column, what per-check introspection would cost), then the whole `pytest -m "schema or rls"` on
+that database (expected schema from a lock file, as in live mode) with its time per check: grouped
+per table (auto, above 2,000 objects) and one check per object. Goal: under 10 s at 1,000 tables;
+the snapshot takes 11 queries whatever the size.
 
-With `--failing N`, a policy is then dropped on N tables and the same runs are timed again: a
-failure must cost its message, ticket and report line, never a rendering of the snapshot (goal:
-the failing run within 1.3x the passing one). Reports and tickets go to a temp folder.
+With `--failing N`, a twin database is built the same way and a policy dropped on N of its tables;
+the passing and the failing run alternate (passing, failing, passing, ...) for --rounds rounds
+after one warm-up each, and the medians are compared, in wall time and in CPU time (steadier on
+a shared machine): a failure must cost its message, ticket and report line, never a rendering of
+the snapshot (goal: the failing run within 1.3x the passing one). Reports and tickets go to a
+temp folder.
 """
 
 from __future__ import annotations
@@ -18,14 +22,20 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
 
 from selfheal.catalog import QUERIES, snapshot
 from selfheal.core.db import connect, create_database
@@ -35,6 +45,7 @@ from selfheal.schema import diff, expected_snapshot
 from selfheal.schema.lock import write_lock
 
 ROOT = Path(__file__).resolve().parents[1]
+MARKS = "schema or rls"  # the verification a deploy runs (npm run verify:db)
 
 
 def table_statements(count: int) -> list[sql.Composable]:
@@ -102,22 +113,31 @@ def per_column_baseline(dsn: str, columns: list[tuple[str, str, str]]) -> float:
         return time.perf_counter() - start
 
 
+@dataclass(frozen=True)
+class Timing:
+    wall: float
+    cpu: float  # user + system seconds of the pytest process: steadier on a shared machine
+    checks: int
+    passed: int
+
+
 def run_pytest(
     dsn: str, migrations: Path, lock: Path, granularity: str, failing: int = 0
-) -> tuple[float, int]:
-    """The wall time of `pytest -m schema` and its number of checks; exactly `failing` fail."""
+) -> Timing:
+    """One whole `pytest -m "schema or rls"` process; exactly `failing` checks must fail."""
     env = {
         **os.environ,
         "SUPABASE_DB_URL": dsn,
         "MIGRATIONS_DIR": str(migrations),
         "SELFHEAL_SCHEMA_LOCK": str(lock),
-        "SELFHEAL_REPORTS_DIR": str(migrations / "reports"),
-        "SELFHEAL_BACKLOG_DIR": str(migrations / "backlog"),
+        # each database its reports and tickets: the failing one's stay open from run to run
+        "SELFHEAL_REPORTS_DIR": str(migrations / conninfo_to_dict(dsn)["dbname"] / "reports"),
+        "SELFHEAL_BACKLOG_DIR": str(migrations / conninfo_to_dict(dsn)["dbname"] / "backlog"),
     }
     command = [
         str(Path(sys.executable).parent / "pytest"),
         "-m",
-        "schema",
+        MARKS,
         "-q",
         "-p",
         "no:cacheprovider",
@@ -125,17 +145,40 @@ def run_pytest(
         "ignore",
         f"--schema-granularity={granularity}",
     ]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
     elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
     # pytest's last line, e.g. "100 failed, 1012 passed in 9.8s" (not "port 5432 failed: ...")
     passed = re.search(r"(\d+) passed[, ]", done.stdout)
     failed = re.search(r"(\d+) failed[, ]", done.stdout)
     if not passed or (int(failed.group(1)) if failed else 0) != failing:
         sys.exit(
-            f"pytest -m schema: not {failing} failed:\n{done.stdout[-3000:]}\n{done.stderr[-2000:]}"
+            f"pytest -m {MARKS!r}: not {failing} failed:\n{done.stdout[-3000:]}\n"
+            f"{done.stderr[-2000:]}"
         )
-    return elapsed, int(passed.group(1)) + failing
+    return Timing(elapsed, cpu, int(passed.group(1)) + failing, int(passed.group(1)))
+
+
+def interleaved(runs: dict[str, Callable[[], Timing]], rounds: int) -> dict[str, Timing]:
+    """Each run once to warm the caches, then `rounds` rounds A B A B; the median of each."""
+    for run in runs.values():
+        run()
+    samples: dict[str, list[Timing]] = {name: [] for name in runs}
+    for _ in range(rounds):
+        for name, run in runs.items():
+            samples[name].append(run())
+    return {
+        name: Timing(
+            statistics.median(t.wall for t in timings),
+            statistics.median(t.cpu for t in timings),
+            timings[0].checks,
+            timings[0].passed,
+        )
+        for name, timings in samples.items()
+    }
 
 
 def drop_policies(dsn: str, count: int) -> None:
@@ -149,19 +192,46 @@ def drop_policies(dsn: str, count: int) -> None:
             )
 
 
+def report(granularity: str, median: dict[str, Timing], rounds: int) -> None:
+    passing = median["passing"]
+    print(
+        f"pytest -m {MARKS!r} --schema-granularity={granularity} (lock file): "
+        f"{passing.wall:.2f} s wall ({passing.cpu:.2f} s CPU) for {passing.checks} checks, "
+        f"{1000 * passing.wall / passing.checks:.2f} ms per check (goal: < 10 s; median of {rounds})"
+    )
+    failing = median.get("failing")
+    if failing:
+        print(
+            f"the same with {failing.checks - failing.passed} failing checks ({granularity}): "
+            f"{failing.wall:.2f} s wall ({failing.cpu:.2f} s CPU); ratio failing/passing = "
+            f"{failing.wall / passing.wall:.2f}x wall, {failing.cpu / passing.cpu:.2f}x CPU "
+            "(goal: <= 1.3x)"
+        )
+
+
+def build(server_dsn: str, name: str, folder: Path) -> str:
+    dsn = create_database(server_dsn, name)
+    _, seconds = timed(lambda: prepare_database(dsn, folder))
+    print(f"built {name}: the project's migrations and the bench tables in {seconds:.1f} s")
+    return dsn
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tables", type=int, default=1000)
-    parser.add_argument("--failing", type=int, default=0, help="tables to break, then time again")
+    parser.add_argument("--failing", type=int, default=0, help="tables to break in a twin database")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (medians)")
+    parser.add_argument(
+        "--granularity", choices=("auto", "object", "both"), default="both", help="schema checks"
+    )
     args = parser.parse_args()
     if not 0 <= args.failing <= args.tables:
         parser.error("--failing must be between 0 and --tables")
+    granularities = ("auto", "object") if args.granularity == "both" else (args.granularity,)
     folder = Path(tempfile.mkdtemp(prefix="selfheal-bench-"))
     write_migrations(folder, args.tables)
     with start_embedded() as server:
-        dsn = create_database(server.dsn(), "bench")
-        _, build = timed(lambda: prepare_database(dsn, folder))
-        print(f"built {args.tables} tables in {build:.1f} s")
+        dsn = build(server.dsn(), "bench", folder)
         expected, expected_time = timed(lambda: expected_snapshot(server.dsn(), folder))
         with connect(dsn, read_only=True, autocommit=True) as conn:
             live, snap_time = timed(lambda: snapshot(conn))
@@ -179,23 +249,16 @@ def main() -> None:
         )
         lock = folder / "schema.lock.json"
         write_lock(lock, expected, folder)
-        passing = {}
-        for granularity in ("auto", "object"):
-            total, checks = run_pytest(dsn, folder, lock, granularity)
-            passing[granularity] = total
-            print(
-                f"pytest -m schema --schema-granularity={granularity} (lock file): "
-                f"{total:.2f} s wall for {checks} checks, {1000 * total / checks:.2f} ms per "
-                "check (goal: < 10 s)"
-            )
+        broken = ""
         if args.failing:
-            drop_policies(dsn, args.failing)
-            for granularity in ("auto", "object"):
-                total, checks = run_pytest(dsn, folder, lock, granularity, args.failing)
-                print(
-                    f"the same with {args.failing} failing checks ({granularity}): {total:.2f} s; "
-                    f"ratio failing/passing = {total / passing[granularity]:.2f}x (goal: <= 1.3x)"
-                )
+            broken = build(server.dsn(), "bench_failing", folder)
+            drop_policies(broken, args.failing)
+        for granularity in granularities:
+            verify = partial(run_pytest, migrations=folder, lock=lock, granularity=granularity)
+            runs = {"passing": partial(verify, dsn)}
+            if broken:
+                runs["failing"] = partial(verify, broken, failing=args.failing)
+            report(granularity, interleaved(runs, args.rounds), args.rounds)
     shutil.rmtree(folder, ignore_errors=True)
 
 

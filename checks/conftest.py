@@ -10,7 +10,9 @@ imports); its checks would all be deselected anyway.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psycopg
 import pytest
@@ -21,10 +23,14 @@ from selfheal.pytest_plugin.markexpr import marks_named_in, may_select, selects
 from selfheal.pytest_plugin.session import settings_of
 from selfheal.rls.access import load_access
 from selfheal.rls.exposure import read_usage
-from selfheal.rls.lints import LINTS, LintConfig, LintFinding, lint_targets, run_lints
-from selfheal.rls.waivers import Waiver, apply_waivers, load_waivers
 from selfheal.schema import SchemaDiff, diff
 from selfheal.schema.expected import locked_or_built
+
+if TYPE_CHECKING:
+    # The lints parse policies with sqlglot (0.1 s to import): imported where an RLS check
+    # needs them, so `pytest -m dq` does not pay for them.
+    from selfheal.rls.lints import LintConfig, LintFinding
+    from selfheal.rls.waivers import Waiver
 
 HERE = Path(__file__).resolve().parent
 ACCESS_FILE = HERE / "rls_access.toml"
@@ -34,6 +40,8 @@ WAIVERS_FILE = HERE / "rls_waivers.toml"
 # pytest's own cost per test (about a millisecond) would otherwise dominate the run.
 PER_OBJECT_LIMIT = 2000
 STANDALONE = ("schemas", "extensions", "enums", "functions", "relations")
+
+HYPOTHESIS_PLUGIN = "hypothesispytest"  # hypothesis's pytest11 entry point
 
 _EXPECTED = pytest.StashKey[CatalogSnapshot]()
 _DIFF = pytest.StashKey[SchemaDiff]()
@@ -116,6 +124,8 @@ def _parametrize_objects(metafunc: pytest.Metafunc, collection: str) -> None:
 
 
 def _parametrize_lints(metafunc: pytest.Metafunc) -> None:
+    from selfheal.rls.lints import LINTS, lint_targets
+
     if grouped(metafunc.config):
         metafunc.parametrize("lint_target", [(name, None) for name in LINTS], ids=list(LINTS))
         return
@@ -169,11 +179,15 @@ def lock_diff(request: pytest.FixtureRequest, db: psycopg.Connection) -> SchemaD
 
 @pytest.fixture(scope="session")
 def lint_config(settings: Settings) -> LintConfig:
+    from selfheal.rls.lints import LintConfig
+
     return LintConfig(exposed_schemas=settings.exposed_schemas)
 
 
 @pytest.fixture(scope="session")
 def waivers() -> list[Waiver]:
+    from selfheal.rls.waivers import load_waivers
+
     return load_waivers(WAIVERS_FILE)
 
 
@@ -185,6 +199,9 @@ def lint_results(
     waivers: list[Waiver],
 ) -> tuple[list[LintFinding], list[Waiver]]:
     """Every finding (waived ones marked) and the waivers that matched nothing."""
+    from selfheal.rls.lints import run_lints
+    from selfheal.rls.waivers import apply_waivers
+
     findings = run_lints(live_snapshot, lint_config, usage=read_usage(db))
     return apply_waivers(findings, waivers)
 
@@ -196,3 +213,23 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.section("schema drift (in live, created by no migration)")
         for item in found.drift:
             terminalreporter.write_line(item.message)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """hypothesis's pytest plugin imports the whole of hypothesis (0.1-0.3 s) for its terminal
+    summary even when no check of the session used it (`pytest -m dq`); it has nothing to say
+    then, so it is left out. Under pytest-xdist the controller imports no check: there the
+    workers' reports say whether hypothesis has statistics or failing examples to show."""
+    manager = session.config.pluginmanager
+    plugin = manager.get_plugin(HYPOTHESIS_PLUGIN)
+    reporter = manager.get_plugin("terminalreporter")
+    asked = session.config.getoption("hypothesis_show_statistics", False)
+    if plugin is None or reporter is None or asked or "hypothesis" in sys.modules:
+        return
+    keys = [getattr(plugin, "STATS_KEY", None), getattr(plugin, "FAILING_EXAMPLES_KEY", None)]
+    if None in keys:
+        return  # a hypothesis release whose report keys are unknown here: keep its summary
+    reports = (report for reports in reporter.stats.values() for report in reports)
+    if not any(key in vars(report) for report in reports for key in keys):
+        manager.unregister(plugin)

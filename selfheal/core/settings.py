@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import date
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -326,6 +327,12 @@ class Settings:
         """Every secret value in force, longest first, for redaction and for tests that grep
         outputs. The DSN's password counts on its own: connection strings are rebuilt with other
         options, so the whole DSN is not the only form it travels in."""
+        return list(self._secrets)
+
+    @cached_property
+    def _secrets(self) -> tuple[str, ...]:
+        """Worked out once: a session redacts every report, and parsing the DSNs each time
+        cost more than the check of a schema object."""
         values = {getattr(self, v.attribute) for v in VARIABLES if v.secret} - {None}
         revealed = {value.reveal() for value in values}
         for dsn in (self.db_url, self.history_dsn):
@@ -333,7 +340,7 @@ class Settings:
                 revealed.add(dsn_password(dsn.reveal()) or "")
         for raw in self.rejected_secrets:
             revealed.update({raw, intended_password(raw)})
-        return sorted(revealed - {""}, key=len, reverse=True)
+        return tuple(sorted(revealed - {""}, key=len, reverse=True))
 
     @classmethod
     def from_env(

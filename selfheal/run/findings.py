@@ -16,7 +16,7 @@ from selfheal.core.identifiers import qualified, quote_ident
 from selfheal.dq.rules import CustomCheck, Rule
 from selfheal.dq.runner import CheckResult
 from selfheal.health.model import Check, HealthFinding, HealthResult
-from selfheal.rls.lints import LintFinding
+from selfheal.rls.lint_model import LintFinding
 from selfheal.run.problem import (
     DQ_CUSTOM,
     DQ_RULE_FILE,
