@@ -37,8 +37,11 @@ def test_a_ticket_stays_open_until_its_check_passes_on_its_target(
     assert ticket.target == redact_dsn(empty_db)
     assert "- target: " in next((checks.path / "backlog").glob("READY_*.md")).read_text()
 
+    written = next((checks.path / "backlog").glob("READY_*.md")).stat().st_mtime_ns
     _run(checks, "-k", "schema").assert_outcomes(passed=1)
     assert _ticket(checks).status == "open", "a run that did not judge the check changes nothing"
+    ticket_file = next((checks.path / "backlog").glob("READY_*.md"))
+    assert ticket_file.stat().st_mtime_ns == written, "nor rewrites its file"
 
     monkeypatch.setenv("FAIL_DQ", "0")
     monkeypatch.setenv("SUPABASE_DB_URL", second_db)

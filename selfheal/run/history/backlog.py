@@ -76,7 +76,7 @@ def _with_kept(old: Ticket | None, new: Ticket) -> Ticket:
 
 
 def regenerate(backlog: Backlog, states: list[ProblemState], target: str) -> RunChanges:
-    """Rewrite every ticket of `target` from its problem's history; returns what changed."""
+    """Rewrite the tickets of `target` from their problems' history; returns what changed."""
     changes = RunChanges()
     with backlog.locked() as tickets:
         for state in states:
@@ -85,5 +85,6 @@ def regenerate(backlog: Backlog, states: list[ProblemState], target: str) -> Run
                 continue  # a ticket of another target: this folder keeps the first one's
             new = _with_kept(old, ticket_of(state, target, backlog.redact))
             _change(old, new, changes)
-            backlog.save(new)
+            if new != old:  # an unchanged ticket's file is left as it is
+                backlog.save(new)
     return changes
