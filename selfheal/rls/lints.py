@@ -13,6 +13,7 @@ import hashlib
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterator
+from functools import lru_cache
 
 import sqlglot
 from psycopg import sql
@@ -192,8 +193,10 @@ def multiple_permissive_policies(ix: LintIndex, config: LintConfig) -> Iterator[
                 )
 
 
-def _per_row_calls(expression: str) -> list[str]:
-    """auth.<fn>() / current_setting() calls outside a (select ...): evaluated once per row."""
+@lru_cache(maxsize=4096)
+def _per_row_calls(expression: str) -> tuple[str, ...]:
+    """auth.<fn>() / current_setting() calls outside a (select ...): evaluated once per row.
+    Cached: a thousand tables' policies mostly repeat a handful of expressions."""
     try:
         tree = sqlglot.parse_one(expression, read="postgres")
     except sqlglot.errors.ParseError:
@@ -201,7 +204,7 @@ def _per_row_calls(expression: str) -> list[str]:
         hits = ("auth." in lowered and "select auth." not in lowered) or (
             "current_setting(" in lowered and "select current_setting(" not in lowered
         )
-        return [expression] if hits else []
+        return (expression,) if hits else ()
     calls = []
     for call in tree.find_all(exp.Anonymous):
         name = call.name.lower()
@@ -209,7 +212,7 @@ def _per_row_calls(expression: str) -> list[str]:
         is_auth = qualifier is not None and qualifier.name.lower() == "auth"
         if (is_auth or name == "current_setting") and call.find_ancestor(exp.Select) is None:
             calls.append(f"{'auth.' if is_auth else ''}{name}()")
-    return calls
+    return tuple(calls)
 
 
 def _initplan_key(policy: Policy) -> str:
