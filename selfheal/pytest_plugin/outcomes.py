@@ -276,7 +276,7 @@ class OutcomeCollector:
             earlier = backlog.record_run(
                 seen, datetime.now(self.settings.zone), untargeted_only=True
             )
-            changes = regenerate(backlog, recorded.states, recorded.target)
+            changes = regenerate(backlog, recorded.states, recorded.target, self.settings.zone)
             known = {state.fingerprint for state in recorded.states}
             changes.resolved += [t for t in earlier.resolved if t.fingerprint not in known]
             return changes

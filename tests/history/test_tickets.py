@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from selfheal.core.dsn import redact_dsn
@@ -78,3 +80,14 @@ def test_the_ticket_of_a_check_that_no_longer_exists_is_retired_by_a_full_run(
     assert ticket.status == "retired"
     (path,) = (checks.path / "backlog" / "resolved").glob("RESOLVED_*.md")
     assert "retired - its check no longer exists" in path.read_text()
+
+
+def test_a_ticket_from_the_history_tells_its_times_in_the_runs_zone(
+    checks: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TZ", "Asia/Kolkata")  # +05:30 all year
+    monkeypatch.setenv("FAIL_DQ", "1")
+    _run(checks).assert_outcomes(passed=1, failed=1)
+    ticket = _ticket(checks)
+    times = [ticket.first_seen, ticket.last_seen, *(at for at, _ in ticket.history)]
+    assert {at.utcoffset() for at in times} == {timedelta(hours=5, minutes=30)}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import UTC, datetime, tzinfo
 
 from selfheal.run.history.problems import ProblemState
 from selfheal.run.tickets import (
@@ -25,8 +26,14 @@ from selfheal.run.tickets import (
 Redact = Callable[[str], str]
 
 
-def ticket_of(state: ProblemState, target: str, redact: Redact) -> Ticket:
+def ticket_of(state: ProblemState, target: str, redact: Redact, zone: tzinfo = UTC) -> Ticket:
+    """The ticket the history of one problem makes, its times in `zone` (the run's TZ, as the
+    tickets written without a history and the command-line doctor's heals are)."""
     failures = state.failures
+
+    def local(at: datetime) -> datetime:
+        return at.astimezone(zone)
+
     about = f" on {state.object}" if state.object else ""
     samples = json.loads(redact(json.dumps(state.samples[:MAX_SAMPLE_ROWS], default=str)))
     return Ticket(
@@ -39,16 +46,18 @@ def ticket_of(state: ProblemState, target: str, redact: Redact) -> Ticket:
         code=state.code,
         object=state.object,
         status=state.status,
-        first_seen=failures[0].at,
-        last_seen=failures[-1].at,
+        first_seen=local(failures[0].at),
+        last_seen=local(failures[-1].at),
         occurrences=len(failures),
         reopened=state.reopened,
-        history=[(e.at, e.outcome) for e in state.events][-MAX_HISTORY:],
+        history=[(local(e.at), e.outcome) for e in state.events][-MAX_HISTORY:],
         message=redact(state.message),
         remediation=redact(state.remediation),
         sample_rows=samples,
-        heals=[HealAttempt(h.at, h.remedy, h.outcome, redact(h.detail)) for h in state.heals],
-        resolved_at=state.resolved_at,
+        heals=[
+            HealAttempt(local(h.at), h.remedy, h.outcome, redact(h.detail)) for h in state.heals
+        ],
+        resolved_at=state.resolved_at and local(state.resolved_at),
         target=target,
     )
 
@@ -75,7 +84,9 @@ def _with_kept(old: Ticket | None, new: Ticket) -> Ticket:
     return replace(new, slug=old.slug, heals=heals)
 
 
-def regenerate(backlog: Backlog, states: list[ProblemState], target: str) -> RunChanges:
+def regenerate(
+    backlog: Backlog, states: list[ProblemState], target: str, zone: tzinfo = UTC
+) -> RunChanges:
     """Rewrite the tickets of `target` from their problems' history; returns what changed."""
     changes = RunChanges()
     with backlog.locked() as tickets:
@@ -83,7 +94,7 @@ def regenerate(backlog: Backlog, states: list[ProblemState], target: str) -> Run
             old = tickets.get(state.fingerprint)
             if old is not None and old.target not in ("", target):
                 continue  # a ticket of another target: this folder keeps the first one's
-            new = _with_kept(old, ticket_of(state, target, backlog.redact))
+            new = _with_kept(old, ticket_of(state, target, backlog.redact, zone))
             _change(old, new, changes)
             if new != old:  # an unchanged ticket's file is left as it is
                 backlog.save(new)
