@@ -387,8 +387,8 @@ def _roots(found: SchemaDiff, problems: list[Problem]) -> set[str]:
     return roots | {problem.object for problem in problems}
 
 
-AFTER_COMMIT = re.compile(r"\b(CONCURRENTLY|VALIDATE CONSTRAINT)\b")
 VALIDATION = re.compile(r"\bVALIDATE CONSTRAINT\b")
+AFTER_COMMIT = re.compile(rf"\bCONCURRENTLY\b|{VALIDATION.pattern}")
 
 
 def _step_action(step: Step, root: str) -> Action:

@@ -7,7 +7,7 @@ today's load: the header says so, and so does each of those checks' rows."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -107,7 +107,11 @@ def _rows(record: CheckRecord, before_load: bool) -> list[str]:
     ]
 
 
+def health_report_path(reports_dir: Path, day: date) -> Path:
+    return reports_dir / f"system_health_{day:%Y-%m-%d}.md"
+
+
 def write_health_report(reports_dir: Path, text: str, generated: datetime) -> Path:
-    path = reports_dir / f"system_health_{generated:%Y-%m-%d}.md"
+    path = health_report_path(reports_dir, generated.date())
     write_atomic(path, text)
     return path

@@ -33,6 +33,7 @@ from selfheal.run.history.store import (
     RunRecord,
     TableStats,
     history_connection,
+    record_run,
     write_run,
 )
 from selfheal.run.history.trends import HistoryView, history_view
@@ -70,9 +71,7 @@ def target_dsn(config: pytest.Config, settings: Settings) -> str | None:
 def history_dsn(config: pytest.Config, settings: Settings) -> str | None:
     if config.getoption("no_history", False):
         return None
-    if settings.history_dsn is not None:
-        return settings.history_dsn.reveal()
-    return target_dsn(config, settings)
+    return _history_at(settings, target_dsn(config, settings))
 
 
 def selection(config: pytest.Config) -> str:
@@ -191,14 +190,16 @@ def record(
     if dsn is None:
         why = "--no-history" if config.getoption("no_history", False) else "no database opened"
         return Recorded(f"history: not recorded ({why})")
-    run = run_record(config, settings, session, outcomes, redact)
-
-    def read_back(conn: psycopg.Connection, run_id: int) -> Recorded:
-        line = f"history: run {run_id} recorded in {redact_dsn(dsn)}"
-        view = history_view(conn, run.target, run_id)
-        return Recorded(line, view, problem_states(conn, run.target), run.target)
-
-    return _write(settings, dsn, run, redact, read_back)
+    try:
+        run = run_record(config, settings, session, outcomes, redact)
+        with history_connection(dsn, settings.connect_timeout, _pooler(settings)) as conn:
+            run_id = write_run(conn, run, settings.history_retention_days)
+            view = history_view(conn, run.target, run_id)
+            states = problem_states(conn, run.target)
+    except HISTORY_ERRORS as error:
+        return Recorded(_not_recorded(error, redact))
+    line = f"history: run {run_id} recorded in {redact_dsn(dsn)}"
+    return Recorded(line, view, states, run.target)
 
 
 def record_heals(
@@ -207,7 +208,7 @@ def record_heals(
     """The heals of `selfheal doctor --heal`, which runs outside a pytest session, as a run of
     their own (no checks): a heal its re-check proved resolves its problem in the history too,
     so the tickets regenerated from it by the next session agree."""
-    dsn = settings.history_dsn.reveal() if settings.history_dsn else target
+    dsn = _history_at(settings, target)
     run = RunRecord(
         session_id=f"doctor-{uuid.uuid4().hex}",
         target=target_label(settings),
@@ -217,30 +218,32 @@ def record_heals(
         selection="selfheal doctor --heal",
         heals=tuple(_heal(h, redact) for h in heals),
     )
-
-    def said(conn: psycopg.Connection, run_id: int) -> Recorded:
-        return Recorded(f"history: the doctor's run {run_id} recorded in {redact_dsn(dsn)}")
-
-    return _write(settings, dsn, run, redact, said).line
-
-
-def _write(
-    settings: Settings,
-    dsn: str,
-    run: RunRecord,
-    redact: Redact,
-    read_back: Callable[[psycopg.Connection, int], Recorded],
-) -> Recorded:
-    """Write `run`; what `read_back` reads then, or the line that says why nothing was."""
     try:
-        # SELFHEAL_POOLER describes the target; a history kept elsewhere is judged by its port.
-        pooler = settings.pooler if settings.history_dsn is None else None
-        with history_connection(dsn, settings.connect_timeout, pooler) as conn:
-            run_id = write_run(conn, run, settings.history_retention_days)
-            return read_back(conn, run_id)
-    except HistorySchemaNewer as error:
+        retention, timeout = settings.history_retention_days, settings.connect_timeout
+        run_id = record_run(dsn, run, retention, timeout, _pooler(settings))
+    except HISTORY_ERRORS as error:
+        return _not_recorded(error, redact)
+    return f"history: the doctor's run {run_id} recorded in {redact_dsn(dsn)}"
+
+
+HISTORY_ERRORS = (HistorySchemaNewer, HistoryUnavailable, psycopg.Error)
+
+
+def _not_recorded(error: Exception, redact: Redact) -> str:
+    """The line that says why the history holds nothing of this run (an error when the store is
+    newer than this code, else a warning: the run's own verdict stands)."""
+    if isinstance(error, HistorySchemaNewer):
         log.error("history: %s", redact(str(error)))
-        return Recorded(redact(f"history: ERROR: {error}"))
-    except (HistoryUnavailable, psycopg.Error) as error:
-        log.warning("history: not recorded: %s", redact(str(error)))
-        return Recorded(redact(f"history: not recorded (warning): {error}"))
+        return redact(f"history: ERROR: {error}")
+    log.warning("history: not recorded: %s", redact(str(error)))
+    return redact(f"history: not recorded (warning): {error}")
+
+
+def _history_at(settings: Settings, target: str | None) -> str | None:
+    """SELFHEAL_HISTORY_DSN, else the target database itself."""
+    return settings.history_dsn.reveal() if settings.history_dsn is not None else target
+
+
+def _pooler(settings: Settings) -> str | None:
+    """SELFHEAL_POOLER describes the target; a history kept elsewhere is judged by its port."""
+    return settings.pooler if settings.history_dsn is None else None

@@ -30,6 +30,7 @@ import pytest
 from selfheal.core.db import DatabaseUnreachable, connect_target
 from selfheal.health.config import HealthConfigError, load_config
 from selfheal.health.overview import TableOverview, table_overview
+from selfheal.health.report import health_report_path
 from selfheal.kpi import write_kpi_page
 from selfheal.pytest_plugin import history
 from selfheal.pytest_plugin.outcomes import STAGE_PROPERTY, collector
@@ -185,7 +186,7 @@ class HtmlReport:
         day = datetime.now(self.settings.zone).date()
         candidates = {
             "KPI page": self.snapshot.kpi_page,
-            "health report": self.settings.reports_dir / f"system_health_{day:%Y-%m-%d}.md",
+            "health report": health_report_path(self.settings.reports_dir, day),
             "run summary": next((p for p in written if p.name.startswith("run_summary_")), None),
         }
         return {

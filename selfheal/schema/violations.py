@@ -58,9 +58,7 @@ def find_violations(reader: Reader, constraint: Constraint) -> Violations | None
     where = violating(constraint)
     if where is None:
         return None
+    rows = sql.SQL("SELECT t.* ") + where
     count = reader.value(sql.SQL("SELECT count(*) ") + where)
-    samples = reader.rows(
-        sql.SQL("SELECT t.* ") + where + sql.SQL(" LIMIT {}").format(SAMPLE_ROWS),
-        row_factory=dict_row,
-    )
-    return Violations(count, samples, (sql.SQL("SELECT t.* ") + where).as_string(None))
+    samples = reader.rows(rows + sql.SQL(" LIMIT {}").format(SAMPLE_ROWS), row_factory=dict_row)
+    return Violations(count, samples, rows.as_string(None))
