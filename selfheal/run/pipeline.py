@@ -41,9 +41,20 @@ def stage_rank(stage: str) -> int:
     return STAGES.index(stage) if stage in STAGES else (-1 if stage == COLLECT else len(STAGES))
 
 
+def step_of(item: pytest.Item) -> tuple[int, int]:
+    """Where an item runs in the pipeline: its stage, then its step within the stage.
+
+    A stage's items are one step unless some read what others of the stage write: those carry
+    a later step on their stage's marker (`pytest.mark.etl(step=1)`: metrics reads the loads).
+    """
+    stage = stage_of(item)
+    steps = [marker.kwargs.get("step", 0) for marker in item.iter_markers(stage)]
+    return stage_rank(stage), max(steps, default=0)
+
+
 def in_stage_order(items: list[pytest.Item]) -> list[pytest.Item]:
-    """Items sorted by stage; within a stage, collection order is kept (the sort is stable)."""
-    return sorted(items, key=lambda item: stage_rank(stage_of(item)))
+    """Items sorted by stage and step; otherwise collection order is kept (the sort is stable)."""
+    return sorted(items, key=step_of)
 
 
 class PreflightGate:
@@ -68,13 +79,14 @@ class PreflightGate:
 
 
 class StageBarrier:
-    """Under pytest-xdist, an item starts only once every item of the earlier stages has finished,
-    on whichever worker ran it: a later stage reads what an earlier one wrote (ETL before dq) and
-    the preflight gate must be decided before anything else runs.
+    """Under pytest-xdist, an item starts only once every item of the earlier stages and steps
+    (`step_of`) has finished, on whichever worker ran it: a later stage reads what an earlier one
+    wrote (ETL before dq, metrics after the loads) and the preflight gate must be decided before
+    anything else runs.
 
     Each worker appends the node ids it finished to a file of its own in the run's folder; a
     worker about to start a stage reads them all. With xdist's default `--dist load`, items reach
-    each worker in collection order, which is stage order, so the earliest unfinished item is
+    each worker in collection order, which is stage and step order, so the earliest unfinished item is
     always at the head of some worker's queue and nothing waits forever.
     """
 
@@ -84,17 +96,18 @@ class StageBarrier:
         self.folder = folder
         self.done_file = folder / f"done-{worker}.txt"
         self.timeout_seconds = timeout_seconds
-        self.earlier: dict[str, set[str]] = {}  # stage -> node ids of every earlier stage
+        # step -> node ids of every earlier stage and step
+        self.earlier: dict[tuple[int, int], set[str]] = {}
         self.awaited: set[str] = set()  # node ids some later item waits for
 
     def plan(self, items: list[pytest.Item]) -> None:
-        by_stage: dict[str, set[str]] = {}
+        by_step: dict[tuple[int, int], set[str]] = {}
         for item in items:
-            by_stage.setdefault(stage_of(item), set()).add(item.nodeid)
+            by_step.setdefault(step_of(item), set()).add(item.nodeid)
         before: set[str] = set()
-        for stage in sorted(by_stage, key=stage_rank):
-            self.earlier[stage] = set(before)
-            before |= by_stage[stage]
+        for step in sorted(by_step):
+            self.earlier[step] = set(before)
+            before |= by_step[step]
         self.awaited = set().union(*self.earlier.values())
 
     def finished(self, nodeid: str) -> None:
@@ -106,7 +119,7 @@ class StageBarrier:
             handle.write(nodeid + "\n")
 
     def wait_for_earlier_stages(self, item: pytest.Item) -> None:
-        waiting_for = self.earlier.get(stage_of(item), set())
+        waiting_for = self.earlier.get(step_of(item), set())
         deadline = time.monotonic() + self.timeout_seconds
         while waiting_for - self._done():
             if time.monotonic() > deadline:

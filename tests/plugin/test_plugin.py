@@ -190,6 +190,11 @@ from pathlib import Path
 
 LOADED = Path("loaded.flag")
 
+@pytest.mark.etl(step=1)  # collected first, a later step of its stage: it reads the loads
+@pytest.mark.parametrize("day", range(4))
+def test_metrics(day):
+    assert LOADED.exists(), "metrics ran before the loads of its stage finished"
+
 @pytest.mark.etl
 def test_load():
     time.sleep(1)  # a slow load: a dq check that started early on the other worker would see no data
@@ -207,13 +212,13 @@ def test_preflight(item):
 """
 
 
-def test_under_xdist_a_stage_starts_after_the_earlier_stages_finish(
+def test_under_xdist_a_stage_starts_after_the_earlier_stages_and_steps_finish(
     pytester: pytest.Pytester,
 ) -> None:
     pytester.makeini(INI)
     pytester.makepyfile(test_staged=STAGED_CHECKS)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", "2", "-v")
-    result.assert_outcomes(passed=19)
+    result.assert_outcomes(passed=23)
     workers = {
         line.split()[0] for line in result.outlines if "PASSED test_staged.py::test_rule[" in line
     }
