@@ -283,11 +283,14 @@ def _healed(
     plan = _plan(mine)
     why = [failed[root] for root in dict.fromkeys(a.root for a in mine) if root in failed]
     why += [failed[""]] if "" in failed else []
+    # The reason first: a schema repair's plan is its whole delta.
     if why:
-        return case.result(remedy.name, FAILED, f"{plan}: {why[0]}")
+        return case.result(remedy.name, FAILED, f"{why[0]}; the repair: {plan}")
     still = _about(case, left)
     if still:
-        return case.result(remedy.name, FAILED, f"{plan}: still needed after: {_plan(still)}")
+        return case.result(
+            remedy.name, FAILED, f"still needed: {_plan(still)}; after the repair: {plan}"
+        )
     if remedy.rechecks_itself:
         return case.result(remedy.name, HEALED, f"{plan}: re-run succeeded")
     return case.result(remedy.name, TO_RECHECK, plan)

@@ -43,10 +43,20 @@ MAX_HISTORY = 100
 MAX_SAMPLE_ROWS = 10
 SLUG_TEXT_LENGTH = 60
 MAX_FAILED_HEALS = 2
-# What a ticket's "doctor tried" list keeps; the first two say what was done, the others what
-# would be (a repeat of the same line run after run is kept once).
+# What a ticket's "doctor tried" list keeps: every word of the doctor's. The first two say what
+# was done, the others what would be or why nothing was (a repeat of the same line run after run
+# is kept once).
 APPLIED = ("healed", "failed")
-HEAL_OUTCOMES = (*APPLIED, "planned", "no remedy", "needs a person")
+HEAL_OUTCOMES = (
+    *APPLIED,
+    "planned",
+    "no remedy",
+    "needs a person",
+    "nothing to change",
+    "blocked",
+    "doctor error",
+    "database unreachable",
+)
 
 STATUS_LABELS = {
     "open": "open",
