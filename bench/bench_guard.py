@@ -67,18 +67,26 @@ def schema_files(folder: Path, tables: int) -> list[MigrationFile]:
             ),
         ]
     schema = ";\n".join(s.as_string(None) for s in statements) + ";\n"
+    # The three later files touch tables spread over the schema, whatever its size.
+    column, index, view = (
+        sql.Identifier("public", f"bench_{n:03d}") for n in (tables // 2, tables - 1, tables // 4)
+    )
     later = {
-        "0002_bench_column.sql": "ALTER TABLE public.bench_007 ADD COLUMN IF NOT EXISTS day date;\n"
-        "UPDATE public.bench_007 SET day = created_at::date WHERE day IS NULL;\n",
-        "0003_bench_index.sql": "CREATE INDEX IF NOT EXISTS bench_011_owner_idx "
-        "ON public.bench_011 (owner);\n",
-        "0004_bench_view.sql": "CREATE OR REPLACE VIEW public.bench_open "
-        "WITH (security_invoker = true) AS SELECT id, label FROM public.bench_003 "
-        "WHERE state = 'open';\n",
+        "0002_bench_column.sql": sql.SQL(
+            "ALTER TABLE {t} ADD COLUMN IF NOT EXISTS day date;\n"
+            "UPDATE {t} SET day = created_at::date WHERE day IS NULL;\n"
+        ).format(t=column),
+        "0003_bench_index.sql": sql.SQL(
+            "CREATE INDEX IF NOT EXISTS bench_owner_idx ON {} (owner);\n"
+        ).format(index),
+        "0004_bench_view.sql": sql.SQL(
+            "CREATE OR REPLACE VIEW public.bench_open WITH (security_invoker = true) AS "
+            "SELECT id, label FROM {} WHERE state = 'open';\n"
+        ).format(view),
     }
     (folder / "0001_bench_schema.sql").write_text(schema)
     for name, text in later.items():
-        (folder / name).write_text(text)
+        (folder / name).write_text(text.as_string(None))
     return discover(folder)
 
 
@@ -116,6 +124,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tables", type=int, default=200)
     args = parser.parse_args()
+    if args.tables < 1:
+        parser.error("--tables must be at least 1")
     with start_embedded() as server, tempfile.TemporaryDirectory() as folder:
         admin = server.dsn()
         ratios = [
