@@ -23,14 +23,14 @@ from selfheal.core.settings import KNOWN_SOURCES, VARIABLES, Settings, SettingsE
 from selfheal.core.shim import platform_gaps
 from selfheal.dq.config import ConfigError, load_suite
 from selfheal.dq.incremental import index_advice, unindexed
-from selfheal.migrate.created import absent
+from selfheal.migrate.created import absent, as_rows
 from selfheal.migrate.files import MigrationFile, MigrationFilesError, discover
 from selfheal.migrate.guard import GuardReport, check_migrations
 from selfheal.migrate.ledger import ledger_for
 from selfheal.migrate.runner import MigrationPlan, read_ledger
 from selfheal.pytest_plugin.session import settings_of
 from selfheal.run.evidence import attach, report_problems, warn
-from selfheal.run.problem import Problem, Severity, preflight_code
+from selfheal.run.problem import Evidence, Problem, Severity, preflight_code
 from selfheal.schema.lock import lock_problem
 
 pytestmark = pytest.mark.preflight
@@ -238,7 +238,10 @@ def test_ledger_records_applied_file(
         + "), rather than apply it again"
     )
     code = preflight_code("ledger_unrecorded")
-    report_problems(request, [Problem(code, migration_name, message, remediation=remediation)])
+    # The objects travel with the problem: the doctor records the row only if they still exist.
+    evidence = Evidence(samples=as_rows(created))
+    problem = Problem(code, migration_name, message, remediation=remediation, evidence=evidence)
+    report_problems(request, [problem])
 
 
 def test_schema_lock_is_fresh(

@@ -30,8 +30,10 @@ from psycopg import sql
 from selfheal.catalog import CatalogSnapshot, snapshot
 from selfheal.core.db import connect, connect_target, write_transaction
 from selfheal.core.identifiers import IdentifierSyntaxError, qualified, split_qualified
+from selfheal.core.readonly import Reader
 from selfheal.core.settings import Settings
 from selfheal.core.text import first_line
+from selfheal.migrate.created import absent, from_rows
 from selfheal.migrate.files import discover
 from selfheal.migrate.ledger import ledger_for
 from selfheal.rls.lints import run_lints, unindexed_foreign_key_constraints
@@ -268,7 +270,11 @@ class IndexForeignKeys(Remedy):
 
 class RecordAppliedMigration(Remedy):
     """A migration file missing from the ledger while everything it creates exists (preflight's
-    `ledger_unrecorded`): record it as applied. Nothing of the file runs again."""
+    `ledger_unrecorded`): record it as applied. Nothing of the file runs again.
+
+    The problem may be older than the database (`selfheal doctor --heal` reads the last run's):
+    the objects it names are asked for again, and a file one of them has gone from since is not
+    recorded (applying it is then the fix)."""
 
     name = "record the applied migration in the ledger"
     codes = frozenset({preflight_code("ledger_unrecorded")})
@@ -279,7 +285,11 @@ class RecordAppliedMigration(Remedy):
         with ctx.read() as conn:
             ledger = ledger_for(conn, folder)
             applied = ledger.read(conn)
-        unrecorded = [files[p.object] for p in problems if p.object in files]
+            unrecorded = [
+                files[p.object]
+                for p in problems
+                if p.object in files and _still_all_there(Reader(conn), p)
+            ]
         return [
             Action(
                 f"record {migration.filename} in {ledger.description} as applied",
@@ -292,6 +302,18 @@ class RecordAppliedMigration(Remedy):
             if migration.version not in applied
             for statement in ledger.record_statements(migration)
         ]
+
+
+def _still_all_there(reader: Reader, problem: Problem) -> bool:
+    """Whether every object the problem says the file created is in the database now."""
+    objects = from_rows(problem.evidence.samples)
+    if not objects:
+        log.info("%s: not recorded: the problem names no object the file creates", problem.object)
+        return False
+    gone = absent(reader, objects)
+    if gone:
+        log.info("%s: not recorded as applied: %s no longer exists", problem.object, gone[0])
+    return not gone
 
 
 class RebuildInvalidIndexes(Remedy):

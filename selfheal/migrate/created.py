@@ -7,8 +7,9 @@ every object exists was applied without its ledger row (or the row was deleted).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import psycopg
 
@@ -75,3 +76,14 @@ def created_objects(conn: psycopg.Connection, keys: Iterable[Key]) -> list[Creat
 def absent(reader: Reader, objects: Iterable[CreatedObject]) -> list[CreatedObject]:
     """Those of `objects` the database does not have."""
     return [o for o in objects if not reader.value(_EXISTS[o.kind], asdict(o))]
+
+
+def as_rows(objects: Iterable[CreatedObject]) -> tuple[dict[str, str], ...]:
+    """The objects as plain rows: a problem's evidence, read back by `from_rows`."""
+    return tuple(asdict(o) for o in objects)
+
+
+def from_rows(rows: Iterable[Mapping[str, Any]]) -> list[CreatedObject]:
+    """The objects of `as_rows`; rows of another shape are not objects and are left out."""
+    fields = set(CreatedObject.__dataclass_fields__)
+    return [CreatedObject(**row) for row in rows if set(row) == fields and row["kind"] in _EXISTS]

@@ -2,7 +2,8 @@
 
 - a deleted ledger row (of a file whose objects all exist) is an error naming the file and what
   exists, with the statement that records it; `selfheal doctor --heal` records it (the same
-  checksum), nothing of the file runs again, and preflight passes;
+  checksum), nothing of the file runs again, and preflight passes; but not when one of those
+  objects has gone since the run that found it (the file must then run again);
 - an applied migration edited since is one ticket with one piece of advice (restore it), not a
   second one telling to regenerate the schema lock;
 - a new migration (its objects do not exist yet) is pending, as ever: no ledger error.
@@ -75,6 +76,27 @@ def test_a_deleted_ledger_row_is_an_error_and_the_doctor_records_it(
     assert [t.status for t in pipeline.tickets() if t.code == LEDGER_UNRECORDED] == ["resolved"]
     request.node.user_properties.clear()
     record(request, Fate("deleted ledger row", detected=True, healed=True))
+
+
+def test_the_doctor_does_not_record_a_file_whose_object_went_since_the_check(
+    pipeline: Pipeline, migrated_db: str
+) -> None:
+    with psycopg.connect(migrated_db, autocommit=True) as conn:
+        conn.execute("DELETE FROM selfheal.schema_migrations WHERE version = '0003'")
+    detected = pipeline.run(migrated_db, "-m", "preflight")
+    assert [t.object for t in pipeline.tickets("open") if t.code == LEDGER_UNRECORDED] == [
+        DELETED
+    ], detected.stdout[-3000:]
+    with psycopg.connect(migrated_db, autocommit=True) as conn:
+        conn.execute("DROP FUNCTION public.upsert_events(jsonb)")
+
+    pipeline.doctor(migrated_db, "--heal")
+    assert "0003" not in _ledger(migrated_db)  # `selfheal migrate` would create it again
+    again = pipeline.run(migrated_db, "-m", "preflight")
+    assert not [t for t in pipeline.tickets("open") if t.code == LEDGER_UNRECORDED]
+    assert "pending migration(s): 0003_upsert_functions.sql" in again.stdout + str(
+        pipeline.last_run()
+    )
 
 
 def test_an_edited_migration_is_one_ticket_with_one_advice(
