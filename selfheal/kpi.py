@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 DAYS = 30
+METRICS_TABLE = "public.daily_metrics"  # the metrics job's table
 
 TREND = """
 SELECT d::date AS day, coalesce(sum(m.spend), 0) AS spend,
@@ -48,6 +49,11 @@ class DayKpi:
     def cpa(self) -> Decimal | None:
         """Cost per acquisition; none on a day without conversions."""
         return self.spend / self.conversions if self.conversions else None
+
+
+def has_metrics(conn: psycopg.Connection) -> bool:
+    """Whether the target holds the metrics table (a database of another schema may not)."""
+    return conn.execute("SELECT to_regclass(%s) IS NOT NULL", (METRICS_TABLE,)).fetchone()[0]
 
 
 def daily_trend(conn: psycopg.Connection, last_day: date, days: int = DAYS) -> list[DayKpi]:

@@ -12,7 +12,8 @@ pytest-html's own hooks:
 The table overview is taken when the session ends, while the target still exists: when the
 plugin's `pytest_selfheal_target_closing` hook says the target is about to go; under
 pytest-xdist by the controller, which knows the target (live, or the embedded default it opened
-for its workers). The executive KPI page is written at the same moment, from the same state.
+for its workers). The executive KPI page is written at the same moment, from the same state,
+when the target has the metrics table (a database of another schema has no KPI page).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from selfheal.core.db import DatabaseUnreachable, connect_target
 from selfheal.health.config import HealthConfigError, load_config
 from selfheal.health.overview import TableOverview, table_overview
 from selfheal.health.report import health_report_path
-from selfheal.kpi import write_kpi_page
+from selfheal.kpi import has_metrics, write_kpi_page
 from selfheal.pytest_plugin import history
 from selfheal.pytest_plugin.outcomes import STAGE_PROPERTY, collector
 from selfheal.pytest_plugin.report_check import CheckView, render_evidence, row_cells
@@ -81,9 +82,9 @@ class TargetSnapshot:
             config = load_config(self.config.rootpath / HEALTH_CONFIG)
             with connect_target(dsn, settings, read_only=True) as conn:
                 self.tables = table_overview(conn, config)
-                self.kpi_page = write_kpi_page(
-                    conn, settings.reports_dir, datetime.now(settings.zone)
-                )
+                if has_metrics(conn):
+                    now = datetime.now(settings.zone)
+                    self.kpi_page = write_kpi_page(conn, settings.reports_dir, now)
         except (HealthConfigError, OSError, psycopg.Error, DatabaseUnreachable) as error:
             # The report is still written, and says why this section is missing.
             self.problem = redact(f"{type(error).__name__}: {error}", settings)

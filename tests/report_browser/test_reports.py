@@ -145,6 +145,22 @@ def test_overview_under_xdist_is_taken_by_the_controller(migrated_db, tmp_path, 
     assert "public.events" in {row[0] for row in table[1:]}
 
 
+def test_a_database_without_the_metrics_table_keeps_its_tables_overview(
+    migrated_db, tmp_path, render
+):
+    """Another schema than the project's: no KPI page, and the overview is still there."""
+    with connect(migrated_db, autocommit=True) as conn:
+        conn.execute("DROP TABLE public.daily_metrics CASCADE")
+    reports = tmp_path / "reports"
+    logged = ("-o", "log_cli=true", "--log-cli-level=WARNING")  # the plugin's warnings shown
+    result = _health_session(migrated_db, reports, "-k", "owner_and_purpose", *logged)
+    assert result.returncode == 0, result.output[-3000:]
+    assert "no table overview" not in result.output
+    [table] = tables_in(render(reports / "report.html").dom, "selfheal-tables")
+    assert "public.events" in {row[0] for row in table[1:]}
+    assert not list(reports.glob("exec/kpi_*"))
+
+
 def test_health_report_of_a_run_that_loads_after_it_says_so(migrated_db, tmp_path):
     """Stages run in order: health, then the ETL. The rows the health checks saw are the ones
     from before the load, and the report says so; sizes and times are written for people."""
