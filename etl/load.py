@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 import psycopg
@@ -21,6 +22,19 @@ from etl.validate import Rejected
 STAGING = "etl_staging"
 SCHEMA = "public"
 WORK_MEM = "256MB"
+# How psycopg writes each column type in binary COPY: the server reads char(n) as text bytes.
+WIRE_TYPES = {
+    "bigint": "int8",
+    "char(3)": "text",
+    "date": "date",
+    "jsonb": "jsonb",
+    "numeric(18,4)": "numeric",
+    "text": "text",
+    "timestamptz": "timestamptz",
+    "uuid": "uuid",
+}
+# Types whose order is the same in Python and PostgreSQL (text is not: collations differ).
+RANGED_TYPES = ("date", "timestamptz")
 
 
 @dataclass(frozen=True)
@@ -82,11 +96,27 @@ def stage(conn: psycopg.Connection, spec: TableSpec, rows: Sequence[Sequence[Any
         )
     )
     # FREEZE: the table is new in this transaction, so later scans need not set hint bits.
-    copy = sql.SQL("COPY {} ({}) FROM STDIN (FREEZE)").format(
-        sql.Identifier(STAGING), _columns(spec, spec.names)
+    return _copy(conn, sql.Identifier(STAGING), spec, rows, freeze=True)
+
+
+def _copy(
+    conn: psycopg.Connection,
+    table: sql.Composable,
+    spec: TableSpec,
+    rows: Sequence[Sequence[Any]],
+    freeze: bool = False,
+) -> int:
+    """COPY `rows` into `table` in binary; the count the server took.
+
+    Binary, because the server then reads timestamps, dates and numbers without parsing text:
+    300,000 source-B rows took 0.12 s against 0.6 s in text (bench/bench_etl.py shows both).
+    """
+    copy = sql.SQL("COPY {} ({}) FROM STDIN ({}FORMAT BINARY)").format(
+        table, _columns(spec, spec.names), sql.SQL("FREEZE, " if freeze else "")
     )
     with conn.cursor() as cur:
         with cur.copy(copy) as pipe:
+            pipe.set_types([WIRE_TYPES[sql_type] for _, sql_type in spec.columns])
             for row in rows:
                 pipe.write_row(row)
         return cur.rowcount
@@ -154,10 +184,32 @@ def _count_classes(
 
 
 def load(conn: psycopg.Connection, spec: TableSpec, rows: Sequence[Sequence[Any]]) -> LoadCounts:
-    """Stage and upsert `rows` (unique by key) in the caller's transaction."""
+    """Stage and upsert `rows` (unique by key) in the caller's transaction; rows whose key range
+    the target has no row in yet are all new, and go straight into it."""
     if not rows:
         return LoadCounts()
+    if _new_range(conn, spec, rows):
+        return LoadCounts(inserted=_copy(conn, _target(spec), spec, rows))
     return upsert_staged(conn, spec, stage(conn, spec, rows))
+
+
+def _new_range(conn: psycopg.Connection, spec: TableSpec, rows: Sequence[Sequence[Any]]) -> bool:
+    """Whether the target has no row between the rows' least and greatest first key column.
+
+    Then none of the rows (unique by key) can be there: COPY writes them straight into the
+    target, skipping the staging table and the join, at about twice the speed (the first load of
+    a window: a backfill, a new day). The key's index answers at once. Like the plain INSERT of
+    `upsert_staged`, this relies on the source's advisory lock held by the caller; and like any
+    write here, on a role the table's row-level security does not apply to (COPY refuses others).
+    """
+    first = spec.key[0]
+    if dict(spec.columns)[first] not in RANGED_TYPES:
+        return False
+    values = list(map(itemgetter(spec.names.index(first)), rows))
+    query = sql.SQL("SELECT NOT EXISTS (SELECT FROM {} WHERE {} BETWEEN %s AND %s)").format(
+        _target(spec), sql.Identifier(first)
+    )
+    return conn.execute(query, (min(values), max(values))).fetchone()[0]
 
 
 def classify(
