@@ -10,12 +10,13 @@ collapsed, the last one winning, and counted.
 from __future__ import annotations
 
 import math
+import re
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import Decimal, InvalidOperation
-from operator import attrgetter, itemgetter
+from operator import itemgetter
 from typing import Any
 
 from psycopg.types.json import Jsonb
@@ -26,6 +27,8 @@ from etl.contracts import EVENTS_TABLE, SOURCE_A_TABLE, SOURCE_B_TABLE, TableSpe
 MAX_SPEND_DECIMALS = 4
 MAX_BIGINT = 2**63 - 1
 MAX_SPEND = Decimal(10) ** 14  # numeric(18,4)
+# The amounts the contract expects ("12.3400"): each within every bound `_money` checks.
+PLAIN_AMOUNT = re.compile(rf"[0-9]{{1,14}}(?:\.[0-9]{{0,{MAX_SPEND_DECIMALS}}})?")
 MAX_OFFSET = timedelta(hours=15, minutes=59, seconds=59)  # timestamptz input accepts no more
 
 
@@ -137,8 +140,7 @@ def _currency(value: Any) -> str:
     return code
 
 
-def _money(payload: dict[str, Any], name: str) -> Decimal:
-    value = _field(payload, name)
+def _money(name: str, value: Any) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise Invalid(f"{name!r} must be a number, got {value!r}")
     try:
@@ -159,7 +161,7 @@ def source_a_row(p: dict[str, Any]) -> tuple[Any, ...]:
         _text(p, "ad_id"),
         _count(p, "impressions"),
         _count(p, "clicks"),
-        _money(p, "spend"),
+        _money("spend", _field(p, "spend")),
         _currency(_field(p, "currency")),
     )
 
@@ -268,17 +270,12 @@ def _counts(values: tuple[Any, ...]) -> Sequence[int] | None:
 
 
 def _amounts(values: tuple[Any, ...]) -> Sequence[Decimal] | None:
-    """`_money` over a column: the same conversion, then its checks as min and max."""
-    if not set(map(type, values)) <= {str, int, float}:
-        return None
+    if _only(values, str) and all(map(PLAIN_AMOUNT.fullmatch, values)):
+        return list(map(Decimal, values))
     try:
-        amounts = list(map(Decimal, map(str, values)))
-    except InvalidOperation:
+        return [_money("spend", value) for value in values]
+    except Invalid:
         return None
-    if not all(map(Decimal.is_finite, amounts)) or min(amounts) < 0 or max(amounts) >= MAX_SPEND:
-        return None
-    exponents = map(attrgetter("exponent"), map(Decimal.as_tuple, amounts))
-    return amounts if -min(exponents) <= MAX_SPEND_DECIMALS else None
 
 
 def _each_distinct(convert: Callable[[Any], Any]) -> Column:
