@@ -16,6 +16,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock
+from operator import itemgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -264,10 +265,13 @@ def plan(conn: psycopg.Connection, request: Request) -> tuple[str, list[Window]]
     return "incremental", [Window(min(start, now), now)]
 
 
-def _row_instant(name: str, row: tuple[Any, ...], zone: ZoneInfo) -> datetime:
-    if name == "source_a":
-        return _local_midnight(row[0], zone)
-    return row[3] if name == "events" else row[0]
+def _latest_instant(name: str, rows: list[tuple[Any, ...]], zone: ZoneInfo) -> datetime | None:
+    """The latest instant of the rows: the latest day's local midnight for source A (converting
+    only that day: the conversion per row cost as much as validating the row)."""
+    if not rows:
+        return None
+    latest = max(map(itemgetter(3 if name == "events" else 0), rows))
+    return _local_midnight(latest, zone) if name == "source_a" else latest
 
 
 @dataclass
@@ -286,8 +290,7 @@ def _extract(request: Request, client: HttpClient, window: Window) -> _Extracted
     finally:
         progress.done()
     checked = validate.validate(name, payloads, request.latest_plausible(), request.zone)
-    instants = [_row_instant(name, row, request.zone) for row in checked.rows]
-    return _Extracted(checked, max(instants, default=None))
+    return _Extracted(checked, _latest_instant(name, checked.rows, request.zone))
 
 
 def _source(request: Request) -> JobResult:
