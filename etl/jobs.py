@@ -274,23 +274,24 @@ def _latest_instant(name: str, rows: list[tuple[Any, ...]], zone: ZoneInfo) -> d
     return _local_midnight(latest, zone) if name == "source_a" else latest
 
 
-@dataclass
-class _Extracted:
-    checked: validate.Validated
-    watermark: datetime | None
-
-
-def _extract(request: Request, client: HttpClient, window: Window) -> _Extracted:
+def _fetch(request: Request, client: HttpClient, window: Window) -> list[Any]:
     name, options = request.job, request.options
     progress = Progress(name, options.progress)
     try:
-        payloads = sources.EXTRACTORS[name](
-            client, window, request.zone, options.page_size, progress
-        )
+        return sources.EXTRACTORS[name](client, window, request.zone, options.page_size, progress)
     finally:
         progress.done()
-    checked = validate.validate(name, payloads, request.latest_plausible(), request.zone)
-    return _Extracted(checked, _latest_instant(name, checked.rows, request.zone))
+
+
+def _key_span(name: str, window: Window, zone: ZoneInfo) -> tuple[Any, Any] | None:
+    """The least and greatest first key column of the rows the window asks for: the days source
+    A is asked for, the hours of source B (None for events, keyed by id)."""
+    if name == "source_a":
+        last = window.end - timedelta(microseconds=1)
+        return window.start.astimezone(zone).date(), last.astimezone(zone).date()
+    if name == "source_b":
+        return window.start, window.end
+    return None
 
 
 def _source(request: Request) -> JobResult:
@@ -331,15 +332,20 @@ def _load_window(
     Whatever happens, the ledger row does not stay `running`: it is closed `succeeded` with the
     data, or `failed` with the reason (on an interrupt too, which is then raised again).
     """
-    name = request.job
-    spec = validate.ROW_BUILDERS[name][0]
+    name, zone = request.job, request.zone
     run_id = ledger.start_run(conn, name, mode, window)
     try:
-        extracted = _extract(request, client, window)
-        checked = extracted.checked
+        payloads = _fetch(request, client, window)
         with conn.transaction():
+            checked, counts = load.validate_and_load(
+                conn,
+                name,
+                payloads,
+                request.latest_plausible(),
+                zone,
+                _key_span(name, window, zone),
+            )
             load.quarantine(conn, run_id, name, checked.rejected)
-            counts = load.load(conn, spec, checked.rows)
             unchanged = counts.unchanged + checked.duplicates
             ledger.finish_run(
                 conn,
@@ -349,7 +355,7 @@ def _load_window(
                 updated=counts.updated,
                 unchanged=unchanged,
                 quarantined=len(checked.rejected),
-                watermark=extracted.watermark,
+                watermark=_latest_instant(name, checked.rows, zone),
             )
     except Exception as error:
         result.status, result.error = "failed", _close_failed(conn, run_id, name, error)
@@ -380,7 +386,10 @@ def _preview_source(request: Request, client: HttpClient) -> JobResult:
     with _connect(request, read_only=True) as conn:
         _, windows = plan(conn, request)
         for window in windows:
-            checked = _extract(request, client, window).checked
+            payloads = _fetch(request, client, window)
+            checked = validate.validate(
+                request.job, payloads, request.latest_plausible(), request.zone
+            )
             counts = load.classify(conn, spec, checked.rows)
             result.add(
                 counts.inserted,

@@ -367,15 +367,17 @@ def validate(
     zone: tzinfo = UTC,
     *,
     one_by_one: bool = False,
+    on_rows: Callable[[list[tuple[Any, ...]]], None] | None = None,
 ) -> Validated:
     """Typed rows (unique by key, last wins), rejections with reasons, and the duplicate count.
 
     With `not_after`, rows dated later are rejected as in the future (source A's days compare
     with the day of `not_after` in `zone`). `one_by_one` checks every payload on its own: the
-    reference the column-by-column path is tested against.
+    reference the column-by-column path is tested against. `on_rows` is handed each chunk's
+    rows as soon as they are checked, in order, until a key repeats (then `duplicates` says so).
     """
     with _collector_paused():
-        return _validated(source, list(payloads), not_after, zone, one_by_one)
+        return _validated(source, list(payloads), not_after, zone, one_by_one, on_rows)
 
 
 @contextmanager
@@ -392,7 +394,12 @@ def _collector_paused() -> Iterator[None]:
 
 
 def _validated(
-    source: str, batch: list[Any], not_after: datetime | None, zone: tzinfo, one_by_one: bool
+    source: str,
+    batch: list[Any],
+    not_after: datetime | None,
+    zone: tzinfo,
+    one_by_one: bool,
+    on_rows: Callable[[list[tuple[Any, ...]]], None] | None,
 ) -> Validated:
     key = itemgetter(slice(0, len(ROW_BUILDERS[source][0].key)))
     result = Validated()
@@ -405,6 +412,8 @@ def _validated(
         known = len(by_key)
         by_key.update(zip(map(key, rows), rows, strict=True))
         result.duplicates += len(rows) - (len(by_key) - known)
+        if on_rows is not None and not result.duplicates:
+            on_rows(rows)
     result.rows = list(by_key.values())
     return result
 
