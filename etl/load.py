@@ -1,5 +1,6 @@
-"""Loading validated rows: COPY into a temporary staging table, then write only the rows that are
-new or changed. Counts come from the database.
+"""Loading validated rows: COPY (binary) into a temporary staging table, then write only the rows
+that are new or changed; rows in a key range the target has no row in go straight into it by
+COPY. `validate_and_load` validates while it copies. Counts come from the database.
 
 Everything here runs inside the caller's transaction; the caller commits or rolls back the whole
 window. `classify` answers the same question read-only, for dry runs.

@@ -247,10 +247,14 @@ def _row(source: str, payload: Any, not_after: datetime | None, zone: tzinfo) ->
 # Checking payloads one by one costs about 4 us each in Python, more than a raw COPY of the row.
 # A chunk whose payloads are all plain objects with exactly the contract's members and values of
 # the expected types is checked column by column instead, with C-level builtins (map, set, min,
-# max, str.join), each distinct date or hour parsed once by the same function as one by one.
+# max, str.join, a regular expression), each distinct date or hour parsed once by the same
+# function as one by one: 300,000 source-B payloads in 0.3 s instead of 1.3 s.
 # Any doubt sends the whole chunk one by one, so every rejection and its reason comes from the
 # one-by-one code; a chunk is accepted here only when that code would accept every payload in it
-# with the same values (tests/etl/test_validate.py compares both on hostile batches).
+# with the same values (tests/etl/test_validate_columns.py compares both on hostile batches).
+# The set-based alternative, COPY the payloads as jsonb into staging and check and cast them in
+# one INSERT ... SELECT, took 3.3 s for the same payloads (1.0 s to serialise and COPY them),
+# against 0.8 s checked here and copied, and its rejections would still need reasons from here.
 CHUNK = 1000
 Column = Callable[[tuple[Any, ...]], Sequence[Any] | None]
 
