@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from etl import load
 from etl.contracts import EVENTS_TABLE, SOURCE_B_TABLE
@@ -137,3 +139,42 @@ def test_validating_while_copying_ends_as_validating_then_loading(
             "'clicks' must be a non-negative 64-bit integer, got -1"
         ]
         assert _stored(conn) == expected_rows
+
+
+stored_hours = st.lists(st.integers(0, 12), max_size=6, unique=True)
+payload_hours = st.lists(st.tuples(st.integers(0, 12), st.integers(0, 2)), max_size=8)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    stored=stored_hours,
+    incoming=payload_hours,
+    span=st.tuples(st.integers(0, 12), st.integers(0, 12)) | st.none(),
+)
+def test_validating_while_copying_loads_as_validating_then_loading(
+    migrated_db, stored, incoming, span
+):
+    """Whatever the stored rows, the span said and the repeated keys: same counts, rows, reasons."""
+    payloads = [p for hour, clicks in incoming for p in _payloads(range(hour, hour + 1), clicks)]
+    payloads.append(dict(_payloads(range(1))[0], clicks=-1))
+    hours = (
+        None
+        if span is None
+        else (HOUR + timedelta(hours=min(span)), HOUR + timedelta(hours=max(span)))
+    )
+    with psycopg.connect(migrated_db) as conn, conn.transaction(force_rollback=True):
+        conn.cursor().executemany(
+            "INSERT INTO public.ads_source_b"
+            " (stat_hour, campaign, creative, impressions, clicks, cost_micros)"
+            " VALUES (%s, %s, %s, %s, %s, %s)",
+            [row for hour in stored for row in _rows(range(hour, hour + 1))],
+        )
+        with conn.transaction(force_rollback=True):
+            checked = validate("source_b", payloads, one_by_one=True)
+            counts = load.load(conn, SOURCE_B_TABLE, checked.rows)
+            expected = (counts, checked.rejected, checked.duplicates, _stored(conn))
+        with conn.transaction(force_rollback=True):
+            checked, counts = load.validate_and_load(conn, "source_b", payloads, None, UTC, hours)
+            assert (counts, checked.rejected, checked.duplicates, _stored(conn)) == expected
