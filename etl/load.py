@@ -246,8 +246,8 @@ def validate_and_load(
     have (the job's window), or None.
 
     Each chunk of rows is copied as soon as it is checked, so the server writes while Python
-    checks the next chunk (300,000 source-A rows: 0.58 s against 1.06 s checking, then
-    loading): straight into the target when it has no row in `span` (the rows are presumably
+    checks the next chunk (300,000 source-A rows in bench/bench_etl.py: 0.69 s, against 0.50 s
+    to check them plus 0.54 s to COPY them into the target): straight into the target when it has no row in `span` (the rows are presumably
     all new), else into the staging table. A key that repeats in the payloads, or is in the
     target after all (a row outside the window), undoes that COPY: the rows then load by `load`.
     """
