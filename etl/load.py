@@ -72,12 +72,23 @@ def _changed(spec: TableSpec, old: str, new: str) -> sql.Composed:
     )
 
 
-def _classified(spec: TableSpec, source: sql.Composable) -> sql.Composed:
-    """Each staged row with `is_new` / `is_changed` against the target's current rows."""
+def _classified(spec: TableSpec, source: sql.Composable, bounded: bool = True) -> sql.Composed:
+    """Each staged row with `is_new` / `is_changed` against the target's current rows.
+
+    `bounded` reads only the target's rows within the staged first key column's range (through
+    the key's index), not the whole table: re-loading 30,000 rows of a 1,000,000-row table hashed
+    all of it (0.33 s) without (`source` is then read twice more, for the bounds).
+    """
     first_key = sql.Identifier("cur", spec.key[0])
+    within = sql.SQL("")
+    if bounded:
+        within = sql.SQL(
+            " AND {} BETWEEN (SELECT min({k}) FROM {s}) AND (SELECT max({k}) FROM {s})"
+        )
+        within = within.format(first_key, k=sql.Identifier(spec.key[0]), s=source)
     return sql.SQL(
         "SELECT {cols}, {first_key} IS NULL AS is_new, {changed} AS is_changed"
-        " FROM {source} AS s LEFT JOIN {target} AS cur ON {on}"
+        " FROM {source} AS s LEFT JOIN {target} AS cur ON {on}{within}"
     ).format(
         cols=_columns(spec, spec.names, "s"),
         first_key=first_key,
@@ -85,6 +96,7 @@ def _classified(spec: TableSpec, source: sql.Composable) -> sql.Composed:
         source=source,
         target=_target(spec),
         on=_join_on(spec),
+        within=within,
     )
 
 
@@ -194,12 +206,13 @@ def _count_classes(
     spec: TableSpec,
     source: sql.Composable,
     params: Sequence[Any] | None = None,
+    bounded: bool = True,
 ) -> LoadCounts:
     """How many rows of `source` are new, changed and unchanged against the target."""
     query = sql.SQL(
         "SELECT count(*) FILTER (WHERE is_new), count(*) FILTER (WHERE is_changed AND NOT is_new),"
         " count(*) FILTER (WHERE NOT is_changed AND NOT is_new) FROM ({}) AS c"
-    ).format(_classified(spec, source))
+    ).format(_classified(spec, source, bounded))
     return LoadCounts(*conn.execute(query, params).fetchone())
 
 
@@ -305,7 +318,8 @@ def classify(
         arrays, _columns(spec, spec.names)
     )
     columns = [list(column) for column in zip(*rows, strict=True)]
-    return _count_classes(conn, spec, source, columns)
+    # Unbounded: the rows travel as parameters, which bounds would send twice more.
+    return _count_classes(conn, spec, source, columns, bounded=False)
 
 
 def quarantine(
