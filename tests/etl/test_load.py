@@ -156,7 +156,8 @@ payload_hours = st.lists(st.tuples(st.integers(0, 12), st.integers(0, 2)), max_s
 def test_validating_while_copying_loads_as_validating_then_loading(
     migrated_db, stored, incoming, span
 ):
-    """Whatever the stored rows, the span said and the repeated keys: same counts, rows, reasons."""
+    """Whatever the stored rows, the span said and the repeated keys: same counts, rows, reasons
+    (and the same counts as classifying against the whole table)."""
     payloads = [p for hour, clicks in incoming for p in _payloads(range(hour, hour + 1), clicks)]
     payloads.append(dict(_payloads(range(1))[0], clicks=-1))
     hours = (
@@ -173,7 +174,9 @@ def test_validating_while_copying_loads_as_validating_then_loading(
         )
         with conn.transaction(force_rollback=True):
             checked = validate("source_b", payloads, one_by_one=True)
+            unbounded = load.classify(conn, SOURCE_B_TABLE, checked.rows)  # reads the whole table
             counts = load.load(conn, SOURCE_B_TABLE, checked.rows)
+            assert counts == unbounded
             expected = (counts, checked.rejected, checked.duplicates, _stored(conn))
         with conn.transaction(force_rollback=True):
             checked, counts = load.validate_and_load(conn, "source_b", payloads, None, UTC, hours)
