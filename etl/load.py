@@ -260,9 +260,10 @@ def validate_and_load(
 
     Each chunk of rows is copied as soon as it is checked, so the server writes while Python
     checks the next chunk (300,000 source-A rows in bench/bench_etl.py: 0.69 s, against 0.50 s
-    to check them plus 0.54 s to COPY them into the target): straight into the target when it has no row in `span` (the rows are presumably
-    all new), else into the staging table. A key that repeats in the payloads, or is in the
-    target after all (a row outside the window), undoes that COPY: the rows then load by `load`.
+    to check them plus 0.54 s to COPY them into the target): straight into the target when it
+    has no row in `span` (the rows are presumably all new), else into the staging table. A key
+    that repeats in the payloads, or is in the target after all (a row outside the window),
+    undoes that COPY: the rows then load by `load`.
     """
     spec = ROW_BUILDERS[source][0]
     straight = span is not None and _none_between(conn, spec, *span)
