@@ -16,6 +16,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock
+from operator import itemgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -264,30 +265,33 @@ def plan(conn: psycopg.Connection, request: Request) -> tuple[str, list[Window]]
     return "incremental", [Window(min(start, now), now)]
 
 
-def _row_instant(name: str, row: tuple[Any, ...], zone: ZoneInfo) -> datetime:
-    if name == "source_a":
-        return _local_midnight(row[0], zone)
-    return row[3] if name == "events" else row[0]
+def _latest_instant(name: str, rows: list[tuple[Any, ...]], zone: ZoneInfo) -> datetime | None:
+    """The latest instant of the rows: the latest day's local midnight for source A (converting
+    only that day: the conversion per row cost as much as validating the row)."""
+    if not rows:
+        return None
+    latest = max(map(itemgetter(3 if name == "events" else 0), rows))
+    return _local_midnight(latest, zone) if name == "source_a" else latest
 
 
-@dataclass
-class _Extracted:
-    checked: validate.Validated
-    watermark: datetime | None
-
-
-def _extract(request: Request, client: HttpClient, window: Window) -> _Extracted:
+def _fetch(request: Request, client: HttpClient, window: Window) -> list[Any]:
     name, options = request.job, request.options
     progress = Progress(name, options.progress)
     try:
-        payloads = sources.EXTRACTORS[name](
-            client, window, request.zone, options.page_size, progress
-        )
+        return sources.EXTRACTORS[name](client, window, request.zone, options.page_size, progress)
     finally:
         progress.done()
-    checked = validate.validate(name, payloads, request.latest_plausible(), request.zone)
-    instants = [_row_instant(name, row, request.zone) for row in checked.rows]
-    return _Extracted(checked, max(instants, default=None))
+
+
+def _key_span(name: str, window: Window, zone: ZoneInfo) -> tuple[Any, Any] | None:
+    """The least and greatest first key column of the rows the window asks for: the days source
+    A is asked for, the hours of source B (None for events, keyed by id)."""
+    if name == "source_a":
+        last = window.end - timedelta(microseconds=1)
+        return window.start.astimezone(zone).date(), last.astimezone(zone).date()
+    if name == "source_b":
+        return window.start, window.end
+    return None
 
 
 def _source(request: Request) -> JobResult:
@@ -328,15 +332,20 @@ def _load_window(
     Whatever happens, the ledger row does not stay `running`: it is closed `succeeded` with the
     data, or `failed` with the reason (on an interrupt too, which is then raised again).
     """
-    name = request.job
-    spec = validate.ROW_BUILDERS[name][0]
+    name, zone = request.job, request.zone
     run_id = ledger.start_run(conn, name, mode, window)
     try:
-        extracted = _extract(request, client, window)
-        checked = extracted.checked
+        payloads = _fetch(request, client, window)
         with conn.transaction():
+            checked, counts = load.validate_and_load(
+                conn,
+                name,
+                payloads,
+                request.latest_plausible(),
+                zone,
+                _key_span(name, window, zone),
+            )
             load.quarantine(conn, run_id, name, checked.rejected)
-            counts = load.load(conn, spec, checked.rows)
             unchanged = counts.unchanged + checked.duplicates
             ledger.finish_run(
                 conn,
@@ -346,7 +355,7 @@ def _load_window(
                 updated=counts.updated,
                 unchanged=unchanged,
                 quarantined=len(checked.rejected),
-                watermark=extracted.watermark,
+                watermark=_latest_instant(name, checked.rows, zone),
             )
     except Exception as error:
         result.status, result.error = "failed", _close_failed(conn, run_id, name, error)
@@ -377,7 +386,10 @@ def _preview_source(request: Request, client: HttpClient) -> JobResult:
     with _connect(request, read_only=True) as conn:
         _, windows = plan(conn, request)
         for window in windows:
-            checked = _extract(request, client, window).checked
+            payloads = _fetch(request, client, window)
+            checked = validate.validate(
+                request.job, payloads, request.latest_plausible(), request.zone
+            )
             counts = load.classify(conn, spec, checked.rows)
             result.add(
                 counts.inserted,

@@ -1,5 +1,6 @@
-"""Loading validated rows: COPY into a temporary staging table, then write only the rows that are
-new or changed. Counts come from the database.
+"""Loading validated rows: COPY (binary) into a temporary staging table, then write only the rows
+that are new or changed; rows in a key range the target has no row in go straight into it by
+COPY. `validate_and_load` validates while it copies. Counts come from the database.
 
 Everything here runs inside the caller's transaction; the caller commits or rolls back the whole
 window. `classify` answers the same question read-only, for dry runs.
@@ -8,19 +9,36 @@ window. `classify` answers the same question read-only, for dry runs.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from functools import partial
+from operator import itemgetter
 from typing import Any
 
 import psycopg
-from psycopg import sql
+from psycopg import Copy, sql
 
 from etl.contracts import TableSpec
-from etl.validate import Rejected
+from etl.validate import ROW_BUILDERS, Rejected, Validated, validate
 
 STAGING = "etl_staging"
 SCHEMA = "public"
 WORK_MEM = "256MB"
+# How psycopg writes each column type in binary COPY: the server reads char(n) as text bytes.
+WIRE_TYPES = {
+    "bigint": "int8",
+    "char(3)": "text",
+    "date": "date",
+    "jsonb": "jsonb",
+    "numeric(18,4)": "numeric",
+    "text": "text",
+    "timestamptz": "timestamptz",
+    "uuid": "uuid",
+}
+# Types whose order is the same in Python and PostgreSQL (text is not: collations differ).
+RANGED_TYPES = ("date", "timestamptz")
 
 
 @dataclass(frozen=True)
@@ -54,12 +72,23 @@ def _changed(spec: TableSpec, old: str, new: str) -> sql.Composed:
     )
 
 
-def _classified(spec: TableSpec, source: sql.Composable) -> sql.Composed:
-    """Each staged row with `is_new` / `is_changed` against the target's current rows."""
+def _classified(spec: TableSpec, source: sql.Composable, bounded: bool = True) -> sql.Composed:
+    """Each staged row with `is_new` / `is_changed` against the target's current rows.
+
+    `bounded` reads only the target's rows within the staged first key column's range (through
+    the key's index), not the whole table: re-loading 30,000 rows of a 1,000,000-row table hashed
+    all of it (0.33 s) without (`source` is then read twice more, for the bounds).
+    """
     first_key = sql.Identifier("cur", spec.key[0])
+    within = sql.SQL("")
+    if bounded:
+        within = sql.SQL(
+            " AND {} BETWEEN (SELECT min({k}) FROM {s}) AND (SELECT max({k}) FROM {s})"
+        )
+        within = within.format(first_key, k=sql.Identifier(spec.key[0]), s=source)
     return sql.SQL(
         "SELECT {cols}, {first_key} IS NULL AS is_new, {changed} AS is_changed"
-        " FROM {source} AS s LEFT JOIN {target} AS cur ON {on}"
+        " FROM {source} AS s LEFT JOIN {target} AS cur ON {on}{within}"
     ).format(
         cols=_columns(spec, spec.names, "s"),
         first_key=first_key,
@@ -67,11 +96,18 @@ def _classified(spec: TableSpec, source: sql.Composable) -> sql.Composed:
         source=source,
         target=_target(spec),
         on=_join_on(spec),
+        within=within,
     )
 
 
 def stage(conn: psycopg.Connection, spec: TableSpec, rows: Sequence[Sequence[Any]]) -> int:
     """Create the transaction's staging table, COPY the rows into it; the count the server took."""
+    return _copy(conn, _new_staging(conn, spec), spec, rows, freeze=True)
+
+
+def _new_staging(conn: psycopg.Connection, spec: TableSpec) -> sql.Identifier:
+    """The staging table, new in this (sub)transaction: COPY may then FREEZE its rows, so later
+    scans need not set hint bits."""
     definition = sql.SQL(", ").join(
         sql.SQL("{} {}").format(sql.Identifier(name), sql.SQL(sql_type))
         for name, sql_type in spec.columns
@@ -81,15 +117,41 @@ def stage(conn: psycopg.Connection, spec: TableSpec, rows: Sequence[Sequence[Any
             sql.Identifier(STAGING), definition
         )
     )
-    # FREEZE: the table is new in this transaction, so later scans need not set hint bits.
-    copy = sql.SQL("COPY {} ({}) FROM STDIN (FREEZE)").format(
-        sql.Identifier(STAGING), _columns(spec, spec.names)
-    )
+    return sql.Identifier(STAGING)
+
+
+def _copy(
+    conn: psycopg.Connection,
+    table: sql.Composable,
+    spec: TableSpec,
+    rows: Sequence[Sequence[Any]],
+    freeze: bool = False,
+) -> int:
+    """COPY `rows` into `table`; the count the server took."""
     with conn.cursor() as cur:
-        with cur.copy(copy) as pipe:
-            for row in rows:
-                pipe.write_row(row)
+        with _copy_in(cur, table, spec, freeze) as pipe:
+            _write_rows(pipe, rows)
         return cur.rowcount
+
+
+@contextmanager
+def _copy_in(
+    cur: psycopg.Cursor, table: sql.Composable, spec: TableSpec, freeze: bool = False
+) -> Iterator[Copy]:
+    """A binary COPY into `table`. Binary, because the server then reads timestamps, dates and
+    numbers without parsing text: 300,000 source-B rows took 0.12 s against 0.6 s in text
+    (bench/bench_etl.py shows both)."""
+    copy = sql.SQL("COPY {} ({}) FROM STDIN ({}FORMAT BINARY)").format(
+        table, _columns(spec, spec.names), sql.SQL("FREEZE, " if freeze else "")
+    )
+    with cur.copy(copy) as pipe:
+        pipe.set_types([WIRE_TYPES[sql_type] for _, sql_type in spec.columns])
+        yield pipe
+
+
+def _write_rows(pipe: Copy, rows: Sequence[Sequence[Any]]) -> None:
+    for row in rows:
+        pipe.write_row(row)
 
 
 def upsert_staged(conn: psycopg.Connection, spec: TableSpec, staged: int) -> LoadCounts:
@@ -144,20 +206,104 @@ def _count_classes(
     spec: TableSpec,
     source: sql.Composable,
     params: Sequence[Any] | None = None,
+    bounded: bool = True,
 ) -> LoadCounts:
     """How many rows of `source` are new, changed and unchanged against the target."""
     query = sql.SQL(
         "SELECT count(*) FILTER (WHERE is_new), count(*) FILTER (WHERE is_changed AND NOT is_new),"
         " count(*) FILTER (WHERE NOT is_changed AND NOT is_new) FROM ({}) AS c"
-    ).format(_classified(spec, source))
+    ).format(_classified(spec, source, bounded))
     return LoadCounts(*conn.execute(query, params).fetchone())
 
 
 def load(conn: psycopg.Connection, spec: TableSpec, rows: Sequence[Sequence[Any]]) -> LoadCounts:
-    """Stage and upsert `rows` (unique by key) in the caller's transaction."""
+    """Stage and upsert `rows` (unique by key) in the caller's transaction; rows whose key range
+    the target has no row in yet are all new, and go straight into it."""
     if not rows:
         return LoadCounts()
+    first = list(map(itemgetter(spec.names.index(spec.key[0])), rows))
+    if _none_between(conn, spec, min(first), max(first)):
+        return LoadCounts(inserted=_copy(conn, _target(spec), spec, rows))
     return upsert_staged(conn, spec, stage(conn, spec, rows))
+
+
+def _none_between(conn: psycopg.Connection, spec: TableSpec, low: Any, high: Any) -> bool:
+    """Whether the target has no row whose first key column lies between `low` and `high`.
+
+    Then none of the rows in that range (unique by key) can be there: COPY writes them straight
+    into the target, skipping the staging table and the join, at about twice the speed (the first
+    load of a window: a backfill, a new day). The key's index answers at once. Like the plain
+    INSERT of `upsert_staged`, this relies on the source's advisory lock held by the caller; and
+    like any write here, on a role the table's row-level security does not apply to (COPY
+    refuses others).
+    """
+    first = spec.key[0]
+    if dict(spec.columns)[first] not in RANGED_TYPES:
+        return False
+    query = sql.SQL("SELECT NOT EXISTS (SELECT FROM {} WHERE {} BETWEEN %s AND %s)").format(
+        _target(spec), sql.Identifier(first)
+    )
+    return conn.execute(query, (low, high)).fetchone()[0]
+
+
+def validate_and_load(
+    conn: psycopg.Connection,
+    source: str,
+    payloads: Sequence[Any],
+    not_after: datetime | None,
+    zone: tzinfo,
+    span: tuple[Any, Any] | None,
+) -> tuple[Validated, LoadCounts]:
+    """Validate the payloads (`etl.validate.validate`) and load their rows as `load` does, in the
+    caller's transaction. `span`: the least and greatest first key column the payloads should
+    have (the job's window), or None.
+
+    Each chunk of rows is copied as soon as it is checked, so the server writes while Python
+    checks the next chunk (300,000 source-A rows in bench/bench_etl.py: 0.69 s, against 0.50 s
+    to check them plus 0.54 s to COPY them into the target): straight into the target when it
+    has no row in `span` (the rows are presumably all new), else into the staging table. A key
+    that repeats in the payloads, or is in the target after all (a row outside the window),
+    undoes that COPY: the rows then load by `load`.
+    """
+    spec = ROW_BUILDERS[source][0]
+    straight = span is not None and _none_between(conn, spec, *span)
+    checked, copied = _copied_while_validating(
+        conn, spec, source, payloads, not_after, zone, straight
+    )
+    if copied is None:
+        if checked is None:
+            checked = validate(source, payloads, not_after, zone)
+        return checked, load(conn, spec, checked.rows)
+    if straight:
+        return checked, LoadCounts(inserted=copied)
+    return checked, upsert_staged(conn, spec, copied)
+
+
+def _copied_while_validating(
+    conn: psycopg.Connection,
+    spec: TableSpec,
+    source: str,
+    payloads: Sequence[Any],
+    not_after: datetime | None,
+    zone: tzinfo,
+    straight: bool,
+) -> tuple[Validated | None, int | None]:
+    """(validated, rows copied) into the target (`straight`) or a new staging table. When a key
+    repeats, nothing is left written and the count is None (validated is None too when the COPY
+    failed before validation ended)."""
+    checked = None
+    try:
+        with conn.transaction(), conn.cursor() as cur:  # a savepoint, undone on a repeated key
+            table = _target(spec) if straight else _new_staging(conn, spec)
+            with _copy_in(cur, table, spec, freeze=not straight) as pipe:
+                write = partial(_write_rows, pipe)
+                checked = validate(source, payloads, not_after, zone, on_rows=write)
+            if not checked.duplicates:
+                return checked, cur.rowcount
+            raise psycopg.Rollback
+    except psycopg.errors.UniqueViolation:
+        pass
+    return checked, None
 
 
 def classify(
@@ -173,7 +319,8 @@ def classify(
         arrays, _columns(spec, spec.names)
     )
     columns = [list(column) for column in zip(*rows, strict=True)]
-    return _count_classes(conn, spec, source, columns)
+    # Unbounded: the rows travel as parameters, which bounds would send twice more.
+    return _count_classes(conn, spec, source, columns, bounded=False)
 
 
 def quarantine(

@@ -10,6 +10,7 @@ job deadline (in the client) stops a source that pages on with ever new data.
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -87,21 +88,36 @@ class _Pages:
         self.path = path
         self.rows: list[Any] = []
         self.count = 0
-        self._digests: dict[str, int] = {}
+        # digest -> (number, first row) of the pages with that digest
+        self._pages: dict[str, list[tuple[int, int]]] = {}
 
     def add(self, rows: list[Any], progress: Progress) -> None:
         self.count += 1
         if self.count > MAX_PAGES:
             raise SourceError(f"GET {self.path}: more than {MAX_PAGES} pages")
-        digest = hashlib.sha256(strict_json.dumps(rows).encode()).hexdigest()
-        if digest in self._digests:
+        earlier = self._earlier(rows)
+        if earlier is not None:
             raise SourceError(
-                f"GET {self.path}: page {self.count} repeats page {self._digests[digest]}"
+                f"GET {self.path}: page {self.count} repeats page {earlier}"
                 f" ({len(rows)} rows); the source is not moving on"
             )
-        self._digests[digest] = self.count
         self.rows += rows
         progress(len(self.rows))
+
+    def _earlier(self, rows: list[Any]) -> int | None:
+        """The number of an earlier page with the same rows, if any.
+
+        The digest is of the standard JSON text (which keeps only the last of repeated members:
+        half the cost of the strict text, whose search for repeated members walks every value);
+        pages it cannot tell apart are compared by their strict text.
+        """
+        text = json.dumps(rows, sort_keys=True, default=str)
+        same = self._pages.setdefault(hashlib.sha256(text.encode()).hexdigest(), [])
+        for number, start in same:
+            if strict_json.dumps(self.rows[start : start + len(rows)]) == strict_json.dumps(rows):
+                return number
+        same.append((self.count, len(self.rows)))
+        return None
 
 
 def source_a(

@@ -9,12 +9,16 @@ collapsed, the last one winning, and counted.
 
 from __future__ import annotations
 
+import gc
 import math
+import re
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import Decimal, InvalidOperation
+from operator import itemgetter
 from typing import Any
 
 from psycopg.types.json import Jsonb
@@ -24,6 +28,9 @@ from etl.contracts import EVENTS_TABLE, SOURCE_A_TABLE, SOURCE_B_TABLE, TableSpe
 
 MAX_SPEND_DECIMALS = 4
 MAX_BIGINT = 2**63 - 1
+MAX_SPEND = Decimal(10) ** 14  # numeric(18,4)
+# The amounts the contract expects ("12.3400"): each within every bound `_money` checks.
+PLAIN_AMOUNT = re.compile(rf"[0-9]{{1,14}}(?:\.[0-9]{{0,{MAX_SPEND_DECIMALS}}})?")
 MAX_OFFSET = timedelta(hours=15, minutes=59, seconds=59)  # timestamptz input accepts no more
 
 
@@ -77,7 +84,10 @@ def _storable_json(value: Any) -> bool:
 
 
 def _text(payload: dict[str, Any], name: str) -> str:
-    value = _field(payload, name)
+    return _text_value(name, _field(payload, name))
+
+
+def _text_value(name: str, value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise Invalid(f"{name!r} must be a non-empty string, got {value!r}")
     if not _storable(value):
@@ -93,7 +103,11 @@ def _count(payload: dict[str, Any], name: str) -> int:
 
 
 def _instant(payload: dict[str, Any], name: str) -> datetime:
-    value = _text(payload, name)
+    return _instant_value(name, _field(payload, name))
+
+
+def _instant_value(name: str, value: Any) -> datetime:
+    value = _text_value(name, value)
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
@@ -106,23 +120,36 @@ def _instant(payload: dict[str, Any], name: str) -> datetime:
     return moment
 
 
-def _day(payload: dict[str, Any], name: str) -> date:
-    value = _text(payload, name)
+def _utc_hour(value: Any) -> datetime:
+    hour = _instant_value("hour", value)
+    if (hour.minute, hour.second, hour.microsecond) != (0, 0, 0) or hour.utcoffset().seconds:
+        raise Invalid(f"'hour' is not the start of a UTC hour: {value!r}")
+    return hour
+
+
+def _day(value: Any) -> date:
+    value = _text_value("date", value)
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise Invalid(f"{name!r} is not a date (YYYY-MM-DD): {value!r}") from None
+        raise Invalid(f"'date' is not a date (YYYY-MM-DD): {value!r}") from None
 
 
-def _money(payload: dict[str, Any], name: str) -> Decimal:
-    value = _field(payload, name)
+def _currency(value: Any) -> str:
+    code = _text_value("currency", value)
+    if len(code) != 3 or not code.isascii() or not code.isupper():
+        raise Invalid(f"'currency' must be a 3-letter ISO code, got {code!r}")
+    return code
+
+
+def _money(name: str, value: Any) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise Invalid(f"{name!r} must be a number, got {value!r}")
     try:
         amount = Decimal(str(value))
     except InvalidOperation:
         raise Invalid(f"{name!r} must be a number, got {value!r}") from None
-    if not amount.is_finite() or amount < 0 or amount >= Decimal(10) ** 14:
+    if not amount.is_finite() or amount < 0 or amount >= MAX_SPEND:
         raise Invalid(f"{name!r} is out of range: {value!r}")
     if -amount.as_tuple().exponent > MAX_SPEND_DECIMALS:
         raise Invalid(f"{name!r} has more than {MAX_SPEND_DECIMALS} decimals: {value!r}")
@@ -130,26 +157,20 @@ def _money(payload: dict[str, Any], name: str) -> Decimal:
 
 
 def source_a_row(p: dict[str, Any]) -> tuple[Any, ...]:
-    row = (
-        _day(p, "date"),
+    return (
+        _day(_field(p, "date")),
         _text(p, "campaign_id"),
         _text(p, "ad_id"),
         _count(p, "impressions"),
         _count(p, "clicks"),
-        _money(p, "spend"),
-        _text(p, "currency"),
+        _money("spend", _field(p, "spend")),
+        _currency(_field(p, "currency")),
     )
-    if len(row[-1]) != 3 or not row[-1].isascii() or not row[-1].isupper():
-        raise Invalid(f"'currency' must be a 3-letter ISO code, got {row[-1]!r}")
-    return row
 
 
 def source_b_row(p: dict[str, Any]) -> tuple[Any, ...]:
-    hour = _instant(p, "hour")
-    if (hour.minute, hour.second, hour.microsecond) != (0, 0, 0) or hour.utcoffset().seconds:
-        raise Invalid(f"'hour' is not the start of a UTC hour: {p['hour']!r}")
     return (
-        hour,
+        _utc_hour(_field(p, "hour")),
         _text(p, "campaign"),
         _text(p, "creative"),
         _count(p, "impressions"),
@@ -223,33 +244,180 @@ def _row(source: str, payload: Any, not_after: datetime | None, zone: tzinfo) ->
     return row
 
 
+# Checking payloads one by one costs about 4 us each in Python, more than a raw COPY of the row.
+# A chunk whose payloads are all plain objects with exactly the contract's members and values of
+# the expected types is checked column by column instead, with C-level builtins (map, set, min,
+# max, str.join, a regular expression), each distinct date or hour parsed once by the same
+# function as one by one: 300,000 source-B payloads in 0.3 s instead of 1.3 s.
+# Any doubt sends the whole chunk one by one, so every rejection and its reason comes from the
+# one-by-one code; a chunk is accepted here only when that code would accept every payload in it
+# with the same values (tests/etl/test_validate_columns.py compares both on hostile batches).
+# The set-based alternative, COPY the payloads as jsonb into staging and check and cast them in
+# one INSERT ... SELECT, took 3.3 s for the same payloads (1.0 s to serialise and COPY them),
+# against 0.8 s checked here and copied, and its rejections would still need reasons from here.
+CHUNK = 1000
+Column = Callable[[tuple[Any, ...]], Sequence[Any] | None]
+
+
+def _only(values: Iterable[Any], kind: type) -> bool:
+    """Every value is of exactly this type (so no bool for int, no RepeatedMembers for dict)."""
+    return set(map(type, values)) == {kind}
+
+
+def _texts(values: tuple[Any, ...]) -> Sequence[str] | None:
+    if not _only(values, str) or not all(map(str.strip, values)):
+        return None
+    return values if _storable("".join(values)) else None
+
+
+def _counts(values: tuple[Any, ...]) -> Sequence[int] | None:
+    in_range = _only(values, int) and min(values) >= 0 and max(values) <= MAX_BIGINT
+    return values if in_range else None
+
+
+def _amounts(values: tuple[Any, ...]) -> Sequence[Decimal] | None:
+    if _only(values, str) and all(map(PLAIN_AMOUNT.fullmatch, values)):
+        return list(map(Decimal, values))
+    try:
+        return [_money("spend", value) for value in values]
+    except Invalid:
+        return None
+
+
+def _each_distinct(convert: Callable[[Any], Any]) -> Column:
+    """A column of strings converted by `convert`, once per distinct string."""
+
+    def column(values: tuple[Any, ...]) -> Sequence[Any] | None:
+        if not _only(values, str):
+            return None
+        try:
+            converted = {value: convert(value) for value in set(values)}
+        except Invalid:
+            return None
+        return list(map(converted.__getitem__, values))
+
+    return column
+
+
+COLUMNS: dict[str, tuple[tuple[str, Column], ...]] = {
+    "source_a": (
+        ("date", _each_distinct(_day)),
+        ("campaign_id", _texts),
+        ("ad_id", _texts),
+        ("impressions", _counts),
+        ("clicks", _counts),
+        ("spend", _amounts),
+        ("currency", _each_distinct(_currency)),
+    ),
+    "source_b": (
+        ("hour", _each_distinct(_utc_hour)),
+        ("campaign", _texts),
+        ("creative", _texts),
+        ("impressions", _counts),
+        ("clicks", _counts),
+        ("cost_micros", _counts),
+    ),
+}
+
+
+def _by_columns(
+    source: str, chunk: list[Any], not_after: datetime | None, zone: tzinfo
+) -> list[tuple[Any, ...]] | None:
+    """The chunk's rows when every payload passes column by column, else None."""
+    columns = COLUMNS.get(source)
+    if columns is None or not _only(chunk, dict) or set(map(len, chunk)) != {len(columns)}:
+        return None
+    try:
+        checked = [check(tuple(map(itemgetter(name), chunk))) for name, check in columns]
+    except KeyError:
+        return None
+    if any(column is None for column in checked):
+        return None
+    if not_after is not None and _late(source, checked, not_after, zone):
+        return None
+    return list(zip(*checked, strict=True))
+
+
+def _late(source: str, columns: list[Sequence[Any]], not_after: datetime, zone: tzinfo) -> bool:
+    for index, _ in DATED[source]:
+        latest = max(columns[index])
+        if latest > (not_after if isinstance(latest, datetime) else _day_of(not_after, zone)):
+            return True
+    return False
+
+
+def _one_by_one(
+    source: str,
+    chunk: list[Any],
+    not_after: datetime | None,
+    zone: tzinfo,
+    rejected: list[Rejected],
+) -> list[tuple[Any, ...]]:
+    rows = []
+    for payload in chunk:
+        try:
+            rows.append(_row(source, payload, not_after, zone))
+        except Invalid as error:
+            rejected.append(Rejected(_raw(payload), str(error)))
+        except RecursionError:
+            rejected.append(Rejected(_raw(payload), "nested too deeply to check"))
+    return rows
+
+
 def validate(
     source: str,
     payloads: Iterable[Any],
     not_after: datetime | None = None,
     zone: tzinfo = UTC,
+    *,
+    one_by_one: bool = False,
+    on_rows: Callable[[list[tuple[Any, ...]]], None] | None = None,
 ) -> Validated:
     """Typed rows (unique by key, last wins), rejections with reasons, and the duplicate count.
 
     With `not_after`, rows dated later are rejected as in the future (source A's days compare
-    with the day of `not_after` in `zone`).
+    with the day of `not_after` in `zone`). `one_by_one` checks every payload on its own: the
+    reference the column-by-column path is tested against. `on_rows` is handed each chunk's
+    rows as soon as they are checked, in order, until a key repeats (then `duplicates` says so).
     """
-    key_width = len(ROW_BUILDERS[source][0].key)
+    with _collector_paused():
+        return _validated(source, list(payloads), not_after, zone, one_by_one, on_rows)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Validation allocates a few objects per row and no reference cycles, while every full
+    collection would walk all the payloads: pausing the cycle collector saves 12-17% of it."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _validated(
+    source: str,
+    batch: list[Any],
+    not_after: datetime | None,
+    zone: tzinfo,
+    one_by_one: bool,
+    on_rows: Callable[[list[tuple[Any, ...]]], None] | None,
+) -> Validated:
+    key = itemgetter(slice(0, len(ROW_BUILDERS[source][0].key)))
     result = Validated()
     by_key: dict[tuple[Any, ...], tuple[Any, ...]] = {}
-    for payload in payloads:
-        try:
-            row = _row(source, payload, not_after, zone)
-        except Invalid as error:
-            result.rejected.append(Rejected(_raw(payload), str(error)))
-            continue
-        except RecursionError:
-            result.rejected.append(Rejected(_raw(payload), "nested too deeply to check"))
-            continue
-        key = row[:key_width]
-        if key in by_key:
-            result.duplicates += 1
-        by_key[key] = row
+    for start in range(0, len(batch), CHUNK):
+        chunk = batch[start : start + CHUNK]
+        rows = None if one_by_one else _by_columns(source, chunk, not_after, zone)
+        if rows is None:
+            rows = _one_by_one(source, chunk, not_after, zone, result.rejected)
+        known = len(by_key)
+        by_key.update(zip(map(key, rows), rows, strict=True))
+        result.duplicates += len(rows) - (len(by_key) - known)
+        if on_rows is not None and not result.duplicates:
+            on_rows(rows)
     result.rows = list(by_key.values())
     return result
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from etl import strict_json
+from etl import sources, strict_json
+from etl.http import SourceError
 from etl.validate import validate
 
 names = st.text(max_size=4)
@@ -61,3 +63,11 @@ def test_the_first_of_two_data_members_is_not_silently_dropped():
     assert body == {"data": [3]}  # as json.loads would have it...
     assert body.repeated == ["data"]  # ...but the repetition is known
     assert strict_json.dumps(body) == '{"data": [1, 2], "data": [3]}'
+
+
+def test_pages_told_apart_only_by_a_repeated_member_are_not_a_repeated_page():
+    pages = sources._Pages("/v1/ad-stats")
+    pages.add(strict_json.loads('[{"k": 1, "k": 2}]'), lambda rows: None)
+    pages.add(strict_json.loads('[{"k": 3, "k": 2}]'), lambda rows: None)
+    with pytest.raises(SourceError, match="page 3 repeats page 2"):
+        pages.add(strict_json.loads('[{"k": 3, "k": 2}]'), lambda rows: None)

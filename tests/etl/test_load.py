@@ -1,0 +1,183 @@
+"""Loads: rows in a key range the target has nothing in go straight in by COPY; rows that may meet
+stored ones go through staging; validating while copying falls back when a key repeats or is
+stored after all. Whichever way, the counts, the rejections and the stored rows are the same."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from etl import load
+from etl.contracts import EVENTS_TABLE, SOURCE_B_TABLE
+from etl.validate import validate
+
+HOUR = datetime(2025, 3, 1, tzinfo=UTC)
+
+
+def _rows(hours: range, clicks: int = 1) -> list[tuple]:
+    return [(HOUR + timedelta(hours=h), "b-brand", "cr-1", 10, clicks, 5) for h in hours]
+
+
+def _payloads(hours: range, clicks: int = 1) -> list[dict]:
+    return [
+        {
+            "hour": (HOUR + timedelta(hours=h)).isoformat(),
+            "campaign": "b-brand",
+            "creative": "cr-1",
+            "impressions": 10,
+            "clicks": clicks,
+            "cost_micros": 5,
+        }
+        for h in hours
+    ]
+
+
+def _span(hours: range) -> tuple[datetime, datetime]:
+    return HOUR + timedelta(hours=min(hours)), HOUR + timedelta(hours=max(hours))
+
+
+def _stored(conn: psycopg.Connection) -> list[tuple]:
+    return conn.execute(
+        "SELECT stat_hour, campaign, creative, impressions, clicks, cost_micros"
+        " FROM public.ads_source_b ORDER BY stat_hour"
+    ).fetchall()
+
+
+def _copies(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Records, for each COPY of the load, whether it went straight into the target."""
+    seen: list[bool] = []
+    copy_in = load._copy_in
+
+    def recording(cur, table, spec, freeze=False):
+        seen.append(table == load._target(spec))
+        return copy_in(cur, table, spec, freeze)
+
+    monkeypatch.setattr(load, "_copy_in", recording)
+    return seen
+
+
+@pytest.mark.parametrize(
+    "second, straight, counts",
+    [
+        (range(10, 15), True, load.LoadCounts(inserted=5)),  # after the stored range
+        (range(-5, 0), True, load.LoadCounts(inserted=5)),  # before it
+        (range(8, 12), False, load.LoadCounts(inserted=2, unchanged=2)),  # overlapping it
+        (range(3, 4), False, load.LoadCounts(unchanged=1)),  # inside it
+    ],
+)
+def test_a_new_key_range_goes_straight_in_an_overlapping_one_through_staging(
+    migrated_db, monkeypatch, second, straight, counts
+):
+    with psycopg.connect(migrated_db) as conn:
+        assert load.load(conn, SOURCE_B_TABLE, _rows(range(10))) == load.LoadCounts(inserted=10)
+        copies = _copies(monkeypatch)
+        assert load.load(conn, SOURCE_B_TABLE, _rows(second)) == counts
+        assert copies == [straight]
+        assert _stored(conn) == _rows(sorted(set(range(10)) | set(second)))
+
+
+def test_changed_rows_in_a_stored_range_are_updated(migrated_db):
+    with psycopg.connect(migrated_db) as conn:
+        load.load(conn, SOURCE_B_TABLE, _rows(range(3)))
+        counts = load.load(conn, SOURCE_B_TABLE, _rows(range(2, 4), clicks=7))
+        assert counts == load.LoadCounts(inserted=1, updated=1)
+        assert _stored(conn) == _rows(range(2)) + _rows(range(2, 4), clicks=7)
+
+
+def test_a_text_key_always_goes_through_staging(migrated_db):
+    """Python and PostgreSQL may order text differently: no range is trusted on it."""
+    with psycopg.connect(migrated_db) as conn:
+        assert not load._none_between(conn, EVENTS_TABLE, "a", "b")
+
+
+@pytest.mark.parametrize(
+    "payloads, span, copies, counts, duplicates",
+    [
+        # a new span: validated rows go straight into the target as they are checked
+        (_payloads(range(10, 14)), _span(range(10, 14)), [True], load.LoadCounts(inserted=4), 0),
+        # a key repeated in the payloads: that COPY is undone, the rows load by `load`
+        (
+            _payloads(range(10, 14)) + _payloads(range(11, 12), clicks=9),
+            _span(range(10, 14)),
+            [True, True],
+            load.LoadCounts(inserted=4),
+            1,
+        ),
+        # a stored key outside the span said: the COPY fails and is undone; staged instead
+        (
+            _payloads(range(2, 3), clicks=9) + _payloads(range(10, 12)),
+            _span(range(10, 12)),
+            [True, False],
+            load.LoadCounts(inserted=2, updated=1),
+            0,
+        ),
+        # a span with stored rows: validated rows go to staging as they are checked
+        (_payloads(range(3, 6)), _span(range(3, 6)), [False], load.LoadCounts(unchanged=3), 0),
+        # no span (events): staging
+        (_payloads(range(10, 11)), None, [False], load.LoadCounts(inserted=1), 0),
+    ],
+)
+def test_validating_while_copying_ends_as_validating_then_loading(
+    migrated_db, monkeypatch, payloads, span, copies, counts, duplicates
+):
+    bad = dict(_payloads(range(1))[0], clicks=-1)
+    with psycopg.connect(migrated_db) as conn:
+        load.load(conn, SOURCE_B_TABLE, _rows(range(10)))
+        expected_rows = sorted(
+            {row[0]: row for row in _stored(conn) + validate("source_b", payloads).rows}.values()
+        )
+        seen = _copies(monkeypatch)
+        checked, loaded = load.validate_and_load(
+            conn, "source_b", [*payloads, bad], None, UTC, span
+        )
+        assert (loaded, checked.duplicates, seen) == (counts, duplicates, copies)
+        assert [r.reason for r in checked.rejected] == [
+            "'clicks' must be a non-negative 64-bit integer, got -1"
+        ]
+        assert _stored(conn) == expected_rows
+
+
+stored_hours = st.lists(st.integers(0, 12), max_size=6, unique=True)
+payload_hours = st.lists(st.tuples(st.integers(0, 12), st.integers(0, 2)), max_size=8)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    stored=stored_hours,
+    incoming=payload_hours,
+    span=st.tuples(st.integers(0, 12), st.integers(0, 12)) | st.none(),
+)
+def test_validating_while_copying_loads_as_validating_then_loading(
+    migrated_db, stored, incoming, span
+):
+    """Whatever the stored rows, the span said and the repeated keys: same counts, rows, reasons
+    (and the same counts as classifying against the whole table)."""
+    payloads = [p for hour, clicks in incoming for p in _payloads(range(hour, hour + 1), clicks)]
+    payloads.append(dict(_payloads(range(1))[0], clicks=-1))
+    hours = (
+        None
+        if span is None
+        else (HOUR + timedelta(hours=min(span)), HOUR + timedelta(hours=max(span)))
+    )
+    with psycopg.connect(migrated_db) as conn, conn.transaction(force_rollback=True):
+        conn.cursor().executemany(
+            "INSERT INTO public.ads_source_b"
+            " (stat_hour, campaign, creative, impressions, clicks, cost_micros)"
+            " VALUES (%s, %s, %s, %s, %s, %s)",
+            [row for hour in stored for row in _rows(range(hour, hour + 1))],
+        )
+        with conn.transaction(force_rollback=True):
+            checked = validate("source_b", payloads, one_by_one=True)
+            unbounded = load.classify(conn, SOURCE_B_TABLE, checked.rows)  # reads the whole table
+            counts = load.load(conn, SOURCE_B_TABLE, checked.rows)
+            assert counts == unbounded
+            expected = (counts, checked.rejected, checked.duplicates, _stored(conn))
+        with conn.transaction(force_rollback=True):
+            checked, counts = load.validate_and_load(conn, "source_b", payloads, None, UTC, hours)
+            assert (counts, checked.rejected, checked.duplicates, _stored(conn)) == expected
