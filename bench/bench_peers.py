@@ -163,7 +163,7 @@ GOALS = {"soda": 2.5, "gx": 5.0}  # how many times faster than each peer selfhea
 
 def compare(rows: int, rounds: int, peers_venv: Path) -> None:
     """Build the table, run the three tools interleaved, print medians and ratios."""
-    peers = ensure_peers(peers_venv)
+    peers = ensure_peers(peers_venv.absolute())  # the tools run in a scratch folder
     with start_embedded() as server, tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
         dsn = create_database(server.dsn(), "bench")

@@ -91,7 +91,7 @@ class Verdict:
     offending: int | None = None
 
 
-Merge = Literal["sum", "max"]
+Merge = Literal["sum", "max"]  # "sum" adds counts
 
 
 @dataclass(frozen=True)
@@ -99,8 +99,13 @@ class Aggregate:
     call: sql.Composable
     condition: sql.Composable | None = None
     # How its value over new rows combines with the stored one of the rows verified before (an
-    # incremental run); None: it cannot (the rule rescans the table, see Rule.since).
+    # incremental run), or its values over any two disjoint sets of rows (a split scan, see
+    # selfheal.dq.compiler.compile_split); None: it cannot (the rule rescans the table, see
+    # Rule.since).
     merge: Merge | None = None
+    # For a count of distinct values of this expression: the counts over rows split by its value
+    # (no value on both sides) add up, though those over other splits do not.
+    split_by: sql.Composable | None = None
 
 
 def ident(column: str) -> sql.Identifier:
@@ -272,9 +277,10 @@ class Unique(Rule):
         hashed = self._hashed(info)
         if hashed is None:
             return self._exact(info)
+        distinct = sql.SQL("count(DISTINCT {})").format(hashed)
         return [
-            Aggregate(COUNT_ROWS, self._complete()),
-            Aggregate(sql.SQL("count(DISTINCT {})").format(hashed), self._complete()),
+            Aggregate(COUNT_ROWS, self._complete(), "sum"),
+            Aggregate(distinct, self._complete(), split_by=hashed),
         ]
 
     def settle(self, values: Sequence, info: TableInfo) -> list[Aggregate] | None:
@@ -414,8 +420,10 @@ class NoFuture(Rule):
         return (self.column,)
 
     def _in_future(self) -> sql.Composable:
-        # A scalar subquery is an InitPlan: the limit is computed once, not once per row.
-        limit = sql.SQL("(SELECT now() + {})").format(sql.Literal(self.tolerance))
+        # Not a scalar subquery computed once (an InitPlan): one inside a half of a split scan
+        # keeps the halves from running in parallel workers. now() is the transaction's start
+        # (the leader's, in a worker); the addition costs 0.02 s per 10M rows.
+        limit = sql.SQL("now() + {}").format(sql.Literal(self.tolerance))
         return sql.SQL("{} > {}").format(ident(self.column), limit)
 
     def aggregates(self, info: TableInfo) -> list[Aggregate]:

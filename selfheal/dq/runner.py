@@ -25,7 +25,16 @@ from psycopg import sql
 from selfheal.core.readonly import Reader, ReadRefused
 from selfheal.core.text import first_line
 from selfheal.dq import incremental, watermarks
-from selfheal.dq.compiler import NOW, ROWS, Slot, compile_custom, compile_since, compile_table
+from selfheal.dq.compiler import (
+    NOW,
+    ROWS,
+    FusedQuery,
+    Slot,
+    compile_custom,
+    compile_since,
+    compile_split,
+    compile_table,
+)
 from selfheal.dq.config import Suite
 from selfheal.dq.rules import CustomCheck, Rule, Scope, Status, Table, Verdict
 from selfheal.dq.sampling import follow_up_query, sample_query
@@ -35,6 +44,9 @@ from selfheal.dq.vetting import checked_schemas
 from selfheal.dq.watermarks import RuleCounts, TableState
 
 SAMPLE_LIMIT = 5
+# Tables from this size on may be scanned in two halves at once (`Runner._full_scan`); below
+# it, starting workers and asking the planner cost more than a second core saves.
+SPLIT_FROM_BYTES = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -67,6 +79,18 @@ class Measured:
     queries: list[QueryRecord]
     scope: int
     values: list[Any]
+
+
+def parallel_append(plan: Any) -> bool:
+    """Whether an EXPLAIN (FORMAT JSON) plan runs a UNION ALL in parallel workers."""
+    if isinstance(plan, list):
+        return any(parallel_append(item) for item in plan)
+    if not isinstance(plan, dict):
+        return False
+    node = plan.get("Plan", plan)
+    if node.get("Node Type") == "Append" and node.get("Parallel Aware"):
+        return True
+    return any(parallel_append(child) for child in node.get("Plans", []))
 
 
 def _key(table: Table) -> str:
@@ -214,7 +238,7 @@ class Runner:
             if measured is not None:
                 yield from measured
                 return
-        fused = compile_table(table, rules, info)
+        fused = self._full_scan(table, rules, info)
         try:
             _, rows, record = self.execute(fused.query, table, table.statement_timeout_ms)
         except QueryFailed as failed:
@@ -235,6 +259,22 @@ class Runner:
             self._remember(table, rows[0][fused.watermark], rows[0][NOW], measured)
         for item in measured:
             yield item.rule, _noted(item.verdict, note), item.queries
+
+    def _full_scan(self, table: Table, rules: Sequence[Rule], info: TableInfo) -> FusedQuery:
+        """The fused SELECT, split in halves (`compile_split`) when the table is large and the
+        planner runs the halves in parallel workers; run one after the other, they would read
+        the table twice."""
+        fused = compile_table(table, rules, info)
+        split = compile_split(table, rules, info) if info.size >= SPLIT_FROM_BYTES else None
+        if split is None:
+            return fused
+        try:
+            _, rows, _ = self.execute(
+                sql.SQL("EXPLAIN (FORMAT JSON) {}").format(split.query), table
+            )
+        except QueryFailed:
+            return fused
+        return split if parallel_append(rows[0][0]) else fused
 
     def _state(self, table: Table) -> TableState | None:
         if not table.incremental:

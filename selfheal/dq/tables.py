@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from selfheal.core.usersql import FunctionPolicy
 
 _TABLE = """
-SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+SELECT c.oid, pg_relation_size(c.oid) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = %s AND c.relname = %s AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
 """
 # Per column, its type's extended (64-bit, seeded) hash function from the default hash operator
@@ -107,14 +107,16 @@ class TableInfo:
     primary_key: tuple[str, ...]
     unique_indexes: dict[str, tuple[str, ...]]
     foreign_keys: dict[str, ForeignKey]
+    size: int = 0  # bytes of its main fork (0: a view, or a partitioned table's parent)
 
 
 def describe(reader: Reader, schema: str, name: str) -> TableInfo | None:
     """The table's catalog facts, or None when there is no such table (or view)."""
     with reader.transaction() as tx:
-        oid = tx.value(_TABLE, (schema, name))
-        if oid is None:
+        found = tx.one(_TABLE, (schema, name))
+        if found is None:
             return None
+        oid, size = found
         attributes = tx.rows(_COLUMNS, (oid,))
         unique = tx.rows(_UNIQUE, (oid,))
         foreign = {
@@ -129,6 +131,7 @@ def describe(reader: Reader, schema: str, name: str) -> TableInfo | None:
         primary_key=primary,
         unique_indexes={index: tuple(cols) for index, _, cols in unique},
         foreign_keys=foreign,
+        size=size,
     )
 
 
