@@ -448,6 +448,9 @@ class NoFuture(Rule):
         return self._counted(values[0], scope, what)
 
 
+HASHED_ARRAY = 9  # MIN_ARRAY_SIZE_FOR_HASHED_SAOP in PostgreSQL's planner
+
+
 @dataclass(frozen=True, kw_only=True)
 class AcceptedValues(Rule):
     kind: ClassVar[str] = "accepted_values"
@@ -458,7 +461,13 @@ class AcceptedValues(Rule):
         return (self.column,)
 
     def _unexpected(self) -> sql.Composable:
-        return sql.SQL("{} <> ALL({})").format(ident(self.column), sql.Literal(list(self.values)))
+        """`column <> ALL(values)`, the values repeated to at least HASHED_ARRAY elements: from
+        there on PostgreSQL (14+) looks each row's value up in a hash table of the array rather
+        than comparing it with every element. The same values, so the same rows; measured on
+        10M rows (one core, over a 0.41 s count): 6 text values 0.57 s compared, 0.30 s hashed;
+        2 values 0.34 s and 0.26 s; 1 value the same either way."""
+        values = list(self.values) * -(-HASHED_ARRAY // len(self.values))
+        return sql.SQL("{} <> ALL({})").format(ident(self.column), sql.Literal(values))
 
     def aggregates(self, info: TableInfo) -> list[Aggregate]:
         return [Aggregate(COUNT_ROWS, self._unexpected(), "sum")]
