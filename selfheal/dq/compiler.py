@@ -12,7 +12,7 @@ reads only the rows beyond the stored watermark (`compile_since`).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from psycopg import sql
@@ -48,6 +48,7 @@ class FusedQuery:
     query: sql.Composed
     slots: dict[str, Slot]
     watermark: int | None = None  # position of max(<watermark column>), when selected
+    settings: Mapping[str, str] = field(default_factory=dict)  # transaction-local, to run it
 
 
 def _filtered(aggregate: Aggregate, rule_where: sql.Composable | None) -> sql.Composable:

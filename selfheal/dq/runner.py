@@ -11,8 +11,8 @@ configured statement timeout and time zone (so dates and now() read in that zone
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from time import perf_counter
@@ -38,7 +38,7 @@ from selfheal.dq.compiler import (
 from selfheal.dq.config import Suite
 from selfheal.dq.rules import CustomCheck, Rule, Scope, Status, Table, Verdict
 from selfheal.dq.sampling import follow_up_query, sample_query
-from selfheal.dq.session import DqSession
+from selfheal.dq.session import FEW_ROWS, DqSession
 from selfheal.dq.tables import Catalog, TableInfo
 from selfheal.dq.vetting import checked_schemas
 from selfheal.dq.watermarks import RuleCounts, TableState
@@ -47,6 +47,9 @@ SAMPLE_LIMIT = 5
 # Tables from this size on may be scanned in two halves at once (`Runner._full_scan`); below
 # it, starting workers and asking the planner cost more than a second core saves.
 SPLIT_FROM_BYTES = 64 * 1024 * 1024
+# The work_mem of each half's sort of distinct hashes, unless the session's is larger. Measured
+# on 10M rows (a half's CPU time): 2.19 s with 4MB, 1.99 s with 32MB, 1.90 s with 128MB.
+SORT_MEMORY = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -179,14 +182,14 @@ class Runner:
         table: Table,
         timeout_ms: int | None = None,
         *,
-        few_rows: bool = False,
+        settings: Mapping[str, str] | None = None,
     ) -> tuple[list[str], list[tuple], QueryRecord]:
         """Run one query in its own transaction; QueryFailed carries the record of a failure."""
         timeout = timeout_ms or self._session.timeout_ms
         text = query.as_string(self._conn)
         start = perf_counter()
         try:
-            result = self._session.fetch(query, table, timeout, few_rows=few_rows)
+            result = self._session.fetch(query, table, timeout, settings)
         except psycopg.errors.QueryCanceled:
             error = f"timed out after {timeout} ms (statement_timeout)"
             raise QueryFailed(QueryRecord(text, perf_counter() - start, 0, error=error)) from None
@@ -240,7 +243,9 @@ class Runner:
                 return
         fused = self._full_scan(table, rules, info)
         try:
-            _, rows, record = self.execute(fused.query, table, table.statement_timeout_ms)
+            _, rows, record = self.execute(
+                fused.query, table, table.statement_timeout_ms, settings=fused.settings
+            )
         except QueryFailed as failed:
             if len(rules) == 1:
                 yield rules[0], Verdict("error", failed.record.error or ""), [failed.record]
@@ -274,7 +279,10 @@ class Runner:
             )
         except QueryFailed:
             return fused
-        return split if parallel_append(rows[0][0]) else fused
+        if not parallel_append(rows[0][0]):
+            return fused
+        memory = max(info.work_mem, SORT_MEMORY)
+        return replace(split, settings={"work_mem": f"{memory // 1024}kB"})
 
     def _state(self, table: Table) -> TableState | None:
         if not table.incremental:
@@ -294,7 +302,7 @@ class Runner:
             # 240 ms at 20k rows, and parallel workers 0.183 s against 0.157 s serial: they only
             # read the new rows, while the aggregate and the probes of old keys run in the leader.
             _, rows, record = self.execute(
-                fused.query, table, table.statement_timeout_ms, few_rows=True
+                fused.query, table, table.statement_timeout_ms, settings=FEW_ROWS
             )
         except QueryFailed:
             return None

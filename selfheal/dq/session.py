@@ -4,6 +4,7 @@ with the check's statement timeout, time zone and a search path of the checked s
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -11,6 +12,10 @@ from psycopg import sql
 
 from selfheal.core.readonly import Reader, Rows
 from selfheal.dq.rules import Table
+
+# A query of few rows (an incremental scan's new rows) is neither JIT-compiled nor handed to
+# parallel workers: compiling and starting them cost more than the rows take to read.
+FEW_ROWS = {"jit": "off", "max_parallel_workers_per_gather": "0"}
 
 
 @dataclass(frozen=True)
@@ -22,29 +27,25 @@ class DqSession:
     role: str | None = None  # the role rule SQL runs as; None = the session's own
 
     def settings(
-        self, table: Table, timeout_ms: int | None = None, *, few_rows: bool = False
+        self, table: Table, timeout_ms: int | None = None, extra: Mapping[str, str] | None = None
     ) -> dict[str, str]:
-        """The table's schema first on the search path, then the other checked schemas. A query
-        of `few_rows` (an incremental scan's new rows) is neither JIT-compiled nor handed to
-        parallel workers: compiling and starting them cost more than the rows take to read."""
+        """The table's schema first on the search path, then the other checked schemas; `extra`
+        settings last (e.g. FEW_ROWS)."""
         path = [table.schema, *sorted(self.schemas - {table.schema})]
         settings = {
             "statement_timeout": str(timeout_ms or self.timeout_ms),
             "TimeZone": self.zone.key,
             "search_path": ", ".join(sql.Identifier(s).as_string() for s in path),
         }
-        if few_rows:
-            settings |= {"jit": "off", "max_parallel_workers_per_gather": "0"}
-        return settings
+        return settings | dict(extra or {})
 
     def fetch(
         self,
         query: sql.Composable,
         table: Table,
         timeout_ms: int | None = None,
-        *,
-        few_rows: bool = False,
+        extra: Mapping[str, str] | None = None,
     ) -> Rows:
         """Run SQL that carries rule-file text: as the reader role, in the table's context."""
-        settings = self.settings(table, timeout_ms, few_rows=few_rows)
+        settings = self.settings(table, timeout_ms, extra)
         return self.reader.fetch(query, role=self.role, settings=settings)

@@ -22,7 +22,8 @@ if TYPE_CHECKING:
     from selfheal.core.usersql import FunctionPolicy
 
 _TABLE = """
-SELECT c.oid, pg_relation_size(c.oid) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+SELECT c.oid, pg_relation_size(c.oid), pg_size_bytes(current_setting('work_mem'))
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = %s AND c.relname = %s AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
 """
 # Per column, its type's extended (64-bit, seeded) hash function from the default hash operator
@@ -108,6 +109,7 @@ class TableInfo:
     unique_indexes: dict[str, tuple[str, ...]]
     foreign_keys: dict[str, ForeignKey]
     size: int = 0  # bytes of its main fork (0: a view, or a partitioned table's parent)
+    work_mem: int = 0  # bytes, the session's (not the table's: read along, for a split scan)
 
 
 def describe(reader: Reader, schema: str, name: str) -> TableInfo | None:
@@ -116,7 +118,7 @@ def describe(reader: Reader, schema: str, name: str) -> TableInfo | None:
         found = tx.one(_TABLE, (schema, name))
         if found is None:
             return None
-        oid, size = found
+        oid, size, work_mem = found
         attributes = tx.rows(_COLUMNS, (oid,))
         unique = tx.rows(_UNIQUE, (oid,))
         foreign = {
@@ -132,6 +134,7 @@ def describe(reader: Reader, schema: str, name: str) -> TableInfo | None:
         unique_indexes={index: tuple(cols) for index, _, cols in unique},
         foreign_keys=foreign,
         size=size,
+        work_mem=work_mem,
     )
 
 
