@@ -66,6 +66,13 @@ WHERE x.indrelid = %s AND x.indisunique AND x.indisvalid
   AND x.indpred IS NULL AND x.indexprs IS NULL
 ORDER BY NOT x.indisprimary, i.relname
 """
+# Columns that lead a valid index able to find rows by equality (B-tree, hash) over all rows.
+_LEADING = """
+SELECT DISTINCT a.attname
+FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_am m ON m.oid = i.relam
+JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = x.indkey[0]
+WHERE x.indrelid = %s AND x.indisvalid AND x.indpred IS NULL AND m.amname IN ('btree', 'hash')
+"""
 _FOREIGN = """
 SELECT con.conname,
        array(SELECT a.attname FROM unnest(con.conkey) WITH ORDINALITY AS k(attnum, position)
@@ -110,6 +117,7 @@ class TableInfo:
     foreign_keys: dict[str, ForeignKey]
     size: int = 0  # bytes of its main fork (0: a view, or a partitioned table's parent)
     work_mem: int = 0  # bytes, the session's (not the table's: read along, for a split scan)
+    leading: frozenset[str] = frozenset()  # columns that lead an index (see _LEADING)
 
 
 def describe(reader: Reader, schema: str, name: str) -> TableInfo | None:
@@ -121,6 +129,7 @@ def describe(reader: Reader, schema: str, name: str) -> TableInfo | None:
         oid, size, work_mem = found
         attributes = tx.rows(_COLUMNS, (oid,))
         unique = tx.rows(_UNIQUE, (oid,))
+        leading = frozenset(name for (name,) in tx.rows(_LEADING, (oid,)))
         foreign = {
             row[0]: (tuple(row[1]), row[2], row[3], tuple(row[4]))
             for row in tx.rows(_FOREIGN, (oid,))
@@ -135,6 +144,7 @@ def describe(reader: Reader, schema: str, name: str) -> TableInfo | None:
         foreign_keys=foreign,
         size=size,
         work_mem=work_mem,
+        leading=leading,
     )
 
 

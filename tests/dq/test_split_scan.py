@@ -196,7 +196,8 @@ def test_an_incremental_table_scanned_in_halves_stores_the_same_state(
     execute(
         migrated_db,
         "CREATE TABLE feed (id text, name text, n integer, happened_at timestamptz, "
-        "loaded_at timestamptz); CREATE INDEX ON feed USING brin (loaded_at)",
+        "loaded_at timestamptz); CREATE INDEX ON feed USING brin (loaded_at); "
+        "CREATE INDEX ON feed (id)",
     )
     allow_parallel_plans(migrated_db, monkeypatch)
     rules = 'table = "feed"\nincremental = "loaded_at"\n[unique]\nkey = "id"\n'
