@@ -99,9 +99,9 @@ class Aggregate:
     call: sql.Composable
     condition: sql.Composable | None = None
     # How its value over new rows combines with the stored one of the rows verified before (an
-    # incremental run), or its values over any two disjoint sets of rows (a split scan, see
-    # selfheal.dq.compiler.compile_split); None: it cannot (the rule rescans the table, see
-    # Rule.since).
+    # incremental run); None: it cannot (the rule rescans the table, see Rule.since). Of a full
+    # scan's aggregates (Rule.aggregates), also how its values over two disjoint sets of rows
+    # combine (a split scan, see selfheal.dq.compiler.compile_split).
     merge: Merge | None = None
     # For a count of distinct values of this expression: the counts over rows split by its value
     # (no value on both sides) add up, though those over other splits do not.
