@@ -85,16 +85,16 @@ class Measured:
     values: list[Any]
 
 
-def parallel_append(plan: Any) -> bool:
-    """Whether an EXPLAIN (FORMAT JSON) plan runs a UNION ALL in parallel workers."""
-    if isinstance(plan, list):
-        return any(parallel_append(item) for item in plan)
-    if not isinstance(plan, dict):
-        return False
-    node = plan.get("Plan", plan)
-    if node.get("Node Type") == "Append" and node.get("Parallel Aware"):
-        return True
-    return any(parallel_append(child) for child in node.get("Plans", []))
+def parallel_halves(plan: Any) -> bool:
+    """Whether an EXPLAIN (FORMAT JSON) plan of a split scan runs its halves in parallel workers:
+    the merging Aggregate over a Gather over a parallel-aware Append of the halves."""
+    node = plan[0]["Plan"]
+    for expected in ("Aggregate", "Gather"):
+        if node.get("Node Type") != expected:
+            return False
+        children = node.get("Plans", [])
+        node = next((c for c in children if c.get("Parent Relationship") == "Outer"), {})
+    return node.get("Node Type") == "Append" and bool(node.get("Parallel Aware"))
 
 
 def _key(table: Table) -> str:
@@ -280,7 +280,7 @@ class Runner:
             )
         except QueryFailed:
             return fused
-        if not parallel_append(rows[0][0]):
+        if not parallel_halves(rows[0][0]):
             return fused
         memory = max(info.work_mem, SORT_MEMORY)
         return replace(split, settings={"work_mem": f"{memory // 1024}kB"})
