@@ -53,7 +53,7 @@ class FusedQuery:
 
 def _filtered(aggregate: Aggregate, rule_where: sql.Composable | None) -> sql.Composable:
     condition = conjunction(aggregate.condition, rule_where)
-    if condition is None:
+    if condition is None or aggregate.scalar:
         return aggregate.call
     return sql.SQL("{} FILTER (WHERE {})").format(aggregate.call, condition)
 

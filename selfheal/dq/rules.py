@@ -106,6 +106,9 @@ class Aggregate:
     # For a count of distinct values of this expression: the counts over rows split by its value
     # (no value on both sides) add up, though those over other splits do not.
     split_by: sql.Composable | None = None
+    # `call` is a whole scalar subquery over its own rows (computed once), not an aggregate of
+    # the scanned rows: it takes no FILTER.
+    scalar: bool = False
 
 
 def ident(column: str) -> sql.Identifier:
@@ -182,10 +185,13 @@ class Rule:
         """Aggregates of a second scan when `values` leave the verdict open; None: they settle it."""
         return None
 
-    def since(self, info: TableInfo, old: sql.Composable) -> list[Aggregate] | None:
+    def since(
+        self, info: TableInfo, old: sql.Composable, new: sql.Composable
+    ) -> list[Aggregate] | None:
         """Aggregates over the rows beyond the watermark whose values merge with the stored ones
         into the whole table's (each by its `merge`); None when the rule cannot be checked that
-        way. `old` is the predicate of the rows verified before, for rules that look at them."""
+        way. `old` and `new` are the predicates of the rule's rows verified before and beyond
+        the watermark, for rules that look at them in a query of their own."""
         aggregates = self.aggregates(info)
         return aggregates if all(aggregate.merge for aggregate in aggregates) else None
 
@@ -319,7 +325,9 @@ class Unique(Rule):
             Aggregate(self._distinct(info), self._complete()),
         ]
 
-    def since(self, info: TableInfo, old: sql.Composable) -> list[Aggregate] | None:
+    def since(
+        self, info: TableInfo, old: sql.Composable, new: sql.Composable
+    ) -> list[Aggregate] | None:
         """New rows with a complete key, and the new keys found neither twice among them nor in
         an old row: added to the stored counts, the whole table's rows and distinct keys. The
         old rows are probed once per new row through an index led by a column of the key; None
@@ -340,10 +348,16 @@ class Unique(Rule):
         if not info.leading & set(self.key):
             return None
         new_key = sql.SQL(", ").join(sql.SQL("{}.{}").format(NEW_ROWS, ident(c)) for c in self.key)
-        seen = sql.SQL(
-            "NOT EXISTS (SELECT FROM {table} AS {old_rows} WHERE ({old}) AND ({key}) = ({new_key}))"
+        unseen = sql.SQL(
+            "(SELECT {distinct} FROM {table} AS {new_rows} WHERE ({new}) AND {complete} "
+            "AND NOT EXISTS (SELECT FROM {table} AS {old_rows} WHERE ({old}) "
+            "AND ({key}) = ({new_key})))"
         ).format(
+            distinct=self._distinct(info),
             table=self.table.identifier,
+            new_rows=NEW_ROWS,
+            new=new,
+            complete=self._complete(),
             old_rows=OLD_ROWS,
             old=old,
             key=self._key(),
@@ -351,7 +365,7 @@ class Unique(Rule):
         )
         return [
             Aggregate(COUNT_ROWS, self._complete(), "sum"),
-            Aggregate(self._distinct(info), conjunction(self._complete(), seen), "sum"),
+            Aggregate(unseen, merge="sum", scalar=True),
         ]
 
     def _duplicated_keys(self, scope: sql.Composable) -> sql.Composable:

@@ -13,9 +13,10 @@ from psycopg import sql
 from selfheal.core.readonly import Reader, Rows
 from selfheal.dq.rules import Table
 
-# A query of few rows (an incremental scan's new rows) is neither JIT-compiled nor handed to
-# parallel workers: compiling and starting them cost more than the rows take to read.
-FEW_ROWS = {"jit": "off", "max_parallel_workers_per_gather": "0"}
+# A query of few rows (an incremental scan's new rows) is not JIT-compiled: compiling costs more
+# than the rows take to read. Its anti-joins probe the old rows by index, one new row at a time,
+# in parallel workers: never a hash or merge join, which would read every old row.
+FEW_ROWS = {"jit": "off", "enable_hashjoin": "off", "enable_mergejoin": "off"}
 
 
 @dataclass(frozen=True)
