@@ -333,17 +333,17 @@ class Unique(Rule):
         old rows are probed once per new row through an index led by a column of the key; None
         (a full scan) when there is none, since each probe would then read the whole table.
 
-        Measured with 100k new rows on 10M (bench_dq.py --incremental, a text key): the probes
-        are 0.13 s of the 0.16 s query, 1.2 us each (a descent of the key's B-tree and a read
-        of the new row itself, every page in shared buffers; the same without VACUUM or ANALYZE
-        after the load, as a user's table would be); a full scan of the new rows alone takes
-        0.04 s. What did not pay: the probes in key order (0.15 s), counting the key's entries
-        by index-only scans (0.14 s), a LATERAL join (0.135 s: it stays in the leader, like this
-        correlated subquery), and an anti-join, which the planner makes a hash join reading all
-        10M old rows (2.0 s). Forced to a nested loop (enable_hashjoin and enable_mergejoin
-        off) the anti-join runs in parallel workers, but the leader still sorts the keys they
-        send: as an InitPlan of this query, 0.32 s against 0.35 s for 200k new rows on two
-        cores busy with other work.
+        The distinct new keys are counted by a subquery of their own (an InitPlan): its NOT
+        EXISTS is an anti-join, which parallel workers run (the runner turns hash and merge joins
+        off, see FEW_ROWS in selfheal.dq.session: as a hash join the planner would read all old
+        rows, 2.0 s on 10M), where a NOT EXISTS in the fused scan's FILTER is a correlated
+        subquery that only the leader runs. Measured with bench_dq's 10M rows (a text key, every
+        page in shared buffers; the same without VACUUM or ANALYZE after the load, as a user's
+        table would be): 100k probes take 0.13 s, 1.2 us each (a descent of the key's B-tree and
+        a read of the new row itself), against 0.04 s for a full scan of the new rows alone; 200k
+        new rows 0.325 s in the fused scan's FILTER, 0.258 s as this subquery. What did not pay:
+        the probes in key order (0.15 s for 100k), counting the key's entries by index-only
+        scans (0.14 s), a LATERAL join (0.135 s: it stays in the leader too).
         """
         if not info.leading & set(self.key):
             return None
