@@ -32,6 +32,10 @@ column = "name"
 key = "id"
 [[unique]]
 key = ["id", "n"]
+[[unique]]
+name = "when_positive"
+key = "id"
+where = "n > 0"
 [accepted_values]
 column = "name"
 values = ["x", "y"]
