@@ -1,6 +1,7 @@
 """The same 8 gates in selfheal, Soda Core and Great Expectations, whole process, one sitting.
 
     .venv/bin/python bench/bench_peers.py [--rows 10000000] [--rounds 3] [--peers-venv DIR]
+                                          [--baseline CHECKOUT]
     .venv/bin/python bench/bench_dq.py --peers [--rows 10000000] [--repeat 3]   (the same)
 
 The peers are installed into their own virtual environment (default `.bench-peers/`, never the
@@ -107,7 +108,10 @@ def run(args: list[str], env: dict[str, str], cwd: Path) -> None:
         sys.exit(f"{args[0]} exited {done.returncode}:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
 
 
-def selfheal_run(dsn: str, work: Path) -> Callable[[], None]:
+def selfheal_run(dsn: str, work: Path, root: Path = ROOT) -> Callable[[], None]:
+    """`pytest -m dq` of the checkout at `root` (its own selfheal: `python -m` puts the working
+    folder first on the module path)."""
+    work.mkdir(exist_ok=True)
     rules = work / "selfheal-rules"
     rules.mkdir()
     (rules / "events.toml").write_text(RULES)
@@ -121,7 +125,7 @@ def selfheal_run(dsn: str, work: Path) -> Callable[[], None]:
     }
     pytest = [sys.executable, "-m", "pytest", "-m", "dq", "-q", "-p", "no:cacheprovider"]
     args = [*pytest, "--no-tickets", f"--html={work}/report.html"]
-    return lambda: run(args, env, ROOT)
+    return lambda: run(args, env, root)
 
 
 def soda_run(dsn: str, work: Path, peers: Path) -> Callable[[], None]:
@@ -161,18 +165,19 @@ def gx_run(dsn: str, work: Path, peers: Path) -> Callable[[], None]:
 GOALS = {"soda": 2.5, "gx": 5.0}  # how many times faster than each peer selfheal should be
 
 
-def compare(rows: int, rounds: int, peers_venv: Path) -> None:
-    """Build the table, run the three tools interleaved, print medians and ratios."""
-    peers = ensure_peers(peers_venv)
+def compare(rows: int, rounds: int, peers_venv: Path, baseline: Path | None = None) -> None:
+    """Build the table, run the tools interleaved, print medians and ratios; `baseline`, another
+    checkout of selfheal (e.g. a worktree of main), runs as one more tool, to measure a change
+    in the same sitting."""
+    peers = ensure_peers(peers_venv.absolute())  # the tools run in a scratch folder
     with start_embedded() as server, tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
         dsn = create_database(server.dsn(), "bench")
         build(dsn, rows)
-        tools = {
-            "selfheal": selfheal_run(dsn, work),
-            "soda": soda_run(dsn, work, peers),
-            "gx": gx_run(dsn, work, peers),
-        }
+        tools = {"selfheal": selfheal_run(dsn, work / "selfheal")}
+        if baseline is not None:
+            tools["baseline"] = selfheal_run(dsn, work / "baseline", baseline.absolute())
+        tools |= {"soda": soda_run(dsn, work, peers), "gx": gx_run(dsn, work, peers)}
         samples: dict[str, list[float]] = {name: [] for name in tools}
         for round_number in range(rounds):
             for name, action in tools.items():
@@ -188,6 +193,12 @@ def compare(rows: int, rounds: int, peers_venv: Path) -> None:
     median = {name: statistics.median(values) for name, values in samples.items()}
     for name, seconds in median.items():
         print(f"{name:>9}: {seconds:7.2f} s  (median of {rounds}, whole process)")
+    if baseline is not None:
+        print(f"baseline / selfheal = {median['baseline'] / median['selfheal']:.2f}")
+        for peer, wanted in GOALS.items():
+            print(
+                f"{peer} / baseline = {median[peer] / median['baseline']:.2f}  (goal >= {wanted})"
+            )
     for peer, wanted in GOALS.items():
         ratio = median[peer] / median["selfheal"]
         verdict = "met" if ratio >= wanted else "MISSED"
@@ -199,8 +210,11 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--peers-venv", type=Path, default=ROOT / ".bench-peers")
+    parser.add_argument(
+        "--baseline", type=Path, help="another selfheal checkout to run alike (e.g. main)"
+    )
     args = parser.parse_args()
-    compare(args.rows, args.rounds, args.peers_venv)
+    compare(args.rows, args.rounds, args.peers_venv, args.baseline)
 
 
 if __name__ == "__main__":

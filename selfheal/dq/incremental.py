@@ -45,10 +45,12 @@ def plan(
         return Plan(reason or "no verified scan yet")
     if state.watermark is None:
         return Plan(f"no {table.incremental} value verified yet")
-    verified = sql.SQL("NOT ({})").format(beyond(table, state.watermark))
+    fresh = beyond(table, state.watermark)
+    verified = sql.SQL("NOT ({})").format(fresh)
     planned: dict[Rule, list[Aggregate]] = {}
     for rule in rules:
-        aggregates = rule.since(info, sql.SQL("{} AND {}").format(rule.scope(), verified))
+        old, new = (sql.SQL("{} AND {}").format(rule.scope(), rows) for rows in (verified, fresh))
+        aggregates = rule.since(info, old, new)
         if aggregates is None:
             return Plan(f"rule {rule.id} is checked on the whole table only")
         if len(aggregates) != len(state.counts[rule.id].values):

@@ -91,7 +91,7 @@ class Verdict:
     offending: int | None = None
 
 
-Merge = Literal["sum", "max"]
+Merge = Literal["sum", "max"]  # "sum" adds counts
 
 
 @dataclass(frozen=True)
@@ -99,8 +99,16 @@ class Aggregate:
     call: sql.Composable
     condition: sql.Composable | None = None
     # How its value over new rows combines with the stored one of the rows verified before (an
-    # incremental run); None: it cannot (the rule rescans the table, see Rule.since).
+    # incremental run); None: it cannot (the rule rescans the table, see Rule.since). Of a full
+    # scan's aggregates (Rule.aggregates), also how its values over two disjoint sets of rows
+    # combine (a split scan, see selfheal.dq.compiler.compile_split).
     merge: Merge | None = None
+    # For a count of distinct values of this expression: the counts over rows split by its value
+    # (no value on both sides) add up, though those over other splits do not.
+    split_by: sql.Composable | None = None
+    # `call` is a whole scalar subquery over its own rows (computed once), not an aggregate of
+    # the scanned rows: it takes no FILTER.
+    scalar: bool = False
 
 
 def ident(column: str) -> sql.Identifier:
@@ -177,10 +185,13 @@ class Rule:
         """Aggregates of a second scan when `values` leave the verdict open; None: they settle it."""
         return None
 
-    def since(self, info: TableInfo, old: sql.Composable) -> list[Aggregate] | None:
+    def since(
+        self, info: TableInfo, old: sql.Composable, new: sql.Composable
+    ) -> list[Aggregate] | None:
         """Aggregates over the rows beyond the watermark whose values merge with the stored ones
         into the whole table's (each by its `merge`); None when the rule cannot be checked that
-        way. `old` is the predicate of the rows verified before, for rules that look at them."""
+        way. `old` and `new` are the predicates of the rule's rows verified before and beyond
+        the watermark, for rules that look at them in a query of their own."""
         aggregates = self.aggregates(info)
         return aggregates if all(aggregate.merge for aggregate in aggregates) else None
 
@@ -264,17 +275,26 @@ class Unique(Rule):
 
         Measured on 2M rows (bench_dq's events table, best of 5, a 2-core machine shared with
         other work): text key 0.90 s hashed vs 1.42 s COLLATE "C"; uuid 1.13 vs 1.43 s; a
-        (uuid, timestamptz) pair 1.44 vs 12.75 s. Two things that did not pay, so are not done:
-        a larger work_mem (128MB: 1.08 s vs 0.90 s with the default 4MB; the external merge of
-        int8 runs is cheap), and splitting the hash space across two read-only sessions (1.39 s:
-        each session scans the whole table again, and the cores are shared).
+        (uuid, timestamptz) pair 1.44 vs 12.75 s.
+
+        On 10M rows (one core, PostgreSQL 15): the whole fused scan of bench_dq's 8 gates takes
+        3.2 s, of which reading the rows 0.4 s, the other aggregates 0.6 s, hashing 0.2 s and
+        sorting the 10M hashes 2.0 s. count(DISTINCT) is never computed by parallel workers, so
+        a large table is scanned in two halves split by the sign of this hash
+        (`selfheal.dq.compiler.compile_split`), one per process: 2.1 s (1.9 s with the halves'
+        work_mem at 64MB), though each half reads and hashes every row. What did not pay:
+        `SELECT DISTINCT` of the hashes with a parallel sort under a Gather Merge (2.3 s for the
+        distinct count alone: the leader merges 10M rows from the workers), a hash aggregate
+        (8-9 s with 1GB of work_mem), and two read-only sessions each scanning for half of the
+        hashes (1.39 s against 0.90 s on 2M rows: separate snapshots, and a connection each).
         """
         hashed = self._hashed(info)
         if hashed is None:
             return self._exact(info)
+        distinct = sql.SQL("count(DISTINCT {})").format(hashed)
         return [
-            Aggregate(COUNT_ROWS, self._complete()),
-            Aggregate(sql.SQL("count(DISTINCT {})").format(hashed), self._complete()),
+            Aggregate(COUNT_ROWS, self._complete(), "sum"),
+            Aggregate(distinct, self._complete(), split_by=hashed),
         ]
 
     def settle(self, values: Sequence, info: TableInfo) -> list[Aggregate] | None:
@@ -305,15 +325,39 @@ class Unique(Rule):
             Aggregate(self._distinct(info), self._complete()),
         ]
 
-    def since(self, info: TableInfo, old: sql.Composable) -> list[Aggregate]:
+    def since(
+        self, info: TableInfo, old: sql.Composable, new: sql.Composable
+    ) -> list[Aggregate] | None:
         """New rows with a complete key, and the new keys found neither twice among them nor in
         an old row: added to the stored counts, the whole table's rows and distinct keys. The
-        old rows are probed once per new row, through an index on the key where there is one."""
+        old rows are probed once per new row through an index led by a column of the key; None
+        (a full scan) when there is none, since each probe would then read the whole table.
+
+        The distinct new keys are counted by a subquery of their own (an InitPlan): its NOT
+        EXISTS is an anti-join, which parallel workers run (the runner turns hash and merge joins
+        off, see FEW_ROWS in selfheal.dq.session: as a hash join the planner would read all old
+        rows, 2.0 s on 10M), where a NOT EXISTS in the fused scan's FILTER is a correlated
+        subquery that only the leader runs. Measured with bench_dq's 10M rows (a text key, every
+        page in shared buffers; the same without VACUUM or ANALYZE after the load, as a user's
+        table would be): 100k probes take 0.13 s, 1.2 us each (a descent of the key's B-tree and
+        a read of the new row itself), against 0.04 s for a full scan of the new rows alone; 200k
+        new rows 0.325 s in the fused scan's FILTER, 0.258 s as this subquery. What did not pay:
+        the probes in key order (0.15 s for 100k), counting the key's entries by index-only
+        scans (0.14 s), a LATERAL join (0.135 s: it stays in the leader too).
+        """
+        if not info.leading & set(self.key):
+            return None
         new_key = sql.SQL(", ").join(sql.SQL("{}.{}").format(NEW_ROWS, ident(c)) for c in self.key)
-        seen = sql.SQL(
-            "NOT EXISTS (SELECT FROM {table} AS {old_rows} WHERE ({old}) AND ({key}) = ({new_key}))"
+        unseen = sql.SQL(
+            "(SELECT {distinct} FROM {table} AS {new_rows} WHERE ({new}) AND {complete} "
+            "AND NOT EXISTS (SELECT FROM {table} AS {old_rows} WHERE ({old}) "
+            "AND ({key}) = ({new_key})))"
         ).format(
+            distinct=self._distinct(info),
             table=self.table.identifier,
+            new_rows=NEW_ROWS,
+            new=new,
+            complete=self._complete(),
             old_rows=OLD_ROWS,
             old=old,
             key=self._key(),
@@ -321,7 +365,7 @@ class Unique(Rule):
         )
         return [
             Aggregate(COUNT_ROWS, self._complete(), "sum"),
-            Aggregate(self._distinct(info), conjunction(self._complete(), seen), "sum"),
+            Aggregate(unseen, merge="sum", scalar=True),
         ]
 
     def _duplicated_keys(self, scope: sql.Composable) -> sql.Composable:
@@ -414,8 +458,10 @@ class NoFuture(Rule):
         return (self.column,)
 
     def _in_future(self) -> sql.Composable:
-        # A scalar subquery is an InitPlan: the limit is computed once, not once per row.
-        limit = sql.SQL("(SELECT now() + {})").format(sql.Literal(self.tolerance))
+        # Not a scalar subquery computed once (an InitPlan): one inside a half of a split scan
+        # keeps the halves from running in parallel workers. now() is the transaction's start
+        # (the leader's, in a worker); the addition costs 0.02 s per 10M rows.
+        limit = sql.SQL("now() + {}").format(sql.Literal(self.tolerance))
         return sql.SQL("{} > {}").format(ident(self.column), limit)
 
     def aggregates(self, info: TableInfo) -> list[Aggregate]:
@@ -440,6 +486,9 @@ class NoFuture(Rule):
         return self._counted(values[0], scope, what)
 
 
+HASHED_ARRAY = 9  # MIN_ARRAY_SIZE_FOR_HASHED_SAOP in PostgreSQL's planner
+
+
 @dataclass(frozen=True, kw_only=True)
 class AcceptedValues(Rule):
     kind: ClassVar[str] = "accepted_values"
@@ -450,7 +499,13 @@ class AcceptedValues(Rule):
         return (self.column,)
 
     def _unexpected(self) -> sql.Composable:
-        return sql.SQL("{} <> ALL({})").format(ident(self.column), sql.Literal(list(self.values)))
+        """`column <> ALL(values)`, the values repeated to at least HASHED_ARRAY elements: from
+        there on PostgreSQL (14+) looks each row's value up in a hash table of the array rather
+        than comparing it with every element. The same values, so the same rows; measured on
+        10M rows (one core, over a 0.41 s count): 6 text values 0.57 s compared, 0.30 s hashed;
+        2 values 0.34 s and 0.26 s; 1 value the same either way."""
+        values = list(self.values) * -(-HASHED_ARRAY // len(self.values))
+        return sql.SQL("{} <> ALL({})").format(ident(self.column), sql.Literal(values))
 
     def aggregates(self, info: TableInfo) -> list[Aggregate]:
         return [Aggregate(COUNT_ROWS, self._unexpected(), "sum")]

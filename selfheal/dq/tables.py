@@ -22,7 +22,8 @@ if TYPE_CHECKING:
     from selfheal.core.usersql import FunctionPolicy
 
 _TABLE = """
-SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+SELECT c.oid, pg_relation_size(c.oid), pg_size_bytes(current_setting('work_mem'))
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = %s AND c.relname = %s AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
 """
 # Per column, its type's extended (64-bit, seeded) hash function from the default hash operator
@@ -64,6 +65,13 @@ FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
 WHERE x.indrelid = %s AND x.indisunique AND x.indisvalid
   AND x.indpred IS NULL AND x.indexprs IS NULL
 ORDER BY NOT x.indisprimary, i.relname
+"""
+# Columns that lead a valid index able to find rows by equality (B-tree, hash) over all rows.
+_LEADING = """
+SELECT DISTINCT a.attname
+FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_am m ON m.oid = i.relam
+JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = x.indkey[0]
+WHERE x.indrelid = %s AND x.indisvalid AND x.indpred IS NULL AND m.amname IN ('btree', 'hash')
 """
 _FOREIGN = """
 SELECT con.conname,
@@ -107,16 +115,21 @@ class TableInfo:
     primary_key: tuple[str, ...]
     unique_indexes: dict[str, tuple[str, ...]]
     foreign_keys: dict[str, ForeignKey]
+    size: int = 0  # bytes of its main fork (0: a view, or a partitioned table's parent)
+    work_mem: int = 0  # bytes, the session's (not the table's: read along, for a split scan)
+    leading: frozenset[str] = frozenset()  # columns that lead an index (see _LEADING)
 
 
 def describe(reader: Reader, schema: str, name: str) -> TableInfo | None:
     """The table's catalog facts, or None when there is no such table (or view)."""
     with reader.transaction() as tx:
-        oid = tx.value(_TABLE, (schema, name))
-        if oid is None:
+        found = tx.one(_TABLE, (schema, name))
+        if found is None:
             return None
+        oid, size, work_mem = found
         attributes = tx.rows(_COLUMNS, (oid,))
         unique = tx.rows(_UNIQUE, (oid,))
+        leading = frozenset(name for (name,) in tx.rows(_LEADING, (oid,)))
         foreign = {
             row[0]: (tuple(row[1]), row[2], row[3], tuple(row[4]))
             for row in tx.rows(_FOREIGN, (oid,))
@@ -129,6 +142,9 @@ def describe(reader: Reader, schema: str, name: str) -> TableInfo | None:
         primary_key=primary,
         unique_indexes={index: tuple(cols) for index, _, cols in unique},
         foreign_keys=foreign,
+        size=size,
+        work_mem=work_mem,
+        leading=leading,
     )
 
 

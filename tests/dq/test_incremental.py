@@ -32,6 +32,10 @@ column = "name"
 key = "id"
 [[unique]]
 key = ["id", "n"]
+[[unique]]
+name = "when_positive"
+key = "id"
+where = "n > 0"
 [accepted_values]
 column = "name"
 values = ["x", "y"]
@@ -132,6 +136,26 @@ def test_a_changed_rule_file_or_a_due_full_scan_reads_the_whole_table(
     execute(feed_db, "UPDATE selfheal.dq_watermarks SET full_at = full_at - interval '8 days'")
     due = check(feed_db, tmp_path, RULES.replace('"1000d"', '"999d"'))
     assert "(full_every 7d)" in due["feed.not_null.name"].message
+
+
+def test_a_unique_key_no_index_leads_is_checked_by_full_scans(
+    migrated_db: str, tmp_path: Path
+) -> None:
+    """Without an index led by a column of the key, each new row's probe would read the table."""
+    execute(migrated_db, FEED.replace("CREATE INDEX feed_id_idx ON feed (id);", ""))
+    rules = 'table = "feed"\nincremental = "loaded_at"\n[unique]\nkey = ["id", "n"]\n'
+    insert(migrated_db, [("a", "x", 1, 0), ("b", "x", 1, 0)], BASE)
+    check(migrated_db, tmp_path, rules)
+    insert(migrated_db, [("a", "x", 1, 0)], BASE + timedelta(hours=1))
+    result = check(migrated_db, tmp_path, rules)["feed.unique.id+n"]
+    assert (result.status, result.offending) == ("fail", 1)
+    assert "[full scan: rule feed.unique.id+n is checked on the whole table only]" in result.message
+    execute(migrated_db, "CREATE INDEX ON feed (n, id)")  # led by a column of the key
+    insert(migrated_db, [("c", "x", 1, 0)], BASE + timedelta(hours=2))
+    assert (
+        "[incremental: 1 new rows"
+        in check(migrated_db, tmp_path, rules)["feed.unique.id+n"].message
+    )
 
 
 def test_without_the_state_table_every_scan_is_full(empty_db: str, tmp_path: Path) -> None:
