@@ -129,10 +129,13 @@ def _tables(overview: Overview, failing: dict[str, list[str]]) -> str:
     )
 
 
+ESTIMATED = "estimated from the table's statistics: a large table is not counted again"
+
+
 def _table_row(t: TableOverview, failing: list[str], zone: tzinfo) -> str:
     cells = [
         text(t.table),
-        f"{t.rows:,}",
+        f'<span title="{ESTIMATED}">≈ {t.rows:,}</span>' if t.rows_estimated else f"{t.rows:,}",
         human_bytes(t.bytes),
         text(t.status),
         text(t.freshness_column or ""),

@@ -1,9 +1,9 @@
 """The state of each checked table at the end of a session: rows, bytes, newest watched values.
 
 The tables are those of the data-quality rule files; a table's watched columns are those its
-freshness and anomaly rules read. One read-only query per table (count and newest values
-together), through the read-only executor; a table the database lacks is recorded without
-figures rather than failing the others.
+freshness and anomaly rules read. Read as `selfheal.core.table_figures` reads them (exact for a
+small table; a large one's rows are its statistics' estimate), through the read-only executor; a
+table the database lacks is recorded without figures rather than failing the others.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import logging
 from dataclasses import dataclass
 
 import psycopg
-from psycopg import sql
 
 from selfheal.core.readonly import Reader
+from selfheal.core.table_figures import table_figures
 from selfheal.core.text import first_line
 from selfheal.dq.config import Suite
 from selfheal.run.history.store import TableStats
@@ -40,29 +40,20 @@ def watched_tables(suite: Suite) -> list[WatchedTable]:
     return watched
 
 
-def _stats_query(table: WatchedTable) -> sql.Composed:
-    newest = [sql.SQL("max({})::text").format(sql.Identifier(column)) for column in table.columns]
-    return sql.SQL(
-        "SELECT count(*), pg_total_relation_size({regclass}::regclass){newest} FROM {table}"
-    ).format(
-        regclass=sql.Literal(sql.Identifier(table.schema, table.table).as_string()),
-        newest=sql.SQL("").join(sql.SQL(", ") + n for n in newest),
-        table=sql.Identifier(table.schema, table.table),
-    )
-
-
 def table_stats(conn: psycopg.Connection, tables: list[WatchedTable]) -> list[TableStats]:
+    """Each table's figures (`table_figures`: a large one's rows are its statistics' estimate,
+    its watched values read only through an index)."""
     reader = Reader(conn)
     found = []
     for table in tables:
         try:
-            rows, size, *newest = reader.one(_stats_query(table))
+            figures = table_figures(reader, table.schema, table.table, table.columns)
         except psycopg.Error as error:
             log.warning(
                 "history: no figures for %s.%s: %s", table.schema, table.table, first_line(error)
             )
             found.append(TableStats(table.schema, table.table, None, None))
             continue
-        values = {c: v for c, v in zip(table.columns, newest, strict=True) if v is not None}
-        found.append(TableStats(table.schema, table.table, rows, size, values))
+        values = {c: str(v) for c, v in figures.newest.items() if v is not None}
+        found.append(TableStats(table.schema, table.table, figures.rows, figures.bytes, values))
     return found
