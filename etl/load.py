@@ -75,17 +75,20 @@ def _changed(spec: TableSpec, old: str, new: str) -> sql.Composed:
 def _classified(spec: TableSpec, source: sql.Composable, bounded: bool = True) -> sql.Composed:
     """Each staged row with `is_new` / `is_changed` against the target's current rows.
 
-    `bounded` reads only the target's rows within the staged first key column's range (through
-    the key's index), not the whole table: re-loading 30,000 rows of a 1,000,000-row table hashed
-    all of it (0.33 s) without (`source` is then read twice more, for the bounds).
+    `bounded` reads only the target's rows whose first key column lies between the parameters
+    `low` and `high` (`_bounds`: the staged rows' least and greatest), not the whole table:
+    re-loading 30,000 rows of a 1,000,000-row table hashed all of it (0.33 s) without. As
+    parameters, not subqueries, the bounds are known when the query is planned: an unchanged
+    re-load of 300,000 source-A rows, whose range covers the whole target, then reads it with one
+    sequential scan, not a bitmap scan of its key estimated at 887 rows (join 0.27 s -> see
+    bench/bench_etl.py).
     """
     first_key = sql.Identifier("cur", spec.key[0])
-    within = sql.SQL("")
-    if bounded:
-        within = sql.SQL(
-            " AND {} BETWEEN (SELECT min({k}) FROM {s}) AND (SELECT max({k}) FROM {s})"
-        )
-        within = within.format(first_key, k=sql.Identifier(spec.key[0]), s=source)
+    within = (
+        sql.SQL(" AND {} BETWEEN %(low)s AND %(high)s").format(first_key)
+        if bounded
+        else sql.SQL("")
+    )
     return sql.SQL(
         "SELECT {cols}, {first_key} IS NULL AS is_new, {changed} AS is_changed"
         " FROM {source} AS s LEFT JOIN {target} AS cur ON {on}{within}"
@@ -98,6 +101,14 @@ def _classified(spec: TableSpec, source: sql.Composable, bounded: bool = True) -
         on=_join_on(spec),
         within=within,
     )
+
+
+def _bounds(conn: psycopg.Connection, spec: TableSpec, source: sql.Composable) -> dict[str, Any]:
+    """The least and greatest first key column of the staged rows, as `_classified`'s bounds."""
+    key = sql.Identifier(spec.key[0])
+    query = sql.SQL("SELECT min({k}), max({k}) FROM {s}").format(k=key, s=source)
+    low, high = conn.execute(query).fetchone()
+    return {"low": low, "high": high}
 
 
 def stage(conn: psycopg.Connection, spec: TableSpec, rows: Sequence[Sequence[Any]]) -> int:
@@ -165,12 +176,13 @@ def upsert_staged(conn: psycopg.Connection, spec: TableSpec, staged: int) -> Loa
     # The joins hash the staged rows; enough memory keeps them from spilling to temporary files.
     conn.execute("SELECT set_config('work_mem', %s, true)", (WORK_MEM,))
     staging = sql.Identifier(STAGING)
-    expected = _count_classes(conn, spec, staging)
+    bounds = _bounds(conn, spec, staging)
+    expected = _count_classes(conn, spec, staging, bounds)
     inserted = updated = 0
     if expected.inserted:
-        inserted = conn.execute(_insert_new(spec, staging)).rowcount
+        inserted = conn.execute(_insert_new(spec, staging), bounds).rowcount
     if expected.updated:
-        updated = conn.execute(_update_changed(spec, staging)).rowcount
+        updated = conn.execute(_update_changed(spec, staging), bounds).rowcount
     return LoadCounts(inserted, updated, staged - inserted - updated)
 
 
@@ -205,7 +217,7 @@ def _count_classes(
     conn: psycopg.Connection,
     spec: TableSpec,
     source: sql.Composable,
-    params: Sequence[Any] | None = None,
+    params: Sequence[Any] | dict[str, Any] | None = None,
     bounded: bool = True,
 ) -> LoadCounts:
     """How many rows of `source` are new, changed and unchanged against the target."""
