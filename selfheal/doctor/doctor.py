@@ -24,14 +24,22 @@ from selfheal.core.settings import VARIABLES
 from selfheal.core.text import first_line
 from selfheal.doctor.recheck import Recheck, rerun
 from selfheal.doctor.remedies import EXPOSURES, REGISTRY, Action, Context, Registry, Remedy
-from selfheal.run.problem import Heal, Problem
+from selfheal.run.problem import (
+    BLOCKED,
+    DOCTOR_ERROR,
+    FAILED,
+    HEALED,
+    NEEDS_PERSON,
+    NO_REMEDY,
+    NOTHING_TO_DO,
+    PLANNED,
+    UNREACHABLE,
+    Heal,
+    Problem,
+)
 from selfheal.run.reporting import Outcome
 from selfheal.run.tickets import Ticket
 
-PLANNED, HEALED, FAILED = "planned", "healed", "failed"
-NEEDS_PERSON, NO_REMEDY, NOTHING_TO_DO = "needs a person", "no remedy", "nothing to change"
-BLOCKED, DOCTOR_ERROR = "blocked", "doctor error"
-UNREACHABLE = "database unreachable"
 DSN_VARIABLE = next(v.name for v in VARIABLES if v.attribute == "db_url")
 TO_RECHECK = "to re-check"  # applied, awaiting the re-run of its check; never returned
 

@@ -270,20 +270,21 @@ class Runner:
         """The fused SELECT, split in halves (`compile_split`) when the table is large and the
         planner runs the halves in parallel workers; run one after the other, they would read
         the table twice."""
-        fused = compile_table(table, rules, info)
         split = compile_split(table, rules, info) if info.size >= SPLIT_FROM_BYTES else None
-        if split is None:
-            return fused
+        if split is not None and self._runs_in_parallel(split, table):
+            memory = max(info.work_mem, SORT_MEMORY)
+            return replace(split, settings={"work_mem": f"{memory // 1024}kB"})
+        return compile_table(table, rules, info)
+
+    def _runs_in_parallel(self, split: FusedQuery, table: Table) -> bool:
+        """Whether the planner runs a split scan's halves in parallel workers (asked by EXPLAIN)."""
         try:
             _, rows, _ = self.execute(
                 sql.SQL("EXPLAIN (FORMAT JSON) {}").format(split.query), table
             )
         except QueryFailed:
-            return fused
-        if not parallel_halves(rows[0][0]):
-            return fused
-        memory = max(info.work_mem, SORT_MEMORY)
-        return replace(split, settings={"work_mem": f"{memory // 1024}kB"})
+            return False
+        return parallel_halves(rows[0][0])
 
     def _state(self, table: Table) -> TableState | None:
         if not table.incremental:

@@ -153,6 +153,25 @@ class Problem:
         return cls(**{**record, "evidence": Evidence(**evidence)})
 
 
+# What the doctor may say it did about a problem (`Heal.outcome`): applied, then healed or failed;
+# or why nothing was applied.
+PLANNED, HEALED, FAILED = "planned", "healed", "failed"
+NEEDS_PERSON, NO_REMEDY, NOTHING_TO_DO = "needs a person", "no remedy", "nothing to change"
+BLOCKED, DOCTOR_ERROR = "blocked", "doctor error"
+UNREACHABLE = "database unreachable"
+HEAL_OUTCOMES = (
+    PLANNED,
+    HEALED,
+    FAILED,
+    NEEDS_PERSON,
+    NO_REMEDY,
+    NOTHING_TO_DO,
+    BLOCKED,
+    DOCTOR_ERROR,
+    UNREACHABLE,
+)
+
+
 @dataclass(frozen=True)
 class Heal:
     """What the doctor did about one problem."""
@@ -162,7 +181,7 @@ class Heal:
     node_id: str  # the check that reported the problem (re-checked after a heal)
     stage: str
     remedy: str
-    outcome: str  # planned, healed, failed, needs a person, no remedy, nothing to change
+    outcome: str  # one of HEAL_OUTCOMES
     detail: str = ""
 
     @property

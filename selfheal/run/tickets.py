@@ -32,7 +32,16 @@ from typing import Any
 
 from selfheal.core.files import write_atomic
 from selfheal.core.text import markdown_cell
-from selfheal.run.problem import CHECK_FAILED, Heal, Problem, fingerprint_of
+from selfheal.run.problem import (
+    CHECK_FAILED,
+    FAILED,
+    HEAL_OUTCOMES,
+    HEALED,
+    NO_REMEDY,
+    Heal,
+    Problem,
+    fingerprint_of,
+)
 from selfheal.run.reporting import Outcome
 
 OPEN_PREFIX = "READY_system_fix_"
@@ -43,20 +52,10 @@ MAX_HISTORY = 100
 MAX_SAMPLE_ROWS = 10
 SLUG_TEXT_LENGTH = 60
 MAX_FAILED_HEALS = 2
-# What a ticket's "doctor tried" list keeps: every word of the doctor's. The first two say what
-# was done, the others what would be or why nothing was (a repeat of the same line run after run
-# is kept once).
-APPLIED = ("healed", "failed")
-HEAL_OUTCOMES = (
-    *APPLIED,
-    "planned",
-    "no remedy",
-    "needs a person",
-    "nothing to change",
-    "blocked",
-    "doctor error",
-    "database unreachable",
-)
+# A ticket's "doctor tried" list keeps every outcome of the doctor's (HEAL_OUTCOMES): these two
+# say what was done, the others what would be or why nothing was (a repeat of the same line run
+# after run is kept once).
+APPLIED = (HEALED, FAILED)
 
 STATUS_LABELS = {
     "open": "open",
@@ -150,7 +149,7 @@ class Ticket:
 
     @property
     def failed_heals(self) -> int:
-        return sum(1 for heal in self.heals if heal.outcome == "failed")
+        return sum(1 for heal in self.heals if heal.outcome == FAILED)
 
     @property
     def needs_person(self) -> bool:
@@ -239,7 +238,7 @@ def render(ticket: Ticket) -> str:
     state = STATUS_LABELS.get(ticket.status, "open")
     if ticket.status == "open" and ticket.needs_person:
         state += " - healing failed twice: needs a person"
-    elif ticket.status == "open" and ticket.heals and ticket.heals[-1].outcome == "no remedy":
+    elif ticket.status == "open" and ticket.heals and ticket.heals[-1].outcome == NO_REMEDY:
         state += " - no automatic remedy: needs a person"
     lines = [
         _RECORD_START + record.replace("-->", "--\\u003e") + _RECORD_END,
@@ -507,7 +506,7 @@ class Backlog:
         healed = [
             Observation(h.node_id, h.stage, "healed", _healed_problem(h))
             for h in heals
-            if h.outcome == "healed"
+            if h.outcome == HEALED
         ]
         resolved = self.record_run(healed, at).resolved
         for h in heals:
