@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from selfheal.core.db import connect_target
 from selfheal.core.identifiers import qualified
-from selfheal.rls.claims import claims
+from selfheal.rls.claims import claims, escalating
 from selfheal.rls.probes import (
     ProbeUnavailable,
     baseline,
@@ -138,6 +138,20 @@ def test_rls_claims_grant_nothing(request, db, table_access, table_baseline, sch
         request,
         _access_problem(RLS_CLAIMS, table_access, [violation] if violation else [], schema_diff),
     )
+
+
+def test_rls_escalating_claims_grant_nothing(
+    request, db, table_access, table_baseline, schema_diff
+):
+    """Every claim naming a privileged role, in an authenticated and an anonymous session, shows
+    no more than the declaration allows (the random claims above rarely name one)."""
+    probes = [
+        claims_violation(db, table_access, table_baseline, role, text)
+        for text in escalating(list(table_baseline.by_owner))
+        for role in ("authenticated", "anon")
+    ]
+    violations = [violation for violation in probes if violation]
+    report_problems(request, _access_problem(RLS_CLAIMS, table_access, violations, schema_diff))
 
 
 def test_rls_writes_refused(

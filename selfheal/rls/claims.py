@@ -7,6 +7,20 @@ import json
 from hypothesis import strategies as st
 
 ROLE_CLAIMS = ("authenticated", "anon", "service_role", "postgres", "supabase_admin")
+PRIVILEGED_ROLES = ("service_role", "postgres", "supabase_admin")
+
+
+def escalating(known_users: list[str]) -> list[str]:
+    """Claims naming a privileged role, where a policy may look for it (`role`, and the
+    `app_metadata.role` a client cannot set but a careless policy trusts), as a known user when
+    there is one. Drawn at random they are rare (about one claim in a hundred), so the checks try
+    each of them as well."""
+    user = {"sub": known_users[0]} if known_users else {}
+    return [
+        json.dumps({**user, **claim})
+        for role in PRIVILEGED_ROLES
+        for claim in ({"role": role}, {"app_metadata": {"role": role}})
+    ]
 
 
 def claims(known_users: list[str]) -> st.SearchStrategy[str | None]:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -15,7 +18,8 @@ from selfheal.rls.access import AccessFileError, load_access
 from selfheal.rls.claims import claims
 from selfheal.rls.probes import baseline, claims_violation, exact_violations, write_violations
 
-ACCESS = Path(__file__).resolve().parents[2] / "checks" / "rls_access.toml"
+ROOT = Path(__file__).resolve().parents[2]
+ACCESS = ROOT / "checks" / "rls_access.toml"
 ALICE, BOB = str(uuid.UUID(int=1)), str(uuid.UUID(int=2))
 
 SEED = f"""
@@ -100,6 +104,35 @@ def test_escalating_claims_are_caught_when_a_policy_trusts_them(seeded, tables, 
             settings=settings(max_examples=3000, deadline=None, database=None),
         )
     assert json.loads(escalating)["role"] == "service_role"
+
+
+@pytest.mark.parametrize(
+    "using, leaks",
+    [
+        ("(select auth.jwt()) ->> 'role' = 'supabase_admin'", True),
+        ("(select auth.jwt()) -> 'app_metadata' ->> 'role' = 'supabase_admin'", True),
+        ("false", False),  # a policy no migration creates, trusting no claim: not this check's
+    ],
+)
+def test_the_check_catches_a_policy_trusting_a_role_claim_every_time(
+    seeded, execute, tmp_path, using, leaks
+):
+    """The claims check tries every privileged role claim, not only those drawn at random; the
+    leak it finds is reported by its cause, the policy no migration creates."""
+    execute(
+        seeded, f"CREATE POLICY trust ON public.events FOR SELECT TO authenticated USING ({using})"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SUPABASE_", "SELFHEAL_"))}
+    env |= {"SUPABASE_DB_URL": seeded, "SELFHEAL_BACKLOG_DIR": str(tmp_path / "backlog")}
+    env["SELFHEAL_REPORTS_DIR"] = str(tmp_path)
+    command = [sys.executable, "-m", "pytest", "checks/test_rls.py", "-q", "-p", "no:cacheprovider"]
+    selected = ["-k", "escalating_claims and events", "--no-history", f"--html={tmp_path}/r.html"]
+    result = subprocess.run(
+        [*command, *selected], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == (1 if leaks else 0), result.stdout[-3000:]
+    reported = "exposure: policy public.events.trust exists in live" in result.stdout
+    assert reported == leaks, result.stdout[-3000:]
 
 
 def test_bad_declaration_names_the_table(tmp_path):
