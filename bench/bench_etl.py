@@ -1,6 +1,6 @@
 """Benchmark of the ETL path from JSON payloads against a raw COPY of the same rows, in one run.
 
-    .venv/bin/python bench/bench_etl.py [--source a|b] [--rows 1000000] [--repeat 3]
+    .venv/bin/python bench/bench_etl.py [--source a|b|events] [--rows 1000000] [--repeat 3]
 
 N distinct rows of the source are served as JSON pages of 500 (as the source's contract has
 them) and decoded as the HTTP client decodes them (strict JSON, repeated members kept; timed
@@ -22,6 +22,7 @@ import argparse
 import json
 import statistics
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -42,6 +43,8 @@ PAGE_SIZE = 500  # etl.jobs.JobOptions.page_size
 CAMPAIGNS = 10
 CREATIVES = 10
 ADS = 100
+USERS = 50_000
+EVENT_NAMES = ("page_view", "signup", "login", "add_to_cart", "checkout", "purchase")
 RAW = "bench_raw"
 
 
@@ -72,6 +75,27 @@ def payload_a(n: int) -> dict[str, Any]:
     }
 
 
+def payload_events(n: int) -> dict[str, Any]:
+    """Event `n`: one every 10 ms, 50,000 users, a purchase now and then with its attribution."""
+    occurred = datetime(2020, 1, 1, tzinfo=UTC) + timedelta(milliseconds=10 * n)
+    name = EVENT_NAMES[n % len(EVENT_NAMES)]
+    properties: dict[str, Any] = {"path": ("/", "/pricing", "/checkout")[n % 3]}
+    if name == "purchase":
+        properties = {
+            "source": "source_a",
+            "campaign": f"campaign-{n % CAMPAIGNS}",
+            "value": n % 200 + 0.5,
+        }
+    return {
+        "event_id": f"ev-{n:010d}",
+        "user_id": str(uuid.UUID(int=n % USERS * 7919 + 1)),
+        "event_name": name,
+        "occurred_at": occurred.isoformat().replace("+00:00", "Z"),
+        "received_at": (occurred + timedelta(seconds=2)).isoformat().replace("+00:00", "Z"),
+        "properties": properties,
+    }
+
+
 @dataclass(frozen=True)
 class Source:
     name: str
@@ -92,6 +116,11 @@ SOURCES = {
         "source_b",
         payload_b,
         lambda rows, number, total: {"results": rows, "page": number, "total_pages": total},
+    ),
+    "events": Source(
+        "events",
+        payload_events,
+        lambda rows, number, total: {"events": rows, "has_more": number < total},
     ),
 }
 
@@ -116,7 +145,7 @@ def decoded(bodies: Sequence[bytes]) -> list[Any]:
     payloads: list[Any] = []
     for body in bodies:
         page = strict_json.loads(body)
-        payloads += page.get("data", page.get("results"))
+        payloads += page.get("data") or page.get("results") or page.get("events")
     return payloads
 
 

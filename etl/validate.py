@@ -18,7 +18,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import Decimal, InvalidOperation
-from operator import itemgetter
+from itertools import chain
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from psycopg.types.json import Jsonb
@@ -179,26 +180,34 @@ def source_b_row(p: dict[str, Any]) -> tuple[Any, ...]:
     )
 
 
-def event_row(p: dict[str, Any]) -> tuple[Any, ...]:
-    user_text = _text(p, "user_id")
+def _user_id(value: Any) -> uuid.UUID:
+    user_text = _text_value("user_id", value)
     try:
-        user = uuid.UUID(user_text)
+        return uuid.UUID(user_text)
     except ValueError:
         raise Invalid(f"'user_id' is not a UUID: {user_text!r}") from None
-    properties = p.get("properties", {})
-    if not isinstance(properties, dict):
-        raise Invalid(f"'properties' must be an object, got {properties!r}")
-    if not _storable_json(properties):
+
+
+def _properties(value: Any) -> Jsonb:
+    if not isinstance(value, dict):
+        raise Invalid(f"'properties' must be an object, got {value!r}")
+    if not _storable_json(value):
         raise Invalid(
             "'properties' holds a NUL, an invalid Unicode character or a non-finite number"
         )
+    return Jsonb(value)
+
+
+def event_row(p: dict[str, Any]) -> tuple[Any, ...]:
+    user = _user_id(_field(p, "user_id"))
+    properties = _properties(p.get("properties", {}))
     return (
         _text(p, "event_id"),
         user,
         _text(p, "event_name"),
         _instant(p, "occurred_at"),
         _instant(p, "received_at"),
-        Jsonb(properties),
+        properties,
     )
 
 
@@ -299,6 +308,45 @@ def _each_distinct(convert: Callable[[Any], Any]) -> Column:
     return column
 
 
+def _instants(values: tuple[Any, ...]) -> Sequence[datetime] | None:
+    """A column of ISO 8601 instants with offsets, as `_instant_value` reads them: each parsed in
+    C, the offsets checked once per distinct zone (fromisoformat's zones are fixed offsets)."""
+    if _texts(values) is None:
+        return None
+    try:
+        moments = list(map(datetime.fromisoformat, values))
+    except ValueError:
+        return None
+    zones = set(map(attrgetter("tzinfo"), moments))
+    if None in zones or any(abs(zone.utcoffset(None)) > MAX_OFFSET for zone in zones):
+        return None
+    return moments
+
+
+JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def _objects(values: tuple[Any, ...]) -> Sequence[Jsonb] | None:
+    """A column of JSON objects, as `_properties` checks them. Flat objects (scalar members, the
+    usual event properties) are checked all at once: their names and strings storable, their
+    floats finite. A chunk with a nested one checks each object on its own."""
+    if not _only(values, dict):
+        return None
+    names = list(chain.from_iterable(values))
+    members = list(chain.from_iterable(map(dict.values, values)))
+    if set(map(type, names)) <= {str} and set(map(type, members)) <= JSON_SCALARS:
+        strings = [*names, *(value for value in members if type(value) is str)]
+        floats = [value for value in members if type(value) is float]
+        flat_ok = _storable("".join(strings)) and all(map(math.isfinite, floats))
+        return list(map(Jsonb, values)) if flat_ok else None
+    if strict_json.repeated_members(list(values)):
+        return None
+    try:
+        return list(map(_properties, values))
+    except Invalid:
+        return None
+
+
 COLUMNS: dict[str, tuple[tuple[str, Column], ...]] = {
     "source_a": (
         ("date", _each_distinct(_day)),
@@ -316,6 +364,14 @@ COLUMNS: dict[str, tuple[tuple[str, Column], ...]] = {
         ("impressions", _counts),
         ("clicks", _counts),
         ("cost_micros", _counts),
+    ),
+    "events": (
+        ("event_id", _texts),
+        ("user_id", _each_distinct(_user_id)),
+        ("event_name", _texts),
+        ("occurred_at", _instants),
+        ("received_at", _instants),
+        ("properties", _objects),
     ),
 }
 

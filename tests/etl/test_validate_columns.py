@@ -69,10 +69,48 @@ HOSTILE = {
         float("nan"),
     ],
     "currency": ["usd", "US", "USDX", "ÜSD", " US", "US\x00"],
+    "user_id": [
+        "0b8f6c1e-9a7d-4c57-9a1e-2f0a3b4c5d6e",
+        "0B8F6C1E-9A7D-4C57-9A1E-2F0A3B4C5D6E",
+        "{0b8f6c1e-9a7d-4c57-9a1e-2f0a3b4c5d6e}",
+        "urn:uuid:0b8f6c1e-9a7d-4c57-9a1e-2f0a3b4c5d6e",
+        "0b8f6c1e9a7d4c579a1e2f0a3b4c5d6e",
+        "0b8f6c1e-9a7d-4c57-9a1e-2f0a3b4c5d6",
+        "nobody",
+    ],
+    "occurred_at": [
+        "2025-01-01T00:00:00.123456Z",
+        "2025-01-01T05:00:00+05:30",
+        "2025-01-01T00:00:00",
+        "2025-01-01T00:00:00+16:00",
+        "2025-01-01T00:00:00-15:59",
+        "2025-01-01",
+        "2030-01-01T12:00:00.000001Z",
+        "2030-01-01T12:00:00Z",
+        "not a date",
+    ],
+    "properties": [
+        {},
+        {"path": "/"},
+        {"value": 1.5, "n": 2**70, "ok": True, "none": None},
+        {"value": float("nan")},
+        {"value": float("inf")},
+        {"a\x00": 1},
+        {"a": "b\x00"},
+        {"a": "\ud800"},
+        {"nested": {"deep": [1, "x", {"k": None}]}},
+        {"nested": {"deep": ["\x00"]}},
+        {"nested": [float("-inf")]},
+        strict_json.loads('{"nested": {"k": 1, "k": 2}}'),
+        strict_json.loads('{"k": 1, "k": 2}'),
+        [],
+        "{}",
+    ],
     "impressions": COUNTS,
     "clicks": COUNTS,
     "cost_micros": COUNTS,
 }
+HOSTILE["received_at"] = HOSTILE["occurred_at"]
 ANY_FIELD = [None, 1.5, [1], {"k": 1}, strict_json.loads('{"k": 1, "k": 2}')]
 BASE = {
     "source_a": {
@@ -91,6 +129,14 @@ BASE = {
         "impressions": 10,
         "clicks": 1,
         "cost_micros": 250_000,
+    },
+    "events": {
+        "event_id": "ev-1",
+        "user_id": "0b8f6c1e-9a7d-4c57-9a1e-2f0a3b4c5d6e",
+        "event_name": "purchase",
+        "occurred_at": "2025-01-01T05:00:00Z",
+        "received_at": "2025-01-01T05:00:02Z",
+        "properties": {"source": "source_a", "campaign": "a-spring", "value": 12.5},
     },
 }
 hostile_value = st.one_of(
@@ -125,6 +171,29 @@ valid_a = st.fixed_dictionaries(
     }
 )
 
+instants = st.integers(0, 10**6).map(
+    lambda s: (datetime(2025, 1, 1, tzinfo=UTC) + timedelta(seconds=s)).isoformat()
+)
+json_scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5)
+valid_events = st.fixed_dictionaries(
+    {
+        "event_id": st.sampled_from(["ev-1", "ev-2", "ev-3"]),
+        "user_id": st.uuids().map(str),
+        "event_name": st.sampled_from(["page_view", "purchase"]),
+        "occurred_at": instants,
+        "received_at": instants,
+        "properties": st.dictionaries(
+            st.text(max_size=5),
+            st.recursive(
+                json_scalars,
+                lambda inner: st.lists(inner) | st.dictionaries(st.text(max_size=3), inner),
+                max_leaves=4,
+            ),
+            max_size=3,
+        ),
+    }
+)
+
 
 @st.composite
 def salted(draw: st.DrawFn, valid: st.SearchStrategy) -> object:
@@ -154,7 +223,9 @@ def _decided(source: str, batch: list, not_after: datetime | None, zone, one_by_
     return [repr(row) for row in checked.rows], checked.rejected, checked.duplicates
 
 
-@pytest.mark.parametrize("source, valid", [("source_a", valid_a), ("source_b", valid_b)])
+@pytest.mark.parametrize(
+    "source, valid", [("source_a", valid_a), ("source_b", valid_b), ("events", valid_events)]
+)
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     data=st.data(),
@@ -220,3 +291,14 @@ def test_one_hostile_payload_among_many_keeps_its_reason():
     checked = validate.validate("source_a", [*good[:10], bad, *good[10:]])
     assert [r.reason for r in checked.rejected] == ["'spend' has more than 4 decimals: '1.00000'"]
     assert len(checked.rows) == 28 and checked.duplicates == 0
+
+
+def test_a_clean_chunk_of_events_is_checked_by_columns():
+    """Flat properties are checked at once, nested ones one object at a time: both by columns."""
+    flat = BASE["events"]
+    nested = dict(flat, event_id="ev-2", properties={"cart": [{"sku": "a", "qty": 2}]})
+    rows = validate._by_columns("events", [flat, nested], NOT_AFTER, UTC)
+    assert rows is not None and [row[0] for row in rows] == ["ev-1", "ev-2"]
+    assert list(map(repr, rows)) == [repr(validate.event_row(p)) for p in (flat, nested)]
+    without_properties = {k: v for k, v in flat.items() if k != "properties"}
+    assert validate._by_columns("events", [without_properties], NOT_AFTER, UTC) is None
