@@ -211,7 +211,8 @@ def trial(dsn: str, source: str, payloads: list[Any], rows: Sequence[Sequence[An
     """The measurements in one fresh database."""
     spec = validate.ROW_BUILDERS[source][0]
     target = sql.Identifier(load.SCHEMA, spec.table)
-    span = (min(row[0] for row in rows), max(row[0] for row in rows))  # the job's window
+    windowed = [row[spec.names.index(spec.windowed_by)] for row in rows]
+    span = (min(windowed), max(windowed))  # the job's window
     began = time.perf_counter()
     validate.validate(source, payloads, datetime.now(UTC))
     validate_alone = time.perf_counter() - began

@@ -47,11 +47,13 @@ AD_SOURCES = ("source_a", "source_b")
 
 @dataclass(frozen=True)
 class TableSpec:
-    """Where a source lands: its table, key columns, and every loaded column with its SQL type."""
+    """Where a source lands: its table, key columns, every loaded column with its SQL type, and
+    the column whose range a job's window asks for (a day, an hour, an instant)."""
 
     table: str
     key: tuple[str, ...]
     columns: tuple[tuple[str, str], ...]
+    windowed_by: str
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -75,6 +77,7 @@ SOURCE_A_TABLE = TableSpec(
         ("spend", "numeric(18,4)"),
         ("currency", "char(3)"),
     ),
+    windowed_by="stat_date",
 )
 SOURCE_B_TABLE = TableSpec(
     "ads_source_b",
@@ -87,6 +90,7 @@ SOURCE_B_TABLE = TableSpec(
         ("clicks", "bigint"),
         ("cost_micros", "bigint"),
     ),
+    windowed_by="stat_hour",
 )
 EVENTS_TABLE = TableSpec(
     "events",
@@ -99,6 +103,7 @@ EVENTS_TABLE = TableSpec(
         ("received_at", "timestamptz"),
         ("properties", "jsonb"),
     ),
+    windowed_by="occurred_at",
 )
 
 METRICS_TABLE = "daily_metrics"  # computed by the metrics job from the three tables above

@@ -283,15 +283,14 @@ def _fetch(request: Request, client: HttpClient, window: Window) -> list[Any]:
         progress.done()
 
 
-def _key_span(name: str, window: Window, zone: ZoneInfo) -> tuple[Any, Any] | None:
-    """The least and greatest first key column of the rows the window asks for: the days source
-    A is asked for, the hours of source B (None for events, keyed by id)."""
+def _window_span(name: str, window: Window, zone: ZoneInfo) -> tuple[Any, Any]:
+    """The least and greatest value of the table's window column (`TableSpec.windowed_by`) the
+    window asks for: the days source A is asked for, the hours of source B, the instants events
+    occurred at."""
     if name == "source_a":
         last = window.end - timedelta(microseconds=1)
         return window.start.astimezone(zone).date(), last.astimezone(zone).date()
-    if name == "source_b":
-        return window.start, window.end
-    return None
+    return window.start, window.end
 
 
 def _source(request: Request) -> JobResult:
@@ -343,7 +342,7 @@ def _load_window(
                 payloads,
                 request.latest_plausible(),
                 zone,
-                _key_span(name, window, zone),
+                _window_span(name, window, zone),
             )
             load.quarantine(conn, run_id, name, checked.rejected)
             unchanged = counts.unchanged + checked.duplicates

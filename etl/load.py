@@ -1,6 +1,8 @@
 """Loading validated rows: COPY (binary) into a temporary staging table, then write only the rows
 that are new or changed; rows in a key range the target has no row in go straight into it by
-COPY. `validate_and_load` validates while it copies. Counts come from the database.
+COPY, and so do a job's window's rows when the target has none in that window (a stored key
+elsewhere undoes that COPY). `validate_and_load` validates while it copies. Counts come from the
+database.
 
 Everything here runs inside the caller's transaction; the caller commits or rolls back the whole
 window. `classify` answers the same question read-only, for dry runs.
@@ -233,29 +235,32 @@ def load(conn: psycopg.Connection, spec: TableSpec, rows: Sequence[Sequence[Any]
     if not rows:
         return LoadCounts()
     first = list(map(itemgetter(spec.names.index(spec.key[0])), rows))
-    if _straight_in(conn, spec, min(first), max(first)):
+    if _straight_in(conn, spec, spec.key[0], min(first), max(first)):
         return LoadCounts(inserted=_copy(conn, _target(spec), spec, rows))
     return upsert_staged(conn, spec, stage(conn, spec, rows))
 
 
-def _straight_in(conn: psycopg.Connection, spec: TableSpec, low: Any, high: Any) -> bool:
-    """Whether rows whose first key column lies between `low` and `high` may be copied straight
-    into the target: it has no row there, and row-level security does not apply to this role.
+def _straight_in(
+    conn: psycopg.Connection, spec: TableSpec, column: str, low: Any, high: Any
+) -> bool:
+    """Whether rows whose `column` lies between `low` and `high` may be copied straight into the
+    target: it has no row there, and row-level security does not apply to this role.
 
-    Then none of the rows in that range (unique by key) can be there: COPY writes them straight
+    When `column` is the first key column, none of the rows (unique by key) can be there. When it
+    is the window's column of a table keyed otherwise (events, by id), the rows are presumably
+    new: a stored key fails the COPY, which the caller then undoes. COPY writes them straight
     into the target, skipping the staging table and the join, at about twice the speed (the first
-    load of a window: a backfill, a new day). The key's index answers at once. Like the plain
-    INSERT of `upsert_staged`, this relies on the source's advisory lock held by the caller. A
-    role the table's policies apply to loads through staging: COPY FROM refuses it, where an
-    INSERT is checked against the policies.
+    load of a window: a backfill, a new day). An index on `column` answers at once (the domain
+    tables have one on each). Like the plain INSERT of `upsert_staged`, this relies on the
+    source's advisory lock held by the caller. A role the table's policies apply to loads through
+    staging: COPY FROM refuses it, where an INSERT is checked against the policies.
     """
-    first = spec.key[0]
-    if dict(spec.columns)[first] not in RANGED_TYPES:
+    if dict(spec.columns)[column] not in RANGED_TYPES:
         return False
     query = sql.SQL(
         "SELECT NOT row_security_active(%s::regclass)"
         " AND NOT EXISTS (SELECT FROM {} WHERE {} BETWEEN %s AND %s)"
-    ).format(_target(spec), sql.Identifier(first))
+    ).format(_target(spec), sql.Identifier(column))
     return conn.execute(query, (_target(spec).as_string(conn), low, high)).fetchone()[0]
 
 
@@ -268,8 +273,8 @@ def validate_and_load(
     span: tuple[Any, Any] | None,
 ) -> tuple[Validated, LoadCounts]:
     """Validate the payloads (`etl.validate.validate`) and load their rows as `load` does, in the
-    caller's transaction. `span`: the least and greatest first key column the payloads should
-    have (the job's window), or None.
+    caller's transaction. `span`: the least and greatest value of the table's window column
+    (`TableSpec.windowed_by`) the payloads should have (the job's window), or None.
 
     Each chunk of rows is copied as soon as it is checked, so the server writes while Python
     checks the next chunk (300,000 source-A rows in bench/bench_etl.py: 0.69 s, against 0.50 s
@@ -279,7 +284,7 @@ def validate_and_load(
     undoes that COPY: the rows then load by `load`.
     """
     spec = ROW_BUILDERS[source][0]
-    straight = span is not None and _straight_in(conn, spec, *span)
+    straight = span is not None and _straight_in(conn, spec, spec.windowed_by, *span)
     checked, copied = _copied_while_validating(
         conn, spec, source, payloads, not_after, zone, straight
     )

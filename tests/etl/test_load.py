@@ -117,7 +117,7 @@ def test_a_role_the_policies_apply_to_loads_through_staging(migrated_db, monkeyp
 def test_a_text_key_always_goes_through_staging(migrated_db):
     """Python and PostgreSQL may order text differently: no range is trusted on it."""
     with psycopg.connect(migrated_db) as conn:
-        assert not load._straight_in(conn, EVENTS_TABLE, "a", "b")
+        assert not load._straight_in(conn, EVENTS_TABLE, "event_id", "a", "b")
 
 
 @pytest.mark.parametrize(
@@ -143,7 +143,7 @@ def test_a_text_key_always_goes_through_staging(migrated_db):
         ),
         # a span with stored rows: validated rows go to staging as they are checked
         (_payloads(range(3, 6)), _span(range(3, 6)), [False], load.LoadCounts(unchanged=3), 0),
-        # no span (events): staging
+        # no span: staging
         (_payloads(range(10, 11)), None, [False], load.LoadCounts(inserted=1), 0),
     ],
 )
@@ -207,3 +207,56 @@ def test_validating_while_copying_loads_as_validating_then_loading(
         with conn.transaction(force_rollback=True):
             checked, counts = load.validate_and_load(conn, "source_b", payloads, None, UTC, hours)
             assert (counts, checked.rejected, checked.duplicates, _stored(conn)) == expected
+
+
+def _events(numbers: range, hour: int, name: str = "page_view") -> list[dict]:
+    return [
+        {
+            "event_id": f"ev-{n}",
+            "user_id": "0b8f6c1e-9a7d-4c57-9a1e-2f0a3b4c5d6e",
+            "event_name": name,
+            "occurred_at": (HOUR + timedelta(hours=hour, seconds=n)).isoformat(),
+            "received_at": (HOUR + timedelta(hours=hour, seconds=n + 1)).isoformat(),
+            "properties": {"path": "/"},
+        }
+        for n in numbers
+    ]
+
+
+@pytest.mark.parametrize(
+    "second, copies, counts",
+    [
+        # events of a new window: straight in, though keyed by id
+        (_events(range(10, 13), hour=5), [True], load.LoadCounts(inserted=3)),
+        # a stored id sent again with another time: that COPY is undone, the rows are staged
+        (
+            _events(range(10, 12), hour=5) + _events(range(1, 2), hour=5, name="purchase"),
+            [True, False],
+            load.LoadCounts(inserted=2, updated=1),
+        ),
+        # the window's events again: staged, nothing written
+        (_events(range(3), hour=0), [False], load.LoadCounts(unchanged=3)),
+    ],
+)
+def test_events_of_a_window_with_no_stored_event_go_straight_in(
+    migrated_db, monkeypatch, second, copies, counts
+):
+    def span(payloads: list[dict]) -> tuple[datetime, datetime]:
+        times = [datetime.fromisoformat(p["occurred_at"]) for p in payloads]
+        return min(times), max(times)
+
+    first = _events(range(3), hour=0)
+    with psycopg.connect(migrated_db) as conn, conn.transaction(force_rollback=True):
+        load.validate_and_load(conn, "events", first, None, UTC, span(first))
+        seen = _copies(monkeypatch)
+        window = span([p for p in second if p["event_name"] == "page_view"])
+        _, loaded = load.validate_and_load(conn, "events", second, None, UTC, window)
+        assert (loaded, seen) == (counts, copies)
+        stored = conn.execute(
+            "SELECT event_id, event_name, occurred_at FROM public.events ORDER BY event_id"
+        ).fetchall()
+        expected = {p["event_id"]: p for p in first + second}
+        assert stored == [
+            (e["event_id"], e["event_name"], datetime.fromisoformat(e["occurred_at"]))
+            for _, e in sorted(expected.items())
+        ]
