@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
+from enum import Enum
 from functools import partial
 from operator import itemgetter
 from typing import Any
@@ -60,9 +61,9 @@ def _columns(spec: TableSpec, names: Sequence[str], alias: str | None = None) ->
     return sql.SQL(", ").join(sql.Identifier(alias, name) for name in names)
 
 
-def _join_on(spec: TableSpec) -> sql.Composed:
+def _join_on(spec: TableSpec, stored: str) -> sql.Composed:
     return sql.SQL(" AND ").join(
-        sql.SQL("{} = {}").format(sql.Identifier("cur", k), sql.Identifier("s", k))
+        sql.SQL("{} = {}").format(sql.Identifier(stored, k), sql.Identifier("s", k))
         for k in spec.key
     )
 
@@ -74,40 +75,67 @@ def _changed(spec: TableSpec, old: str, new: str) -> sql.Composed:
     )
 
 
-def _classified(spec: TableSpec, source: sql.Composable, bounded: bool = True) -> sql.Composed:
+class Reach(Enum):
+    """Which of the target's rows a classification looks at for the staged rows' keys."""
+
+    WINDOW = "the rows whose window column lies between the staged rows' least and greatest"
+    WINDOW_THEN_KEY = "those, then the key's index for each staged row not found among them"
+    TABLE = "every row"
+
+
+def _classified(spec: TableSpec, source: sql.Composable, reach: Reach) -> sql.Composed:
     """Each staged row with `is_new` / `is_changed` against the target's current rows.
 
-    `bounded` reads only the target's rows whose first key column lies between the parameters
-    `low` and `high` (`_bounds`: the staged rows' least and greatest), not the whole table:
-    re-loading 30,000 rows of a 1,000,000-row table hashed all of it (0.33 s) without. As
-    parameters, not subqueries, the bounds are known when the query is planned, and the staged
-    rows are read once for both (an unchanged re-load of 300,000 source-A rows: the join 0.27 s,
-    0.20 s with the bounds read).
+    WINDOW reads only the target's rows whose window column (`TableSpec.windowed_by`) lies
+    between the parameters `low` and `high` (`_bounds`), and joins them by hash. That is exact
+    when the window column leads the key (sources A and B): a stored row of a staged key has the
+    same window value. Events are keyed by id: a staged event not found in the window may be new
+    or stored at another time, and WINDOW_THEN_KEY looks each of those up by key (a One-Time
+    Filter skips the probe for the others). Reading the whole table instead hashed all of it:
+    re-loading 300,000 events of a 3,300,000-row table took 2.2 s for the join (450 MB of hash),
+    0.3 s within the window; 30,000 source-A rows of a 1,000,000-row table 0.33 s. As parameters,
+    not subqueries, the bounds are known when the query is planned, and the staged rows are read
+    once for both (an unchanged re-load of 300,000 source-A rows: the join 0.27 s, 0.20 s with
+    the bounds read).
     """
-    first_key = sql.Identifier("cur", spec.key[0])
-    within = (
-        sql.SQL(" AND {} BETWEEN %(low)s AND %(high)s").format(first_key)
-        if bounded
-        else sql.SQL("")
-    )
+    near = sql.Identifier("cur", spec.key[0])
+    within = sql.SQL("")
+    if reach is not Reach.TABLE:
+        window = sql.Identifier("cur", spec.windowed_by)
+        within = sql.SQL(" AND {} BETWEEN %(low)s AND %(high)s").format(window)
+    columns = {
+        "cols": _columns(spec, spec.names, "s"),
+        "near": near,
+        "changed": _changed(spec, "cur", "s"),
+        "source": source,
+        "target": _target(spec),
+        "on": _join_on(spec, "cur"),
+        "within": within,
+    }
+    if reach is not Reach.WINDOW_THEN_KEY:
+        return sql.SQL(
+            "SELECT {cols}, {near} IS NULL AS is_new, {changed} AS is_changed"
+            " FROM {source} AS s LEFT JOIN {target} AS cur ON {on}{within}"
+        ).format(**columns)
     return sql.SQL(
-        "SELECT {cols}, {first_key} IS NULL AS is_new, {changed} AS is_changed"
+        "SELECT {cols}, {near} IS NULL AND {far} IS NULL AS is_new,"
+        " CASE WHEN {near} IS NOT NULL THEN {changed} ELSE {far_changed} END AS is_changed"
         " FROM {source} AS s LEFT JOIN {target} AS cur ON {on}{within}"
+        " LEFT JOIN LATERAL (SELECT {stored} FROM {target} AS far"
+        " WHERE {near} IS NULL AND {far_on}) AS far ON true"
     ).format(
-        cols=_columns(spec, spec.names, "s"),
-        first_key=first_key,
-        changed=_changed(spec, "cur", "s"),
-        source=source,
-        target=_target(spec),
-        on=_join_on(spec),
-        within=within,
+        **columns,
+        far=sql.Identifier("far", spec.key[0]),
+        far_changed=_changed(spec, "far", "s"),
+        stored=_columns(spec, spec.names),
+        far_on=_join_on(spec, "far"),
     )
 
 
 def _bounds(conn: psycopg.Connection, spec: TableSpec, source: sql.Composable) -> dict[str, Any]:
-    """The least and greatest first key column of the staged rows, as `_classified`'s bounds."""
-    key = sql.Identifier(spec.key[0])
-    query = sql.SQL("SELECT min({k}), max({k}) FROM {s}").format(k=key, s=source)
+    """The least and greatest window column of the staged rows, as `_classified`'s bounds."""
+    column = sql.Identifier(spec.windowed_by)
+    query = sql.SQL("SELECT min({c}), max({c}) FROM {s}").format(c=column, s=source)
     low, high = conn.execute(query).fetchone()
     return {"low": low, "high": high}
 
@@ -174,28 +202,60 @@ def upsert_staged(conn: psycopg.Connection, spec: TableSpec, staged: int) -> Loa
     because the caller holds the source's advisory lock); changed rows through `INSERT ... ON
     CONFLICT DO UPDATE ... WHERE` they really differ. Unchanged rows are neither written nor locked.
     """
-    # The joins hash the staged rows; enough memory keeps them from spilling to temporary files.
-    conn.execute("SELECT set_config('work_mem', %s, true)", (WORK_MEM,))
+    with _planned_by_hash(conn):
+        return _upsert_staged(conn, spec, staged)
+
+
+@contextmanager
+def _planned_by_hash(conn: psycopg.Connection) -> Iterator[None]:
+    """The classifying joins hash one side, with enough memory not to spill to temporary files;
+    the transaction's settings are back afterwards.
+
+    Never a nested loop over the window's rows (only the lookups by key of WINDOW_THEN_KEY, which
+    have no other plan): the statistics of a range loaded a moment ago say it is empty, and the
+    planner then scanned the window once per staged row (300,000 events re-loaded into a
+    3,300,000-row table ran for 12 minutes before it was stopped).
+    """
+    settings = {"work_mem": WORK_MEM, "enable_nestloop": "off"}
+    before = {name: _setting(conn, name) for name in settings}
+    for name, value in settings.items():
+        conn.execute("SELECT set_config(%s, %s, true)", (name, value))
+    yield  # a failure leaves the transaction to be rolled back, and its settings with it
+    for name, value in before.items():
+        conn.execute("SELECT set_config(%s, %s, true)", (name, value))
+
+
+def _setting(conn: psycopg.Connection, name: str) -> str:
+    return conn.execute("SELECT current_setting(%s)", (name,)).fetchone()[0]
+
+
+def _upsert_staged(conn: psycopg.Connection, spec: TableSpec, staged: int) -> LoadCounts:
     staging = sql.Identifier(STAGING)
     bounds = _bounds(conn, spec, staging)
-    expected = _count_classes(conn, spec, staging, bounds)
+    reach = Reach.WINDOW
+    expected = _count_classes(conn, spec, staging, reach, bounds)
+    if expected.inserted and spec.windowed_by != spec.key[0]:
+        reach = Reach.WINDOW_THEN_KEY  # not in the window: new, or stored at another time
+        expected = _count_classes(conn, spec, staging, reach, bounds)
     inserted = updated = 0
     if expected.inserted:
-        inserted = conn.execute(_insert_new(spec, staging), bounds).rowcount
+        inserted = conn.execute(_insert_new(spec, staging, reach), bounds).rowcount
     if expected.updated:
-        updated = conn.execute(_update_changed(spec, staging), bounds).rowcount
+        updated = conn.execute(_update_changed(spec, staging, reach), bounds).rowcount
     return LoadCounts(inserted, updated, staged - inserted - updated)
 
 
-def _insert_new(spec: TableSpec, source: sql.Composable) -> sql.Composed:
+def _insert_new(spec: TableSpec, source: sql.Composable, reach: Reach) -> sql.Composed:
     return sql.SQL(
         "INSERT INTO {target} ({cols}) SELECT {cols} FROM ({classified}) AS c WHERE c.is_new"
     ).format(
-        target=_target(spec), cols=_columns(spec, spec.names), classified=_classified(spec, source)
+        target=_target(spec),
+        cols=_columns(spec, spec.names),
+        classified=_classified(spec, source, reach),
     )
 
 
-def _update_changed(spec: TableSpec, source: sql.Composable) -> sql.Composed:
+def _update_changed(spec: TableSpec, source: sql.Composable, reach: Reach) -> sql.Composed:
     assignments = sql.SQL(", ").join(
         [sql.SQL("{0} = excluded.{0}").format(sql.Identifier(name)) for name in spec.values]
         + [sql.SQL("loaded_at = now()")]
@@ -207,7 +267,7 @@ def _update_changed(spec: TableSpec, source: sql.Composable) -> sql.Composed:
     ).format(
         target=_target(spec),
         cols=_columns(spec, spec.names),
-        classified=_classified(spec, source),
+        classified=_classified(spec, source, reach),
         key=_columns(spec, spec.key),
         assignments=assignments,
         really_changed=_changed(spec, "t", "excluded"),
@@ -218,14 +278,15 @@ def _count_classes(
     conn: psycopg.Connection,
     spec: TableSpec,
     source: sql.Composable,
+    reach: Reach,
     params: Sequence[Any] | dict[str, Any] | None = None,
-    bounded: bool = True,
 ) -> LoadCounts:
-    """How many rows of `source` are new, changed and unchanged against the target."""
+    """How many rows of `source` are new, changed and unchanged against the target's rows that
+    `reach` looks at (with Reach.WINDOW, "new" may be stored outside the window)."""
     query = sql.SQL(
         "SELECT count(*) FILTER (WHERE is_new), count(*) FILTER (WHERE is_changed AND NOT is_new),"
         " count(*) FILTER (WHERE NOT is_changed AND NOT is_new) FROM ({}) AS c"
-    ).format(_classified(spec, source, bounded))
+    ).format(_classified(spec, source, reach))
     return LoadCounts(*conn.execute(query, params).fetchone())
 
 
@@ -337,8 +398,8 @@ def classify(
         arrays, _columns(spec, spec.names)
     )
     columns = [list(column) for column in zip(*rows, strict=True)]
-    # Unbounded: the rows travel as parameters, which bounds would send twice more.
-    return _count_classes(conn, spec, source, columns, bounded=False)
+    # The whole table: the rows travel as parameters, which bounds would send twice more.
+    return _count_classes(conn, spec, source, Reach.TABLE, columns)
 
 
 def quarantine(

@@ -260,3 +260,50 @@ def test_events_of_a_window_with_no_stored_event_go_straight_in(
             (e["event_id"], e["event_name"], datetime.fromisoformat(e["occurred_at"]))
             for _, e in sorted(expected.items())
         ]
+
+
+stored_events = st.dictionaries(st.integers(0, 9), st.integers(0, 5), max_size=6)
+incoming_events = st.lists(
+    st.tuples(st.integers(0, 12), st.integers(0, 5), st.sampled_from(["page_view", "purchase"])),
+    max_size=8,
+)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    stored=stored_events,
+    incoming=incoming_events,
+    span=st.tuples(st.integers(0, 5), st.integers(0, 5)) | st.none(),
+)
+def test_events_load_as_classified_against_the_whole_table(migrated_db, stored, incoming, span):
+    """Events are keyed by id but found by time: whichever hours the stored and incoming events
+    fall in, the counts are those of classifying against the whole table, and the stored rows
+    are the incoming ones over the stored ones."""
+    payloads = [p for n, hour, name in incoming for p in _events(range(n, n + 1), hour, name)]
+    hours = (
+        None
+        if span is None
+        else (HOUR + timedelta(hours=min(span)), HOUR + timedelta(hours=max(span), seconds=59))
+    )
+    with psycopg.connect(migrated_db) as conn, conn.transaction(force_rollback=True):
+        earlier = [p for n, hour in stored.items() for p in _events(range(n, n + 1), hour)]
+        conn.cursor().executemany(
+            "INSERT INTO public.events"
+            " (event_id, user_id, event_name, occurred_at, received_at, properties)"
+            " VALUES (%s, %s, %s, %s, %s, %s)",
+            validate("events", earlier).rows,
+        )
+        checked = validate("events", payloads)
+        expected = load.classify(conn, EVENTS_TABLE, checked.rows)  # reads the whole table
+        _, counts = load.validate_and_load(conn, "events", payloads, None, UTC, hours)
+        assert counts == expected
+        rows = conn.execute(
+            "SELECT event_id, event_name, occurred_at FROM public.events ORDER BY event_id"
+        ).fetchall()
+        latest = {p["event_id"]: p for p in earlier + payloads}
+        assert rows == [
+            (e["event_id"], e["event_name"], datetime.fromisoformat(e["occurred_at"]))
+            for _, e in sorted(latest.items())
+        ]
