@@ -223,6 +223,18 @@ def _events(numbers: range, hour: int, name: str = "page_view") -> list[dict]:
     ]
 
 
+def _assert_stored_events(conn: psycopg.Connection, sent: list[dict]) -> None:
+    """The table holds the last payload sent of each event id, and nothing else."""
+    stored = conn.execute(
+        "SELECT event_id, event_name, occurred_at FROM public.events ORDER BY event_id"
+    ).fetchall()
+    latest = {p["event_id"]: p for p in sent}
+    assert stored == [
+        (e["event_id"], e["event_name"], datetime.fromisoformat(e["occurred_at"]))
+        for _, e in sorted(latest.items())
+    ]
+
+
 @pytest.mark.parametrize(
     "second, copies, counts",
     [
@@ -252,14 +264,7 @@ def test_events_of_a_window_with_no_stored_event_go_straight_in(
         window = span([p for p in second if p["event_name"] == "page_view"])
         _, loaded = load.validate_and_load(conn, "events", second, None, UTC, window)
         assert (loaded, seen) == (counts, copies)
-        stored = conn.execute(
-            "SELECT event_id, event_name, occurred_at FROM public.events ORDER BY event_id"
-        ).fetchall()
-        expected = {p["event_id"]: p for p in first + second}
-        assert stored == [
-            (e["event_id"], e["event_name"], datetime.fromisoformat(e["occurred_at"]))
-            for _, e in sorted(expected.items())
-        ]
+        _assert_stored_events(conn, first + second)
 
 
 stored_events = st.dictionaries(st.integers(0, 9), st.integers(0, 5), max_size=6)
@@ -299,11 +304,4 @@ def test_events_load_as_classified_against_the_whole_table(migrated_db, stored, 
         expected = load.classify(conn, EVENTS_TABLE, checked.rows)  # reads the whole table
         _, counts = load.validate_and_load(conn, "events", payloads, None, UTC, hours)
         assert counts == expected
-        rows = conn.execute(
-            "SELECT event_id, event_name, occurred_at FROM public.events ORDER BY event_id"
-        ).fetchall()
-        latest = {p["event_id"]: p for p in earlier + payloads}
-        assert rows == [
-            (e["event_id"], e["event_name"], datetime.fromisoformat(e["occurred_at"]))
-            for _, e in sorted(latest.items())
-        ]
+        _assert_stored_events(conn, earlier + payloads)
