@@ -200,7 +200,8 @@ def test_validating_while_copying_loads_as_validating_then_loading(
         )
         with conn.transaction(force_rollback=True):
             checked = validate("source_b", payloads, one_by_one=True)
-            unbounded = load.classify(conn, SOURCE_B_TABLE, checked.rows)  # reads the whole table
+            unbounded = load.classify(conn, SOURCE_B_TABLE, checked.rows, whole_table=True)
+            assert load.classify(conn, SOURCE_B_TABLE, checked.rows) == unbounded  # the dry run's
             counts = load.load(conn, SOURCE_B_TABLE, checked.rows)
             assert counts == unbounded
             expected = (counts, checked.rejected, checked.duplicates, _stored(conn))
@@ -301,7 +302,8 @@ def test_events_load_as_classified_against_the_whole_table(migrated_db, stored, 
             validate("events", earlier).rows,
         )
         checked = validate("events", payloads)
-        expected = load.classify(conn, EVENTS_TABLE, checked.rows)  # reads the whole table
+        expected = load.classify(conn, EVENTS_TABLE, checked.rows, whole_table=True)
+        assert load.classify(conn, EVENTS_TABLE, checked.rows) == expected  # the dry run's
         _, counts = load.validate_and_load(conn, "events", payloads, None, UTC, hours)
         assert counts == expected
         _assert_stored_events(conn, earlier + payloads)
