@@ -154,12 +154,12 @@ def decoded(bodies: Sequence[bytes]) -> list[Any]:
 
 def new_raw_table(conn: psycopg.Connection, spec: TableSpec) -> sql.Identifier:
     """A new UNLOGGED table without indexes for the source's columns."""
-    definition = sql.SQL(", ").join(
-        sql.SQL("{} {}").format(sql.Identifier(name), sql.SQL(sql_type))
-        for name, sql_type in spec.columns
-    )
     conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(RAW)))
-    conn.execute(sql.SQL("CREATE UNLOGGED TABLE {} ({})").format(sql.Identifier(RAW), definition))
+    conn.execute(
+        sql.SQL("CREATE UNLOGGED TABLE {} ({})").format(
+            sql.Identifier(RAW), load.column_definitions(spec)
+        )
+    )
     conn.commit()
     return sql.Identifier(RAW)
 
@@ -226,7 +226,7 @@ def trial(dsn: str, source: Source, payloads: list[Any], rows: Sequence[Any], st
     """The measurements in one fresh database, whose target holds `stored` earlier rows."""
     spec = validate.ROW_BUILDERS[source.name][0]
     target = sql.Identifier(load.SCHEMA, spec.table)
-    windowed = [row[spec.names.index(spec.windowed_by)] for row in rows]
+    windowed = [row[spec.window_index] for row in rows]
     span = (min(windowed), max(windowed))  # the job's window
     began = time.perf_counter()
     validate.validate(source.name, payloads, datetime.now(UTC))

@@ -60,6 +60,16 @@ class TableSpec:
         return tuple(name for name, _ in self.columns)
 
     @property
+    def window_index(self) -> int:
+        """The window column's position in a row."""
+        return self.names.index(self.windowed_by)
+
+    @property
+    def windowed_by_day(self) -> bool:
+        """Whether the window column holds local days (source A) rather than instants."""
+        return dict(self.columns)[self.windowed_by] == "date"
+
+    @property
     def values(self) -> tuple[str, ...]:
         """The non-key columns: what an update changes."""
         return tuple(name for name in self.names if name not in self.key)

@@ -266,12 +266,13 @@ def plan(conn: psycopg.Connection, request: Request) -> tuple[str, list[Window]]
 
 
 def _latest_instant(name: str, rows: list[tuple[Any, ...]], zone: ZoneInfo) -> datetime | None:
-    """The latest instant of the rows: the latest day's local midnight for source A (converting
-    only that day: the conversion per row cost as much as validating the row)."""
+    """The latest instant of the rows' window column: of a day (source A), its local midnight
+    (converting only that day: the conversion per row cost as much as validating the row)."""
     if not rows:
         return None
-    latest = max(map(itemgetter(3 if name == "events" else 0), rows))
-    return _local_midnight(latest, zone) if name == "source_a" else latest
+    spec = validate.ROW_BUILDERS[name][0]
+    latest = max(map(itemgetter(spec.window_index), rows))
+    return _local_midnight(latest, zone) if spec.windowed_by_day else latest
 
 
 def _fetch(request: Request, client: HttpClient, window: Window) -> list[Any]:
@@ -287,7 +288,7 @@ def _window_span(name: str, window: Window, zone: ZoneInfo) -> tuple[Any, Any]:
     """The least and greatest value of the table's window column (`TableSpec.windowed_by`) the
     window asks for: the days source A is asked for, the hours of source B, the instants events
     occurred at."""
-    if name == "source_a":
+    if validate.ROW_BUILDERS[name][0].windowed_by_day:
         last = window.end - timedelta(microseconds=1)
         return window.start.astimezone(zone).date(), last.astimezone(zone).date()
     return window.start, window.end

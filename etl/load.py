@@ -149,16 +149,20 @@ def stage(conn: psycopg.Connection, spec: TableSpec, rows: Sequence[Sequence[Any
 def _new_staging(conn: psycopg.Connection, spec: TableSpec) -> sql.Identifier:
     """The staging table, new in this (sub)transaction: COPY may then FREEZE its rows, so later
     scans need not set hint bits."""
-    definition = sql.SQL(", ").join(
-        sql.SQL("{} {}").format(sql.Identifier(name), sql.SQL(sql_type))
-        for name, sql_type in spec.columns
-    )
     conn.execute(
         sql.SQL("CREATE TEMPORARY TABLE {} ({}) ON COMMIT DROP").format(
-            sql.Identifier(STAGING), definition
+            sql.Identifier(STAGING), column_definitions(spec)
         )
     )
     return sql.Identifier(STAGING)
+
+
+def column_definitions(spec: TableSpec) -> sql.Composed:
+    """`name type, ...` of the loaded columns: a table's definition for them."""
+    return sql.SQL(", ").join(
+        sql.SQL("{} {}").format(sql.Identifier(name), sql.SQL(sql_type))
+        for name, sql_type in spec.columns
+    )
 
 
 def _copy(
@@ -268,7 +272,7 @@ def _count_classes(
     spec: TableSpec,
     source: sql.Composable,
     reach: Reach,
-    params: Sequence[Any] | dict[str, Any] | None = None,
+    params: dict[str, Any],
 ) -> LoadCounts:
     """How many rows of `source` are new, changed and unchanged against the target's rows that
     `reach` looks at (with Reach.WINDOW, "new" may be stored outside the window)."""
@@ -400,7 +404,7 @@ def classify(
     }
     if whole_table or dict(spec.columns)[spec.windowed_by] not in RANGED_TYPES:
         return _count_classes(conn, spec, source, Reach.TABLE, params)
-    window = params[names[spec.names.index(spec.windowed_by)]]
+    window = params[names[spec.window_index]]
     params |= {"low": min(window), "high": max(window)}
     return _classes(conn, spec, source, params)[0]
 

@@ -285,10 +285,11 @@ class RecordAppliedMigration(Remedy):
         with ctx.read() as conn:
             ledger = ledger_for(conn, folder)
             applied = ledger.read(conn)
+            reader = Reader(conn)
             unrecorded = [
                 files[p.object]
                 for p in problems
-                if p.object in files and _still_all_there(Reader(conn), p)
+                if p.object in files and _still_all_there(reader, p)
             ]
         return [
             Action(

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from psycopg import sql
 
 from etl import load
-from etl.contracts import EVENTS_TABLE, SOURCE_B_TABLE
+from etl.contracts import EVENTS_TABLE, SOURCE_B_TABLE, TableSpec
 from etl.validate import validate
 
 HOUR = datetime(2025, 3, 1, tzinfo=UTC)
@@ -40,6 +40,26 @@ def _payloads(hours: range, clicks: int = 1) -> list[dict]:
 
 def _span(hours: range) -> tuple[datetime, datetime]:
     return HOUR + timedelta(hours=min(hours)), HOUR + timedelta(hours=max(hours))
+
+
+def _hours(
+    span: tuple[int, int] | None, through: timedelta = timedelta(0)
+) -> tuple[datetime, datetime] | None:
+    """The instants from the first hour of `span` to `through` past its last hour."""
+    if span is None:
+        return None
+    return HOUR + timedelta(hours=min(span)), HOUR + timedelta(hours=max(span)) + through
+
+
+def _insert(conn: psycopg.Connection, spec: TableSpec, rows: list[tuple]) -> None:
+    """Rows stored by plain INSERTs (not by the loader under test)."""
+    columns = sql.SQL(", ").join(map(sql.Identifier, spec.names))
+    query = sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
+        sql.Identifier("public", spec.table),
+        columns,
+        sql.SQL(", ").join(sql.Placeholder() * len(spec.names)),
+    )
+    conn.cursor().executemany(query, rows)
 
 
 def _stored(conn: psycopg.Connection) -> list[tuple]:
@@ -167,13 +187,15 @@ def test_validating_while_copying_ends_as_validating_then_loading(
         assert _stored(conn) == expected_rows
 
 
+# Each example loads into the test's database (rolled back after it).
+DATABASE_EXAMPLES = settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 stored_hours = st.lists(st.integers(0, 12), max_size=6, unique=True)
 payload_hours = st.lists(st.tuples(st.integers(0, 12), st.integers(0, 2)), max_size=8)
 
 
-@settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@DATABASE_EXAMPLES
 @given(
     stored=stored_hours,
     incoming=payload_hours,
@@ -186,17 +208,10 @@ def test_validating_while_copying_loads_as_validating_then_loading(
     (and the same counts as classifying against the whole table)."""
     payloads = [p for hour, clicks in incoming for p in _payloads(range(hour, hour + 1), clicks)]
     payloads.append(dict(_payloads(range(1))[0], clicks=-1))
-    hours = (
-        None
-        if span is None
-        else (HOUR + timedelta(hours=min(span)), HOUR + timedelta(hours=max(span)))
-    )
+    hours = _hours(span)
     with psycopg.connect(migrated_db) as conn, conn.transaction(force_rollback=True):
-        conn.cursor().executemany(
-            "INSERT INTO public.ads_source_b"
-            " (stat_hour, campaign, creative, impressions, clicks, cost_micros)"
-            " VALUES (%s, %s, %s, %s, %s, %s)",
-            [row for hour in stored for row in _rows(range(hour, hour + 1))],
+        _insert(
+            conn, SOURCE_B_TABLE, [row for hour in stored for row in _rows(range(hour, hour + 1))]
         )
         with conn.transaction(force_rollback=True):
             checked = validate("source_b", payloads, one_by_one=True)
@@ -275,9 +290,7 @@ incoming_events = st.lists(
 )
 
 
-@settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@DATABASE_EXAMPLES
 @given(
     stored=stored_events,
     incoming=incoming_events,
@@ -288,19 +301,10 @@ def test_events_load_as_classified_against_the_whole_table(migrated_db, stored, 
     fall in, the counts are those of classifying against the whole table, and the stored rows
     are the incoming ones over the stored ones."""
     payloads = [p for n, hour, name in incoming for p in _events(range(n, n + 1), hour, name)]
-    hours = (
-        None
-        if span is None
-        else (HOUR + timedelta(hours=min(span)), HOUR + timedelta(hours=max(span), seconds=59))
-    )
+    hours = _hours(span, through=timedelta(seconds=59))
     with psycopg.connect(migrated_db) as conn, conn.transaction(force_rollback=True):
         earlier = [p for n, hour in stored.items() for p in _events(range(n, n + 1), hour)]
-        conn.cursor().executemany(
-            "INSERT INTO public.events"
-            " (event_id, user_id, event_name, occurred_at, received_at, properties)"
-            " VALUES (%s, %s, %s, %s, %s, %s)",
-            validate("events", earlier).rows,
-        )
+        _insert(conn, EVENTS_TABLE, validate("events", earlier).rows)
         checked = validate("events", payloads)
         expected = load.classify(conn, EVENTS_TABLE, checked.rows, whole_table=True)
         assert load.classify(conn, EVENTS_TABLE, checked.rows) == expected  # the dry run's
