@@ -16,12 +16,17 @@ of the source (before the window) in each measurement: the loads should cost the
 rows, not the table's. Goals: validate + first load >= 50% of raw COPY
 throughput; the unchanged re-load no slower than the first load and writing no row version (no
 row has the re-load's transaction id as xmin).
+
+Beside each wall time, the CPU time of this process (validation and psycopg's formatting of
+the rows) and of the server backend (from /proc: the server is local), to show which side bounds
+each measurement; their sum over the machine's cores is a floor no overlap can beat.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import time
 import uuid
@@ -49,6 +54,37 @@ USERS = 50_000
 EVENT_NAMES = ("page_view", "signup", "login", "add_to_cart", "checkout", "purchase")
 RAW = "bench_raw"
 STORE_CHUNK = 100_000
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Seconds of one measurement: wall clock, this process's CPU and the server backend's."""
+
+    wall: float
+    client: float
+    server: float
+
+
+def backend_cpu(conn: psycopg.Connection) -> float:
+    """CPU seconds (user + system) the connection's server process has used so far."""
+    with open(f"/proc/{conn.info.backend_pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def measured(conn: psycopg.Connection, action: Callable[[], Any]) -> tuple[Timing, Any]:
+    """The timing of `action` (which uses `conn`) and what it returned."""
+    server, client, wall = backend_cpu(conn), time.process_time(), time.perf_counter()
+    result = action()
+    return (
+        Timing(
+            time.perf_counter() - wall,
+            time.process_time() - client,
+            backend_cpu(conn) - server,
+        ),
+        result,
+    )
 
 
 def payload_b(n: int) -> dict[str, Any]:
@@ -170,30 +206,28 @@ def copy_rows(
     spec: TableSpec,
     rows: Sequence[Sequence[Any]],
     binary: bool,
-) -> float:
-    """Seconds to COPY `rows` into `table`, commit included."""
+) -> None:
+    """COPY `rows` into `table` and commit."""
     copy = sql.SQL("COPY {} ({}) FROM STDIN {}").format(
         table,
         sql.SQL(", ").join(map(sql.Identifier, spec.names)),
         sql.SQL("(FORMAT BINARY)" if binary else ""),
     )
-    began = time.perf_counter()
     with conn.transaction(), conn.cursor() as cur, cur.copy(copy) as pipe:
         if binary:
             pipe.set_types([load.WIRE_TYPES[sql_type] for _, sql_type in spec.columns])
         for row in rows:
             pipe.write_row(row)
-    return time.perf_counter() - began
 
 
 @dataclass
 class Trial:
-    copy_text: float
-    copy_binary: float
-    copy_target: float
-    validate_alone: float
-    first: float
-    again: float
+    copy_text: Timing
+    copy_binary: Timing
+    copy_target: Timing
+    validate_alone: Timing
+    first: Timing
+    again: Timing
     first_counts: load.LoadCounts
     again_counts: load.LoadCounts
     written: int
@@ -201,13 +235,12 @@ class Trial:
 
 def etl_load(
     conn: psycopg.Connection, source: str, payloads: list[Any], span: tuple, xid: list[str]
-) -> tuple[float, load.LoadCounts]:
-    """Seconds and counts of the job's validate-and-load transaction, commit included."""
-    began = time.perf_counter()
+) -> load.LoadCounts:
+    """The job's validate-and-load transaction, committed; its transaction id goes to `xid`."""
     with conn.transaction():
         xid.append(conn.execute("SELECT pg_current_xact_id()::text").fetchone()[0])
         _, counts = load.validate_and_load(conn, source, payloads, datetime.now(UTC), UTC, span)
-    return time.perf_counter() - began, counts
+    return counts
 
 
 def store_earlier(dsn: str, source: Source, count: int) -> None:
@@ -228,16 +261,24 @@ def trial(dsn: str, source: Source, payloads: list[Any], rows: Sequence[Any], st
     target = sql.Identifier(load.SCHEMA, spec.table)
     windowed = [row[spec.window_index] for row in rows]
     span = (min(windowed), max(windowed))  # the job's window
-    began = time.perf_counter()
-    validate.validate(source.name, payloads, datetime.now(UTC))
-    validate_alone = time.perf_counter() - began
     store_earlier(dsn, source, stored)
     with psycopg.connect(dsn) as conn:
-        copy_text = copy_rows(conn, new_raw_table(conn, spec), spec, rows, binary=False)
-        copy_binary = copy_rows(conn, new_raw_table(conn, spec), spec, rows, binary=True)
+        validate_alone, _ = measured(
+            conn, lambda: validate.validate(source.name, payloads, datetime.now(UTC))
+        )
+        copy_text, _ = measured(
+            conn, lambda: copy_rows(conn, new_raw_table(conn, spec), spec, rows, binary=False)
+        )
+        copy_binary, _ = measured(
+            conn, lambda: copy_rows(conn, new_raw_table(conn, spec), spec, rows, binary=True)
+        )
         xid: list[str] = []
-        first, first_counts = etl_load(conn, source.name, payloads, span, xid)
-        again, again_counts = etl_load(conn, source.name, payloads, span, xid)
+        first, first_counts = measured(
+            conn, lambda: etl_load(conn, source.name, payloads, span, xid)
+        )
+        again, again_counts = measured(
+            conn, lambda: etl_load(conn, source.name, payloads, span, xid)
+        )
         written = conn.execute(
             sql.SQL("SELECT count(*) FROM {} WHERE xmin::text = %s").format(target), (xid[-1],)
         ).fetchone()[0]
@@ -245,7 +286,7 @@ def trial(dsn: str, source: Source, payloads: list[Any], rows: Sequence[Any], st
         conn.commit()
     store_earlier(dsn, source, stored)
     with psycopg.connect(dsn) as conn:
-        copy_target = copy_rows(conn, target, spec, rows, binary=True)
+        copy_target, _ = measured(conn, lambda: copy_rows(conn, target, spec, rows, binary=True))
     return Trial(
         copy_text,
         copy_binary,
@@ -298,25 +339,39 @@ def report(n: int, t: Trial) -> None:
         ("validate + first load", t.first, ""),
         ("validate + re-load, unchanged", t.again, ""),
     )
-    print(f"rows: {n:,}")
-    for label, seconds, detail in lines:
-        print(f"{label:36s}: {seconds:6.2f} s {n / seconds:11,.0f} rows/s  {detail}")
+    heading = f"rows: {n:,}"
+    print(f"{heading:38s}{'wall':>6s}{'throughput':>21s}{'CPU: client':>13s}{'server':>9s}")
+    for label, timing, detail in lines:
+        print(
+            f"{label:36s}: {timing.wall:6.2f} s {n / timing.wall:11,.0f} rows/s"
+            f"  {timing.client:6.2f} s {timing.server:6.2f} s  {detail}"
+        )
     print(f"first load: {t.first_counts}; re-load: {t.again_counts}")
     ratios([t])
     print(f"row versions written by re-load: {t.written}  (goal 0)")
 
 
 def ratios(trials: list[Trial]) -> None:
-    text = statistics.median(t.copy_text / t.first for t in trials)
-    binary = statistics.median(t.copy_binary / t.first for t in trials)
-    again = statistics.median(t.again / t.first for t in trials)
-    floor = statistics.median(t.copy_text / t.copy_target for t in trials)
+    def median(ratio: Callable[[Trial], float]) -> float:
+        return statistics.median(map(ratio, trials))
+
+    text = median(lambda t: t.copy_text.wall / t.first.wall)
+    binary = median(lambda t: t.copy_binary.wall / t.first.wall)
     print(
         f"validate + first load / raw COPY throughput: {text:.2f} of text COPY,"
         f" {binary:.2f} of binary COPY  (goal >= 0.50)"
     )
-    print(f"(COPY alone into the target: {floor:.2f} of text COPY)")
-    print(f"re-load time / first load time: {again:.2f}  (goal <= 1.00)")
+    print(
+        f"(COPY alone into the target: {median(lambda t: t.copy_text.wall / t.copy_target.wall):.2f} of text COPY)"
+    )
+    for label, name in (("first load", "first"), ("re-load", "again")):
+        timings = [getattr(t, name) for t in trials]
+        client = statistics.median(t.client / t.wall for t in timings)
+        server = statistics.median(t.server / t.wall for t in timings)
+        print(f"{label}: client CPU {client:.2f} of its wall time, server CPU {server:.2f}")
+    print(
+        f"re-load time / first load time: {median(lambda t: t.again.wall / t.first.wall):.2f}  (goal <= 1.00)"
+    )
 
 
 if __name__ == "__main__":
