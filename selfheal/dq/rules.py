@@ -333,27 +333,33 @@ class Unique(Rule):
         old rows are probed once per new row through an index led by a column of the key; None
         (a full scan) when there is none, since each probe would then read the whole table.
 
-        The distinct new keys are counted by a subquery of their own (an InitPlan): its NOT
-        EXISTS is an anti-join, which parallel workers run (the runner turns hash and merge joins
-        off, see FEW_ROWS in selfheal.dq.session: as a hash join the planner would read all old
-        rows, 2.0 s on 10M), where a NOT EXISTS in the fused scan's FILTER is a correlated
-        subquery that only the leader runs. Measured with bench_dq's 10M rows (a text key, every
-        page in shared buffers; the same without VACUUM or ANALYZE after the load, as a user's
-        table would be): 100k probes take 0.13 s, 1.2 us each (a descent of the key's B-tree and
-        a read of the new row itself), against 0.04 s for a full scan of the new rows alone; 200k
-        new rows 0.325 s in the fused scan's FILTER, 0.258 s as this subquery. What did not pay:
-        the probes in key order (0.15 s for 100k), counting the key's entries by index-only
-        scans (0.14 s), a LATERAL join (0.135 s: it stays in the leader too).
+        A new key is counted at its first occurrence: the new row whose key no old row has and
+        no new row before it (in (tableoid, ctid) order, a total order within one snapshot, of
+        partitions too). So each probe answers for one row, and a count(*) the parallel workers
+        add up counts the distinct new keys, where count(DISTINCT) sorted every new key in the
+        leader (0.05 s of 0.23 s for 100k new rows). The count is a subquery of its own (an
+        InitPlan): its NOT EXISTS is an anti-join, which parallel workers run (the runner turns
+        hash and merge joins off, see FEW_ROWS in selfheal.dq.session: as a hash join the
+        planner would read all old rows, 2.0 s on 10M), where a NOT EXISTS in the fused scan's
+        FILTER is a correlated subquery that only the leader runs (200k new rows: 0.325 s there,
+        0.258 s as this subquery). Measured with bench_dq's 10M rows (a text key, every page in
+        shared buffers; the same without VACUUM or ANALYZE after the load, as a user's table
+        would be): 100k probes take 0.13 s, 1.2 us each
+        (a descent of the key's B-tree and a read of the new row itself), against 0.04 s for a
+        full scan of the new rows alone; the query 0.19 s against 0.23 s with count(DISTINCT).
+        What did not pay: the probes in key order (0.15 s for 100k), counting the key's entries
+        by index-only scans (0.14 s), a LATERAL join (0.135 s: it stays in the leader too).
         """
         if not info.leading & set(self.key):
             return None
         new_key = sql.SQL(", ").join(sql.SQL("{}.{}").format(NEW_ROWS, ident(c)) for c in self.key)
+        # Inside the probe, unqualified columns (in `old`, `new` and the key) are the probed row's.
         unseen = sql.SQL(
-            "(SELECT {distinct} FROM {table} AS {new_rows} WHERE ({new}) AND {complete} "
-            "AND NOT EXISTS (SELECT FROM {table} AS {old_rows} WHERE ({old}) "
-            "AND ({key}) = ({new_key})))"
+            "(SELECT count(*) FROM {table} AS {new_rows} WHERE ({new}) AND {complete} "
+            "AND NOT EXISTS (SELECT FROM {table} AS {old_rows} WHERE (({old}) OR (({new}) "
+            "AND ({old_rows}.tableoid, {old_rows}.ctid) < ({new_rows}.tableoid, {new_rows}.ctid)))"
+            " AND ({key}) = ({new_key})))"
         ).format(
-            distinct=self._distinct(info),
             table=self.table.identifier,
             new_rows=NEW_ROWS,
             new=new,

@@ -125,6 +125,32 @@ def test_new_keys_are_checked_against_old_rows_and_each_other(feed_db: str, tmp_
     assert '"loaded_at" >' in query and "NOT EXISTS" in query
 
 
+def test_new_keys_repeated_across_partitions_are_counted_once(
+    migrated_db: str, tmp_path: Path
+) -> None:
+    """Each partition's first new row has the same ctid: a key's first occurrence is told by
+    the partition too, so a key new in two partitions is one key and one duplicate."""
+    partitioned = FEED.replace(
+        "loaded_at timestamptz);", "loaded_at timestamptz) PARTITION BY LIST (name);"
+    )
+    execute(
+        migrated_db,
+        partitioned
+        + "CREATE TABLE feed_x PARTITION OF feed FOR VALUES IN ('x');"
+        + "CREATE TABLE feed_y PARTITION OF feed FOR VALUES IN ('y');",
+    )
+    insert(migrated_db, [("b", "x", 1, 0), ("c", "y", 1, 0)], BASE)
+    check(migrated_db, tmp_path)
+    insert(migrated_db, [("a", "x", 1, 0), ("a", "y", 1, 0)], BASE + timedelta(hours=1))
+    results = check(migrated_db, tmp_path)
+    with connect(migrated_db) as conn:
+        same_ctid = "SELECT count(DISTINCT ctid) = 1 FROM feed WHERE id = 'a'"
+        assert conn.execute(same_ctid).fetchone()[0]
+    unique = results["feed.unique.id"]
+    assert (unique.status, unique.offending) == ("fail", 1)
+    assert "[incremental: 2 new rows" in unique.message
+
+
 def test_a_changed_rule_file_or_a_due_full_scan_reads_the_whole_table(
     feed_db: str, tmp_path: Path
 ) -> None:
