@@ -47,15 +47,10 @@ SAMPLE_LIMIT = 5
 # Tables from this size on may be scanned in two halves at once (`Runner._full_scan`); below
 # it, starting workers and asking the planner cost more than a second core saves.
 SPLIT_FROM_BYTES = 64 * 1024 * 1024
-# The work_mem of a sort of distinct keys or hashes, unless the session's is larger. Measured on
-# 10M rows (a split scan's half, CPU time, median of 9): 2.17 s with 4MB, 2.04 s with 64MB;
-# 128MB and more saved 0.1 s more at twice the memory. The incremental run's sort of 100k new
-# keys spilled to disk with 4MB: 0.191-0.178 s against 0.213-0.215 s (bench_dq --incremental).
+# The work_mem of each half's sort of distinct hashes, unless the session's is larger. Measured
+# on 10M rows (a half's CPU time, median of 9): 2.17 s with 4MB, 2.04 s with 64MB; 128MB and
+# more saved 0.1 s more at twice the memory.
 SORT_MEMORY = 64 * 1024 * 1024
-
-
-def _sort_memory(info: TableInfo) -> dict[str, str]:
-    return {"work_mem": f"{max(info.work_mem, SORT_MEMORY) // 1024}kB"}
 
 
 @dataclass(frozen=True)
@@ -243,7 +238,7 @@ class Runner:
             else None
         )
         if plan is not None and plan.since is not None and state is not None:
-            measured = self._measure_since(table, plan, state, info)
+            measured = self._measure_since(table, plan, state)
             if measured is not None:
                 yield from measured
                 return
@@ -277,7 +272,8 @@ class Runner:
         the table twice."""
         split = compile_split(table, rules, info) if info.size >= SPLIT_FROM_BYTES else None
         if split is not None and self._runs_in_parallel(split, table):
-            return replace(split, settings=_sort_memory(info))
+            memory = max(info.work_mem, SORT_MEMORY)
+            return replace(split, settings={"work_mem": f"{memory // 1024}kB"})
         return compile_table(table, rules, info)
 
     def _runs_in_parallel(self, split: FusedQuery, table: Table) -> bool:
@@ -296,7 +292,7 @@ class Runner:
         return watermarks.load(self._session.reader, _key(table))
 
     def _measure_since(
-        self, table: Table, plan: incremental.Plan, state: TableState, info: TableInfo
+        self, table: Table, plan: incremental.Plan, state: TableState
     ) -> list[tuple[Rule, Verdict, list[QueryRecord]]] | None:
         """Verdicts from the rows beyond the watermark merged with the stored values; None when
         that query fails (the caller then scans the whole table)."""
@@ -305,12 +301,9 @@ class Runner:
         fused = compile_since(table, planned, plan.since or "", prior)
         try:
             # FEW_ROWS: JIT compiled for 40 ms of a 240 ms query of 20k new rows; the probes of
-            # old keys run as nested loops (see Unique.since), whose distinct new keys are sorted.
+            # old keys run as nested loops (see Unique.since).
             _, rows, record = self.execute(
-                fused.query,
-                table,
-                table.statement_timeout_ms,
-                settings=FEW_ROWS | _sort_memory(info),
+                fused.query, table, table.statement_timeout_ms, settings=FEW_ROWS
             )
         except QueryFailed:
             return None
