@@ -42,7 +42,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from selfheal.core.db import connect, create_database
+from selfheal.core.db import connect, create_database, set_config
 from selfheal.core.embedded import start_embedded
 from selfheal.core.readonly import Reader
 from selfheal.dq.compiler import compile_table
@@ -234,11 +234,10 @@ def probes(conn: psycopg.Connection) -> Callable[[], object]:
         SELECT count(*) FROM events AS n WHERE n.loaded_at >= %(new)s AND EXISTS (
             SELECT FROM events AS o WHERE o.event_id = n.event_id AND o.loaded_at < %(new)s)
     """
-    settings = "".join(f"SET LOCAL {name} = {value};" for name, value in FEW_ROWS.items())
 
     def run() -> object:
         with conn.transaction():
-            conn.execute(settings)
+            set_config(conn, FEW_ROWS, local=True)
             return conn.execute(query, {"new": first_new}).fetchone()
 
     return run

@@ -270,7 +270,7 @@ def _latest_instant(name: str, rows: list[tuple[Any, ...]], zone: ZoneInfo) -> d
     (converting only that day: the conversion per row cost as much as validating the row)."""
     if not rows:
         return None
-    spec = validate.ROW_BUILDERS[name][0]
+    spec = validate.table_spec(name)
     latest = max(map(itemgetter(spec.window_index), rows))
     return _local_midnight(latest, zone) if spec.windowed_by_day else latest
 
@@ -288,7 +288,7 @@ def _window_span(name: str, window: Window, zone: ZoneInfo) -> tuple[Any, Any]:
     """The least and greatest value of the table's window column (`TableSpec.windowed_by`) the
     window asks for: the days source A is asked for, the hours of source B, the instants events
     occurred at."""
-    if validate.ROW_BUILDERS[name][0].windowed_by_day:
+    if validate.table_spec(name).windowed_by_day:
         last = window.end - timedelta(microseconds=1)
         return window.start.astimezone(zone).date(), last.astimezone(zone).date()
     return window.start, window.end
@@ -381,7 +381,7 @@ def _close_failed(conn: psycopg.Connection, run_id: int, name: str, error: Excep
 
 
 def _preview_source(request: Request, client: HttpClient) -> JobResult:
-    spec = validate.ROW_BUILDERS[request.job][0]
+    spec = validate.table_spec(request.job)
     result = JobResult(request.job, "dry-run")
     with _connect(request, read_only=True) as conn:
         _, windows = plan(conn, request)

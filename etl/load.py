@@ -24,7 +24,8 @@ import psycopg
 from psycopg import Copy, sql
 
 from etl.contracts import TableSpec
-from etl.validate import ROW_BUILDERS, Rejected, Validated, validate
+from etl.validate import Rejected, Validated, table_spec, validate
+from selfheal.core.db import set_config
 
 STAGING = "etl_staging"
 SCHEMA = "public"
@@ -227,9 +228,7 @@ def _classes(
     # The joins hash one side: enough memory keeps it from spilling to temporary files. No JIT:
     # the lookups by key of WINDOW_THEN_KEY cost the plan enough to compile it, which took 0.13 s
     # of 0.40-0.76 s for 300,000 staged events (0.31-0.38 s without).
-    conn.execute(
-        "SELECT set_config('work_mem', %s, true), set_config('jit', 'off', true)", (WORK_MEM,)
-    )
+    set_config(conn, {"work_mem": WORK_MEM, "jit": "off"}, local=True)
     reach = Reach.WINDOW
     counts = _count_classes(conn, spec, source, reach, params)
     if counts.inserted and spec.windowed_by != spec.key[0]:
@@ -309,13 +308,18 @@ def _straight_in(
     source's advisory lock held by the caller. A role the table's policies apply to loads through
     staging: COPY FROM refuses it, where an INSERT is checked against the policies.
     """
-    if dict(spec.columns)[column] not in RANGED_TYPES:
+    if not _ranged(spec, column):
         return False
     query = sql.SQL(
         "SELECT NOT row_security_active(%s::regclass)"
         " AND NOT EXISTS (SELECT FROM {} WHERE {} BETWEEN %s AND %s)"
     ).format(_target(spec), sql.Identifier(column))
     return conn.execute(query, (_target(spec).as_string(conn), low, high)).fetchone()[0]
+
+
+def _ranged(spec: TableSpec, column: str) -> bool:
+    """Whether a range of `column` found in Python holds the same rows in PostgreSQL."""
+    return dict(spec.columns)[column] in RANGED_TYPES
 
 
 def validate_and_load(
@@ -337,7 +341,7 @@ def validate_and_load(
     that repeats in the payloads, or is in the target after all (a row outside the window),
     undoes that COPY: the rows then load by `load`.
     """
-    spec = ROW_BUILDERS[source][0]
+    spec = table_spec(source)
     straight = span is not None and _straight_in(conn, spec, spec.windowed_by, *span)
     checked, copied = _copied_while_validating(
         conn, spec, source, payloads, not_after, zone, straight
@@ -402,7 +406,7 @@ def classify(
     params: dict[str, Any] = {
         name: list(column) for name, column in zip(names, zip(*rows, strict=True), strict=True)
     }
-    if whole_table or dict(spec.columns)[spec.windowed_by] not in RANGED_TYPES:
+    if whole_table or not _ranged(spec, spec.windowed_by):
         return _count_classes(conn, spec, source, Reach.TABLE, params)
     window = params[names[spec.window_index]]
     params |= {"low": min(window), "high": max(window)}

@@ -235,6 +235,11 @@ ROW_BUILDERS: dict[str, tuple[TableSpec, Callable[[dict[str, Any]], tuple[Any, .
 }
 
 
+def table_spec(source: str) -> TableSpec:
+    """Where the source's rows land."""
+    return ROW_BUILDERS[source][0]
+
+
 # The dated fields of each source's row: (column index, payload field); none may be in the future.
 DATED: dict[str, tuple[tuple[int, str], ...]] = {
     "source_a": ((0, "date"),),
@@ -478,7 +483,7 @@ def _validated(
     one_by_one: bool,
     on_rows: Callable[[list[tuple[Any, ...]]], None] | None,
 ) -> Validated:
-    key = itemgetter(slice(0, len(ROW_BUILDERS[source][0].key)))
+    key = itemgetter(slice(0, len(table_spec(source).key)))
     result = Validated()
     by_key: dict[tuple[Any, ...], tuple[Any, ...]] = {}
     for start in range(0, len(batch), CHUNK):

@@ -344,11 +344,11 @@ class Unique(Rule):
         FILTER is a correlated subquery that only the leader runs (200k new rows: 0.325 s there,
         0.258 s as this subquery). Measured with bench_dq's 10M rows (a text key, every page in
         shared buffers; the same without VACUUM or ANALYZE after the load, as a user's table
-        would be): 100k probes take 0.13 s, 1.2 us each
-        (a descent of the key's B-tree and a read of the new row itself), against 0.04 s for a
-        full scan of the new rows alone; the query 0.19 s against 0.23 s with count(DISTINCT).
-        What did not pay: the probes in key order (0.15 s for 100k), counting the key's entries
-        by index-only scans (0.14 s), a LATERAL join (0.135 s: it stays in the leader too).
+        would be): 100k probes take 0.13 s, 1.2 us each (a descent of the key's B-tree and a
+        read of the new row itself), against 0.04 s for a full scan of the new rows alone; the
+        query 0.19 s against 0.23 s with count(DISTINCT). What did not pay: the probes in key
+        order (0.15 s for 100k), counting the key's entries by index-only scans (0.14 s), a
+        LATERAL join (0.135 s: it stays in the leader too).
         """
         if not info.leading & set(self.key):
             return None

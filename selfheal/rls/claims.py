@@ -6,8 +6,8 @@ import json
 
 from hypothesis import strategies as st
 
-ROLE_CLAIMS = ("authenticated", "anon", "service_role", "postgres", "supabase_admin")
 PRIVILEGED_ROLES = ("service_role", "postgres", "supabase_admin")
+ROLE_CLAIMS = ("authenticated", "anon", *PRIVILEGED_ROLES)
 
 
 def escalating(known_users: list[str]) -> list[str]:

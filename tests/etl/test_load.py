@@ -5,6 +5,7 @@ stored after all. Whichever way, the counts, the rejections and the stored rows 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -38,17 +39,9 @@ def _payloads(hours: range, clicks: int = 1) -> list[dict]:
     ]
 
 
-def _span(hours: range) -> tuple[datetime, datetime]:
-    return HOUR + timedelta(hours=min(hours)), HOUR + timedelta(hours=max(hours))
-
-
-def _hours(
-    span: tuple[int, int] | None, through: timedelta = timedelta(0)
-) -> tuple[datetime, datetime] | None:
-    """The instants from the first hour of `span` to `through` past its last hour."""
-    if span is None:
-        return None
-    return HOUR + timedelta(hours=min(span)), HOUR + timedelta(hours=max(span)) + through
+def _span(hours: Sequence[int], through: timedelta = timedelta(0)) -> tuple[datetime, datetime]:
+    """The instants from the first of `hours` to `through` past the last."""
+    return HOUR + timedelta(hours=min(hours)), HOUR + timedelta(hours=max(hours)) + through
 
 
 def _insert(conn: psycopg.Connection, spec: TableSpec, rows: list[tuple]) -> None:
@@ -208,7 +201,7 @@ def test_validating_while_copying_loads_as_validating_then_loading(
     (and the same counts as classifying against the whole table)."""
     payloads = [p for hour, clicks in incoming for p in _payloads(range(hour, hour + 1), clicks)]
     payloads.append(dict(_payloads(range(1))[0], clicks=-1))
-    hours = _hours(span)
+    hours = None if span is None else _span(span)
     with psycopg.connect(migrated_db) as conn, conn.transaction(force_rollback=True):
         _insert(
             conn, SOURCE_B_TABLE, [row for hour in stored for row in _rows(range(hour, hour + 1))]
@@ -301,7 +294,7 @@ def test_events_load_as_classified_against_the_whole_table(migrated_db, stored, 
     fall in, the counts are those of classifying against the whole table, and the stored rows
     are the incoming ones over the stored ones."""
     payloads = [p for n, hour, name in incoming for p in _events(range(n, n + 1), hour, name)]
-    hours = _hours(span, through=timedelta(seconds=59))
+    hours = None if span is None else _span(span, through=timedelta(seconds=59))
     with psycopg.connect(migrated_db) as conn, conn.transaction(force_rollback=True):
         earlier = [p for n, hour in stored.items() for p in _events(range(n, n + 1), hour)]
         _insert(conn, EVENTS_TABLE, validate("events", earlier).rows)

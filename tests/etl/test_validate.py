@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from etl import load
-from etl.validate import ROW_BUILDERS, validate
+from etl.validate import table_spec, validate
 
 SOURCES = ("source_a", "source_b", "events")
 KEYS = (
@@ -100,7 +100,7 @@ def test_whatever_validation_accepts_loads_then_reloads_unchanged(migrated_db, s
     rows = valid_a if source == "source_a" else valid_events
     checked = validate(source, data.draw(st.lists(rows, min_size=1, max_size=15)))
     assume(checked.rows)
-    spec = ROW_BUILDERS[source][0]
+    spec = table_spec(source)
     with psycopg.connect(migrated_db) as conn:
         first = load.load(conn, spec, checked.rows)
         again = load.classify(conn, spec, checked.rows)

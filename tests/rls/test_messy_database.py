@@ -12,18 +12,14 @@ parent without a key, `rls_no_select_policy`), never fewer.
 from __future__ import annotations
 
 import hashlib
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import psycopg
 import pytest
 
 from selfheal.rls.exposure import read_usage
 from selfheal.rls.lints import LintFinding, run_lints
+from tests.rls.conftest import run_checks
 
-ROOT = Path(__file__).resolve().parents[2]
 LONG = "ü" * 31 + "x"  # 63 bytes: as long as a name can be
 ORDERS = 'public."Order ""Items"" ü"'
 
@@ -207,21 +203,7 @@ def test_every_fix_printed_is_valid_sql_for_its_object(messy_db, snapshot_of):
 def test_the_rls_checks_on_the_messy_database_fail_in_one_line_each(messy_db, tmp_path):
     """The lints fail, the access probes of tables that do not exist there are skipped with the
     reason (the schema checks own a missing table), and nothing raises."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SUPABASE_", "SELFHEAL_"))}
-    env.update(
-        SUPABASE_DB_URL=messy_db,
-        SELFHEAL_REPORTS_DIR=str(tmp_path),
-        SELFHEAL_BACKLOG_DIR=str(tmp_path / "backlog"),
-    )
-    command = [sys.executable, "-m", "pytest", "-m", "rls", "-q", "-rs", "-p", "no:cacheprovider"]
-    result = subprocess.run(
-        [*command, "--no-history", f"--html={tmp_path}/report.html"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    result = run_checks(messy_db, tmp_path, "-m", "rls", "-rs")
     output = result.stdout + result.stderr
     assert result.returncode == 1, output[-3000:]
     assert "Traceback" not in output and "UndefinedTable" not in output

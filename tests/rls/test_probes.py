@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -17,9 +14,9 @@ from selfheal.core.db import connect
 from selfheal.rls.access import AccessFileError, load_access
 from selfheal.rls.claims import claims
 from selfheal.rls.probes import baseline, claims_violation, exact_violations, write_violations
+from tests.rls.conftest import run_checks
 
-ROOT = Path(__file__).resolve().parents[2]
-ACCESS = ROOT / "checks" / "rls_access.toml"
+ACCESS = Path(__file__).resolve().parents[2] / "checks" / "rls_access.toml"
 ALICE, BOB = str(uuid.UUID(int=1)), str(uuid.UUID(int=2))
 
 SEED = f"""
@@ -122,13 +119,8 @@ def test_the_check_catches_a_policy_trusting_a_role_claim_every_time(
     execute(
         seeded, f"CREATE POLICY trust ON public.events FOR SELECT TO authenticated USING ({using})"
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SUPABASE_", "SELFHEAL_"))}
-    env |= {"SUPABASE_DB_URL": seeded, "SELFHEAL_BACKLOG_DIR": str(tmp_path / "backlog")}
-    env["SELFHEAL_REPORTS_DIR"] = str(tmp_path)
-    command = [sys.executable, "-m", "pytest", "checks/test_rls.py", "-q", "-p", "no:cacheprovider"]
-    selected = ["-k", "escalating_claims and events", "--no-history", f"--html={tmp_path}/r.html"]
-    result = subprocess.run(
-        [*command, *selected], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    result = run_checks(
+        seeded, tmp_path, "checks/test_rls.py", "-k", "escalating_claims and events"
     )
     assert result.returncode == (1 if leaks else 0), result.stdout[-3000:]
     reported = "exposure: policy public.events.trust exists in live" in result.stdout
